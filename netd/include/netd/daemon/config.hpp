@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "netd/common/address.hpp"
+#include "netd/ovs/bridge_spec.hpp"
+#include "netd/proxy/port_range.hpp"
+
+namespace netd {
+
+enum class Role { kGateway, kHost };
+std::string_view ToString(Role role);
+
+// What a network lets its VMs reach outside: only allowlisted destinations (the secure
+// network) or anything, masqueraded (service, datain).
+enum class Egress { kAllowlist, kOpen };
+std::string_view ToString(Egress egress);
+
+struct NetworkConfig {
+  std::string name;
+  std::string bridge;
+  std::uint16_t vlan = 0;
+  Ipv4Cidr cidr;
+  Ipv4Address gateway;
+  Ipv4Address dhcp_first;
+  Ipv4Address dhcp_last;
+  Egress egress = Egress::kAllowlist;
+  std::string uplink;
+  ovs::UplinkMode uplink_mode = ovs::UplinkMode::kVlanInterface;
+};
+
+struct ApiConfig {
+  std::string admin_group = "netd-admin";
+  std::string service_group = "netd";
+  std::size_t max_connections = 64;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::chrono::milliseconds request_timeout{10'000};
+};
+
+struct GatewayConfig {
+  std::string external_interface;
+  proxy::PortRange forward_ports{6000, 6100};
+};
+
+struct HostConfig {
+  std::string datapath_type = "system";
+};
+
+struct Config {
+  std::filesystem::path source;  // the file it was read from; empty for built-in text
+  std::vector<Role> roles;
+  std::filesystem::path socket = "/run/netd/netd.sock";
+  std::filesystem::path state_dir = "/var/lib/netd";
+  std::filesystem::path run_dir = "/run/netd";
+  std::string log_level = "info";
+  ApiConfig api;
+  GatewayConfig gateway;
+  HostConfig host;
+  std::vector<NetworkConfig> networks;
+
+  bool HasRole(Role role) const;
+  const NetworkConfig* FindNetwork(std::string_view name) const;
+  std::vector<ovs::BridgeSpec> BridgeSpecs() const;
+};
+
+// A configuration error: `what()` reads "file:line:column: key: what was expected".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Parses and validates in full; throws ConfigError naming the first problem found.
+Config LoadConfigFile(const std::filesystem::path& path);
+Config ParseConfig(std::string_view text, const std::string& source_name);
+
+// The complete single-server configuration used by the demo: both roles, the three
+// networks of the enclave, the default socket.
+std::string DemoConfigText();
+
+// Which differences between two valid configurations a SIGHUP cannot apply.
+std::vector<std::string> SettingsNeedingRestart(const Config& running, const Config& reloaded);
+
+}  // namespace netd

@@ -1,0 +1,97 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "netd/daemon/audit.hpp"
+#include "netd/daemon/config.hpp"
+#include "netd/daemon/store.hpp"
+#include "netd/dhcp/ipam.hpp"
+
+namespace netd {
+
+// What a caller may do, from its credentials: admins can do everything services can.
+enum class AccessLevel { kNone, kService, kAdmin };
+std::string_view ToString(AccessLevel level);
+
+struct ApiRequest {
+  std::string method;
+  std::string target;  // path and query, as received
+  std::string body;
+  Caller caller;
+  AccessLevel access = AccessLevel::kNone;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+// A refusal that reaches the caller as {"error":{"code","message","field"}}.
+struct ApiError {
+  int status;
+  std::string code;
+  std::string message;
+  std::string field;
+};
+ApiResponse ErrorResponse(const ApiError& error);
+
+// Counts of what the API answered, for /metrics.
+class ApiMetrics {
+ public:
+  void CountRequest(std::string_view route, std::string_view method, int status);
+  void CountRejectedConnection(std::string_view reason);
+  std::string Render() const;
+
+ private:
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
+  std::map<std::string, std::uint64_t> rejected_connections_;
+};
+
+// The command table of the control API (DESIGN.md section 5): routes, access levels,
+// validation, and the handlers that change the store, the kernel and the audit chain.
+class ControlApi {
+ public:
+  ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
+             ApiMetrics& metrics);
+
+  ApiResponse Handle(const ApiRequest& request);
+
+ private:
+  struct Call;
+  using Handler = ApiResponse (ControlApi::*)(const Call&);
+  struct Route {
+    std::string_view method;
+    std::string_view pattern;  // segments in braces capture
+    AccessLevel access;
+    std::string_view action;  // audit action of a mutation; empty for reads
+    Handler handler;
+  };
+
+  ApiResponse Status(const Call& call);
+  ApiResponse Networks(const Call& call);
+  ApiResponse ListVms(const Call& call);
+  ApiResponse GetVm(const Call& call);
+  ApiResponse BindVm(const Call& call);
+  ApiResponse UnbindVm(const Call& call);
+  ApiResponse ReadAudit(const Call& call);
+  ApiResponse VerifyAudit(const Call& call);
+  ApiResponse Metrics(const Call& call);
+
+  const Config& config_;
+  Store& store_;
+  AuditChain& audit_;
+  dhcp::Ipam& ipam_;
+  ApiMetrics& metrics_;
+  std::chrono::system_clock::time_point started_at_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace netd

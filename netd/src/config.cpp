@@ -1,0 +1,471 @@
+#include "netd/daemon/config.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/common.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "netd/dns/names.hpp"
+#include "netd/firewall/interface_name.hpp"
+
+namespace netd {
+namespace {
+
+// Reads one TOML table, remembering which keys were consumed so that unknown keys (usually
+// typos) are reported instead of silently ignored.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string path, const std::string& file)
+      : table_(table), path_(std::move(path)), file_(file) {}
+
+  [[noreturn]] void Fail(const toml::node* node, std::string_view key,
+                         std::string_view message) const {
+    const auto& region = node ? node->source() : table_.source();
+    throw ConfigError(fmt::format("{}:{}:{}: {}: {}", file_, region.begin.line,
+                                  region.begin.column, KeyPath(key), message));
+  }
+
+  std::string KeyPath(std::string_view key) const {
+    return path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key);
+  }
+
+  const toml::node* Node(std::string_view key) {
+    consumed_.insert(std::string(key));
+    return table_.get(key);
+  }
+
+  std::optional<std::string> String(std::string_view key) {
+    const auto* node = Node(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) Fail(node, key, fmt::format("expected a string, got {}", TypeOf(*node)));
+    return node->as_string()->get();
+  }
+
+  std::string RequiredString(std::string_view key) {
+    auto value = String(key);
+    if (!value) Fail(nullptr, key, "missing; this key is required");
+    return *value;
+  }
+
+  std::optional<std::int64_t> Integer(std::string_view key, std::int64_t min, std::int64_t max) {
+    const auto* node = Node(key);
+    if (!node) return std::nullopt;
+    if (!node->is_integer()) {
+      Fail(node, key, fmt::format("expected an integer {}-{}, got {}", min, max, TypeOf(*node)));
+    }
+    auto value = node->as_integer()->get();
+    if (value < min || value > max) {
+      Fail(node, key, fmt::format("expected an integer {}-{}, got {}", min, max, value));
+    }
+    return value;
+  }
+
+  const toml::table* Table(std::string_view key) {
+    const auto* node = Node(key);
+    if (!node) return nullptr;
+    if (!node->is_table()) Fail(node, key, fmt::format("expected a table, got {}", TypeOf(*node)));
+    return node->as_table();
+  }
+
+  const toml::array* Array(std::string_view key) {
+    const auto* node = Node(key);
+    if (!node) return nullptr;
+    if (!node->is_array()) Fail(node, key, fmt::format("expected an array, got {}", TypeOf(*node)));
+    return node->as_array();
+  }
+
+  void RejectUnknownKeys() const {
+    for (const auto& [key, node] : table_) {
+      if (!consumed_.contains(std::string(key.str()))) {
+        Fail(&node, key.str(), "unknown key");
+      }
+    }
+  }
+
+  const std::string& file() const { return file_; }
+
+  static std::string_view TypeOf(const toml::node& node) {
+    switch (node.type()) {
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer: return "an integer";
+      case toml::node_type::floating_point: return "a float";
+      case toml::node_type::boolean: return "a boolean";
+      case toml::node_type::table: return "a table";
+      case toml::node_type::array: return "an array";
+      default: return "a date/time";
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string path_;
+  const std::string& file_;
+  std::set<std::string, std::less<>> consumed_;
+};
+
+Ipv4Address ReadAddress(TableReader& reader, std::string_view key) {
+  auto text = reader.RequiredString(key);
+  auto address = Ipv4Address::Parse(text);
+  if (!address) {
+    reader.Fail(reader.Node(key), key,
+                fmt::format("expected an IPv4 address like 192.168.1.1, got \"{}\"", text));
+  }
+  return *address;
+}
+
+std::string ReadInterfaceName(TableReader& reader, std::string_view key, bool required) {
+  auto name = required ? reader.RequiredString(key) : reader.String(key).value_or("");
+  if ((required || !name.empty()) && !firewall::IsValidInterfaceName(name)) {
+    reader.Fail(reader.Node(key), key,
+                fmt::format("expected an interface name of 1-15 characters without '/', ':' or "
+                            "spaces, got \"{}\"",
+                            name));
+  }
+  return name;
+}
+
+NetworkConfig ReadNetwork(TableReader& reader) {
+  NetworkConfig network;
+  network.name = reader.RequiredString("name");
+  if (!dns::IsValidLabel(network.name)) {
+    reader.Fail(reader.Node("name"), "name",
+                fmt::format("expected a name of letters, digits and '-' (at most 63), got \"{}\"",
+                            network.name));
+  }
+  network.bridge = ReadInterfaceName(reader, "bridge", true);
+  auto vlan = reader.Integer("vlan", 1, 4094);
+  if (!vlan) reader.Fail(nullptr, "vlan", "missing; expected an integer 1-4094");
+  network.vlan = static_cast<std::uint16_t>(*vlan);
+
+  auto cidr_text = reader.RequiredString("cidr");
+  auto cidr = Ipv4Cidr::Parse(cidr_text);
+  if (!cidr || cidr->prefix_length() > 30) {
+    reader.Fail(reader.Node("cidr"), "cidr",
+                fmt::format("expected an IPv4 network like 192.168.128.0/17 with host bits zero "
+                            "and a prefix of at most /30, got \"{}\"",
+                            cidr_text));
+  }
+  network.cidr = *cidr;
+  auto in_network = [&](Ipv4Address address) {
+    return network.cidr.Contains(address) && address != network.cidr.first() &&
+           address != network.cidr.last();
+  };
+
+  network.gateway = ReadAddress(reader, "gateway");
+  if (!in_network(network.gateway)) {
+    reader.Fail(reader.Node("gateway"), "gateway",
+                fmt::format("expected a host address inside {}, got {}", network.cidr.ToString(),
+                            network.gateway.ToString()));
+  }
+  network.dhcp_first = ReadAddress(reader, "dhcp_first");
+  network.dhcp_last = ReadAddress(reader, "dhcp_last");
+  for (auto [key, address] : {std::pair{"dhcp_first", network.dhcp_first},
+                              std::pair{"dhcp_last", network.dhcp_last}}) {
+    if (!in_network(address)) {
+      reader.Fail(reader.Node(key), key,
+                  fmt::format("expected a host address inside {}, got {}",
+                              network.cidr.ToString(), address.ToString()));
+    }
+  }
+  if (network.dhcp_first > network.dhcp_last) {
+    reader.Fail(reader.Node("dhcp_last"), "dhcp_last",
+                fmt::format("expected an address not below dhcp_first ({}), got {}",
+                            network.dhcp_first.ToString(), network.dhcp_last.ToString()));
+  }
+  if (network.gateway >= network.dhcp_first && network.gateway <= network.dhcp_last) {
+    reader.Fail(reader.Node("dhcp_first"), "dhcp_first",
+                fmt::format("the DHCP range {}-{} contains the gateway {}",
+                            network.dhcp_first.ToString(), network.dhcp_last.ToString(),
+                            network.gateway.ToString()));
+  }
+
+  auto egress = reader.String("egress").value_or("allowlist");
+  if (egress == "allowlist") {
+    network.egress = Egress::kAllowlist;
+  } else if (egress == "open") {
+    network.egress = Egress::kOpen;
+  } else {
+    reader.Fail(reader.Node("egress"), "egress",
+                fmt::format("expected \"allowlist\" or \"open\", got \"{}\"", egress));
+  }
+  network.uplink = ReadInterfaceName(reader, "uplink", false);
+  auto mode = reader.String("uplink_mode").value_or("vlan-interface");
+  auto parsed_mode = ovs::ParseUplinkMode(mode);
+  if (!parsed_mode) {
+    reader.Fail(reader.Node("uplink_mode"), "uplink_mode",
+                fmt::format("expected \"vlan-interface\" or \"trunk\", got \"{}\"", mode));
+  }
+  network.uplink_mode = *parsed_mode;
+  reader.RejectUnknownKeys();
+  return network;
+}
+
+void ValidateNetworksTogether(const std::vector<NetworkConfig>& networks,
+                              const std::vector<const toml::table*>& tables,
+                              const std::string& file) {
+  for (std::size_t i = 0; i < networks.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      TableReader reader(*tables[i], fmt::format("network[{}]", i), file);
+      const auto& a = networks[i];
+      const auto& b = networks[j];
+      auto clash = [&](std::string_view key, std::string_view what) {
+        reader.Fail(tables[i]->get(key), key,
+                    fmt::format("{} is already used by network \"{}\" (network[{}])", what,
+                                b.name, j));
+      };
+      if (a.name == b.name) clash("name", fmt::format("name \"{}\"", a.name));
+      if (a.bridge == b.bridge) clash("bridge", fmt::format("bridge {}", a.bridge));
+      if (a.vlan == b.vlan) clash("vlan", fmt::format("VLAN {}", a.vlan));
+      if (a.cidr.Overlaps(b.cidr)) {
+        clash("cidr", fmt::format("{} overlaps {}, which", a.cidr.ToString(), b.cidr.ToString()));
+      }
+    }
+  }
+}
+
+std::filesystem::path ReadPath(TableReader& reader, std::string_view key,
+                               const std::filesystem::path& fallback) {
+  auto text = reader.String(key);
+  if (!text) return fallback;
+  if (text->empty() || text->front() != '/') {
+    reader.Fail(reader.Node(key), key, fmt::format("expected an absolute path, got \"{}\"", *text));
+  }
+  return *text;
+}
+
+Config ReadConfig(const toml::table& root, const std::string& file) {
+  Config config;
+  TableReader top(root, "", file);
+
+  if (const auto* table = top.Table("netd")) {
+    TableReader reader(*table, "netd", file);
+    if (const auto* roles = reader.Array("roles")) {
+      for (const auto& element : *roles) {
+        auto value = element.value<std::string>();
+        if (value == "gateway" || value == "host") {
+          auto role = *value == "gateway" ? Role::kGateway : Role::kHost;
+          if (!config.HasRole(role)) config.roles.push_back(role);
+        } else {
+          reader.Fail(&element, "roles",
+                      "expected each role to be \"gateway\" or \"host\"");
+        }
+      }
+    }
+    config.socket = ReadPath(reader, "socket", config.socket);
+    config.state_dir = ReadPath(reader, "state_dir", config.state_dir);
+    config.run_dir = ReadPath(reader, "run_dir", config.run_dir);
+    config.log_level = reader.String("log_level").value_or(config.log_level);
+    if (spdlog::level::from_str(config.log_level) == spdlog::level::off &&
+        config.log_level != "off") {
+      reader.Fail(reader.Node("log_level"), "log_level",
+                  fmt::format("expected trace, debug, info, warn, error, critical or off, got "
+                              "\"{}\"",
+                              config.log_level));
+    }
+    reader.RejectUnknownKeys();
+  }
+  if (config.roles.empty()) {
+    top.Fail(root.get("netd"), "netd.roles",
+             "missing; expected [\"gateway\"], [\"host\"] or both");
+  }
+
+  if (const auto* table = top.Table("api")) {
+    TableReader reader(*table, "api", file);
+    auto& api = config.api;
+    api.admin_group = reader.String("admin_group").value_or(api.admin_group);
+    api.service_group = reader.String("service_group").value_or(api.service_group);
+    api.max_connections = static_cast<std::size_t>(
+        reader.Integer("max_connections", 1, 4096).value_or(static_cast<std::int64_t>(api.max_connections)));
+    api.max_body_bytes = static_cast<std::size_t>(reader.Integer("max_body_bytes", 1024, 1 << 24)
+                                                      .value_or(static_cast<std::int64_t>(api.max_body_bytes)));
+    api.max_header_bytes = static_cast<std::size_t>(
+        reader.Integer("max_header_bytes", 1024, 1 << 20)
+            .value_or(static_cast<std::int64_t>(api.max_header_bytes)));
+    api.request_timeout = std::chrono::milliseconds(
+        reader.Integer("request_timeout_ms", 100, 600'000).value_or(api.request_timeout.count()));
+    reader.RejectUnknownKeys();
+  }
+
+  if (const auto* table = top.Table("gateway")) {
+    TableReader reader(*table, "gateway", file);
+    config.gateway.external_interface = ReadInterfaceName(reader, "external_interface", true);
+    if (auto ports = reader.String("forward_ports")) {
+      auto range = proxy::PortRange::Parse(*ports);
+      if (!range) {
+        reader.Fail(reader.Node("forward_ports"), "forward_ports",
+                    fmt::format("expected a port range like \"6000-6100\", got \"{}\"", *ports));
+      }
+      config.gateway.forward_ports = *range;
+    }
+    reader.RejectUnknownKeys();
+  } else if (config.HasRole(Role::kGateway)) {
+    top.Fail(nullptr, "gateway", "missing; the gateway role needs [gateway] external_interface");
+  }
+
+  if (const auto* table = top.Table("host")) {
+    TableReader reader(*table, "host", file);
+    config.host.datapath_type = reader.String("datapath_type").value_or(config.host.datapath_type);
+    if (!ovs::IsValidDatapathType(config.host.datapath_type)) {
+      reader.Fail(reader.Node("datapath_type"), "datapath_type",
+                  fmt::format("expected \"system\" or \"netdev\", got \"{}\"",
+                              config.host.datapath_type));
+    }
+    reader.RejectUnknownKeys();
+  }
+
+  std::vector<const toml::table*> network_tables;
+  if (const auto* networks = top.Array("network")) {
+    for (std::size_t i = 0; i < networks->size(); ++i) {
+      const auto& element = *networks->get(i);
+      if (!element.is_table()) {
+        top.Fail(&element, fmt::format("network[{}]", i), "expected a table ([[network]])");
+      }
+      TableReader reader(*element.as_table(), fmt::format("network[{}]", i), file);
+      config.networks.push_back(ReadNetwork(reader));
+      network_tables.push_back(element.as_table());
+    }
+  }
+  if (config.networks.empty()) {
+    top.Fail(nullptr, "network", "missing; expected at least one [[network]] table");
+  }
+  ValidateNetworksTogether(config.networks, network_tables, file);
+  top.RejectUnknownKeys();
+  return config;
+}
+
+}  // namespace
+
+std::string_view ToString(Role role) { return role == Role::kGateway ? "gateway" : "host"; }
+std::string_view ToString(Egress egress) {
+  return egress == Egress::kAllowlist ? "allowlist" : "open";
+}
+
+bool Config::HasRole(Role role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+const NetworkConfig* Config::FindNetwork(std::string_view name) const {
+  for (const auto& network : networks) {
+    if (network.name == name) return &network;
+  }
+  return nullptr;
+}
+
+std::vector<ovs::BridgeSpec> Config::BridgeSpecs() const {
+  std::vector<ovs::BridgeSpec> specs;
+  for (const auto& network : networks) {
+    specs.push_back({network.name, network.bridge, network.vlan, network.uplink,
+                     network.uplink_mode, host.datapath_type});
+  }
+  return specs;
+}
+
+Config ParseConfig(std::string_view text, const std::string& source_name) {
+  try {
+    auto root = toml::parse(text, source_name);
+    return ReadConfig(root, source_name);
+  } catch (const toml::parse_error& error) {
+    const auto& region = error.source();
+    throw ConfigError(fmt::format("{}:{}:{}: invalid TOML: {}", source_name, region.begin.line,
+                                  region.begin.column, error.description()));
+  }
+}
+
+Config LoadConfigFile(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  if (!file) {
+    throw ConfigError(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  auto config = ParseConfig(text.str(), path.string());
+  config.source = path;
+  return config;
+}
+
+std::string DemoConfigText() {
+  return R"(# netd single-server demo: the backend and a VM host on one machine.
+[netd]
+roles = ["gateway", "host"]
+socket = "/run/netd/netd.sock"
+state_dir = "/var/lib/netd-demo"
+run_dir = "/run/netd"
+log_level = "info"
+
+[api]
+admin_group = "netd-admin"
+service_group = "netd"
+
+[gateway]
+external_interface = "ext0"
+forward_ports = "6000-6100"
+
+[host]
+datapath_type = "netdev"
+
+[[network]]
+name = "secure"
+bridge = "br-secure"
+vlan = 1081
+cidr = "192.168.128.0/17"
+gateway = "192.168.128.1"
+dhcp_first = "192.168.129.1"
+dhcp_last = "192.168.255.254"
+egress = "allowlist"
+uplink_mode = "trunk"
+
+[[network]]
+name = "service"
+bridge = "br-service"
+vlan = 1082
+cidr = "192.168.122.0/24"
+gateway = "192.168.122.1"
+dhcp_first = "192.168.122.3"
+dhcp_last = "192.168.122.254"
+egress = "open"
+uplink_mode = "trunk"
+
+[[network]]
+name = "datain"
+bridge = "br-datain"
+vlan = 1083
+cidr = "192.168.123.0/24"
+gateway = "192.168.123.1"
+dhcp_first = "192.168.123.3"
+dhcp_last = "192.168.123.254"
+egress = "open"
+uplink_mode = "trunk"
+)";
+}
+
+std::vector<std::string> SettingsNeedingRestart(const Config& running, const Config& reloaded) {
+  std::vector<std::string> changed;
+  auto check = [&](bool differs, std::string_view what) {
+    if (differs) changed.emplace_back(what);
+  };
+  check(running.roles != reloaded.roles, "netd.roles");
+  check(running.socket != reloaded.socket, "netd.socket");
+  check(running.state_dir != reloaded.state_dir, "netd.state_dir");
+  check(running.run_dir != reloaded.run_dir, "netd.run_dir");
+  check(running.gateway.external_interface != reloaded.gateway.external_interface,
+        "gateway.external_interface");
+  check(running.gateway.forward_ports != reloaded.gateway.forward_ports, "gateway.forward_ports");
+  check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");
+  bool networks_differ = running.networks.size() != reloaded.networks.size();
+  for (std::size_t i = 0; !networks_differ && i < running.networks.size(); ++i) {
+    const auto& a = running.networks[i];
+    const auto& b = reloaded.networks[i];
+    networks_differ = a.name != b.name || a.bridge != b.bridge || a.vlan != b.vlan ||
+                      a.cidr != b.cidr || a.gateway != b.gateway || a.dhcp_first != b.dhcp_first ||
+                      a.dhcp_last != b.dhcp_last || a.egress != b.egress || a.uplink != b.uplink ||
+                      a.uplink_mode != b.uplink_mode;
+  }
+  check(networks_differ, "network");
+  return changed;
+}
+
+}  // namespace netd

@@ -1,0 +1,506 @@
+#include "netd/daemon/control_api.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "netd/dns/names.hpp"
+
+namespace netd {
+
+using nlohmann::json;
+
+// One request matched to its route, with the path's captured segments.
+struct ControlApi::Call {
+  const ApiRequest& request;
+  std::vector<std::string> captures;
+  std::map<std::string, std::string, std::less<>> query;
+};
+
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+constexpr std::size_t kMaxVmIdLength = 64;
+
+ApiError BadRequest(std::string code, std::string message, std::string field = {}) {
+  return {400, std::move(code), std::move(message), std::move(field)};
+}
+ApiError Unprocessable(std::string code, std::string message, std::string field = {}) {
+  return {422, std::move(code), std::move(message), std::move(field)};
+}
+
+std::optional<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    unsigned value = 0;
+    if (i + 2 >= text.size()) return std::nullopt;
+    auto [end, error] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (error != std::errc{} || end != text.data() + i + 3) return std::nullopt;
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+std::vector<std::string_view> Split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    auto at = text.find(separator);
+    parts.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return parts;
+    text.remove_prefix(at + 1);
+  }
+}
+
+std::string IsoTime(std::int64_t ms) {
+  auto seconds = static_cast<std::time_t>(ms / 1000);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", fmt::gmtime(seconds), ms % 1000);
+}
+
+std::int64_t ToMs(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+bool IsValidVmId(std::string_view vm) {
+  if (vm.empty() || vm.size() > kMaxVmIdLength) return false;
+  return std::all_of(vm.begin(), vm.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+  });
+}
+
+void RequireValidVmId(std::string_view vm) {
+  if (!IsValidVmId(vm)) {
+    throw Unprocessable("invalid_vm_id",
+                        fmt::format("VM id \"{}\" is invalid: expected 1-{} characters of "
+                                    "A-Z, a-z, 0-9, '.', '_' or '-'",
+                                    vm.substr(0, 80), kMaxVmIdLength),
+                        "vm");
+  }
+}
+
+json BindingJson(const dhcp::VmBinding& binding) {
+  return {{"vm", binding.vm},
+          {"network", binding.network},
+          {"ip", binding.ip.ToString()},
+          {"mac", binding.mac.ToString()},
+          {"hostname", binding.hostname ? json(*binding.hostname) : json(nullptr)},
+          {"created_at", IsoTime(binding.created_ms)}};
+}
+
+ApiResponse JsonResponse(int status, const json& body) { return {status, body.dump() + "\n"}; }
+
+json ParseObjectBody(const std::string& body) {
+  auto parsed = json::parse(body, nullptr, false);
+  if (parsed.is_discarded()) {
+    throw BadRequest("malformed_json", "the request body is not valid JSON");
+  }
+  if (!parsed.is_object()) {
+    throw BadRequest("invalid_type", "the request body must be a JSON object");
+  }
+  return parsed;
+}
+
+std::string PrometheusLabel(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view ToString(AccessLevel level) {
+  switch (level) {
+    case AccessLevel::kAdmin: return "admin";
+    case AccessLevel::kService: return "service";
+    case AccessLevel::kNone: break;
+  }
+  return "none";
+}
+
+ApiResponse ErrorResponse(const ApiError& error) {
+  json detail = {{"code", error.code}, {"message", error.message}};
+  if (!error.field.empty()) detail["field"] = error.field;
+  return JsonResponse(error.status, {{"error", detail}});
+}
+
+void ApiMetrics::CountRequest(std::string_view route, std::string_view method, int status) {
+  ++requests_[{std::string(route), std::string(method), status}];
+}
+
+void ApiMetrics::CountRejectedConnection(std::string_view reason) {
+  ++rejected_connections_[std::string(reason)];
+}
+
+std::string ApiMetrics::Render() const {
+  std::string out =
+      "# HELP netd_api_requests_total Control API requests by route, method and status code.\n"
+      "# TYPE netd_api_requests_total counter\n";
+  for (const auto& [key, count] : requests_) {
+    const auto& [route, method, status] = key;
+    out += fmt::format("netd_api_requests_total{{route=\"{}\",method=\"{}\",code=\"{}\"}} {}\n",
+                       PrometheusLabel(route), PrometheusLabel(method), status, count);
+  }
+  out +=
+      "# HELP netd_api_connections_rejected_total Connections closed before a request was "
+      "served, by reason.\n"
+      "# TYPE netd_api_connections_rejected_total counter\n";
+  for (const auto& [reason, count] : rejected_connections_) {
+    out += fmt::format("netd_api_connections_rejected_total{{reason=\"{}\"}} {}\n",
+                       PrometheusLabel(reason), count);
+  }
+  return out;
+}
+
+ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
+                       ApiMetrics& metrics)
+    : config_(config),
+      store_(store),
+      audit_(audit),
+      ipam_(ipam),
+      metrics_(metrics),
+      started_at_(std::chrono::system_clock::now()),
+      routes_{
+          {"GET", "/v1/status", AccessLevel::kService, "", &ControlApi::Status},
+          {"GET", "/v1/networks", AccessLevel::kService, "", &ControlApi::Networks},
+          {"GET", "/v1/vms", AccessLevel::kService, "", &ControlApi::ListVms},
+          {"GET", "/v1/vms/{vm}", AccessLevel::kService, "", &ControlApi::GetVm},
+          {"PUT", "/v1/vms/{vm}", AccessLevel::kService, "vm.bind", &ControlApi::BindVm},
+          {"DELETE", "/v1/vms/{vm}", AccessLevel::kService, "vm.unbind", &ControlApi::UnbindVm},
+          {"GET", "/v1/audit", AccessLevel::kAdmin, "", &ControlApi::ReadAudit},
+          {"GET", "/v1/audit/verify", AccessLevel::kAdmin, "", &ControlApi::VerifyAudit},
+          {"GET", "/metrics", AccessLevel::kService, "", &ControlApi::Metrics},
+      } {}
+
+ApiResponse ControlApi::Handle(const ApiRequest& request) {
+  std::string_view target = request.target;
+  auto question = target.find('?');
+  auto path = target.substr(0, question);
+
+  const Route* matched = nullptr;
+  bool path_known = false;
+  std::vector<std::string> captures;
+  auto segments = Split(path, '/');
+  for (const auto& route : routes_) {
+    auto pattern = Split(route.pattern, '/');
+    if (pattern.size() != segments.size()) continue;
+    std::vector<std::string> values;
+    bool match = true;
+    for (std::size_t i = 0; match && i < pattern.size(); ++i) {
+      if (pattern[i].starts_with('{')) {
+        auto decoded = PercentDecode(segments[i]);
+        match = decoded.has_value() && !segments[i].empty();
+        if (match) values.push_back(*decoded);
+      } else {
+        match = pattern[i] == segments[i];
+      }
+    }
+    if (!match) continue;
+    path_known = true;
+    if (route.method == request.method) {
+      matched = &route;
+      captures = std::move(values);
+      break;
+    }
+  }
+
+  std::string_view route_name = matched ? matched->pattern : std::string_view("unmatched");
+  ApiResponse response;
+  try {
+    if (!matched) {
+      throw path_known ? ApiError{405, "method_not_allowed",
+                                  fmt::format("{} is not allowed on {}", request.method, path), ""}
+                       : ApiError{404, "no_such_route", fmt::format("no such route: {}", path), ""};
+    }
+    Call call{request, std::move(captures), {}};
+    if (question != std::string_view::npos) {
+      for (auto pair : Split(target.substr(question + 1), '&')) {
+        if (pair.empty()) continue;
+        auto equals = pair.find('=');
+        auto key = PercentDecode(pair.substr(0, equals));
+        auto value = PercentDecode(equals == std::string_view::npos ? "" : pair.substr(equals + 1));
+        if (!key || !value) throw BadRequest("malformed_query", "the query string is malformed");
+        call.query[*key] = *value;
+      }
+    }
+    try {
+      if (request.access < matched->access) {
+        throw ApiError{403, "forbidden",
+                       fmt::format("{} {} needs the {} role; caller uid {} has {}", request.method,
+                                   matched->pattern, ToString(matched->access), request.caller.uid,
+                                   request.access == AccessLevel::kNone
+                                       ? std::string("no role")
+                                       : fmt::format("the {} role", ToString(request.access))),
+                       ""};
+      }
+      response = (this->*(matched->handler))(call);
+    } catch (const ApiError& error) {
+      if (!matched->action.empty()) {
+        auto body = json::parse(request.body, nullptr, false);
+        AuditEvent event{request.caller,
+                         std::string(matched->action),
+                         call.captures.empty()
+                             ? std::string(path)
+                             : fmt::format("vm/{}", call.captures[0].substr(0, 80)),
+                         body.is_discarded() ? json{{"unparsable_bytes", request.body.size()}}
+                                             : body,
+                         error.status,
+                         error.code};
+        audit_.Record(event);
+      }
+      throw;
+    }
+  } catch (const ApiError& error) {
+    spdlog::info("api: {} {} uid={} pid={} refused {} {}: {}", request.method, path,
+                 request.caller.uid, request.caller.pid, error.status, error.code, error.message);
+    response = ErrorResponse(error);
+  } catch (const StoreError& error) {
+    spdlog::error("api: {} {} failed in the store: {}", request.method, path, error.what());
+    response = ErrorResponse({503, "store_unavailable",
+                              fmt::format("the state store failed: {}", error.what()), ""});
+  }
+  metrics_.CountRequest(route_name, request.method, response.status);
+  return response;
+}
+
+ApiResponse ControlApi::Status(const Call&) {
+  auto now = std::chrono::system_clock::now();
+  json roles = json::array();
+  for (auto role : config_.roles) roles.push_back(ToString(role));
+  json by_network = json::object();
+  for (const auto& network : config_.networks) {
+    by_network[network.name] = ipam_.pool(network.name).used();
+  }
+  return JsonResponse(
+      200, {{"version", kVersion},
+            {"roles", roles},
+            {"started_at", IsoTime(ToMs(started_at_))},
+            {"uptime_s",
+             std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
+            {"vms", {{"total", ipam_.size()}, {"by_network", by_network}}},
+            {"audit", {{"length", audit_.length()}}},
+            {"last_reconcile", nullptr},
+            {"drift", {{"repairs", 0}}}});
+}
+
+ApiResponse ControlApi::Networks(const Call&) {
+  json networks = json::array();
+  for (const auto& network : config_.networks) {
+    const auto& pool = ipam_.pool(network.name);
+    networks.push_back({{"name", network.name},
+                        {"bridge", network.bridge},
+                        {"vlan", network.vlan},
+                        {"cidr", network.cidr.ToString()},
+                        {"gateway", network.gateway.ToString()},
+                        {"dhcp_range",
+                         {{"first", network.dhcp_first.ToString()},
+                          {"last", network.dhcp_last.ToString()}}},
+                        {"egress", ToString(network.egress)},
+                        {"uplink", network.uplink.empty() ? json(nullptr) : json(network.uplink)},
+                        {"uplink_mode", ovs::ToString(network.uplink_mode)},
+                        {"bound_vms", pool.used()},
+                        {"free_addresses", pool.size() - pool.used()}});
+  }
+  return JsonResponse(200, {{"networks", networks}});
+}
+
+ApiResponse ControlApi::ListVms(const Call& call) {
+  std::optional<std::string_view> network;
+  if (auto it = call.query.find("network"); it != call.query.end()) {
+    if (!ipam_.HasNetwork(it->second)) {
+      throw Unprocessable("unknown_network",
+                          fmt::format("no network named \"{}\" is configured", it->second),
+                          "network");
+    }
+    network = it->second;
+  }
+  json vms = json::array();
+  for (const auto& binding : ipam_.List(network)) vms.push_back(BindingJson(binding));
+  return JsonResponse(200, {{"vms", vms}});
+}
+
+ApiResponse ControlApi::GetVm(const Call& call) {
+  const auto& vm = call.captures[0];
+  RequireValidVmId(vm);
+  const auto* binding = ipam_.Find(vm);
+  if (!binding) throw ApiError{404, "vm_not_bound", fmt::format("VM {} is not bound", vm), "vm"};
+  return JsonResponse(200, BindingJson(*binding));
+}
+
+ApiResponse ControlApi::BindVm(const Call& call) {
+  const auto& vm = call.captures[0];
+  RequireValidVmId(vm);
+  auto body = ParseObjectBody(call.request.body);
+  for (const auto& [key, value] : body.items()) {
+    if (key != "network" && key != "hostname") {
+      throw BadRequest("unknown_field",
+                       fmt::format("unknown field \"{}\"; expected network and hostname", key),
+                       key);
+    }
+  }
+  if (!body.contains("network")) {
+    throw BadRequest("missing_field", "field \"network\" is required", "network");
+  }
+  if (!body["network"].is_string()) {
+    throw BadRequest("invalid_type", "field \"network\" must be a string", "network");
+  }
+  auto network = body["network"].get<std::string>();
+  if (!ipam_.HasNetwork(network)) {
+    throw Unprocessable("unknown_network",
+                        fmt::format("no network named \"{}\" is configured", network), "network");
+  }
+  std::optional<std::optional<std::string>> hostname;  // absent, null, or a name
+  if (body.contains("hostname")) {
+    const auto& value = body["hostname"];
+    if (value.is_null()) {
+      hostname.emplace(std::nullopt);
+    } else if (!value.is_string()) {
+      throw BadRequest("invalid_type", "field \"hostname\" must be a string or null", "hostname");
+    } else if (!dns::IsValidLabel(value.get<std::string>())) {
+      throw Unprocessable(
+          "invalid_hostname",
+          fmt::format("hostname \"{}\" is not a valid DNS label: expected 1-63 letters, digits "
+                      "or '-', not starting or ending with '-'",
+                      value.get<std::string>().substr(0, 80)),
+          "hostname");
+    } else {
+      hostname.emplace(value.get<std::string>());
+    }
+  }
+
+  AuditEvent event{call.request.caller, "vm.bind", fmt::format("vm/{}", vm), body, 0, ""};
+  if (const auto* existing = ipam_.Find(vm)) {
+    if (existing->network != network) {
+      throw ApiError{409, "vm_bound_elsewhere",
+                     fmt::format("VM {} is bound to network {}; unbind it before binding it to {}",
+                                 vm, existing->network, network),
+                     "network"};
+    }
+    event.status = 200;
+    if (hostname && *hostname != existing->hostname) {
+      event.action = "vm.update";
+      audit_.Record(event, [&] { store_.UpdateHostname(vm, *hostname); });
+      ipam_.SetHostname(vm, *hostname);
+      spdlog::info("vm {}: hostname set to {}", vm, hostname->value_or("(none)"));
+    } else {
+      audit_.Record(event);
+    }
+    return JsonResponse(200, BindingJson(*ipam_.Find(vm)));
+  }
+
+  auto binding = ipam_.Propose(vm, network);
+  if (!binding) {
+    const auto& pool = ipam_.pool(network);
+    throw ApiError{409, "range_exhausted",
+                   fmt::format("network {} has no free address: all {} addresses of its DHCP "
+                               "range {}-{} are bound",
+                               network, pool.size(), pool.first().ToString(),
+                               pool.last().ToString()),
+                   "network"};
+  }
+  binding->hostname = hostname.value_or(std::nullopt);
+  binding->created_ms = AuditChain::NowMs();
+  event.status = 201;
+  audit_.Record(event, [&] { store_.InsertBinding(*binding); });
+  ipam_.Add(*binding);
+  spdlog::info("vm {}: bound to {} ip={} mac={}", vm, network, binding->ip.ToString(),
+               binding->mac.ToString());
+  return JsonResponse(201, BindingJson(*binding));
+}
+
+ApiResponse ControlApi::UnbindVm(const Call& call) {
+  const auto& vm = call.captures[0];
+  RequireValidVmId(vm);
+  const auto* existing = ipam_.Find(vm);
+  if (!existing) throw ApiError{404, "vm_not_bound", fmt::format("VM {} is not bound", vm), "vm"};
+  auto binding = *existing;
+  AuditEvent event{call.request.caller, "vm.unbind", fmt::format("vm/{}", vm),
+                   json::object(),      200,         ""};
+  audit_.Record(event, [&] { store_.DeleteBinding(vm); });
+  ipam_.Remove(vm);
+  spdlog::info("vm {}: unbound from {}, released ip={}", vm, binding.network,
+               binding.ip.ToString());
+  return JsonResponse(200, {{"unbound", BindingJson(binding)}});
+}
+
+ApiResponse ControlApi::ReadAudit(const Call& call) {
+  auto number = [&](std::string_view key, std::int64_t fallback, std::int64_t min,
+                    std::int64_t max) {
+    auto it = call.query.find(key);
+    if (it == call.query.end()) return fallback;
+    std::int64_t value = 0;
+    const auto& text = it->second;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < min ||
+        value > max) {
+      throw BadRequest("invalid_query",
+                       fmt::format("query parameter {} must be an integer {}-{}", key, min, max),
+                       std::string(key));
+    }
+    return value;
+  };
+  auto after = number("after", 0, 0, std::numeric_limits<std::int64_t>::max());
+  auto limit = number("limit", 100, 1, 1000);
+  auto records = audit_.Read(after, limit);
+  auto next_after = records.empty() ? after : records.back()["seq"].get<std::int64_t>();
+  return JsonResponse(200, {{"records", records}, {"next_after", next_after}});
+}
+
+ApiResponse ControlApi::VerifyAudit(const Call&) {
+  auto result = audit_.Verify();
+  json body = {{"ok", result.ok}, {"length", result.length}};
+  if (!result.ok) {
+    body["first_bad_seq"] = *result.first_bad_seq;
+    body["reason"] = result.reason;
+    spdlog::error("audit: chain verification failed at record {}: {}", *result.first_bad_seq,
+                  result.reason);
+  }
+  return JsonResponse(200, body);
+}
+
+ApiResponse ControlApi::Metrics(const Call&) {
+  std::string out = metrics_.Render();
+  out +=
+      "# HELP netd_vms_bound VMs bound per network.\n"
+      "# TYPE netd_vms_bound gauge\n";
+  for (const auto& network : config_.networks) {
+    out += fmt::format("netd_vms_bound{{network=\"{}\"}} {}\n", network.name,
+                       ipam_.pool(network.name).used());
+  }
+  out +=
+      "# HELP netd_network_free_addresses Free addresses in each network's DHCP range.\n"
+      "# TYPE netd_network_free_addresses gauge\n";
+  for (const auto& network : config_.networks) {
+    const auto& pool = ipam_.pool(network.name);
+    out += fmt::format("netd_network_free_addresses{{network=\"{}\"}} {}\n", network.name,
+                       pool.size() - pool.used());
+  }
+  out += fmt::format(
+      "# HELP netd_audit_records Records in the audit chain.\n"
+      "# TYPE netd_audit_records gauge\n"
+      "netd_audit_records {}\n"
+      "# HELP netd_uptime_seconds Seconds since netd started.\n"
+      "# TYPE netd_uptime_seconds gauge\n"
+      "netd_uptime_seconds {}\n",
+      audit_.length(),
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                       started_at_)
+          .count());
+  return {200, out, "text/plain; version=0.0.4"};
+}
+
+}  // namespace netd

@@ -1,0 +1,164 @@
+#include "netd/daemon/daemon.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+
+#include "netd/daemon/audit.hpp"
+#include "netd/daemon/control_api.hpp"
+#include "netd/daemon/http_server.hpp"
+#include "netd/daemon/store.hpp"
+#include "netd/dhcp/ipam.hpp"
+
+namespace netd {
+namespace {
+
+// An exclusive flock on <state_dir>/netd.lock, held for the daemon's life: two netd on one
+// state directory would corrupt each other's view of the kernel.
+class StateDirLock {
+ public:
+  explicit StateDirLock(const std::filesystem::path& state_dir)
+      : path_(state_dir / "netd.lock") {
+    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      throw std::runtime_error(
+          fmt::format("cannot open lock file {}: {}", path_.string(), std::strerror(errno)));
+    }
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char pid[32] = {};
+      auto length = pread(fd_, pid, sizeof(pid) - 1, 0);
+      close(fd_);
+      std::string holder = length > 0 ? fmt::format(" (pid {})", std::string(pid, length)) : "";
+      throw std::runtime_error(fmt::format(
+          "another netd{} is running on state directory {} (it holds {}); stop it first or "
+          "use another --state-dir",
+          holder, state_dir.string(), path_.string()));
+    }
+    auto pid = std::to_string(getpid());
+    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      spdlog::warn("cannot write pid to {}: {}", path_.string(), std::strerror(errno));
+    }
+  }
+  ~StateDirLock() { close(fd_); }
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+std::string RolesText(const Config& config) {
+  std::string text;
+  for (auto role : config.roles) text += fmt::format("{}{}", text.empty() ? "" : ",", ToString(role));
+  return text;
+}
+
+}  // namespace
+
+void ConfigOverrides::ApplyTo(Config& config) const {
+  if (socket) config.socket = *socket;
+  if (state_dir) config.state_dir = *state_dir;
+  if (run_dir) config.run_dir = *run_dir;
+  if (log_level) config.log_level = *log_level;
+}
+
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("netd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+int RunDaemon(Config config, const std::function<Config()>& reload) {
+  std::filesystem::create_directories(config.state_dir);
+  std::filesystem::permissions(config.state_dir, std::filesystem::perms(0750));
+  std::filesystem::create_directories(config.run_dir);
+  StateDirLock lock(config.state_dir);
+
+  Store store(config.state_dir / "netd.db");
+  std::vector<dhcp::IpamNetwork> ipam_networks;
+  for (const auto& network : config.networks) {
+    ipam_networks.push_back({network.name, network.dhcp_first, network.dhcp_last});
+  }
+  dhcp::Ipam ipam(ipam_networks);
+  for (const auto& binding : store.LoadBindings()) {
+    if (auto problem = ipam.Restore(binding)) {
+      throw std::runtime_error(fmt::format(
+          "the state store {} does not fit the configuration: {}; restore the configuration "
+          "that bound it or unbind the VM with the old one",
+          (config.state_dir / "netd.db").string(), *problem));
+    }
+  }
+  AuditChain audit(store);
+  spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
+               RolesText(config), config.state_dir.string(), ipam.size(), audit.length());
+
+  boost::asio::io_context io(1);
+  ApiMetrics metrics;
+  ControlApi api(config, store, audit, ipam, metrics);
+  HttpServer server(io, config.api, api, metrics);
+  server.Listen(config.socket);
+
+  boost::asio::signal_set reload_signal(io, SIGHUP);
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  // Answers being written finish; after this grace period the loop is stopped regardless.
+  boost::asio::steady_timer stop_deadline(io);
+  stop_signals.async_wait([&](boost::system::error_code error, int signal) {
+    if (error) return;
+    spdlog::info("netd stopping on {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    server.Stop();
+    reload_signal.cancel();
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::function<void(boost::system::error_code)> wait_for_answers = [&, give_up](auto) {
+      if (server.open_connections() == 0 || std::chrono::steady_clock::now() > give_up) {
+        io.stop();
+        return;
+      }
+      stop_deadline.expires_after(std::chrono::milliseconds(20));
+      stop_deadline.async_wait(wait_for_answers);
+    };
+    wait_for_answers({});
+  });
+
+  std::function<void(boost::system::error_code, int)> on_reload =
+      [&](boost::system::error_code error, int) {
+        if (error) return;
+        sd_notify(0, "RELOADING=1");
+        try {
+          auto fresh = reload();
+          for (const auto& setting : SettingsNeedingRestart(config, fresh)) {
+            spdlog::warn("reload: {} changed; it takes effect after a restart", setting);
+          }
+          spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+          server.Reconfigure(fresh.api);
+          config.log_level = fresh.log_level;
+          config.api = fresh.api;
+          spdlog::info("reload: applied log_level={} and the [api] settings", fresh.log_level);
+        } catch (const std::exception& failure) {
+          spdlog::error("reload: keeping the running configuration: {}", failure.what());
+        }
+        sd_notify(0, "READY=1");
+        reload_signal.async_wait(on_reload);
+      };
+  reload_signal.async_wait(on_reload);
+
+  sd_notify(0, "READY=1");
+  spdlog::info("netd ready: socket={} pid={}", config.socket.string(), getpid());
+  io.run();
+  spdlog::info("netd stopped");
+  return 0;
+}
+
+}  // namespace netd

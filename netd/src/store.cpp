@@ -1,0 +1,251 @@
+#include "netd/daemon/store.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cassert>
+
+namespace netd {
+
+// A prepared statement, reset after every use so it can be cached.
+class Store::Statement {
+ public:
+  Statement(sqlite3* db, std::string_view sql) : db_(db) {
+    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt_, nullptr) != SQLITE_OK) {
+      throw StoreError(fmt::format("cannot prepare \"{}\": {}", sql, sqlite3_errmsg(db)));
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& Bind(int index, std::int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  Statement& Bind(int index, std::string_view value) {
+    Check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                            SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& BindNullable(int index, const std::optional<std::string>& value) {
+    if (value) return Bind(index, std::string_view(*value));
+    Check(sqlite3_bind_null(stmt_, index));
+    return *this;
+  }
+
+  // Steps once; true while a row is available. Resets at the end of the result.
+  bool Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    if (rc != SQLITE_DONE) {
+      throw StoreError(fmt::format("{}: {}", sqlite3_sql(stmt_), sqlite3_errmsg(db_)));
+    }
+    return false;
+  }
+  void Run() {
+    while (Step()) {
+    }
+  }
+  // For statements read partially: resets so the cached statement is ready again.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  std::int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  std::string Text(int column) {
+    const auto* text = sqlite3_column_text(stmt_, column);
+    return text ? std::string(reinterpret_cast<const char*>(text)) : std::string();
+  }
+  bool IsNull(int column) { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK) throw StoreError(fmt::format("bind: {}", sqlite3_errmsg(db_)));
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+namespace {
+
+// Forward migrations: entry N brings the schema from version N to N+1.
+constexpr std::array<std::string_view, Store::kSchemaVersion> kMigrations = {
+    R"(CREATE TABLE vm_binding (
+         vm TEXT PRIMARY KEY,
+         network TEXT NOT NULL,
+         ip INTEGER NOT NULL UNIQUE,
+         mac INTEGER NOT NULL UNIQUE,
+         hostname TEXT,
+         created_ms INTEGER NOT NULL);
+       CREATE TABLE audit (
+         seq INTEGER PRIMARY KEY,
+         record TEXT NOT NULL,
+         prev_hash TEXT NOT NULL,
+         hash TEXT NOT NULL);)",
+};
+
+}  // namespace
+
+Store::Store(const std::filesystem::path& path) : path_(path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw StoreError(fmt::format("cannot open state store {}: {}", path.string(), message));
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  try {
+    Execute("PRAGMA journal_mode=WAL");
+    Execute("PRAGMA synchronous=FULL");
+    Migrate();
+  } catch (...) {
+    statements_.clear();
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+Store::~Store() {
+  statements_.clear();
+  sqlite3_close(db_);
+}
+
+void Store::Execute(std::string_view sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    throw StoreError(fmt::format("{}: {}", path_.string(), message));
+  }
+}
+
+Store::Statement& Store::Prepared(std::string_view sql) {
+  for (auto& [text, statement] : statements_) {
+    if (text == sql) return *statement;
+  }
+  statements_.emplace_back(std::string(sql), std::make_unique<Statement>(db_, sql));
+  return *statements_.back().second;
+}
+
+int Store::schema_version() {
+  auto& statement = Prepared("PRAGMA user_version");
+  statement.Step();
+  auto version = static_cast<int>(statement.Int(0));
+  statement.Reset();
+  return version;
+}
+
+void Store::Migrate() {
+  int version = schema_version();
+  if (version > kSchemaVersion) {
+    throw StoreError(fmt::format(
+        "state store {} has schema version {}, newer than this netd understands ({}); "
+        "run the newer netd or restore a backup",
+        path_.string(), version, kSchemaVersion));
+  }
+  for (; version < kSchemaVersion; ++version) {
+    Transact([&] {
+      Execute(kMigrations[static_cast<std::size_t>(version)]);
+      Execute(fmt::format("PRAGMA user_version={}", version + 1));
+    });
+    spdlog::info("store {}: migrated schema to version {}", path_.string(), version + 1);
+  }
+}
+
+void Store::Transact(const std::function<void()>& body) {
+  Execute("BEGIN IMMEDIATE");
+  try {
+    body();
+    Execute("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<dhcp::VmBinding> Store::LoadBindings() {
+  auto& statement =
+      Prepared("SELECT vm, network, ip, mac, hostname, created_ms FROM vm_binding ORDER BY vm");
+  std::vector<dhcp::VmBinding> bindings;
+  while (statement.Step()) {
+    dhcp::VmBinding binding;
+    binding.vm = statement.Text(0);
+    binding.network = statement.Text(1);
+    binding.ip = Ipv4Address(static_cast<std::uint32_t>(statement.Int(2)));
+    binding.mac = MacAddress(static_cast<std::uint64_t>(statement.Int(3)));
+    if (!statement.IsNull(4)) binding.hostname = statement.Text(4);
+    binding.created_ms = statement.Int(5);
+    bindings.push_back(std::move(binding));
+  }
+  return bindings;
+}
+
+void Store::InsertBinding(const dhcp::VmBinding& binding) {
+  Prepared(
+      "INSERT INTO vm_binding (vm, network, ip, mac, hostname, created_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?)")
+      .Bind(1, binding.vm)
+      .Bind(2, binding.network)
+      .Bind(3, std::int64_t{binding.ip.value()})
+      .Bind(4, static_cast<std::int64_t>(binding.mac.value()))
+      .BindNullable(5, binding.hostname)
+      .Bind(6, binding.created_ms)
+      .Run();
+}
+
+void Store::UpdateHostname(std::string_view vm, const std::optional<std::string>& hostname) {
+  Prepared("UPDATE vm_binding SET hostname = ? WHERE vm = ?")
+      .BindNullable(1, hostname)
+      .Bind(2, vm)
+      .Run();
+}
+
+void Store::DeleteBinding(std::string_view vm) {
+  Prepared("DELETE FROM vm_binding WHERE vm = ?").Bind(1, vm).Run();
+}
+
+void Store::AppendAudit(const AuditEntry& entry) {
+  Prepared("INSERT INTO audit (seq, record, prev_hash, hash) VALUES (?, ?, ?, ?)")
+      .Bind(1, entry.seq)
+      .Bind(2, entry.record)
+      .Bind(3, entry.prev_hash)
+      .Bind(4, entry.hash)
+      .Run();
+}
+
+std::optional<AuditEntry> Store::LastAudit() {
+  auto& statement =
+      Prepared("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  if (!statement.Step()) return std::nullopt;
+  AuditEntry entry{statement.Int(0), statement.Text(1), statement.Text(2), statement.Text(3)};
+  statement.Reset();
+  return entry;
+}
+
+std::vector<AuditEntry> Store::ReadAudit(std::int64_t after_seq, std::int64_t limit) {
+  auto& statement = Prepared(
+      "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  statement.Bind(1, after_seq).Bind(2, limit);
+  std::vector<AuditEntry> entries;
+  while (statement.Step()) {
+    entries.push_back({statement.Int(0), statement.Text(1), statement.Text(2), statement.Text(3)});
+  }
+  return entries;
+}
+
+std::int64_t Store::AuditLength() {
+  auto& statement = Prepared("SELECT count(*) FROM audit");
+  statement.Step();
+  auto count = statement.Int(0);
+  statement.Reset();
+  return count;
+}
+
+}  // namespace netd

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace netd::ovs {
+
+// How a bridge reaches the physical network: through a VLAN interface the host already has
+// (e.g. bond0.1081, added as a plain port), or through a trunk where OVS tags the VLAN itself
+// (VM ports tag=<vlan>, uplink trunks=<vlan>).
+enum class UplinkMode { kVlanInterface, kTrunk };
+
+std::optional<UplinkMode> ParseUplinkMode(std::string_view text);
+std::string_view ToString(UplinkMode mode);
+
+// "system" is the kernel datapath used in production; "netdev" is the userspace datapath
+// used where there is no openvswitch kernel module (tests, the demo).
+bool IsValidDatapathType(std::string_view text);
+
+// What the host role builds for one network.
+struct BridgeSpec {
+  std::string network;
+  std::string bridge;
+  std::uint16_t vlan = 0;
+  std::string uplink;  // empty: no uplink (single-server deployment)
+  UplinkMode uplink_mode = UplinkMode::kVlanInterface;
+  std::string datapath_type = "system";
+};
+
+}  // namespace netd::ovs

@@ -1,0 +1,143 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "netd/daemon/config.hpp"
+
+namespace netd {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The demo configuration with one substring replaced; the replacement must happen.
+std::string DemoWith(const std::string& from, const std::string& to) {
+  auto text = DemoConfigText();
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+std::string ErrorOf(const std::string& text) {
+  try {
+    ParseConfig(text, "netd.toml");
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "configuration was accepted";
+  return "";
+}
+
+TEST(Config, DemoConfigIsValidAndComplete) {
+  auto config = ParseConfig(DemoConfigText(), "demo");
+  EXPECT_TRUE(config.HasRole(Role::kGateway));
+  EXPECT_TRUE(config.HasRole(Role::kHost));
+  ASSERT_EQ(config.networks.size(), 3u);
+  EXPECT_EQ(config.networks[0].name, "secure");
+  EXPECT_EQ(config.networks[0].vlan, 1081);
+  EXPECT_EQ(config.networks[0].egress, Egress::kAllowlist);
+  EXPECT_EQ(config.networks[1].egress, Egress::kOpen);
+  EXPECT_EQ(config.socket, "/run/netd/netd.sock");
+  EXPECT_EQ(config.host.datapath_type, "netdev");
+  EXPECT_EQ(config.BridgeSpecs()[2].bridge, "br-datain");
+}
+
+struct BadCase {
+  const char* from;
+  const char* to;
+  const char* location;  // file:line:column of the offending value
+  const char* message;   // must name the key and what was expected
+};
+
+class ConfigValidation : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigValidation, NamesFileLineColumnKeyAndExpectation) {
+  const auto& bad = GetParam();
+  auto error = ErrorOf(DemoWith(bad.from, bad.to));
+  EXPECT_THAT(error, HasSubstr(bad.location));
+  EXPECT_THAT(error, HasSubstr(bad.message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, ConfigValidation,
+    ::testing::Values(
+        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"192.168.128.0/33\"", "netd.toml:24:8",
+                "network[0].cidr: expected an IPv4 network"},
+        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"192.168.128.1/17\"", "netd.toml:24:8",
+                "host bits zero"},
+        BadCase{"gateway = \"192.168.128.1\"", "gateway = \"10.0.0.1\"", "netd.toml:25:11",
+                "network[0].gateway: expected a host address inside 192.168.128.0/17"},
+        BadCase{"gateway = \"192.168.128.1\"", "gateway = \"192.168.128.300\"", "netd.toml:25:11",
+                "network[0].gateway: expected an IPv4 address"},
+        BadCase{"dhcp_last = \"192.168.255.254\"", "dhcp_last = \"192.169.0.1\"",
+                "netd.toml:27:13", "network[0].dhcp_last: expected a host address inside"},
+        BadCase{"dhcp_first = \"192.168.129.1\"", "dhcp_first = \"192.168.128.1\"",
+                "netd.toml:26:14", "contains the gateway 192.168.128.1"},
+        BadCase{"vlan = 1081", "vlan = 4095", "netd.toml:23:8",
+                "network[0].vlan: expected an integer 1-4094, got 4095"},
+        BadCase{"vlan = 1081", "vlan = \"1081\"", "netd.toml:23:8",
+                "network[0].vlan: expected an integer 1-4094, got a string"},
+        BadCase{"vlan = 1082", "vlan = 1081", "netd.toml:34:8",
+                "network[1].vlan: VLAN 1081 is already used by network \"secure\""},
+        BadCase{"bridge = \"br-datain\"", "bridge = \"br-secure\"", "netd.toml:44:10",
+                "network[2].bridge: bridge br-secure is already used by network \"secure\""},
+        BadCase{"name = \"datain\"", "name = \"service\"", "netd.toml:43:8",
+                "network[2].name: name \"service\" is already used"},
+        BadCase{"cidr = \"192.168.123.0/24\"\ngateway = \"192.168.123.1\"\ndhcp_first = "
+                "\"192.168.123.3\"\ndhcp_last = \"192.168.123.254\"",
+                "cidr = \"192.168.200.0/24\"\ngateway = \"192.168.200.1\"\ndhcp_first = "
+                "\"192.168.200.3\"\ndhcp_last = \"192.168.200.254\"",
+                "netd.toml:46:8",
+                "network[2].cidr: 192.168.200.0/24 overlaps 192.168.128.0/17"},
+        BadCase{"egress = \"open\"", "egress = \"closed\"", "netd.toml:39:10",
+                "network[1].egress: expected \"allowlist\" or \"open\""},
+        BadCase{"roles = [\"gateway\", \"host\"]", "roles = [\"router\"]", "netd.toml:3:10",
+                "netd.roles: expected each role to be \"gateway\" or \"host\""},
+        BadCase{"log_level = \"info\"", "log_level = \"loud\"", "netd.toml:7:13",
+                "netd.log_level: expected trace, debug"},
+        BadCase{"state_dir = \"/var/lib/netd-demo\"", "state_dir = \"relative\"", "netd.toml:5:13",
+                "netd.state_dir: expected an absolute path"},
+        BadCase{"uplink_mode = \"trunk\"\n\n[[network]]\nname = \"service\"",
+                "uplink_mode = \"trunk\"\nuplnk = \"bond0\"\n\n[[network]]\nname = \"service\"",
+                "netd.toml:30:9", "network[0].uplnk: unknown key"},
+        BadCase{"forward_ports = \"6000-6100\"", "forward_ports = \"6100-6000\"", "netd.toml:15:17",
+                "gateway.forward_ports: expected a port range"},
+        BadCase{"external_interface = \"ext0\"", "external_interface = \"eth0/x\"",
+                "netd.toml:14:22", "gateway.external_interface: expected an interface name"},
+        BadCase{"datapath_type = \"netdev\"", "datapath_type = \"dpdk\"", "netd.toml:18:17",
+                "host.datapath_type: expected \"system\" or \"netdev\""},
+        BadCase{"[api]", "[api]\nmax_connections = 0", "netd.toml:10:19",
+                "api.max_connections: expected an integer 1-4096, got 0"}));
+
+TEST(Config, SyntaxErrorsNameTheLocation) {
+  auto error = ErrorOf(DemoWith("vlan = 1081", "vlan = = 1081"));
+  EXPECT_THAT(error, HasSubstr("netd.toml:23:"));
+  EXPECT_THAT(error, HasSubstr("invalid TOML"));
+}
+
+TEST(Config, MissingPiecesAreNamed) {
+  EXPECT_THAT(ErrorOf("[netd]\nroles = [\"host\"]\n"),
+              HasSubstr("network: missing; expected at least one [[network]]"));
+  EXPECT_THAT(ErrorOf("[[network]]\nname = \"a\"\n"), HasSubstr("netd.roles: missing"));
+  auto error = ErrorOf(DemoWith("vlan = 1081\n", ""));
+  EXPECT_THAT(error, HasSubstr("network[0].vlan: missing"));
+}
+
+TEST(Config, GatewayRoleNeedsItsSection) {
+  auto text = DemoWith("[gateway]\nexternal_interface = \"ext0\"\nforward_ports = \"6000-6100\"\n",
+                       "");
+  EXPECT_THAT(ErrorOf(text), HasSubstr("gateway: missing"));
+}
+
+TEST(Config, ReloadReportsWhatNeedsARestart) {
+  auto running = ParseConfig(DemoConfigText(), "a");
+  auto reloaded = ParseConfig(
+      DemoWith("log_level = \"info\"", "log_level = \"debug\"").replace(0, 0, ""), "b");
+  EXPECT_TRUE(SettingsNeedingRestart(running, reloaded).empty());
+  auto moved = ParseConfig(DemoWith("vlan = 1083", "vlan = 1099"), "c");
+  EXPECT_EQ(SettingsNeedingRestart(running, moved), std::vector<std::string>{"network"});
+}
+
+}  // namespace
+}  // namespace netd

@@ -1,0 +1,231 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "netd/daemon/control_api.hpp"
+#include "test_dir.hpp"
+
+namespace netd {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+Config SmallConfig() {
+  auto config = ParseConfig(DemoConfigText(), "demo");
+  // A datain range of three addresses, to exhaust it quickly.
+  config.networks[2].dhcp_first = *Ipv4Address::Parse("192.168.123.3");
+  config.networks[2].dhcp_last = *Ipv4Address::Parse("192.168.123.5");
+  return config;
+}
+
+std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
+  std::vector<dhcp::IpamNetwork> networks;
+  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
+  return networks;
+}
+
+class ControlApiTest : public ::testing::Test {
+ protected:
+  struct Answer {
+    int status;
+    json body;
+    std::string text;
+  };
+
+  Answer Call(const std::string& method, const std::string& target, const std::string& body = "",
+              AccessLevel access = AccessLevel::kService) {
+    auto response = api_.Handle({method, target, body, {1000, 1000, 42, "/usr/bin/svc"}, access});
+    auto parsed = json::parse(response.body, nullptr, false);
+    return {response.status, parsed, response.body};
+  }
+
+  json LastAudit() {
+    auto records = audit_.Read(audit_.length() - 1, 1);
+    return records.empty() ? json() : records[0];
+  }
+
+  void ExpectError(const Answer& answer, int status, const std::string& code,
+                   const std::string& field) {
+    EXPECT_EQ(answer.status, status) << answer.text;
+    EXPECT_EQ(answer.body["error"]["code"], code) << answer.text;
+    if (field.empty()) {
+      EXPECT_FALSE(answer.body["error"].contains("field")) << answer.text;
+    } else {
+      EXPECT_EQ(answer.body["error"]["field"], field) << answer.text;
+    }
+    EXPECT_FALSE(answer.body["error"]["message"].get<std::string>().empty());
+  }
+
+  testing::TestDir dir_;
+  Config config_ = SmallConfig();
+  Store store_{dir_ / "netd.db"};
+  AuditChain audit_{store_};
+  dhcp::Ipam ipam_{IpamNetworks(config_)};
+  ApiMetrics metrics_;
+  ControlApi api_{config_, store_, audit_, ipam_, metrics_};
+};
+
+TEST_F(ControlApiTest, BindAllocatesLowestAddressAndEncodesItInTheMac) {
+  auto first = Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})");
+  EXPECT_EQ(first.status, 201) << first.text;
+  EXPECT_EQ(first.body["ip"], "192.168.129.1");
+  EXPECT_EQ(first.body["mac"], "52:54:c0:a8:81:01");
+  EXPECT_EQ(first.body["hostname"], nullptr);
+  auto second = Call("PUT", "/v1/vms/vm2", R"({"network":"secure","hostname":"node-2"})");
+  EXPECT_EQ(second.body["ip"], "192.168.129.2");
+  EXPECT_EQ(second.body["hostname"], "node-2");
+  EXPECT_EQ(store_.LoadBindings().size(), 2u);
+  EXPECT_EQ(LastAudit()["action"], "vm.bind");
+  EXPECT_EQ(LastAudit()["caller"]["uid"], 1000);
+}
+
+TEST_F(ControlApiTest, RepeatingABindIsIdempotent) {
+  auto first = Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})");
+  auto again = Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(ipam_.size(), 1u);
+  auto renamed = Call("PUT", "/v1/vms/vm1", R"({"network":"secure","hostname":"h"})");
+  EXPECT_EQ(renamed.status, 200);
+  EXPECT_EQ(renamed.body["hostname"], "h");
+  EXPECT_EQ(renamed.body["ip"], first.body["ip"]);
+  EXPECT_EQ(store_.LoadBindings()[0].hostname, "h");
+  EXPECT_EQ(LastAudit()["action"], "vm.update");
+}
+
+TEST_F(ControlApiTest, ChangingTheNetworkOfABoundVmConflicts) {
+  Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})");
+  ExpectError(Call("PUT", "/v1/vms/vm1", R"({"network":"service"})"), 409, "vm_bound_elsewhere",
+              "network");
+  EXPECT_EQ(ipam_.Find("vm1")->network, "secure");
+}
+
+TEST_F(ControlApiTest, AnExhaustedRangeSaysSo) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Call("PUT", "/v1/vms/d" + std::to_string(i), R"({"network":"datain"})").status,
+              201);
+  }
+  auto full = Call("PUT", "/v1/vms/d3", R"({"network":"datain"})");
+  ExpectError(full, 409, "range_exhausted", "network");
+  EXPECT_THAT(full.body["error"]["message"].get<std::string>(),
+              HasSubstr("192.168.123.3-192.168.123.5"));
+  EXPECT_EQ(LastAudit()["result"], "refused");
+  EXPECT_EQ(LastAudit()["error_code"], "range_exhausted");
+  // Unbinding frees the address for the next VM.
+  EXPECT_EQ(Call("DELETE", "/v1/vms/d1").status, 200);
+  auto reused = Call("PUT", "/v1/vms/d3", R"({"network":"datain"})");
+  EXPECT_EQ(reused.body["ip"], "192.168.123.4");
+}
+
+TEST_F(ControlApiTest, BadInputIsRefusedNamedAuditedAndChangesNothing) {
+  struct Case {
+    std::string target, body;
+    int status;
+    std::string code, field;
+  };
+  std::vector<Case> cases = {
+      {"/v1/vms/vm1", "{not json", 400, "malformed_json", ""},
+      {"/v1/vms/vm1", "[1,2]", 400, "invalid_type", ""},
+      {"/v1/vms/vm1", R"({"network":"secure","color":"red"})", 400, "unknown_field", "color"},
+      {"/v1/vms/vm1", R"({"network":7})", 400, "invalid_type", "network"},
+      {"/v1/vms/vm1", R"({})", 400, "missing_field", "network"},
+      {"/v1/vms/vm1", R"({"network":"secure","hostname":5})", 400, "invalid_type", "hostname"},
+      {"/v1/vms/vm1", R"({"network":"nope"})", 422, "unknown_network", "network"},
+      {"/v1/vms/vm1", R"({"network":"secure","hostname":"-bad-"})", 422, "invalid_hostname",
+       "hostname"},
+      {"/v1/vms/bad%20id", R"({"network":"secure"})", 422, "invalid_vm_id", "vm"},
+      {"/v1/vms/" + std::string(65, 'a'), R"({"network":"secure"})", 422, "invalid_vm_id", "vm"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.target + " " + c.body);
+    auto before = audit_.length();
+    ExpectError(Call("PUT", c.target, c.body), c.status, c.code, c.field);
+    EXPECT_EQ(audit_.length(), before + 1);
+    EXPECT_EQ(LastAudit()["result"], "refused");
+    EXPECT_EQ(LastAudit()["status"], c.status);
+  }
+  EXPECT_EQ(ipam_.size(), 0u);
+  EXPECT_TRUE(store_.LoadBindings().empty());
+  EXPECT_TRUE(audit_.Verify().ok);
+}
+
+TEST_F(ControlApiTest, RolesAreEnforced) {
+  ExpectError(Call("GET", "/v1/audit", "", AccessLevel::kService), 403, "forbidden", "");
+  ExpectError(Call("GET", "/v1/audit/verify", "", AccessLevel::kService), 403, "forbidden", "");
+  EXPECT_EQ(Call("GET", "/v1/audit", "", AccessLevel::kAdmin).status, 200);
+  ExpectError(Call("GET", "/v1/status", "", AccessLevel::kNone), 403, "forbidden", "");
+  auto refused = Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})", AccessLevel::kNone);
+  ExpectError(refused, 403, "forbidden", "");
+  EXPECT_EQ(LastAudit()["error_code"], "forbidden");
+  EXPECT_EQ(ipam_.size(), 0u);
+  // Admins may do what services do.
+  EXPECT_EQ(Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})", AccessLevel::kAdmin).status,
+            201);
+}
+
+TEST_F(ControlApiTest, ReadsListAndShow) {
+  Call("PUT", "/v1/vms/a", R"({"network":"secure"})");
+  Call("PUT", "/v1/vms/b", R"({"network":"service"})");
+  EXPECT_EQ(Call("GET", "/v1/vms").body["vms"].size(), 2u);
+  auto service = Call("GET", "/v1/vms?network=service").body["vms"];
+  ASSERT_EQ(service.size(), 1u);
+  EXPECT_EQ(service[0]["ip"], "192.168.122.3");
+  ExpectError(Call("GET", "/v1/vms?network=x"), 422, "unknown_network", "network");
+  EXPECT_EQ(Call("GET", "/v1/vms/a").body["network"], "secure");
+  ExpectError(Call("GET", "/v1/vms/zz"), 404, "vm_not_bound", "vm");
+  ExpectError(Call("DELETE", "/v1/vms/zz"), 404, "vm_not_bound", "vm");
+  ExpectError(Call("GET", "/v1/nothing"), 404, "no_such_route", "");
+  ExpectError(Call("POST", "/v1/vms/a"), 405, "method_not_allowed", "");
+}
+
+TEST_F(ControlApiTest, StatusNetworksAndMetrics) {
+  Call("PUT", "/v1/vms/a", R"({"network":"secure"})");
+  auto status = Call("GET", "/v1/status").body;
+  EXPECT_EQ(status["vms"]["total"], 1);
+  EXPECT_EQ(status["vms"]["by_network"]["secure"], 1);
+  EXPECT_EQ(status["roles"], json({"gateway", "host"}));
+  EXPECT_EQ(status["audit"]["length"], 1);
+  auto networks = Call("GET", "/v1/networks").body["networks"];
+  ASSERT_EQ(networks.size(), 3u);
+  EXPECT_EQ(networks[0]["bound_vms"], 1);
+  EXPECT_EQ(networks[0]["free_addresses"], 32509);
+  EXPECT_EQ(networks[2]["free_addresses"], 3);
+  auto metrics = api_.Handle({"GET", "/metrics", "", {}, AccessLevel::kService});
+  EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4");
+  EXPECT_THAT(metrics.body,
+              HasSubstr("netd_api_requests_total{route=\"/v1/vms/{vm}\",method=\"PUT\","
+                        "code=\"201\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("netd_vms_bound{network=\"secure\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("netd_audit_records 1"));
+}
+
+TEST_F(ControlApiTest, AuditPagesAndVerifies) {
+  for (int i = 0; i < 5; ++i) {
+    Call("PUT", "/v1/vms/v" + std::to_string(i), R"({"network":"secure"})");
+  }
+  auto page = Call("GET", "/v1/audit?after=1&limit=2", "", AccessLevel::kAdmin).body;
+  ASSERT_EQ(page["records"].size(), 2u);
+  EXPECT_EQ(page["records"][0]["seq"], 2);
+  EXPECT_EQ(page["next_after"], 3);
+  ExpectError(Call("GET", "/v1/audit?limit=0", "", AccessLevel::kAdmin), 400, "invalid_query",
+              "limit");
+  ExpectError(Call("GET", "/v1/audit?after=x", "", AccessLevel::kAdmin), 400, "invalid_query",
+              "after");
+  auto verify = Call("GET", "/v1/audit/verify", "", AccessLevel::kAdmin).body;
+  EXPECT_EQ(verify, json({{"ok", true}, {"length", 5}}));
+}
+
+TEST_F(ControlApiTest, UnbindReleasesAndAudits) {
+  Call("PUT", "/v1/vms/a", R"({"network":"secure"})");
+  auto unbound = Call("DELETE", "/v1/vms/a");
+  EXPECT_EQ(unbound.status, 200);
+  EXPECT_EQ(unbound.body["unbound"]["ip"], "192.168.129.1");
+  EXPECT_EQ(LastAudit()["action"], "vm.unbind");
+  EXPECT_TRUE(store_.LoadBindings().empty());
+  EXPECT_EQ(ipam_.pool("secure").used(), 0u);
+}
+
+}  // namespace
+}  // namespace netd

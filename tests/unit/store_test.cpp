@@ -1,0 +1,73 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "netd/daemon/store.hpp"
+#include "test_dir.hpp"
+
+namespace netd {
+namespace {
+
+dhcp::VmBinding Binding(const std::string& vm, const char* ip) {
+  auto address = *Ipv4Address::Parse(ip);
+  return {vm, "secure", address, MacAddress::ForVmAddress(address), std::nullopt, 1234};
+}
+
+TEST(Store, CreatesTheCurrentSchemaAndKeepsBindingsAcrossReopen) {
+  testing::TestDir dir;
+  {
+    Store store(dir / "netd.db");
+    EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
+    store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
+    auto named = Binding("vm2", "192.168.129.2");
+    named.hostname = "h2";
+    store.Transact([&] { store.InsertBinding(named); });
+    store.Transact([&] { store.UpdateHostname("vm1", "h1"); });
+  }
+  Store store(dir / "netd.db");
+  auto bindings = store.LoadBindings();
+  ASSERT_EQ(bindings.size(), 2u);
+  EXPECT_EQ(bindings[0].hostname, "h1");
+  EXPECT_EQ(bindings[1], [] {
+    auto b = Binding("vm2", "192.168.129.2");
+    b.hostname = "h2";
+    return b;
+  }());
+}
+
+TEST(Store, AFailedTransactionLeavesNothing) {
+  testing::TestDir dir;
+  Store store(dir / "netd.db");
+  store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
+  // The same IP twice violates the UNIQUE constraint: the whole transaction rolls back.
+  EXPECT_THROW(store.Transact([&] {
+    store.InsertBinding(Binding("vm2", "192.168.129.2"));
+    store.InsertBinding(Binding("vm3", "192.168.129.1"));
+  }),
+               StoreError);
+  EXPECT_EQ(store.LoadBindings().size(), 1u);
+}
+
+TEST(Store, RefusesASchemaFromTheFuture) {
+  testing::TestDir dir;
+  { Store store(dir / "netd.db"); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "netd.db").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  try {
+    Store store(dir / "netd.db");
+    FAIL() << "opened a store with schema version 99";
+  } catch (const StoreError& error) {
+    EXPECT_NE(std::string(error.what()).find("schema version 99"), std::string::npos);
+  }
+}
+
+TEST(Store, UsesWriteAheadLogging) {
+  testing::TestDir dir;
+  Store store(dir / "netd.db");
+  store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
+  EXPECT_TRUE(std::filesystem::exists(dir / "netd.db-wal"));
+}
+
+}  // namespace
+}  // namespace netd

@@ -2,7 +2,7 @@
 #include <sqlite3.h>
 
 #include "netd/daemon/audit.hpp"
-#include "test_dir.hpp"
+#include "netd/testing/netd_process.hpp"
 
 namespace netd {
 namespace {
@@ -27,7 +27,7 @@ class AuditChainTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
-  testing::TestDir dir_;
+  testing::TempDir dir_;
   Store store_{dir_ / "netd.db"};
   AuditChain audit_{store_};
 };

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netd/daemon/control_api.hpp"
-#include "test_dir.hpp"
+#include "netd/testing/netd_process.hpp"
 
 namespace netd {
 namespace {
@@ -58,7 +58,7 @@ class ControlApiTest : public ::testing::Test {
     EXPECT_FALSE(answer.body["error"]["message"].get<std::string>().empty());
   }
 
-  testing::TestDir dir_;
+  testing::TempDir dir_;
   Config config_ = SmallConfig();
   Store store_{dir_ / "netd.db"};
   AuditChain audit_{store_};

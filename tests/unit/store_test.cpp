@@ -2,7 +2,7 @@
 #include <sqlite3.h>
 
 #include "netd/daemon/store.hpp"
-#include "test_dir.hpp"
+#include "netd/testing/netd_process.hpp"
 
 namespace netd {
 namespace {
@@ -13,7 +13,7 @@ dhcp::VmBinding Binding(const std::string& vm, const char* ip) {
 }
 
 TEST(Store, CreatesTheCurrentSchemaAndKeepsBindingsAcrossReopen) {
-  testing::TestDir dir;
+  testing::TempDir dir;
   {
     Store store(dir / "netd.db");
     EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
@@ -35,7 +35,7 @@ TEST(Store, CreatesTheCurrentSchemaAndKeepsBindingsAcrossReopen) {
 }
 
 TEST(Store, AFailedTransactionLeavesNothing) {
-  testing::TestDir dir;
+  testing::TempDir dir;
   Store store(dir / "netd.db");
   store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
   // The same IP twice violates the UNIQUE constraint: the whole transaction rolls back.
@@ -48,7 +48,7 @@ TEST(Store, AFailedTransactionLeavesNothing) {
 }
 
 TEST(Store, RefusesASchemaFromTheFuture) {
-  testing::TestDir dir;
+  testing::TempDir dir;
   { Store store(dir / "netd.db"); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "netd.db").c_str(), &db), SQLITE_OK);
@@ -63,7 +63,7 @@ TEST(Store, RefusesASchemaFromTheFuture) {
 }
 
 TEST(Store, UsesWriteAheadLogging) {
-  testing::TestDir dir;
+  testing::TempDir dir;
   Store store(dir / "netd.db");
   store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
   EXPECT_TRUE(std::filesystem::exists(dir / "netd.db-wal"));

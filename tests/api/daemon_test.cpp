@@ -1,0 +1,133 @@
+// netd as a process: command-line modes, start-up, lock file, signals, restart.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include "netd/testing/netd_process.hpp"
+#include "netd/daemon/config.hpp"
+#include "netd/testing/raw_http.hpp"
+
+namespace netd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(NetdCommandLine, CheckConfigExitsZeroOrOneWithTheError) {
+  TempDir dir;
+  auto demo = RunCommand({NetdBinary(), "--demo-config"});
+  ASSERT_EQ(demo.exit_code, 0);
+  std::ofstream(dir / "good.toml") << demo.output;
+  std::ofstream(dir / "bad.toml") << Replace(demo.output, "vlan = 1082", "vlan = 0");
+  auto good = RunCommand({NetdBinary(), "--check-config", (dir / "good.toml").string()});
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  auto bad = RunCommand({NetdBinary(), "--check-config", (dir / "bad.toml").string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("bad.toml:34:8: network[1].vlan: expected an integer 1-4094"));
+  auto missing = RunCommand({NetdBinary(), "--check-config", (dir / "none.toml").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("cannot read"));
+}
+
+TEST(NetdCommandLine, UsageErrorsExitTwo) {
+  EXPECT_EQ(RunCommand({NetdBinary(), "--bogus"}).exit_code, 2);
+  EXPECT_EQ(RunCommand({NetdBinary()}).exit_code, 2);
+  auto help = RunCommand({NetdBinary(), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.output, HasSubstr("EXIT STATUS"));
+  EXPECT_THAT(help.output, HasSubstr("SIGHUP"));
+}
+
+TEST(NetdDaemon, SecondInstanceOnTheSameStateDirectoryIsRefused) {
+  TempDir dir;
+  NetdProcess netd(dir.path());
+  netd.Start();
+  auto argv = netd.Argv();
+  argv[4] = (dir / "other.sock").string();
+  auto second = RunCommand(argv);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_THAT(second.output, HasSubstr("another netd"));
+  EXPECT_THAT(second.output, HasSubstr("netd.lock"));
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/status").status, 200);
+}
+
+TEST(NetdDaemon, SigtermStopsCleanlyAndRemovesTheSocket) {
+  TempDir dir;
+  NetdProcess netd(dir.path());
+  netd.Start();
+  EXPECT_EQ(netd.Stop(), 0);
+  EXPECT_FALSE(std::filesystem::exists(netd.socket()));
+  EXPECT_THAT(netd.Log(), HasSubstr("netd stopping on SIGTERM"));
+}
+
+TEST(NetdDaemon, SocketIsMode0660) {
+  TempDir dir;
+  NetdProcess netd(dir.path());
+  netd.Start();
+  auto perms = std::filesystem::status(netd.socket()).permissions();
+  EXPECT_EQ(perms, std::filesystem::perms(0660));
+}
+
+TEST(NetdDaemon, RestartKeepsBindingsAndContinuesTheAuditChain) {
+  TempDir dir;
+  NetdProcess netd(dir.path());
+  netd.Start();
+  auto bound = Request(netd.socket(), "PUT", "/v1/vms/vm1", R"({"network":"secure"})");
+  ASSERT_EQ(bound.status, 201) << bound.body;
+  ASSERT_EQ(netd.Stop(), 0);
+  netd.Start();
+  auto shown = Request(netd.socket(), "GET", "/v1/vms/vm1");
+  EXPECT_EQ(shown.Json()["ip"], bound.Json()["ip"]);
+  EXPECT_EQ(Request(netd.socket(), "PUT", "/v1/vms/vm2", R"({"network":"secure"})").Json()["ip"],
+            "192.168.129.2");
+  auto verify = Request(netd.socket(), "GET", "/v1/audit/verify").Json();
+  EXPECT_EQ(verify["ok"], true);
+  EXPECT_EQ(verify["length"], 2);
+}
+
+TEST(NetdDaemon, RefusesAStoreThatDoesNotFitTheConfiguration) {
+  TempDir dir;
+  {
+    NetdProcess netd(dir.path());
+    netd.Start();
+    ASSERT_EQ(Request(netd.socket(), "PUT", "/v1/vms/d1", R"({"network":"datain"})").status, 201);
+  }
+  NetdProcess shrunk(dir.path(), [](std::string text) {
+    return Replace(text, "dhcp_first = \"192.168.123.3\"", "dhcp_first = \"192.168.123.10\"");
+  });
+  EXPECT_THROW(shrunk.Start(), std::runtime_error);
+  EXPECT_THAT(shrunk.Log(), HasSubstr("192.168.123.3 outside the DHCP range"));
+}
+
+TEST(NetdDaemon, SighupAppliesWhatItCanAndNamesWhatNeedsARestart) {
+  TempDir dir;
+  NetdProcess netd(dir.path());
+  netd.Start();
+  {
+    auto text = Replace(netd::DemoConfigText(), "log_level = \"info\"", "log_level = \"debug\"");
+    std::ofstream(netd.config_path()) << Replace(text, "vlan = 1083", "vlan = 1093");
+  }
+  netd.Signal(SIGHUP);
+  auto wait_for = [&](const std::string& line) {
+    for (int i = 0; i < 200 && netd.Log().find(line) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return netd.Log();
+  };
+  EXPECT_THAT(wait_for("reload: applied"), HasSubstr("reload: applied log_level=debug"));
+  EXPECT_THAT(netd.Log(), HasSubstr("reload: network changed; it takes effect after a restart"));
+  // The running networks are unchanged until a restart.
+  auto networks = Request(netd.socket(), "GET", "/v1/networks").Json()["networks"];
+  EXPECT_EQ(networks[2]["vlan"], 1083);
+
+  std::ofstream(netd.config_path()) << "[netd\n";
+  netd.Signal(SIGHUP);
+  EXPECT_THAT(wait_for("keeping the running configuration"),
+              HasSubstr("reload: keeping the running configuration"));
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/status").status, 200);
+}
+
+}  // namespace
+}  // namespace netd::testing

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace netd::testing {
+
+// A fresh directory under /tmp, removed with everything in it when the test ends.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Exit status and output of a finished command.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+CommandResult RunCommand(const std::vector<std::string>& argv);
+
+// The path of the netd binary under test.
+std::string NetdBinary();
+
+// A real netd on a private socket and state directory inside `dir`, started from the demo
+// configuration edited by `edit` (text replacements on the TOML). Stopped (SIGTERM, then
+// SIGKILL) when destroyed.
+class NetdProcess {
+ public:
+  using ConfigEdit = std::function<std::string(std::string)>;
+
+  explicit NetdProcess(const std::filesystem::path& dir, const ConfigEdit& edit = {});
+  ~NetdProcess();
+  NetdProcess(const NetdProcess&) = delete;
+  NetdProcess& operator=(const NetdProcess&) = delete;
+
+  // Starts and waits until the socket accepts connections; throws with the log on failure.
+  void Start();
+  // SIGTERM and wait; returns the exit status.
+  int Stop();
+  // SIGKILL and reap: a crash at an arbitrary moment.
+  void Kill();
+  void Signal(int signal);
+  bool running() const { return pid_ > 0; }
+
+  std::filesystem::path socket() const { return dir_ / "netd.sock"; }
+  std::filesystem::path state_dir() const { return dir_ / "state"; }
+  std::filesystem::path config_path() const { return dir_ / "netd.toml"; }
+  std::filesystem::path log_path() const { return dir_ / "netd.log"; }
+  std::string Log() const;
+  std::vector<std::string> Argv() const;
+
+ private:
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+};
+
+// Replaces the first occurrence of `from` in `text`; throws if it is absent.
+std::string Replace(std::string text, const std::string& from, const std::string& to);
+
+}  // namespace netd::testing

@@ -1,0 +1,140 @@
+#include "netd/testing/netd_process.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "netd/daemon/config.hpp"
+#include "netd/testing/raw_http.hpp"
+
+namespace netd::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "netd-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string NetdBinary() { return NETD_BINARY; }
+
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], 1);
+    dup2(pipe_fds[1], 2);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  CommandResult result;
+  char buffer[4096];
+  ssize_t length;
+  while ((length = read(pipe_fds[0], buffer, sizeof(buffer))) > 0) {
+    result.output.append(buffer, static_cast<std::size_t>(length));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  if (at == std::string::npos) throw std::runtime_error("not in the configuration: " + from);
+  return text.replace(at, from.size(), to);
+}
+
+NetdProcess::NetdProcess(const std::filesystem::path& dir, const ConfigEdit& edit) : dir_(dir) {
+  auto text = DemoConfigText();
+  if (edit) text = edit(text);
+  std::ofstream(config_path()) << text;
+}
+
+NetdProcess::~NetdProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (kill(pid_, SIGKILL) == 0) waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::vector<std::string> NetdProcess::Argv() const {
+  return {NetdBinary(),   "--config",    config_path().string(), "--socket", socket().string(),
+          "--state-dir",  state_dir().string(), "--run-dir", (dir_ / "run").string()};
+}
+
+void NetdProcess::Start() {
+  pid_ = fork();
+  if (pid_ == 0) {
+    int log = open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(log, 1);
+    dup2(log, 2);
+    auto argv = Argv();
+    std::vector<char*> args;
+    for (auto& arg : argv) args.push_back(arg.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("netd exited during start-up:\n" + Log());
+    }
+    if (RawConnection(socket()).connected()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("netd did not open its socket within 10 s:\n" + Log());
+}
+
+int NetdProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void NetdProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void NetdProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+std::string NetdProcess::Log() const {
+  std::ifstream file(log_path());
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace netd::testing

@@ -61,7 +61,9 @@ std::uint32_t Ipv4Cidr::mask() const {
   return prefix_length_ == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix_length_);
 }
 
-Ipv4Address Ipv4Cidr::last() const { return Ipv4Address(base_.value() | ~mask()); }
+Ipv4Address Ipv4Cidr::last() const {
+  return Ipv4Address(base_.value() | ~mask());
+}
 
 bool Ipv4Cidr::Contains(Ipv4Address address) const {
   return (address.value() & mask()) == base_.value();

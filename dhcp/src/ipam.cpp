@@ -36,13 +36,16 @@ const VmBinding* Ipam::Find(std::string_view vm) const {
   return it == bindings_.end() ? nullptr : &it->second;
 }
 
-bool Ipam::HasNetwork(std::string_view network) const { return pools_.contains(network); }
+bool Ipam::HasNetwork(std::string_view network) const {
+  return pools_.contains(network);
+}
 
 std::optional<VmBinding> Ipam::Propose(std::string_view vm, std::string_view network) const {
   auto address = pool(network).LowestFree();
   if (!address) return std::nullopt;
-  return VmBinding{std::string(vm), std::string(network), *address,
-                   MacAddress::ForVmAddress(*address), std::nullopt, 0};
+  return VmBinding{std::string(vm), std::string(network),
+                   *address,        MacAddress::ForVmAddress(*address),
+                   std::nullopt,    0};
 }
 
 void Ipam::Add(const VmBinding& binding) {

@@ -61,7 +61,10 @@ std::int64_t AuditChain::Record(const AuditEvent& event, const std::function<voi
       {"status", event.status},
   };
   if (!event.error_code.empty()) record["error_code"] = event.error_code;
-  AuditEntry entry{head_seq_ + 1, record.dump(), head_hash_, ""};
+  // Bytes that are not UTF-8 (a percent-decoded path, say) become U+FFFD instead of failing.
+  AuditEntry entry{head_seq_ + 1,
+                   record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                   head_hash_, ""};
   entry.hash = HashRecord(entry.prev_hash, entry.record);
   store_.Transact([&] {
     if (mutation) mutation();

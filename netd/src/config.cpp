@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 #include <spdlog/common.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "netd/dns/names.hpp"
 #include "netd/firewall/interface_name.hpp"
@@ -25,8 +25,8 @@ class TableReader {
   [[noreturn]] void Fail(const toml::node* node, std::string_view key,
                          std::string_view message) const {
     const auto& region = node ? node->source() : table_.source();
-    throw ConfigError(fmt::format("{}:{}:{}: {}: {}", file_, region.begin.line,
-                                  region.begin.column, KeyPath(key), message));
+    throw ConfigError(fmt::format("{}:{}:{}: {}: {}", file_, region.begin.line, region.begin.column,
+                                  KeyPath(key), message));
   }
 
   std::string KeyPath(std::string_view key) const {
@@ -41,7 +41,8 @@ class TableReader {
   std::optional<std::string> String(std::string_view key) {
     const auto* node = Node(key);
     if (!node) return std::nullopt;
-    if (!node->is_string()) Fail(node, key, fmt::format("expected a string, got {}", TypeOf(*node)));
+    if (!node->is_string())
+      Fail(node, key, fmt::format("expected a string, got {}", TypeOf(*node)));
     return node->as_string()->get();
   }
 
@@ -90,13 +91,20 @@ class TableReader {
 
   static std::string_view TypeOf(const toml::node& node) {
     switch (node.type()) {
-      case toml::node_type::string: return "a string";
-      case toml::node_type::integer: return "an integer";
-      case toml::node_type::floating_point: return "a float";
-      case toml::node_type::boolean: return "a boolean";
-      case toml::node_type::table: return "a table";
-      case toml::node_type::array: return "an array";
-      default: return "a date/time";
+      case toml::node_type::string:
+        return "a string";
+      case toml::node_type::integer:
+        return "an integer";
+      case toml::node_type::floating_point:
+        return "a float";
+      case toml::node_type::boolean:
+        return "a boolean";
+      case toml::node_type::table:
+        return "a table";
+      case toml::node_type::array:
+        return "an array";
+      default:
+        return "a date/time";
     }
   }
 
@@ -143,10 +151,10 @@ NetworkConfig ReadNetwork(TableReader& reader) {
 
   auto cidr_text = reader.RequiredString("cidr");
   auto cidr = Ipv4Cidr::Parse(cidr_text);
-  if (!cidr || cidr->prefix_length() > 30) {
+  if (!cidr || cidr->prefix_length() < 8 || cidr->prefix_length() > 30) {
     reader.Fail(reader.Node("cidr"), "cidr",
                 fmt::format("expected an IPv4 network like 192.168.128.0/17 with host bits zero "
-                            "and a prefix of at most /30, got \"{}\"",
+                            "and a prefix from /8 to /30, got \"{}\"",
                             cidr_text));
   }
   network.cidr = *cidr;
@@ -163,12 +171,12 @@ NetworkConfig ReadNetwork(TableReader& reader) {
   }
   network.dhcp_first = ReadAddress(reader, "dhcp_first");
   network.dhcp_last = ReadAddress(reader, "dhcp_last");
-  for (auto [key, address] : {std::pair{"dhcp_first", network.dhcp_first},
-                              std::pair{"dhcp_last", network.dhcp_last}}) {
+  for (auto [key, address] :
+       {std::pair{"dhcp_first", network.dhcp_first}, std::pair{"dhcp_last", network.dhcp_last}}) {
     if (!in_network(address)) {
       reader.Fail(reader.Node(key), key,
-                  fmt::format("expected a host address inside {}, got {}",
-                              network.cidr.ToString(), address.ToString()));
+                  fmt::format("expected a host address inside {}, got {}", network.cidr.ToString(),
+                              address.ToString()));
     }
   }
   if (network.dhcp_first > network.dhcp_last) {
@@ -177,10 +185,10 @@ NetworkConfig ReadNetwork(TableReader& reader) {
                             network.dhcp_first.ToString(), network.dhcp_last.ToString()));
   }
   if (network.gateway >= network.dhcp_first && network.gateway <= network.dhcp_last) {
-    reader.Fail(reader.Node("dhcp_first"), "dhcp_first",
-                fmt::format("the DHCP range {}-{} contains the gateway {}",
-                            network.dhcp_first.ToString(), network.dhcp_last.ToString(),
-                            network.gateway.ToString()));
+    reader.Fail(
+        reader.Node("dhcp_first"), "dhcp_first",
+        fmt::format("the DHCP range {}-{} contains the gateway {}", network.dhcp_first.ToString(),
+                    network.dhcp_last.ToString(), network.gateway.ToString()));
   }
 
   auto egress = reader.String("egress").value_or("allowlist");
@@ -213,9 +221,9 @@ void ValidateNetworksTogether(const std::vector<NetworkConfig>& networks,
       const auto& a = networks[i];
       const auto& b = networks[j];
       auto clash = [&](std::string_view key, std::string_view what) {
-        reader.Fail(tables[i]->get(key), key,
-                    fmt::format("{} is already used by network \"{}\" (network[{}])", what,
-                                b.name, j));
+        reader.Fail(
+            tables[i]->get(key), key,
+            fmt::format("{} is already used by network \"{}\" (network[{}])", what, b.name, j));
       };
       if (a.name == b.name) clash("name", fmt::format("name \"{}\"", a.name));
       if (a.bridge == b.bridge) clash("bridge", fmt::format("bridge {}", a.bridge));
@@ -250,8 +258,7 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
           auto role = *value == "gateway" ? Role::kGateway : Role::kHost;
           if (!config.HasRole(role)) config.roles.push_back(role);
         } else {
-          reader.Fail(&element, "roles",
-                      "expected each role to be \"gateway\" or \"host\"");
+          reader.Fail(&element, "roles", "expected each role to be \"gateway\" or \"host\"");
         }
       }
     }
@@ -259,8 +266,9 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     config.state_dir = ReadPath(reader, "state_dir", config.state_dir);
     config.run_dir = ReadPath(reader, "run_dir", config.run_dir);
     config.log_level = reader.String("log_level").value_or(config.log_level);
-    if (spdlog::level::from_str(config.log_level) == spdlog::level::off &&
-        config.log_level != "off") {
+    static const std::set<std::string, std::less<>> kLevels = {"trace", "debug",    "info", "warn",
+                                                               "error", "critical", "off"};
+    if (!kLevels.contains(config.log_level)) {
       reader.Fail(reader.Node("log_level"), "log_level",
                   fmt::format("expected trace, debug, info, warn, error, critical or off, got "
                               "\"{}\"",
@@ -269,8 +277,7 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     reader.RejectUnknownKeys();
   }
   if (config.roles.empty()) {
-    top.Fail(root.get("netd"), "netd.roles",
-             "missing; expected [\"gateway\"], [\"host\"] or both");
+    top.Fail(root.get("netd"), "netd.roles", "missing; expected [\"gateway\"], [\"host\"] or both");
   }
 
   if (const auto* table = top.Table("api")) {
@@ -278,13 +285,15 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     auto& api = config.api;
     api.admin_group = reader.String("admin_group").value_or(api.admin_group);
     api.service_group = reader.String("service_group").value_or(api.service_group);
-    api.max_connections = static_cast<std::size_t>(
-        reader.Integer("max_connections", 1, 4096).value_or(static_cast<std::int64_t>(api.max_connections)));
-    api.max_body_bytes = static_cast<std::size_t>(reader.Integer("max_body_bytes", 1024, 1 << 24)
-                                                      .value_or(static_cast<std::int64_t>(api.max_body_bytes)));
-    api.max_header_bytes = static_cast<std::size_t>(
-        reader.Integer("max_header_bytes", 1024, 1 << 20)
-            .value_or(static_cast<std::int64_t>(api.max_header_bytes)));
+    api.max_connections =
+        static_cast<std::size_t>(reader.Integer("max_connections", 1, 4096)
+                                     .value_or(static_cast<std::int64_t>(api.max_connections)));
+    api.max_body_bytes =
+        static_cast<std::size_t>(reader.Integer("max_body_bytes", 1024, 1 << 24)
+                                     .value_or(static_cast<std::int64_t>(api.max_body_bytes)));
+    api.max_header_bytes =
+        static_cast<std::size_t>(reader.Integer("max_header_bytes", 1024, 1 << 20)
+                                     .value_or(static_cast<std::int64_t>(api.max_header_bytes)));
     api.request_timeout = std::chrono::milliseconds(
         reader.Integer("request_timeout_ms", 100, 600'000).value_or(api.request_timeout.count()));
     reader.RejectUnknownKeys();
@@ -310,9 +319,9 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     TableReader reader(*table, "host", file);
     config.host.datapath_type = reader.String("datapath_type").value_or(config.host.datapath_type);
     if (!ovs::IsValidDatapathType(config.host.datapath_type)) {
-      reader.Fail(reader.Node("datapath_type"), "datapath_type",
-                  fmt::format("expected \"system\" or \"netdev\", got \"{}\"",
-                              config.host.datapath_type));
+      reader.Fail(
+          reader.Node("datapath_type"), "datapath_type",
+          fmt::format("expected \"system\" or \"netdev\", got \"{}\"", config.host.datapath_type));
     }
     reader.RejectUnknownKeys();
   }
@@ -339,7 +348,9 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
 
 }  // namespace
 
-std::string_view ToString(Role role) { return role == Role::kGateway ? "gateway" : "host"; }
+std::string_view ToString(Role role) {
+  return role == Role::kGateway ? "gateway" : "host";
+}
 std::string_view ToString(Egress egress) {
   return egress == Egress::kAllowlist ? "allowlist" : "open";
 }

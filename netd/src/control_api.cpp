@@ -71,8 +71,8 @@ std::int64_t ToMs(std::chrono::system_clock::time_point time) {
 bool IsValidVmId(std::string_view vm) {
   if (vm.empty() || vm.size() > kMaxVmIdLength) return false;
   return std::all_of(vm.begin(), vm.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -95,7 +95,10 @@ json BindingJson(const dhcp::VmBinding& binding) {
           {"created_at", IsoTime(binding.created_ms)}};
 }
 
-ApiResponse JsonResponse(int status, const json& body) { return {status, body.dump() + "\n"}; }
+// Caller-supplied bytes that are not UTF-8 are echoed as U+FFFD rather than failing the answer.
+ApiResponse JsonResponse(int status, const json& body) {
+  return {status, body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"};
+}
 
 json ParseObjectBody(const std::string& body) {
   auto parsed = json::parse(body, nullptr, false);
@@ -104,6 +107,17 @@ json ParseObjectBody(const std::string& body) {
   }
   if (!parsed.is_object()) {
     throw BadRequest("invalid_type", "the request body must be a JSON object");
+  }
+  return parsed;
+}
+
+// What a refused request asked for, small enough that refusals cannot flood the audit chain.
+json RequestSummary(const std::string& body) {
+  constexpr std::size_t kMaxRecordedBody = 4096;
+  if (body.empty()) return json::object();
+  auto parsed = json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || body.size() > kMaxRecordedBody) {
+    return {{"unrecorded_body_bytes", body.size()}};
   }
   return parsed;
 }
@@ -125,9 +139,12 @@ std::string PrometheusLabel(std::string_view value) {
 
 std::string_view ToString(AccessLevel level) {
   switch (level) {
-    case AccessLevel::kAdmin: return "admin";
-    case AccessLevel::kService: return "service";
-    case AccessLevel::kNone: break;
+    case AccessLevel::kAdmin:
+      return "admin";
+    case AccessLevel::kService:
+      return "service";
+    case AccessLevel::kNone:
+      break;
   }
   return "none";
 }
@@ -227,17 +244,18 @@ ApiResponse ControlApi::Handle(const ApiRequest& request) {
                        : ApiError{404, "no_such_route", fmt::format("no such route: {}", path), ""};
     }
     Call call{request, std::move(captures), {}};
-    if (question != std::string_view::npos) {
-      for (auto pair : Split(target.substr(question + 1), '&')) {
-        if (pair.empty()) continue;
-        auto equals = pair.find('=');
-        auto key = PercentDecode(pair.substr(0, equals));
-        auto value = PercentDecode(equals == std::string_view::npos ? "" : pair.substr(equals + 1));
-        if (!key || !value) throw BadRequest("malformed_query", "the query string is malformed");
-        call.query[*key] = *value;
-      }
-    }
     try {
+      if (question != std::string_view::npos) {
+        for (auto pair : Split(target.substr(question + 1), '&')) {
+          if (pair.empty()) continue;
+          auto equals = pair.find('=');
+          auto key = PercentDecode(pair.substr(0, equals));
+          auto value =
+              PercentDecode(equals == std::string_view::npos ? "" : pair.substr(equals + 1));
+          if (!key || !value) throw BadRequest("malformed_query", "the query string is malformed");
+          call.query[*key] = *value;
+        }
+      }
       if (request.access < matched->access) {
         throw ApiError{403, "forbidden",
                        fmt::format("{} {} needs the {} role; caller uid {} has {}", request.method,
@@ -250,14 +268,12 @@ ApiResponse ControlApi::Handle(const ApiRequest& request) {
       response = (this->*(matched->handler))(call);
     } catch (const ApiError& error) {
       if (!matched->action.empty()) {
-        auto body = json::parse(request.body, nullptr, false);
         AuditEvent event{request.caller,
                          std::string(matched->action),
                          call.captures.empty()
                              ? std::string(path)
                              : fmt::format("vm/{}", call.captures[0].substr(0, 80)),
-                         body.is_discarded() ? json{{"unparsable_bytes", request.body.size()}}
-                                             : body,
+                         RequestSummary(request.body),
                          error.status,
                          error.code};
         audit_.Record(event);
@@ -270,8 +286,12 @@ ApiResponse ControlApi::Handle(const ApiRequest& request) {
     response = ErrorResponse(error);
   } catch (const StoreError& error) {
     spdlog::error("api: {} {} failed in the store: {}", request.method, path, error.what());
-    response = ErrorResponse({503, "store_unavailable",
-                              fmt::format("the state store failed: {}", error.what()), ""});
+    response = ErrorResponse(
+        {503, "store_unavailable", fmt::format("the state store failed: {}", error.what()), ""});
+  } catch (const std::exception& error) {
+    // A bug, not a refusal: answer it and keep serving everyone else.
+    spdlog::error("api: {} {} failed: {}", request.method, path, error.what());
+    response = ErrorResponse({500, "internal_error", "netd failed to handle the request", ""});
   }
   metrics_.CountRequest(route_name, request.method, response.status);
   return response;
@@ -286,34 +306,34 @@ ApiResponse ControlApi::Status(const Call&) {
     by_network[network.name] = ipam_.pool(network.name).used();
   }
   return JsonResponse(
-      200, {{"version", kVersion},
-            {"roles", roles},
-            {"started_at", IsoTime(ToMs(started_at_))},
-            {"uptime_s",
-             std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
-            {"vms", {{"total", ipam_.size()}, {"by_network", by_network}}},
-            {"audit", {{"length", audit_.length()}}},
-            {"last_reconcile", nullptr},
-            {"drift", {{"repairs", 0}}}});
+      200,
+      {{"version", kVersion},
+       {"roles", roles},
+       {"started_at", IsoTime(ToMs(started_at_))},
+       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
+       {"vms", {{"total", ipam_.size()}, {"by_network", by_network}}},
+       {"audit", {{"length", audit_.length()}}},
+       {"last_reconcile", nullptr},
+       {"drift", {{"repairs", 0}}}});
 }
 
 ApiResponse ControlApi::Networks(const Call&) {
   json networks = json::array();
   for (const auto& network : config_.networks) {
     const auto& pool = ipam_.pool(network.name);
-    networks.push_back({{"name", network.name},
-                        {"bridge", network.bridge},
-                        {"vlan", network.vlan},
-                        {"cidr", network.cidr.ToString()},
-                        {"gateway", network.gateway.ToString()},
-                        {"dhcp_range",
-                         {{"first", network.dhcp_first.ToString()},
-                          {"last", network.dhcp_last.ToString()}}},
-                        {"egress", ToString(network.egress)},
-                        {"uplink", network.uplink.empty() ? json(nullptr) : json(network.uplink)},
-                        {"uplink_mode", ovs::ToString(network.uplink_mode)},
-                        {"bound_vms", pool.used()},
-                        {"free_addresses", pool.size() - pool.used()}});
+    networks.push_back(
+        {{"name", network.name},
+         {"bridge", network.bridge},
+         {"vlan", network.vlan},
+         {"cidr", network.cidr.ToString()},
+         {"gateway", network.gateway.ToString()},
+         {"dhcp_range",
+          {{"first", network.dhcp_first.ToString()}, {"last", network.dhcp_last.ToString()}}},
+         {"egress", ToString(network.egress)},
+         {"uplink", network.uplink.empty() ? json(nullptr) : json(network.uplink)},
+         {"uplink_mode", ovs::ToString(network.uplink_mode)},
+         {"bound_vms", pool.used()},
+         {"free_addresses", pool.size() - pool.used()}});
   }
   return JsonResponse(200, {{"networks", networks}});
 }
@@ -405,12 +425,12 @@ ApiResponse ControlApi::BindVm(const Call& call) {
   auto binding = ipam_.Propose(vm, network);
   if (!binding) {
     const auto& pool = ipam_.pool(network);
-    throw ApiError{409, "range_exhausted",
-                   fmt::format("network {} has no free address: all {} addresses of its DHCP "
-                               "range {}-{} are bound",
-                               network, pool.size(), pool.first().ToString(),
-                               pool.last().ToString()),
-                   "network"};
+    throw ApiError{
+        409, "range_exhausted",
+        fmt::format("network {} has no free address: all {} addresses of its DHCP "
+                    "range {}-{} are bound",
+                    network, pool.size(), pool.first().ToString(), pool.last().ToString()),
+        "network"};
   }
   binding->hostname = hostname.value_or(std::nullopt);
   binding->created_ms = AuditChain::NowMs();

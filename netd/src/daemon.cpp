@@ -26,8 +26,7 @@ namespace {
 // state directory would corrupt each other's view of the kernel.
 class StateDirLock {
  public:
-  explicit StateDirLock(const std::filesystem::path& state_dir)
-      : path_(state_dir / "netd.lock") {
+  explicit StateDirLock(const std::filesystem::path& state_dir) : path_(state_dir / "netd.lock") {
     fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
       throw std::runtime_error(
@@ -59,7 +58,8 @@ class StateDirLock {
 
 std::string RolesText(const Config& config) {
   std::string text;
-  for (auto role : config.roles) text += fmt::format("{}{}", text.empty() ? "" : ",", ToString(role));
+  for (auto role : config.roles)
+    text += fmt::format("{}{}", text.empty() ? "" : ",", ToString(role));
   return text;
 }
 

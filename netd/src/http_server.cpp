@@ -86,15 +86,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     caller_.pid = credentials.pid;
     std::vector<gid_t> groups(32);
     length = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) != 0 && errno == ERANGE) {
-      groups.resize(length / sizeof(gid_t));
-      getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) != 0) {
+      bool retried = false;
+      if (errno == ERANGE) {
+        groups.resize(length / sizeof(gid_t));
+        retried = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) == 0;
+      }
+      if (!retried) length = 0;  // only the primary group counts
     }
     groups.resize(length / sizeof(gid_t));
     groups.push_back(credentials.gid);
     char exe[4096];
-    auto exe_length = readlink(fmt::format("/proc/{}/exe", credentials.pid).c_str(), exe,
-                               sizeof(exe) - 1);
+    auto exe_length =
+        readlink(fmt::format("/proc/{}/exe", credentials.pid).c_str(), exe, sizeof(exe) - 1);
     if (exe_length > 0) caller_.exe.assign(exe, static_cast<std::size_t>(exe_length));
 
     auto member = [&](const std::optional<gid_t>& gid) {
@@ -181,17 +185,17 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     response_->keep_alive(keep_alive);
     response_->body() = answer.body;
     response_->prepare_payload();
-    http::async_write(socket_, *response_,
-                      [self = shared_from_this(), keep_alive](boost::system::error_code error,
-                                                              std::size_t) {
-                        if (!error && keep_alive && !self->shared_->stopping) {
-                          self->ReadRequest();
-                          return;
-                        }
-                        boost::system::error_code ignored;
-                        self->socket_.shutdown(local::socket::shutdown_send, ignored);
-                        self->socket_.close(ignored);
-                      });
+    http::async_write(
+        socket_, *response_,
+        [self = shared_from_this(), keep_alive](boost::system::error_code error, std::size_t) {
+          if (!error && keep_alive && !self->shared_->stopping) {
+            self->ReadRequest();
+            return;
+          }
+          boost::system::error_code ignored;
+          self->socket_.shutdown(local::socket::shutdown_send, ignored);
+          self->socket_.close(ignored);
+        });
   }
 
   local::socket socket_;
@@ -214,19 +218,27 @@ HttpServer::HttpServer(asio::io_context& io, const ApiConfig& limits, ControlApi
       shared_(std::make_shared<Shared>(
           Shared{limits, AccessGroups::Resolve(limits), api, metrics, false, {}})) {}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  Stop();
+}
 
 void HttpServer::Listen(const std::filesystem::path& socket_path) {
   std::filesystem::create_directories(socket_path.parent_path());
-  if (std::filesystem::exists(std::filesystem::symlink_status(socket_path))) {
+  auto existing = std::filesystem::symlink_status(socket_path);
+  if (std::filesystem::exists(existing)) {
+    if (!std::filesystem::is_socket(existing)) {
+      throw std::runtime_error(fmt::format(
+          "{} exists and is not a socket; refusing to replace it (check --socket / netd.socket)",
+          socket_path.string()));
+    }
     // A socket someone still answers on belongs to another server: never steal it.
     local::socket probe(io_);
     boost::system::error_code error;
     probe.connect(local::endpoint(socket_path.string()), error);
     if (!error) {
-      throw std::runtime_error(fmt::format(
-          "another process is serving on {}; stop it or choose another --socket",
-          socket_path.string()));
+      throw std::runtime_error(
+          fmt::format("another process is serving on {}; stop it or choose another --socket",
+                      socket_path.string()));
     }
     std::filesystem::remove(socket_path);
   }
@@ -241,11 +253,7 @@ void HttpServer::Listen(const std::filesystem::path& socket_path) {
   }
   socket_path_ = socket_path;
   chmod(socket_path.c_str(), 0660);
-  if (shared_->groups.service && chown(socket_path.c_str(), static_cast<uid_t>(-1),
-                                       *shared_->groups.service) != 0) {
-    spdlog::warn("api: cannot give {} to group {}: {}", socket_path.string(),
-                 shared_->limits.service_group, std::strerror(errno));
-  }
+  GiveSocketToServiceGroup();
   acceptor_.listen();
   spdlog::info("api: listening on {} (mode 0660, group {})", socket_path.string(),
                shared_->groups.service ? shared_->limits.service_group : "root");
@@ -284,8 +292,19 @@ void HttpServer::Stop() {
 void HttpServer::Reconfigure(const ApiConfig& limits) {
   shared_->limits = limits;
   shared_->groups = AccessGroups::Resolve(limits);
+  GiveSocketToServiceGroup();
 }
 
-std::size_t HttpServer::open_connections() const { return shared_->sessions.size(); }
+void HttpServer::GiveSocketToServiceGroup() {
+  if (socket_path_.empty() || !shared_->groups.service) return;
+  if (chown(socket_path_.c_str(), static_cast<uid_t>(-1), *shared_->groups.service) != 0) {
+    spdlog::warn("api: cannot give {} to group {}: {}", socket_path_.string(),
+                 shared_->limits.service_group, std::strerror(errno));
+  }
+}
+
+std::size_t HttpServer::open_connections() const {
+  return shared_->sessions.size();
+}
 
 }  // namespace netd

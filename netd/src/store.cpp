@@ -145,10 +145,10 @@ int Store::schema_version() {
 void Store::Migrate() {
   int version = schema_version();
   if (version > kSchemaVersion) {
-    throw StoreError(fmt::format(
-        "state store {} has schema version {}, newer than this netd understands ({}); "
-        "run the newer netd or restore a backup",
-        path_.string(), version, kSchemaVersion));
+    throw StoreError(
+        fmt::format("state store {} has schema version {}, newer than this netd understands ({}); "
+                    "run the newer netd or restore a backup",
+                    path_.string(), version, kSchemaVersion));
   }
   for (; version < kSchemaVersion; ++version) {
     Transact([&] {
@@ -230,8 +230,8 @@ std::optional<AuditEntry> Store::LastAudit() {
 }
 
 std::vector<AuditEntry> Store::ReadAudit(std::int64_t after_seq, std::int64_t limit) {
-  auto& statement = Prepared(
-      "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  auto& statement =
+      Prepared("SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   statement.Bind(1, after_seq).Bind(2, limit);
   std::vector<AuditEntry> entries;
   while (statement.Step()) {

@@ -12,6 +12,8 @@ std::string_view ToString(UplinkMode mode) {
   return mode == UplinkMode::kTrunk ? "trunk" : "vlan-interface";
 }
 
-bool IsValidDatapathType(std::string_view text) { return text == "system" || text == "netdev"; }
+bool IsValidDatapathType(std::string_view text) {
+  return text == "system" || text == "netdev";
+}
 
 }  // namespace netd::ovs

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <thread>
 
-#include "netd/testing/netd_process.hpp"
 #include "netd/daemon/config.hpp"
+#include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
 
 namespace netd::testing {
@@ -51,6 +51,18 @@ TEST(NetdDaemon, SecondInstanceOnTheSameStateDirectoryIsRefused) {
   EXPECT_THAT(second.output, HasSubstr("another netd"));
   EXPECT_THAT(second.output, HasSubstr("netd.lock"));
   EXPECT_EQ(Request(netd.socket(), "GET", "/v1/status").status, 200);
+}
+
+TEST(NetdDaemon, NeverReplacesAFileThatIsNotASocket) {
+  TempDir dir;
+  NetdProcess netd(dir.path());
+  std::ofstream(netd.socket()) << "precious";
+  EXPECT_THROW(netd.Start(), std::runtime_error);
+  EXPECT_THAT(netd.Log(), HasSubstr("is not a socket"));
+  std::ifstream kept(netd.socket());
+  std::string content;
+  kept >> content;
+  EXPECT_EQ(content, "precious");
 }
 
 TEST(NetdDaemon, SigtermStopsCleanlyAndRemovesTheSocket) {

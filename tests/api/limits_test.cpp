@@ -17,8 +17,7 @@ class ApiLimits : public ::testing::Test {
  protected:
   void SetUp() override {
     netd_ = std::make_unique<NetdProcess>(dir_.path(), [](std::string text) {
-      return Replace(text, "[api]\n",
-                     "[api]\nmax_connections = 4\nrequest_timeout_ms = 500\n");
+      return Replace(text, "[api]\n", "[api]\nmax_connections = 4\nrequest_timeout_ms = 500\n");
     });
     netd_->Start();
   }
@@ -46,8 +45,8 @@ TEST_F(ApiLimits, OversizedBodyIs413) {
 
 TEST_F(ApiLimits, OversizedHeadersAre431) {
   RawConnection connection(netd_->socket());
-  connection.Send("GET /v1/status HTTP/1.1\r\nHost: netd\r\nX-Padding: " +
-                  std::string(20000, 'x') + "\r\n\r\n");
+  connection.Send("GET /v1/status HTTP/1.1\r\nHost: netd\r\nX-Padding: " + std::string(20000, 'x') +
+                  "\r\n\r\n");
   auto answer = connection.Receive();
   EXPECT_EQ(answer.status, 431);
   EXPECT_EQ(answer.Json()["error"]["code"], "headers_too_large");

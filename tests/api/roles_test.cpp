@@ -90,8 +90,7 @@ TEST_F(ApiRoles, ServiceGroupMayBindButNotReadTheAudit) {
 TEST_F(ApiRoles, AdminGroupMayReadTheAudit) {
   std::vector<gid_t> admin = {kAdminGroup, kServiceGroup};
   EXPECT_EQ(StatusAs(netd_->socket(), admin, "GET", "/v1/audit"), 200);
-  EXPECT_EQ(StatusAs(netd_->socket(), admin, "PUT", "/v1/vms/vm1", R"({"network":"secure"})"),
-            201);
+  EXPECT_EQ(StatusAs(netd_->socket(), admin, "PUT", "/v1/vms/vm1", R"({"network":"secure"})"), 201);
   // The audit names the caller's uid from SO_PEERCRED, not anything the client claims.
   auto records = Request(netd_->socket(), "GET", "/v1/audit").Json()["records"];
   ASSERT_EQ(records.size(), 1u);
@@ -106,8 +105,7 @@ TEST_F(ApiRoles, OthersCannotConnectAndWithoutARoleGet403) {
   // mutation is audited.
   std::filesystem::permissions(netd_->socket(), std::filesystem::perms(0666));
   EXPECT_EQ(StatusAs(netd_->socket(), other, "GET", "/v1/status"), 403);
-  EXPECT_EQ(StatusAs(netd_->socket(), other, "PUT", "/v1/vms/vm1", R"({"network":"secure"})"),
-            403);
+  EXPECT_EQ(StatusAs(netd_->socket(), other, "PUT", "/v1/vms/vm1", R"({"network":"secure"})"), 403);
   auto records = Request(netd_->socket(), "GET", "/v1/audit").Json()["records"];
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]["result"], "refused");

@@ -1,12 +1,15 @@
+#include "netd/dhcp/address_pool.hpp"
+
 #include <gtest/gtest.h>
 
-#include "netd/dhcp/address_pool.hpp"
 #include "netd/dhcp/ipam.hpp"
 
 namespace netd::dhcp {
 namespace {
 
-Ipv4Address Ip(const char* text) { return *Ipv4Address::Parse(text); }
+Ipv4Address Ip(const char* text) {
+  return *Ipv4Address::Parse(text);
+}
 
 TEST(AddressPool, AllocatesLowestFreeAndReusesReleased) {
   AddressPool pool(Ip("10.0.0.3"), Ip("10.0.0.254"));
@@ -45,8 +48,9 @@ TEST(Ipam, ProposesAddsRemoves) {
 
 TEST(Ipam, RestoreRejectsWhatDoesNotFit) {
   Ipam ipam({{"secure", Ip("192.168.129.1"), Ip("192.168.129.9")}});
-  VmBinding ok{"a", "secure", Ip("192.168.129.5"), MacAddress::ForVmAddress(Ip("192.168.129.5")),
-               std::nullopt, 0};
+  VmBinding ok{
+      "a",          "secure", Ip("192.168.129.5"), MacAddress::ForVmAddress(Ip("192.168.129.5")),
+      std::nullopt, 0};
   EXPECT_FALSE(ipam.Restore(ok));
   auto twice = ok;
   twice.vm = "b";

@@ -1,6 +1,7 @@
+#include "netd/common/address.hpp"
+
 #include <gtest/gtest.h>
 
-#include "netd/common/address.hpp"
 #include "netd/proxy/port_range.hpp"
 
 namespace netd {

@@ -1,7 +1,8 @@
+#include "netd/daemon/audit.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include "netd/daemon/audit.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd {
@@ -11,8 +12,12 @@ class AuditChainTest : public ::testing::Test {
  protected:
   void Append(int count) {
     for (int i = 0; i < count; ++i) {
-      audit_.Record({{0, 0, 1, "/bin/test"}, "vm.bind", "vm/vm" + std::to_string(i),
-                     {{"network", "secure"}}, 201, ""});
+      audit_.Record({{0, 0, 1, "/bin/test"},
+                     "vm.bind",
+                     "vm/vm" + std::to_string(i),
+                     {{"network", "secure"}},
+                     201,
+                     ""});
     }
   }
 
@@ -61,9 +66,9 @@ TEST_F(AuditChainTest, RefusalsAreRecorded) {
 
 TEST_F(AuditChainTest, AFailedMutationRecordsNothing) {
   Append(1);
-  EXPECT_THROW(audit_.Record({{}, "vm.bind", "vm/y", {}, 201, ""},
-                             [] { throw StoreError("disk full"); }),
-               StoreError);
+  EXPECT_THROW(
+      audit_.Record({{}, "vm.bind", "vm/y", {}, 201, ""}, [] { throw StoreError("disk full"); }),
+      StoreError);
   EXPECT_EQ(audit_.length(), 1);
   Append(1);
   EXPECT_TRUE(audit_.Verify().ok);
@@ -93,10 +98,11 @@ TEST_F(AuditChainTest, DetectsAnInsertedRecord) {
   auto previous = audit_.Read(1, 1)[0]["hash"].get<std::string>();
   std::string forged = R"({"action":"vm.unbind","object":"vm/vm1","seq":3})";
   auto hash = AuditChain::Sha256Hex(previous + forged);
-  Tamper("UPDATE audit SET seq = seq + 100 WHERE seq >= 3;"
-         "UPDATE audit SET seq = seq - 99 WHERE seq >= 103;"
-         "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (3, '" + forged + "', '" +
-         previous + "', '" + hash + "');");
+  Tamper(
+      "UPDATE audit SET seq = seq + 100 WHERE seq >= 3;"
+      "UPDATE audit SET seq = seq - 99 WHERE seq >= 103;"
+      "INSERT INTO audit (seq, record, prev_hash, hash) VALUES (3, '" +
+      forged + "', '" + previous + "', '" + hash + "');");
   auto verification = audit_.Verify();
   EXPECT_FALSE(verification.ok);
   EXPECT_EQ(verification.first_bad_seq, 4);

@@ -1,9 +1,9 @@
+#include "netd/daemon/config.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "netd/daemon/config.hpp"
 
 namespace netd {
 namespace {
@@ -70,8 +70,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "network[0].gateway: expected a host address inside 192.168.128.0/17"},
         BadCase{"gateway = \"192.168.128.1\"", "gateway = \"192.168.128.300\"", "netd.toml:25:11",
                 "network[0].gateway: expected an IPv4 address"},
-        BadCase{"dhcp_last = \"192.168.255.254\"", "dhcp_last = \"192.169.0.1\"",
-                "netd.toml:27:13", "network[0].dhcp_last: expected a host address inside"},
+        BadCase{"dhcp_last = \"192.168.255.254\"", "dhcp_last = \"192.169.0.1\"", "netd.toml:27:13",
+                "network[0].dhcp_last: expected a host address inside"},
         BadCase{"dhcp_first = \"192.168.129.1\"", "dhcp_first = \"192.168.128.1\"",
                 "netd.toml:26:14", "contains the gateway 192.168.128.1"},
         BadCase{"vlan = 1081", "vlan = 4095", "netd.toml:23:8",
@@ -88,14 +88,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "\"192.168.123.3\"\ndhcp_last = \"192.168.123.254\"",
                 "cidr = \"192.168.200.0/24\"\ngateway = \"192.168.200.1\"\ndhcp_first = "
                 "\"192.168.200.3\"\ndhcp_last = \"192.168.200.254\"",
-                "netd.toml:46:8",
-                "network[2].cidr: 192.168.200.0/24 overlaps 192.168.128.0/17"},
+                "netd.toml:46:8", "network[2].cidr: 192.168.200.0/24 overlaps 192.168.128.0/17"},
         BadCase{"egress = \"open\"", "egress = \"closed\"", "netd.toml:39:10",
                 "network[1].egress: expected \"allowlist\" or \"open\""},
         BadCase{"roles = [\"gateway\", \"host\"]", "roles = [\"router\"]", "netd.toml:3:10",
                 "netd.roles: expected each role to be \"gateway\" or \"host\""},
         BadCase{"log_level = \"info\"", "log_level = \"loud\"", "netd.toml:7:13",
                 "netd.log_level: expected trace, debug"},
+        BadCase{"log_level = \"info\"", "log_level = \"warning\"", "netd.toml:7:13",
+                "netd.log_level: expected trace, debug"},
+        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"0.0.0.0/0\"", "netd.toml:24:8",
+                "a prefix from /8 to /30"},
         BadCase{"state_dir = \"/var/lib/netd-demo\"", "state_dir = \"relative\"", "netd.toml:5:13",
                 "netd.state_dir: expected an absolute path"},
         BadCase{"uplink_mode = \"trunk\"\n\n[[network]]\nname = \"service\"",
@@ -125,15 +128,15 @@ TEST(Config, MissingPiecesAreNamed) {
 }
 
 TEST(Config, GatewayRoleNeedsItsSection) {
-  auto text = DemoWith("[gateway]\nexternal_interface = \"ext0\"\nforward_ports = \"6000-6100\"\n",
-                       "");
+  auto text =
+      DemoWith("[gateway]\nexternal_interface = \"ext0\"\nforward_ports = \"6000-6100\"\n", "");
   EXPECT_THAT(ErrorOf(text), HasSubstr("gateway: missing"));
 }
 
 TEST(Config, ReloadReportsWhatNeedsARestart) {
   auto running = ParseConfig(DemoConfigText(), "a");
-  auto reloaded = ParseConfig(
-      DemoWith("log_level = \"info\"", "log_level = \"debug\"").replace(0, 0, ""), "b");
+  auto reloaded =
+      ParseConfig(DemoWith("log_level = \"info\"", "log_level = \"debug\"").replace(0, 0, ""), "b");
   EXPECT_TRUE(SettingsNeedingRestart(running, reloaded).empty());
   auto moved = ParseConfig(DemoWith("vlan = 1083", "vlan = 1099"), "c");
   EXPECT_EQ(SettingsNeedingRestart(running, moved), std::vector<std::string>{"network"});

@@ -1,9 +1,10 @@
+#include "netd/daemon/control_api.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "netd/daemon/control_api.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd {
@@ -104,8 +105,7 @@ TEST_F(ControlApiTest, ChangingTheNetworkOfABoundVmConflicts) {
 
 TEST_F(ControlApiTest, AnExhaustedRangeSaysSo) {
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(Call("PUT", "/v1/vms/d" + std::to_string(i), R"({"network":"datain"})").status,
-              201);
+    ASSERT_EQ(Call("PUT", "/v1/vms/d" + std::to_string(i), R"({"network":"datain"})").status, 201);
   }
   auto full = Call("PUT", "/v1/vms/d3", R"({"network":"datain"})");
   ExpectError(full, 409, "range_exhausted", "network");
@@ -137,6 +137,11 @@ TEST_F(ControlApiTest, BadInputIsRefusedNamedAuditedAndChangesNothing) {
        "hostname"},
       {"/v1/vms/bad%20id", R"({"network":"secure"})", 422, "invalid_vm_id", "vm"},
       {"/v1/vms/" + std::string(65, 'a'), R"({"network":"secure"})", 422, "invalid_vm_id", "vm"},
+      // Bytes that are not UTF-8 are refused like any other bad id, and audited readably.
+      {"/v1/vms/%FF%C3", R"({"network":"secure"})", 422, "invalid_vm_id", "vm"},
+      {"/v1/vms/vm1", R"({"network":"secure","hostname":")" + std::string(79, 'a') + "\u00e9\"}",
+       422, "invalid_hostname", "hostname"},
+      {"/v1/vms/vm1?%zz", R"({"network":"secure"})", 400, "malformed_query", ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.target + " " + c.body);
@@ -161,8 +166,22 @@ TEST_F(ControlApiTest, RolesAreEnforced) {
   EXPECT_EQ(LastAudit()["error_code"], "forbidden");
   EXPECT_EQ(ipam_.size(), 0u);
   // Admins may do what services do.
-  EXPECT_EQ(Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})", AccessLevel::kAdmin).status,
-            201);
+  EXPECT_EQ(Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})", AccessLevel::kAdmin).status, 201);
+}
+
+TEST_F(ControlApiTest, NonUtf8InputNeverBreaksTheAnswerOrTheAudit) {
+  ExpectError(Call("GET", "/v1/vms/%FF"), 422, "invalid_vm_id", "vm");
+  ExpectError(Call("GET", "/v1/vms?network=%FF"), 422, "unknown_network", "network");
+  ExpectError(Call("GET", "/v1/\xff"), 404, "no_such_route", "");
+  ExpectError(Call("DELETE", "/v1/vms/%FF", "", AccessLevel::kNone), 403, "forbidden", "");
+  EXPECT_EQ(LastAudit()["object"], "vm/\xef\xbf\xbd");  // U+FFFD
+  EXPECT_TRUE(audit_.Verify().ok);
+}
+
+TEST_F(ControlApiTest, RefusedRequestsAreSummarisedNotStoredWhole) {
+  std::string big = R"({"network":"secure","padding":")" + std::string(10000, 'x') + "\"}";
+  ExpectError(Call("PUT", "/v1/vms/vm1", big), 400, "unknown_field", "padding");
+  EXPECT_EQ(LastAudit()["request"], json({{"unrecorded_body_bytes", big.size()}}));
 }
 
 TEST_F(ControlApiTest, ReadsListAndShow) {

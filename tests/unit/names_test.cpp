@@ -1,8 +1,9 @@
+#include "netd/dns/names.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "netd/dns/names.hpp"
 #include "netd/firewall/interface_name.hpp"
 
 namespace netd {

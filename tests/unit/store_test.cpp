@@ -1,7 +1,8 @@
+#include "netd/daemon/store.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include "netd/daemon/store.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd {

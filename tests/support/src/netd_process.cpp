@@ -28,7 +28,9 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-std::string NetdBinary() { return NETD_BINARY; }
+std::string NetdBinary() {
+  return NETD_BINARY;
+}
 
 CommandResult RunCommand(const std::vector<std::string>& argv) {
   int pipe_fds[2];
@@ -80,8 +82,9 @@ NetdProcess::~NetdProcess() {
 }
 
 std::vector<std::string> NetdProcess::Argv() const {
-  return {NetdBinary(),   "--config",    config_path().string(), "--socket", socket().string(),
-          "--state-dir",  state_dir().string(), "--run-dir", (dir_ / "run").string()};
+  return {NetdBinary(),         "--config",        config_path().string(),
+          "--socket",           socket().string(), "--state-dir",
+          state_dir().string(), "--run-dir",       (dir_ / "run").string()};
 }
 
 void NetdProcess::Start() {

@@ -1,9 +1,8 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -22,11 +21,11 @@ struct Caller {
 // One decision to record: a mutation that was applied, or one that was refused.
 struct AuditEvent {
   Caller caller;
-  std::string action;   // e.g. "vm.bind"
-  std::string object;   // e.g. "vm/vm1"
+  std::string action;                                 // e.g. "vm.bind"
+  std::string object;                                 // e.g. "vm/vm1"
   nlohmann::json request = nlohmann::json::object();  // what was asked, never secrets
-  int status = 0;       // the HTTP status of the answer
-  std::string error_code;  // empty when the mutation was applied
+  int status = 0;                                     // the HTTP status of the answer
+  std::string error_code;                             // empty when the mutation was applied
 };
 
 struct AuditVerification {

@@ -1,13 +1,13 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <sys/types.h>
 
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/control_api.hpp"
@@ -45,6 +45,7 @@ class HttpServer {
   class Session;
   struct Shared;
   void Accept();
+  void GiveSocketToServiceGroup();
 
   boost::asio::io_context& io_;
   boost::asio::local::stream_protocol::acceptor acceptor_;

@@ -55,6 +55,7 @@ class NetdProcess {
   void Kill();
   void Signal(int signal);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   std::filesystem::path socket() const { return dir_ / "netd.sock"; }
   std::filesystem::path state_dir() const { return dir_ / "state"; }

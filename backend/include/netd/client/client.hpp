@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netd/client/errors.hpp"
+#include "netd/client/models.hpp"
+
+namespace netd::client {
+
+inline constexpr std::string_view kDefaultSocketPath = "/run/netd/netd.sock";
+inline constexpr std::chrono::milliseconds kDefaultTimeout{10'000};
+
+struct Response {
+  unsigned status = 0;
+  nlohmann::json body;  // the parsed body; null when it is not JSON (GET /metrics)
+  std::string text;     // the body exactly as received
+};
+
+// A client of netd's control API: HTTP/1.1 with JSON bodies over netd's unix socket.
+// Each call opens its own connection and blocks until the answer or the deadline, so a Client
+// holds no connection state: it is cheap to copy and safe to share between threads.
+// Every call throws UnreachableError, ProtocolError or ApiError (see errors.hpp).
+class Client {
+ public:
+  // `timeout` bounds each whole call: connecting, sending and receiving the complete answer.
+  explicit Client(std::string socket_path = std::string(kDefaultSocketPath),
+                  std::chrono::milliseconds timeout = kDefaultTimeout);
+
+  const std::string& socket_path() const { return socket_path_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // Any call of the API. `method` is an HTTP method ("GET", "PUT", ...); `target` is a path with
+  // its query, already encoded (see targets.hpp). Returns statuses below 400, throws ApiError
+  // for the others.
+  Response Request(std::string_view method, std::string_view target,
+                   const std::optional<nlohmann::json>& body = std::nullopt) const;
+
+  StatusReport Status() const;
+  std::vector<NetworkInfo> Networks() const;
+  BindResult BindVm(std::string_view vm, std::string_view network,
+                    std::optional<std::string_view> hostname = std::nullopt) const;
+  VmBinding GetVm(std::string_view vm) const;
+  std::vector<VmBinding> ListVms(std::optional<std::string_view> network = std::nullopt) const;
+  // Returns the binding that was removed.
+  VmBinding UnbindVm(std::string_view vm) const;
+  AuditPage Audit(std::optional<std::uint64_t> after = std::nullopt,
+                  std::optional<std::uint64_t> limit = std::nullopt) const;
+  AuditVerification VerifyAudit() const;
+  // Prometheus text exposition format.
+  std::string Metrics() const;
+
+ private:
+  std::string socket_path_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace netd::client

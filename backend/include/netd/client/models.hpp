@@ -1,0 +1,128 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netd/client/errors.hpp"
+
+// The typed shapes of netd's control API responses. Addresses stay in the text form netd sends
+// them: callers pass them on (to libvirt, to logs) rather than compute with them.
+namespace netd::client {
+
+struct VmBinding {
+  std::string vm;
+  std::string network;
+  std::string ip;
+  std::string mac;
+  std::optional<std::string> hostname;
+  std::string created_at;  // RFC 3339, UTC
+};
+
+struct BindResult {
+  VmBinding binding;
+  // false: the VM was already bound to that network (the call is idempotent); a hostname that
+  // differed from the stored one has been replaced.
+  bool created = false;
+};
+
+struct DhcpRange {
+  std::string first;
+  std::string last;
+};
+
+struct NetworkInfo {
+  std::string name;
+  std::string bridge;
+  int vlan = 0;
+  std::string cidr;
+  std::string gateway;
+  DhcpRange dhcp_range;
+  std::string egress;  // "allowlist" or "open"
+  std::int64_t bound_vms = 0;
+  std::int64_t free_addresses = 0;
+};
+
+struct StatusReport {
+  std::string version;
+  std::vector<std::string> roles;
+  std::string started_at;  // RFC 3339, UTC
+  std::int64_t uptime_s = 0;
+  std::int64_t vms_total = 0;
+  std::map<std::string, std::int64_t> vms_by_network;
+  std::int64_t audit_length = 0;
+  // netd's description of its last reconcile pass; absent until one has run.
+  std::optional<std::string> last_reconcile;
+  std::int64_t drift_repairs = 0;
+};
+
+struct AuditCaller {
+  std::int64_t uid = 0;
+  std::int64_t gid = 0;
+  std::int64_t pid = 0;
+  std::string exe;
+};
+
+// Audit records are shown as stored, also when the store was edited behind netd's back (that is
+// when someone reads them): only the chain's own fields are required, the others default.
+struct AuditRecord {
+  std::uint64_t seq = 0;
+  std::int64_t time_ms = 0;  // milliseconds since the Unix epoch
+  AuditCaller caller;
+  std::string action;  // "vm.bind", ...
+  std::string object;  // "vm/vm1", ...
+  nlohmann::json request;
+  std::string result;  // "ok" or "refused"
+  unsigned status = 0;
+  std::optional<std::string> error_code;  // set on refused records
+  std::string prev_hash;
+  std::string hash;
+  // The stored text, when it is not JSON at all (netd then sends only seq and the hashes).
+  std::optional<std::string> unparsable;
+};
+
+struct AuditPage {
+  std::vector<AuditRecord> records;
+  // The value of `after` that continues the listing; absent when netd sent none.
+  std::optional<std::uint64_t> next_after;
+};
+
+struct AuditVerification {
+  bool ok = false;
+  std::uint64_t length = 0;
+  std::optional<std::uint64_t> first_bad_seq;
+  std::optional<std::string> reason;
+};
+
+// nlohmann::json conversions, found by argument-dependent lookup (`body.get<VmBinding>()`).
+// They throw nlohmann::json::exception on a body of the wrong shape; Decode() turns that into a
+// ProtocolError.
+void from_json(const nlohmann::json& json, VmBinding& binding);
+void from_json(const nlohmann::json& json, DhcpRange& range);
+void from_json(const nlohmann::json& json, NetworkInfo& network);
+void from_json(const nlohmann::json& json, StatusReport& status);
+void from_json(const nlohmann::json& json, AuditCaller& caller);
+void from_json(const nlohmann::json& json, AuditRecord& record);
+void from_json(const nlohmann::json& json, AuditPage& page);
+void from_json(const nlohmann::json& json, AuditVerification& verification);
+
+// The response bodies that wrap a list or a binding in one named member.
+std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body);
+std::vector<VmBinding> DecodeVms(const nlohmann::json& body);
+VmBinding DecodeUnbound(const nlohmann::json& body);
+
+// Converts `body` to T, reporting a body of the wrong shape as a ProtocolError.
+template <typename T>
+T Decode(const nlohmann::json& body) {
+  try {
+    return body.get<T>();
+  } catch (const nlohmann::json::exception& error) {
+    throw ProtocolError(std::string("netd sent a response this client does not understand: ") +
+                        error.what());
+  }
+}
+
+}  // namespace netd::client

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+// Request targets (path and query) of netd's control API, with every caller-supplied part
+// percent-encoded so that an id can never reach another endpoint.
+namespace netd::client::targets {
+
+inline constexpr std::string_view kStatus = "/v1/status";
+inline constexpr std::string_view kNetworks = "/v1/networks";
+inline constexpr std::string_view kAuditVerify = "/v1/audit/verify";
+inline constexpr std::string_view kMetrics = "/metrics";
+
+// Encodes everything except RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~).
+std::string PercentEncode(std::string_view text);
+
+// "/v1/vms/{vm}"
+std::string Vm(std::string_view vm);
+// "/v1/vms" or "/v1/vms?network={network}"
+std::string Vms(std::optional<std::string_view> network = std::nullopt);
+// "/v1/audit" with the `after` and `limit` query parameters that are set.
+std::string Audit(std::optional<std::uint64_t> after = std::nullopt,
+                  std::optional<std::uint64_t> limit = std::nullopt);
+
+}  // namespace netd::client::targets

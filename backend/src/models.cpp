@@ -1,0 +1,128 @@
+#include "netd/client/models.hpp"
+
+namespace netd::client {
+
+using nlohmann::json;
+
+namespace {
+
+// Optional members may be absent or null; both mean "not set".
+std::optional<std::string> OptionalString(const json& object, const char* key) {
+  auto member = object.find(key);
+  if (member == object.end() || member->is_null()) return std::nullopt;
+  return member->get<std::string>();
+}
+
+std::optional<std::uint64_t> OptionalUnsigned(const json& object, const char* key) {
+  auto member = object.find(key);
+  if (member == object.end() || member->is_null()) return std::nullopt;
+  return member->get<std::uint64_t>();
+}
+
+// Unwraps the one named member that carries a list or a binding.
+template <typename T>
+T DecodeMember(const json& body, const char* key) {
+  if (!body.is_object() || !body.contains(key)) {
+    throw ProtocolError(std::string("netd sent a response this client does not understand: no \"") +
+                        key + "\" member");
+  }
+  return Decode<T>(body.at(key));
+}
+
+}  // namespace
+
+void from_json(const json& object, VmBinding& binding) {
+  object.at("vm").get_to(binding.vm);
+  object.at("network").get_to(binding.network);
+  object.at("ip").get_to(binding.ip);
+  object.at("mac").get_to(binding.mac);
+  binding.hostname = OptionalString(object, "hostname");
+  object.at("created_at").get_to(binding.created_at);
+}
+
+void from_json(const json& object, DhcpRange& range) {
+  object.at("first").get_to(range.first);
+  object.at("last").get_to(range.last);
+}
+
+void from_json(const json& object, NetworkInfo& network) {
+  object.at("name").get_to(network.name);
+  object.at("bridge").get_to(network.bridge);
+  object.at("vlan").get_to(network.vlan);
+  object.at("cidr").get_to(network.cidr);
+  object.at("gateway").get_to(network.gateway);
+  object.at("dhcp_range").get_to(network.dhcp_range);
+  object.at("egress").get_to(network.egress);
+  object.at("bound_vms").get_to(network.bound_vms);
+  object.at("free_addresses").get_to(network.free_addresses);
+}
+
+void from_json(const json& object, StatusReport& status) {
+  object.at("version").get_to(status.version);
+  object.at("roles").get_to(status.roles);
+  object.at("started_at").get_to(status.started_at);
+  object.at("uptime_s").get_to(status.uptime_s);
+  const auto& vms = object.at("vms");
+  vms.at("total").get_to(status.vms_total);
+  vms.at("by_network").get_to(status.vms_by_network);
+  object.at("audit").at("length").get_to(status.audit_length);
+  // The contract fixes only "null until the first pass"; keep any other form readable as text.
+  auto last_reconcile = object.find("last_reconcile");
+  if (last_reconcile == object.end() || last_reconcile->is_null()) {
+    status.last_reconcile.reset();
+  } else if (last_reconcile->is_string()) {
+    status.last_reconcile = last_reconcile->get<std::string>();
+  } else {
+    status.last_reconcile = last_reconcile->dump();
+  }
+  auto drift = object.find("drift");
+  status.drift_repairs = drift == object.end() ? 0 : drift->value("repairs", std::int64_t{0});
+}
+
+void from_json(const json& object, AuditCaller& caller) {
+  caller.uid = object.value("uid", std::int64_t{0});
+  caller.gid = object.value("gid", std::int64_t{0});
+  caller.pid = object.value("pid", std::int64_t{0});
+  caller.exe = OptionalString(object, "exe").value_or("");
+}
+
+void from_json(const json& object, AuditRecord& record) {
+  object.at("seq").get_to(record.seq);
+  object.at("prev_hash").get_to(record.prev_hash);
+  object.at("hash").get_to(record.hash);
+  record.unparsable = OptionalString(object, "unparsable");
+  record.time_ms = object.value("time_ms", std::int64_t{0});
+  record.caller = object.value("caller", AuditCaller{});
+  record.action = object.value("action", std::string());
+  record.object = object.value("object", std::string());
+  record.request = object.value("request", json());
+  record.result = object.value("result", std::string());
+  record.status = object.value("status", 0u);
+  record.error_code = OptionalString(object, "error_code");
+}
+
+void from_json(const json& object, AuditPage& page) {
+  object.at("records").get_to(page.records);
+  page.next_after = OptionalUnsigned(object, "next_after");
+}
+
+void from_json(const json& object, AuditVerification& verification) {
+  object.at("ok").get_to(verification.ok);
+  object.at("length").get_to(verification.length);
+  verification.first_bad_seq = OptionalUnsigned(object, "first_bad_seq");
+  verification.reason = OptionalString(object, "reason");
+}
+
+std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body) {
+  return DecodeMember<std::vector<NetworkInfo>>(body, "networks");
+}
+
+std::vector<VmBinding> DecodeVms(const nlohmann::json& body) {
+  return DecodeMember<std::vector<VmBinding>>(body, "vms");
+}
+
+VmBinding DecodeUnbound(const nlohmann::json& body) {
+  return DecodeMember<VmBinding>(body, "unbound");
+}
+
+}  // namespace netd::client

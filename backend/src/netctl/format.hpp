@@ -1,0 +1,19 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+// Renderings of netd's values for people.
+namespace netd::netctl {
+
+// "12s", "3m 5s", "2h 0m 7s", "4d 1h 0m 0s": units down to seconds from the largest non-zero one.
+std::string FormatDuration(std::int64_t seconds);
+
+// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds: "2026-11-28T13:00:00.000Z".
+std::string FormatUnixMillis(std::int64_t millis);
+
+// The value, or "-" for a value that is not set.
+std::string OrDash(const std::optional<std::string>& value);
+
+}  // namespace netd::netctl

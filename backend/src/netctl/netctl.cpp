@@ -1,0 +1,524 @@
+#include "netctl/netctl.hpp"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <sstream>
+#include <string_view>
+
+#include "netctl/format.hpp"
+#include "netctl/table.hpp"
+#include "netd/client/client.hpp"
+#include "netd/client/targets.hpp"
+
+namespace netd::netctl {
+namespace {
+
+using client::Client;
+using client::Response;
+using client::VmBinding;
+namespace targets = client::targets;
+
+// CLI11 lists subcommands with their whole description; the list shows only the first line (the
+// summary) and a subcommand's own --help shows all of it.
+class SummaryListFormatter : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* subcommand) const override {
+    const std::string& description = subcommand->get_description();
+    std::stringstream out;
+    CLI::detail::format_help(out, subcommand->get_display_name(true),
+                             description.substr(0, description.find('\n')), column_width_);
+    return out.str();
+  }
+
+  // A blank line between the description and the usage line that follows it.
+  std::string make_description(const CLI::App* app) const override {
+    return CLI::Formatter::make_description(app) + "\n";
+  }
+};
+
+constexpr std::string_view kExitStatus = R"text(EXIT STATUS
+  0  success
+  1  netd refused the request; stderr reads
+       netctl: <message> (<code>[, field <field>])
+     also: audit --verify found the chain broken
+  2  usage error: unknown command, missing or malformed argument
+  3  netd not reachable at the socket (missing, connection refused, permission
+     denied, no complete answer within --timeout), or not answering in netd's
+     protocol)text";
+
+std::string ExamplesAndExitStatus(std::string_view examples) {
+  return fmt::format("EXAMPLES\n{}\n\n{}\n", examples, kExitStatus);
+}
+
+// A subcommand's help does not list the global options; point at them.
+std::string Footer(std::string_view examples) {
+  return "GLOBAL OPTIONS\n  --socket PATH, --json, --timeout SECONDS: see 'netctl --help'\n\n" +
+         ExamplesAndExitStatus(examples);
+}
+
+// CLI11 reads "-1" into an unsigned option as a huge number; refuse it instead.
+const CLI::Validator kNotNegative(
+    [](const std::string& value) {
+      return value.starts_with('-') ? std::string("must not be negative") : std::string();
+    },
+    "");
+
+constexpr double kMaxTimeoutSeconds = 86400;
+const CLI::Validator kTimeoutSeconds(
+    [](const std::string& value) {
+      char* end = nullptr;
+      const double seconds = std::strtod(value.c_str(), &end);
+      const bool valid =
+          end != value.c_str() && *end == '\0' && seconds > 0 && seconds <= kMaxTimeoutSeconds;
+      return valid ? std::string()
+                   : fmt::format("must be a number of seconds above 0, at most {}",
+                                 kMaxTimeoutSeconds);
+    },
+    "");
+
+// What the command line asked for.
+struct Invocation {
+  std::string socket_path;
+  bool json = false;
+  double timeout_s = 10;
+  std::string vm;
+  std::string network;
+  std::string hostname;
+  std::uint64_t after = 0;
+  std::uint64_t limit = 0;
+  bool verify = false;
+};
+
+struct Context {
+  const Client& client;
+  const Invocation& invocation;
+  // Options whose absence matters (an empty --hostname is still a hostname, for netd to judge).
+  bool has_list_network = false;
+  bool has_hostname = false;
+  bool has_after = false;
+  bool has_limit = false;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+using Command = std::function<int(const Context&)>;
+
+// With --json, prints netd's response body unchanged and returns true.
+bool PrintedAsJson(const Context& context, const Response& response) {
+  if (!context.invocation.json) return false;
+  context.out << response.body.dump(2) << '\n';
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> BindingFields(const VmBinding& binding) {
+  return {{"vm", binding.vm},
+          {"network", binding.network},
+          {"ip", binding.ip},
+          {"mac", binding.mac},
+          {"hostname", OrDash(binding.hostname)},
+          {"created", binding.created_at}};
+}
+
+int ShowStatus(const Context& context) {
+  const Response response = context.client.Request("GET", targets::kStatus);
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto status = client::Decode<client::StatusReport>(response.body);
+  context.out << RenderFields({
+      {"version", status.version},
+      {"roles", fmt::format("{}", fmt::join(status.roles, ", "))},
+      {"started", status.started_at},
+      {"uptime", FormatDuration(status.uptime_s)},
+      {"VMs bound", std::to_string(status.vms_total)},
+      {"audit records", std::to_string(status.audit_length)},
+      {"last reconcile", status.last_reconcile.value_or("none yet")},
+      {"drift repairs", std::to_string(status.drift_repairs)},
+  });
+  Table vms_by_network({{"NETWORK"}, {"VMS", Align::kRight}});
+  for (const auto& [network, count] : status.vms_by_network) {
+    vms_by_network.AddRow({network, std::to_string(count)});
+  }
+  if (!vms_by_network.empty()) context.out << '\n' << vms_by_network.Render();
+  return kExitOk;
+}
+
+int ShowNetworks(const Context& context) {
+  const Response response = context.client.Request("GET", targets::kNetworks);
+  if (PrintedAsJson(context, response)) return kExitOk;
+  Table table({{"NAME"},
+               {"BRIDGE"},
+               {"VLAN", Align::kRight},
+               {"CIDR"},
+               {"GATEWAY"},
+               {"DHCP RANGE"},
+               {"EGRESS"},
+               {"VMS", Align::kRight},
+               {"FREE", Align::kRight}});
+  for (const auto& network : client::DecodeNetworks(response.body)) {
+    table.AddRow(
+        {network.name, network.bridge, std::to_string(network.vlan), network.cidr, network.gateway,
+         fmt::format("{}-{}", network.dhcp_range.first, network.dhcp_range.last), network.egress,
+         std::to_string(network.bound_vms), std::to_string(network.free_addresses)});
+  }
+  context.out << table.Render();
+  return kExitOk;
+}
+
+int BindVm(const Context& context) {
+  const Invocation& invocation = context.invocation;
+  nlohmann::json request = {{"network", invocation.network}};
+  if (context.has_hostname) request["hostname"] = invocation.hostname;
+  const Response response = context.client.Request("PUT", targets::Vm(invocation.vm), request);
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto binding = client::Decode<VmBinding>(response.body);
+  if (response.status == 201) {
+    context.out << fmt::format("{} bound to {}\n", binding.vm, binding.network);
+  } else {
+    // 200: bound before this call; the hostname may just have been replaced.
+    context.out << fmt::format("{} already bound to {}\n", binding.vm, binding.network);
+  }
+  context.out << RenderFields(BindingFields(binding));
+  return kExitOk;
+}
+
+int ShowVm(const Context& context) {
+  const Response response = context.client.Request("GET", targets::Vm(context.invocation.vm));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  context.out << RenderFields(BindingFields(client::Decode<VmBinding>(response.body)));
+  return kExitOk;
+}
+
+int ListVms(const Context& context) {
+  std::optional<std::string_view> network;
+  if (context.has_list_network) network = context.invocation.network;
+  const Response response = context.client.Request("GET", targets::Vms(network));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto bindings = client::DecodeVms(response.body);
+  if (bindings.empty()) {
+    context.out << (network ? fmt::format("no VMs bound to {}\n", *network) : "no VMs bound\n");
+    return kExitOk;
+  }
+  Table table({{"VM"}, {"NETWORK"}, {"IP"}, {"MAC"}, {"HOSTNAME"}, {"CREATED"}});
+  for (const auto& binding : bindings) {
+    table.AddRow({binding.vm, binding.network, binding.ip, binding.mac, OrDash(binding.hostname),
+                  binding.created_at});
+  }
+  context.out << table.Render();
+  return kExitOk;
+}
+
+int UnbindVm(const Context& context) {
+  const Response response = context.client.Request("DELETE", targets::Vm(context.invocation.vm));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto binding = client::DecodeUnbound(response.body);
+  context.out << fmt::format("{} unbound from {}; released {} ({})\n", binding.vm, binding.network,
+                             binding.ip, binding.mac);
+  return kExitOk;
+}
+
+std::string DescribeResult(const client::AuditRecord& record) {
+  if (record.result == "ok") return fmt::format("ok {}", record.status);
+  return fmt::format("{} {} {}", record.result, record.status, OrDash(record.error_code));
+}
+
+int ListAudit(const Context& context) {
+  std::optional<std::uint64_t> after;
+  std::optional<std::uint64_t> limit;
+  if (context.has_after) after = context.invocation.after;
+  if (context.has_limit) limit = context.invocation.limit;
+  const Response response = context.client.Request("GET", targets::Audit(after, limit));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto page = client::Decode<client::AuditPage>(response.body);
+  if (page.records.empty()) {
+    context.out << (after ? fmt::format("no audit records after {}\n", *after)
+                          : "no audit records\n");
+    return kExitOk;
+  }
+  Table table({{"SEQ", Align::kRight},
+               {"TIME (UTC)"},
+               {"ACTION"},
+               {"OBJECT"},
+               {"RESULT"},
+               {"UID", Align::kRight},
+               {"PID", Align::kRight},
+               {"EXE"}});
+  for (const auto& record : page.records) {
+    if (record.unparsable) {
+      table.AddRow({std::to_string(record.seq), "-", "-", "-", "unparsable record", "-", "-", "-"});
+      continue;
+    }
+    table.AddRow({std::to_string(record.seq), FormatUnixMillis(record.time_ms), record.action,
+                  record.object, DescribeResult(record), std::to_string(record.caller.uid),
+                  std::to_string(record.caller.pid), record.caller.exe});
+  }
+  context.out << table.Render();
+  // A full page may have more behind it: say how to read on.
+  if (limit && page.records.size() == *limit && page.next_after) {
+    context.out << fmt::format("more may follow: netctl audit --after {} --limit {}\n",
+                               *page.next_after, *limit);
+  }
+  return kExitOk;
+}
+
+int VerifyAudit(const Context& context) {
+  const Response response = context.client.Request("GET", targets::kAuditVerify);
+  const bool printed = PrintedAsJson(context, response);
+  const auto verification = client::Decode<client::AuditVerification>(response.body);
+  if (verification.ok) {
+    if (!printed) {
+      context.out << fmt::format("audit chain intact: {} records\n", verification.length);
+    }
+    return kExitOk;
+  }
+  const std::string where = verification.first_bad_seq
+                                ? fmt::format("record {}", *verification.first_bad_seq)
+                                : std::string("an unknown record");
+  context.err << fmt::format("netctl: audit chain broken at {} of {}: {}\n", where,
+                             verification.length, verification.reason.value_or("no reason given"));
+  return kExitRefused;
+}
+
+int ShowMetrics(const Context& context) {
+  const std::string text = context.client.Metrics();
+  context.out << text;
+  if (!text.empty() && text.back() != '\n') context.out << '\n';
+  return kExitOk;
+}
+
+std::string DescribeSocketSource(const std::optional<std::string>& from_option,
+                                 const std::optional<std::string>& from_environment) {
+  if (from_option && !from_option->empty()) return "socket path from --socket";
+  if (from_environment && !from_environment->empty()) {
+    return fmt::format("socket path from {}", kSocketEnvironmentVariable);
+  }
+  return fmt::format("the default socket path; set --socket or {} for another",
+                     kSocketEnvironmentVariable);
+}
+
+// Usage errors in netctl's own voice, pointing at the help.
+std::string DescribeUsageError(const CLI::App*, const CLI::Error& error) {
+  return fmt::format("netctl: {}\nRun 'netctl --help' or 'netctl COMMAND --help' for usage.\n",
+                     error.what());
+}
+
+constexpr const char* kNetctlDescription =
+    R"(netctl - control netd, the enclave's network control plane
+
+netctl talks to netd's control API (HTTP and JSON over netd's unix socket). It
+binds VMs to the enclave's networks, shows what netd holds, and reads and
+checks the audit chain. Output is aligned tables for people; --json prints
+netd's JSON response unchanged, for scripts. Global options (--socket, --json,
+--timeout) may come before or after the command.)";
+
+constexpr const char* kNetctlExamples = R"(  netctl status
+  netctl networks
+  netctl vm bind vm-42 --network secure --hostname analysis-42
+  netctl --json vm list --network secure
+  NETD_SOCKET=/tmp/netd/s.sock netctl audit --verify
+
+ENVIRONMENT
+  NETD_SOCKET  the socket path when --socket is not given
+               (default /run/netd/netd.sock))";
+
+}  // namespace
+
+std::string ResolveSocketPath(const std::optional<std::string>& from_option,
+                              const std::optional<std::string>& from_environment) {
+  if (from_option && !from_option->empty()) return *from_option;
+  if (from_environment && !from_environment->empty()) return *from_environment;
+  return std::string(client::kDefaultSocketPath);
+}
+
+int RunNetctl(int argc, const char* const* argv,
+              const std::optional<std::string>& socket_from_environment, std::ostream& out,
+              std::ostream& err) {
+  Invocation invocation;
+  Command command;
+
+  CLI::App app(kNetctlDescription, "netctl");
+  app.formatter(std::make_shared<SummaryListFormatter>());
+  app.failure_message(DescribeUsageError);
+  // Set before adding subcommands, which inherit it: global options work after the command too.
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.footer(ExamplesAndExitStatus(kNetctlExamples) +
+             "\nRun 'netctl COMMAND --help' for each command.");
+  auto* socket_option = app.add_option("--socket", invocation.socket_path,
+                                       "netd's control socket. Default: $NETD_SOCKET if\n"
+                                       "set, else /run/netd/netd.sock")
+                            ->type_name("PATH");
+  app.add_flag("--json", invocation.json,
+               "Print netd's JSON response body unchanged\n"
+               "(pretty-printed) instead of a table. On a\n"
+               "refusal, netd's error body goes to stdout too.");
+  app.add_option("--timeout", invocation.timeout_s,
+                 "Give up when netd has not answered completely\n"
+                 "within SECONDS (exit status 3). Default: 10")
+      ->type_name("SECONDS")
+      ->check(kTimeoutSeconds);
+
+  auto* status = app.add_subcommand("status", R"(Show netd's version, roles, uptime and counts
+
+Prints netd's version, its roles (gateway, host), when it started and its
+uptime, the number of bound VMs in total and per network, the length of the
+audit chain, the last reconcile pass and the number of drift repairs so far.)");
+  status->footer(Footer("  netctl status\n  netctl --json status | jq .vms.by_network"));
+  status->callback([&] { command = ShowStatus; });
+
+  auto* networks = app.add_subcommand("networks", R"(List the configured networks and their state
+
+One row per network: its name, OVS bridge, VLAN, CIDR, gateway address, DHCP
+range, egress policy ("allowlist": denied except per-VM allowlists; "open":
+masqueraded), the number of bound VMs and of free addresses in its DHCP range.)");
+  networks->footer(Footer("  netctl networks\n  netctl --json networks"));
+  networks->callback([&] { command = ShowNetworks; });
+
+  auto* vm = app.add_subcommand("vm", R"(Bind, show, list and unbind VMs
+
+A binding ties a VM to one network with an IP address from that network's DHCP
+range and the MAC address derived from it (52:54 followed by the four octets of
+the IP). Run 'netctl vm COMMAND --help' for each command.)");
+  vm->require_subcommand(1);
+  vm->footer(Footer("  netctl vm bind vm-42 --network secure\n  netctl vm list"));
+
+  const std::string vm_id_help =
+      "The VM's id: 1 to 64 characters out of\n"
+      "A-Z a-z 0-9 . _ -";
+  auto* bind = vm->add_subcommand("bind", R"(Bind a VM to a network
+
+Allocates an IP address and a MAC address for VM on NETWORK and adds its DHCP
+reservation. Idempotent: binding a VM again to the same network changes nothing
+and prints the existing binding. A VM bound to another network must be unbound
+first (netd refuses, exit status 1).)");
+  bind->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
+  bind->add_option("--network", invocation.network,
+                   "The network to bind to: secure, service, datain or\n"
+                   "another configured network (see 'netctl networks')")
+      ->type_name("NETWORK")
+      ->required();
+  auto* bind_hostname = bind->add_option("--hostname", invocation.hostname,
+                                         "The hostname the VM gets with its DHCP lease\n"
+                                         "(optional)")
+                            ->type_name("HOSTNAME");
+  bind->footer(
+      Footer("  netctl vm bind vm-42 --network secure\n"
+             "  netctl vm bind vm-42 --network secure --hostname analysis-42\n"
+             "  netctl --json vm bind vm-43 --network service | jq -r .ip"));
+  bind->callback([&] { command = BindVm; });
+
+  auto* show = vm->add_subcommand("show", R"(Show one VM's binding
+
+Prints the VM's network, IP address, MAC address, hostname and when it was
+bound. A VM that is not bound is refused with code not_found (exit status 1).)");
+  show->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
+  show->footer(Footer("  netctl vm show vm-42\n  netctl --json vm show vm-42"));
+  show->callback([&] { command = ShowVm; });
+
+  auto* list = vm->add_subcommand("list", R"(List bound VMs
+
+One row per bound VM, optionally only those of one network.)");
+  auto* list_network =
+      list->add_option("--network", invocation.network, "List only the VMs bound to NETWORK")
+          ->type_name("NETWORK");
+  list->footer(Footer("  netctl vm list\n  netctl vm list --network secure"));
+  list->callback([&] { command = ListVms; });
+
+  auto* unbind = vm->add_subcommand("unbind", R"(Unbind a VM and release its addresses
+
+Removes the VM's binding, its DHCP reservation, its allowlist entries and its
+port-22 forwards, and releases its IP address. A VM that is not bound is
+refused with code not_found (exit status 1).)");
+  unbind->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
+  unbind->footer(Footer("  netctl vm unbind vm-42"));
+  unbind->callback([&] { command = UnbindVm; });
+
+  auto* audit = app.add_subcommand("audit", R"(Read or verify the audit chain
+
+Without --verify, lists audit records in sequence order: time, action, object,
+result (ok or refused, with the HTTP status and netd's error code) and the
+caller's uid, pid and executable. --after and --limit page through the chain.
+
+With --verify, netd recomputes the hash chain: exit status 0 if it is intact, 1
+if not, naming the first record whose hash does not match. Needs admin rights
+(root or group netd-admin).)");
+  auto* after = audit
+                    ->add_option("--after", invocation.after,
+                                 "List only records with a sequence number above N")
+                    ->type_name("N")
+                    ->check(kNotNegative);
+  auto* limit = audit->add_option("--limit", invocation.limit, "List at most M records")
+                    ->type_name("M")
+                    ->check(kNotNegative);
+  audit->add_flag("--verify", invocation.verify,
+                  "Check the hash chain instead of listing\n"
+                  "records (not with --after or --limit)");
+  audit->footer(
+      Footer("  netctl audit\n"
+             "  netctl audit --after 100 --limit 50\n"
+             "  netctl audit --verify"));
+  audit->callback([&] {
+    // Checked here rather than with Option::excludes, which clutters every option's help line.
+    if (invocation.verify && (after->count() > 0 || limit->count() > 0)) {
+      throw CLI::ExcludesError("--verify", after->count() > 0 ? "--after" : "--limit");
+    }
+    command = invocation.verify ? Command(VerifyAudit) : ListAudit;
+  });
+
+  auto* metrics = app.add_subcommand("metrics", R"(Print netd's metrics
+
+Prints netd's metrics in the Prometheus text format, as GET /metrics returns
+them (--json does not apply).)");
+  metrics->footer(Footer("  netctl metrics | grep ^netd_"));
+  metrics->callback([&] { command = ShowMetrics; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help is reported as a "parse error" with exit code 0.
+    return app.exit(error, out, err) == 0 ? kExitOk : kExitUsage;
+  }
+
+  std::optional<std::string> socket_from_option;
+  if (socket_option->count() > 0) socket_from_option = invocation.socket_path;
+  const auto timeout = std::chrono::milliseconds(std::llround(invocation.timeout_s * 1000));
+  const Client client(ResolveSocketPath(socket_from_option, socket_from_environment), timeout);
+  const Context context{.client = client,
+                        .invocation = invocation,
+                        .has_list_network = list_network->count() > 0,
+                        .has_hostname = bind_hostname->count() > 0,
+                        .has_after = after->count() > 0,
+                        .has_limit = limit->count() > 0,
+                        .out = out,
+                        .err = err};
+  try {
+    return command(context);
+  } catch (const client::ApiError& refusal) {
+    if (invocation.json) {
+      nlohmann::json error = {{"code", refusal.code()}, {"message", refusal.message()}};
+      if (refusal.field()) error["field"] = *refusal.field();
+      out << nlohmann::json{{"error", error}}.dump(2) << '\n';
+    }
+    err << "netctl: " << refusal.what() << '\n';
+    return kExitRefused;
+  } catch (const client::UnreachableError& unreachable) {
+    err << "netctl: " << unreachable.what() << '\n';
+    std::string hint;
+    const int cause = unreachable.cause().value();
+    if (cause == ENOENT || cause == ECONNREFUSED) hint = "; is netd running?";
+    if (cause == EACCES) {
+      hint = "; only root and members of netd's service group (default netd) may connect";
+    }
+    err << fmt::format("netctl: ({}{})\n",
+                       DescribeSocketSource(socket_from_option, socket_from_environment), hint);
+    return kExitUnreachable;
+  } catch (const client::ProtocolError& garbled) {
+    err << "netctl: " << garbled.what() << '\n';
+    return kExitUnreachable;
+  }
+}
+
+}  // namespace netd::netctl

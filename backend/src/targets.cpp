@@ -1,0 +1,48 @@
+#include "netd/client/targets.hpp"
+
+#include <fmt/format.h>
+
+namespace netd::client::targets {
+namespace {
+
+bool IsUnreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+}  // namespace
+
+std::string PercentEncode(std::string_view text) {
+  std::string encoded;
+  encoded.reserve(text.size());
+  for (char c : text) {
+    if (IsUnreserved(c)) {
+      encoded += c;
+    } else {
+      encoded += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    }
+  }
+  return encoded;
+}
+
+std::string Vm(std::string_view vm) {
+  return "/v1/vms/" + PercentEncode(vm);
+}
+
+std::string Vms(std::optional<std::string_view> network) {
+  if (!network) return "/v1/vms";
+  return "/v1/vms?network=" + PercentEncode(*network);
+}
+
+std::string Audit(std::optional<std::uint64_t> after, std::optional<std::uint64_t> limit) {
+  std::string target = "/v1/audit";
+  char separator = '?';
+  if (after) {
+    target += fmt::format("{}after={}", separator, *after);
+    separator = '&';
+  }
+  if (limit) target += fmt::format("{}limit={}", separator, *limit);
+  return target;
+}
+
+}  // namespace netd::client::targets

@@ -1,0 +1,122 @@
+// netd_client's typed calls against a real netd.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "netd/client/client.hpp"
+#include "netd/testing/netd_process.hpp"
+
+namespace netd::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ClientAgainstNetdTest : public ::testing::Test {
+ protected:
+  void SetUp() override { netd_.Start(); }
+
+  testing::TempDir directory_;
+  testing::NetdProcess netd_{directory_.path()};
+  Client client_{netd_.socket().string(), std::chrono::seconds(10)};
+};
+
+TEST_F(ClientAgainstNetdTest, BindsShowsListsAndUnbinds) {
+  const BindResult first = client_.BindVm("vm-1", "secure", "analysis-1");
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.binding.vm, "vm-1");
+  EXPECT_EQ(first.binding.network, "secure");
+  EXPECT_EQ(first.binding.hostname, "analysis-1");
+  // The address plan: 52:54 followed by the IP's four octets.
+  EXPECT_EQ(first.binding.ip, "192.168.129.1");
+  EXPECT_EQ(first.binding.mac, "52:54:c0:a8:81:01");
+
+  const BindResult again = client_.BindVm("vm-1", "secure", "analysis-1");
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.binding.ip, first.binding.ip);
+
+  client_.BindVm("vm-2", "service");
+  EXPECT_EQ(client_.GetVm("vm-2").hostname, std::nullopt);
+  EXPECT_EQ(client_.ListVms().size(), 2u);
+  const auto secure = client_.ListVms("secure");
+  ASSERT_EQ(secure.size(), 1u);
+  EXPECT_EQ(secure[0].vm, "vm-1");
+
+  EXPECT_EQ(client_.UnbindVm("vm-1").ip, "192.168.129.1");
+  try {
+    client_.GetVm("vm-1");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 404u);
+  }
+}
+
+TEST_F(ClientAgainstNetdTest, RefusalNamesTheRejectedField) {
+  try {
+    client_.BindVm("vm-1", "no-such-network");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 422u);
+    EXPECT_FALSE(error.code().empty());
+    EXPECT_EQ(error.field(), "network");
+  }
+}
+
+TEST_F(ClientAgainstNetdTest, BindingElsewhereIsAConflict) {
+  client_.BindVm("vm-1", "secure");
+  try {
+    client_.BindVm("vm-1", "service");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 409u);
+  }
+}
+
+TEST_F(ClientAgainstNetdTest, IdsThatWouldEscapeThePathAreRefusedNotRouted) {
+  try {
+    client_.GetVm("../status");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 422u);
+    EXPECT_EQ(error.field(), "vm");
+  }
+}
+
+TEST_F(ClientAgainstNetdTest, StatusNetworksAuditAndMetrics) {
+  client_.BindVm("vm-1", "datain");
+
+  const StatusReport status = client_.Status();
+  EXPECT_EQ(status.version, "0.1.0");
+  EXPECT_EQ(status.roles, (std::vector<std::string>{"gateway", "host"}));
+  EXPECT_EQ(status.vms_total, 1);
+  EXPECT_EQ(status.vms_by_network.at("datain"), 1);
+  EXPECT_EQ(status.audit_length, 1);
+
+  const auto networks = client_.Networks();
+  ASSERT_EQ(networks.size(), 3u);
+  EXPECT_EQ(networks[0].name, "secure");
+  EXPECT_EQ(networks[0].egress, "allowlist");
+  EXPECT_EQ(networks[2].bound_vms, 1);
+
+  const AuditPage page = client_.Audit();
+  ASSERT_EQ(page.records.size(), 1u);
+  EXPECT_EQ(page.records[0].seq, 1u);
+  EXPECT_EQ(page.records[0].action, "vm.bind");
+  EXPECT_EQ(page.records[0].result, "ok");
+  EXPECT_EQ(page.records[0].status, 201u);
+  EXPECT_EQ(page.records[0].caller.uid, static_cast<std::int64_t>(getuid()));
+  EXPECT_TRUE(client_.Audit(1).records.empty());
+
+  const AuditVerification verification = client_.VerifyAudit();
+  EXPECT_TRUE(verification.ok);
+  EXPECT_EQ(verification.length, 1u);
+
+  EXPECT_THAT(client_.Metrics(), HasSubstr("# TYPE "));
+}
+
+TEST_F(ClientAgainstNetdTest, StoppedNetdIsUnreachable) {
+  netd_.Stop();
+  EXPECT_THROW(client_.Status(), UnreachableError);
+}
+
+}  // namespace
+}  // namespace netd::client

@@ -1,0 +1,242 @@
+// netd_client against scripted servers: request encoding and every class of failure, without a
+// daemon.
+#include "netd/client/client.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <fstream>
+
+#include "netd/client/targets.hpp"
+#include "test_support.hpp"
+
+namespace netd::client {
+namespace {
+
+using cli_testing::HttpReply;
+using cli_testing::ScriptedServer;
+using cli_testing::TempDir;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr const char* kBindingJson =
+    R"({"vm":"vm.1","network":"secure","ip":"192.168.129.1","mac":"52:54:c0:a8:81:01",)"
+    R"("hostname":"h1","created_at":"2026-11-28T13:00:00.000Z"})";
+
+TEST(ClientTargetsTest, PercentEncodesEverythingButUnreservedCharacters) {
+  EXPECT_EQ(targets::PercentEncode("vm-1.a_b~"), "vm-1.a_b~");
+  EXPECT_EQ(targets::PercentEncode("a b/c?d%"), "a%20b%2Fc%3Fd%25");
+  EXPECT_EQ(targets::PercentEncode("é"), "%C3%A9");
+}
+
+TEST(ClientTargetsTest, BuildsPathsAndQueries) {
+  EXPECT_EQ(targets::Vm("vm/../status"), "/v1/vms/vm%2F..%2Fstatus");
+  EXPECT_EQ(targets::Vms(), "/v1/vms");
+  EXPECT_EQ(targets::Vms("a&b=c"), "/v1/vms?network=a%26b%3Dc");
+  EXPECT_EQ(targets::Audit(), "/v1/audit");
+  EXPECT_EQ(targets::Audit(5, 10), "/v1/audit?after=5&limit=10");
+  EXPECT_EQ(targets::Audit(std::nullopt, 3), "/v1/audit?limit=3");
+}
+
+TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
+  TempDir directory;
+  const std::string path = (directory.path() / "absent.sock").string();
+  try {
+    Client(path).Status();
+    FAIL() << "expected UnreachableError";
+  } catch (const UnreachableError& error) {
+    EXPECT_EQ(error.socket_path(), path);
+    EXPECT_EQ(error.stage(), "connect");
+    EXPECT_EQ(error.cause().value(), ENOENT);
+    EXPECT_THAT(error.what(), StartsWith("cannot reach netd at " + path + ": connect: "));
+  }
+}
+
+TEST(ClientScriptedTest, FileThatIsNoSocketIsUnreachable) {
+  TempDir directory;
+  const auto path = directory.path() / "not-a-socket";
+  std::ofstream(path) << "x";
+  try {
+    Client(path.string()).Status();
+    FAIL() << "expected UnreachableError";
+  } catch (const UnreachableError& error) {
+    EXPECT_EQ(error.cause().value(), ECONNREFUSED);
+  }
+}
+
+TEST(ClientScriptedTest, OverlongSocketPathIsUnreachable) {
+  const std::string path = "/tmp/" + std::string(200, 'x');
+  EXPECT_THROW(Client(path).Status(), UnreachableError);
+}
+
+TEST(ClientScriptedTest, SilentServerTimesOut) {
+  ScriptedServer hung({});
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    Client(hung.socket_path(), std::chrono::milliseconds(200)).Status();
+    FAIL() << "expected UnreachableError";
+  } catch (const UnreachableError& error) {
+    EXPECT_EQ(error.stage(), "receive");
+    EXPECT_THAT(error.what(), HasSubstr("no complete answer within 200 ms"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+}
+
+TEST(ClientScriptedTest, ConnectionClosedWithoutAnswerIsUnreachable) {
+  ScriptedServer closing({""});
+  try {
+    Client(closing.socket_path()).Status();
+    FAIL() << "expected UnreachableError";
+  } catch (const UnreachableError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("connection closed before a complete answer"));
+  }
+}
+
+TEST(ClientScriptedTest, RefusalCarriesStatusCodeMessageAndField) {
+  ScriptedServer server({HttpReply(
+      409, "Conflict", "application/json",
+      R"({"error":{"code":"bound_elsewhere","message":"vm1 is bound to service","field":"network"}})")});
+  try {
+    Client(server.socket_path()).BindVm("vm1", "secure");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 409u);
+    EXPECT_EQ(error.code(), "bound_elsewhere");
+    EXPECT_EQ(error.message(), "vm1 is bound to service");
+    EXPECT_EQ(error.field(), "network");
+    EXPECT_STREQ(error.what(), "vm1 is bound to service (bound_elsewhere, field network)");
+  }
+}
+
+TEST(ClientScriptedTest, RefusalWithoutFieldOmitsIt) {
+  ScriptedServer server({HttpReply(404, "Not Found", "application/json",
+                                   R"({"error":{"code":"not_found","message":"no VM vm1"}})")});
+  try {
+    Client(server.socket_path()).GetVm("vm1");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.field(), std::nullopt);
+    EXPECT_STREQ(error.what(), "no VM vm1 (not_found)");
+  }
+}
+
+TEST(ClientScriptedTest, RefusalWithoutErrorBodyStillHasCodeAndMessage) {
+  ScriptedServer server({HttpReply(503, "Service Unavailable", "text/plain", "draining\n")});
+  try {
+    Client(server.socket_path()).Status();
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 503u);
+    EXPECT_EQ(error.code(), "http_503");
+    EXPECT_EQ(error.message(), "draining");
+  }
+}
+
+TEST(ClientScriptedTest, AnswerThatIsNotHttpIsProtocolError) {
+  ScriptedServer server({"SSH-2.0-OpenSSH_9.2\r\n"});
+  EXPECT_THROW(Client(server.socket_path()).Status(), ProtocolError);
+}
+
+TEST(ClientScriptedTest, InvalidJsonIsProtocolError) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", "{\"vm\":")});
+  EXPECT_THROW(Client(server.socket_path()).GetVm("vm1"), ProtocolError);
+}
+
+TEST(ClientScriptedTest, JsonOfTheWrongShapeIsProtocolError) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", R"({"vm":1})"),
+                         HttpReply(200, "OK", "application/json", R"({"items":[]})")});
+  const Client client(server.socket_path());
+  EXPECT_THROW(client.GetVm("vm1"), ProtocolError);
+  EXPECT_THROW(client.ListVms(), ProtocolError);
+}
+
+TEST(ClientScriptedTest, BindSendsTheBindingToTheEncodedTarget) {
+  ScriptedServer server({HttpReply(201, "Created", "application/json", kBindingJson),
+                         HttpReply(200, "OK", "application/json", kBindingJson)});
+  const Client client(server.socket_path());
+
+  const BindResult created = client.BindVm("vm.1", "secure", "h1");
+  EXPECT_TRUE(created.created);
+  EXPECT_EQ(created.binding.vm, "vm.1");
+  EXPECT_EQ(created.binding.ip, "192.168.129.1");
+  EXPECT_EQ(created.binding.mac, "52:54:c0:a8:81:01");
+  EXPECT_EQ(created.binding.hostname, "h1");
+  EXPECT_FALSE(client.BindVm("vm.1", "secure").created);
+
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], StartsWith("PUT /v1/vms/vm.1 HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[0], HasSubstr("Content-Type: application/json\r\n"));
+  EXPECT_THAT(requests[0], HasSubstr(R"({"hostname":"h1","network":"secure"})"));
+  EXPECT_THAT(requests[1], HasSubstr(R"({"network":"secure"})"));
+}
+
+TEST(ClientScriptedTest, DecodesEveryTypedResponse) {
+  ScriptedServer server({
+      HttpReply(200, "OK", "application/json",
+                R"({"version":"0.1.0","roles":["gateway","host"],)"
+                R"("started_at":"2026-11-28T13:00:00.000Z","uptime_s":12,)"
+                R"("vms":{"total":2,"by_network":{"secure":1,"service":1,"datain":0}},)"
+                R"("audit":{"length":5},"last_reconcile":null,"drift":{"repairs":0}})"),
+      HttpReply(200, "OK", "application/json",
+                R"({"networks":[{"name":"secure","bridge":"br-secure","vlan":1081,)"
+                R"("cidr":"192.168.128.0/17","gateway":"192.168.128.1",)"
+                R"("dhcp_range":{"first":"192.168.129.1","last":"192.168.255.254"},)"
+                R"("egress":"allowlist","bound_vms":1,"free_addresses":32765}]})"),
+      HttpReply(200, "OK", "application/json", std::string(R"({"unbound":)") + kBindingJson + "}"),
+      HttpReply(200, "OK", "application/json",
+                R"({"records":[{"seq":1,"time_ms":1764334800000,)"
+                R"("caller":{"uid":0,"gid":0,"pid":123,"exe":"/usr/bin/x"},"action":"vm.bind",)"
+                R"("object":"vm/vm1","request":{"network":"secure"},"result":"refused",)"
+                R"("status":422,"error_code":"unknown_network","prev_hash":"00","hash":"11"}],)"
+                R"("next_after":1})"),
+      HttpReply(200, "OK", "application/json",
+                R"({"ok":false,"length":5,"first_bad_seq":3,"reason":"hash mismatch"})"),
+      HttpReply(200, "OK", "text/plain; version=0.0.4", "netd_up 1\n"),
+  });
+  const Client client(server.socket_path());
+
+  const auto status = client.Status();
+  EXPECT_EQ(status.version, "0.1.0");
+  EXPECT_EQ(status.roles, (std::vector<std::string>{"gateway", "host"}));
+  EXPECT_EQ(status.vms_total, 2);
+  EXPECT_EQ(status.vms_by_network.at("service"), 1);
+  EXPECT_EQ(status.audit_length, 5);
+  EXPECT_EQ(status.last_reconcile, std::nullopt);
+
+  const auto networks = client.Networks();
+  ASSERT_EQ(networks.size(), 1u);
+  EXPECT_EQ(networks[0].vlan, 1081);
+  EXPECT_EQ(networks[0].dhcp_range.last, "192.168.255.254");
+  EXPECT_EQ(networks[0].free_addresses, 32765);
+
+  EXPECT_EQ(client.UnbindVm("vm.1").ip, "192.168.129.1");
+
+  const auto page = client.Audit(0, 1);
+  ASSERT_EQ(page.records.size(), 1u);
+  EXPECT_EQ(page.records[0].caller.exe, "/usr/bin/x");
+  EXPECT_EQ(page.records[0].error_code, "unknown_network");
+  EXPECT_EQ(page.records[0].request["network"], "secure");
+  EXPECT_EQ(page.next_after, 1u);
+
+  const auto verification = client.VerifyAudit();
+  EXPECT_FALSE(verification.ok);
+  EXPECT_EQ(verification.first_bad_seq, 3u);
+  EXPECT_EQ(verification.reason, "hash mismatch");
+
+  EXPECT_EQ(client.Metrics(), "netd_up 1\n");
+
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 6u);
+  EXPECT_THAT(requests[2], StartsWith("DELETE /v1/vms/vm.1 "));
+  EXPECT_THAT(requests[3], StartsWith("GET /v1/audit?after=0&limit=1 "));
+  EXPECT_THAT(requests[5], StartsWith("GET /metrics "));
+}
+
+TEST(ClientScriptedTest, UnknownMethodIsACallerError) {
+  EXPECT_THROW(Client("/nonexistent").Request("FETCH", "/v1/status"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace netd::client

@@ -1,0 +1,244 @@
+// The netctl binary against a real netd, as an operator or a script would run it.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "netd/testing/netd_process.hpp"
+#include "test_support.hpp"
+
+namespace netd::cli_testing {
+namespace {
+
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+class NetctlAgainstNetdTest : public ::testing::Test {
+ protected:
+  void SetUp() override { netd_.Start(); }
+
+  // netctl with --socket pointing at this test's netd.
+  ProgramRun Netctl(std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), {"--socket", netd_.socket().string()});
+    return NetctlWithEnvironment(std::move(arguments), {});
+  }
+
+  static ProgramRun NetctlWithEnvironment(std::vector<std::string> arguments,
+                                          std::vector<std::string> environment) {
+    arguments.insert(arguments.begin(), NETCTL_BINARY);
+    return RunProgram(arguments, MinimalEnvironment(std::move(environment)));
+  }
+
+  // Runs netctl expecting success; returns its stdout.
+  std::string Succeeds(std::vector<std::string> arguments) {
+    auto result = Netctl(arguments);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_THAT(result.err, IsEmpty());
+    return result.out;
+  }
+
+  testing::TempDir directory_;
+  testing::NetdProcess netd_{directory_.path()};
+};
+
+TEST_F(NetctlAgainstNetdTest, StatusShowsVersionRolesUptimeCountsAndAuditLength) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  Succeeds({"vm", "bind", "vm-2", "--network", "service"});
+  const auto out = Succeeds({"status"});
+  EXPECT_THAT(out, ContainsRegex("version: +0\\.1\\.0\n"));
+  EXPECT_THAT(out, ContainsRegex("roles: +gateway, host\n"));
+  EXPECT_THAT(out, ContainsRegex("uptime: +[0-9]+s\n"));
+  EXPECT_THAT(out, ContainsRegex("VMs bound: +2\n"));
+  EXPECT_THAT(out, ContainsRegex("audit records: +2\n"));
+  EXPECT_THAT(out, HasSubstr("NETWORK  VMS\n"));
+  EXPECT_THAT(out, HasSubstr("secure     1\n"));
+  EXPECT_THAT(out, HasSubstr("datain     0\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, JsonPrintsNetdsBodyForScripts) {
+  const auto status = nlohmann::json::parse(Succeeds({"--json", "status"}));
+  EXPECT_EQ(status["version"], "0.1.0");
+  EXPECT_EQ(status["vms"]["total"], 0);
+  EXPECT_TRUE(status.contains("started_at"));
+
+  // Global options also work after the command.
+  const auto bound = nlohmann::json::parse(
+      Succeeds({"vm", "bind", "vm-1", "--network", "secure", "--hostname", "h1", "--json"}));
+  EXPECT_EQ(bound["ip"], "192.168.129.1");
+  EXPECT_EQ(bound["hostname"], "h1");
+}
+
+TEST_F(NetctlAgainstNetdTest, NetworksListsEveryConfiguredNetwork) {
+  const auto out = Succeeds({"networks"});
+  EXPECT_THAT(out,
+              MatchesRegex("NAME +BRIDGE +VLAN +CIDR +GATEWAY +DHCP RANGE +EGRESS +VMS +FREE\n"
+                           "secure +br-secure +1081 +192\\.168\\.128\\.0/17 +192\\.168\\.128\\.1 +"
+                           "192\\.168\\.129\\.1-192\\.168\\.255\\.254 +allowlist +0 +[0-9]+\n"
+                           "service .*\n"
+                           "datain .*\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, BindIsIdempotent) {
+  const auto first = Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  EXPECT_THAT(first, StartsWith("vm-1 bound to secure\n"));
+  EXPECT_THAT(first, ContainsRegex("ip: +192\\.168\\.129\\.1\n"));
+  EXPECT_THAT(first, ContainsRegex("mac: +52:54:c0:a8:81:01\n"));
+  EXPECT_THAT(first, ContainsRegex("hostname: +-\n"));
+
+  const auto again = Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  EXPECT_THAT(again, StartsWith("vm-1 already bound to secure\n"));
+  EXPECT_THAT(again, ContainsRegex("ip: +192\\.168\\.129\\.1\n"));
+
+  // Binding again with another hostname keeps the addresses and replaces the hostname.
+  const auto renamed = Succeeds({"vm", "bind", "vm-1", "--network", "secure", "--hostname", "h2"});
+  EXPECT_THAT(renamed, StartsWith("vm-1 already bound to secure\n"));
+  EXPECT_THAT(renamed, ContainsRegex("ip: +192\\.168\\.129\\.1\n"));
+  EXPECT_THAT(renamed, ContainsRegex("hostname: +h2\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, BindToAnotherNetworkIsRefused) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  const auto result = Netctl({"vm", "bind", "vm-1", "--network", "service"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.out, IsEmpty());
+  EXPECT_THAT(result.err, MatchesRegex("netctl: .+ \\([a-z_]+(, field [a-z_]+)?\\)\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, RefusalsNameTheRejectedField) {
+  const auto unknown_network = Netctl({"vm", "bind", "vm-1", "--network", "nowhere"});
+  EXPECT_EQ(unknown_network.exit_code, 1);
+  EXPECT_THAT(unknown_network.err, MatchesRegex("netctl: .+ \\([a-z_]+, field network\\)\n"));
+
+  // Percent-encoded, so it reaches netd as one (invalid) id instead of another endpoint.
+  const auto bad_id = Netctl({"vm", "show", "../status"});
+  EXPECT_EQ(bad_id.exit_code, 1);
+  EXPECT_THAT(bad_id.err, MatchesRegex("netctl: .+ \\([a-z_]+, field vm\\)\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, JsonRefusalPrintsTheErrorBodyToo) {
+  const auto result = Netctl({"--json", "vm", "show", "vm-9"});
+  EXPECT_EQ(result.exit_code, 1);
+  const auto body = nlohmann::json::parse(result.out);
+  EXPECT_TRUE(body["error"]["code"].is_string());
+  EXPECT_THAT(result.err, StartsWith("netctl: "));
+}
+
+TEST_F(NetctlAgainstNetdTest, ShowListAndUnbind) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure", "--hostname", "analysis-1"});
+  Succeeds({"vm", "bind", "vm-2", "--network", "datain"});
+
+  EXPECT_THAT(Succeeds({"vm", "show", "vm-1"}),
+              MatchesRegex("vm: +vm-1\nnetwork: +secure\nip: +192\\.168\\.129\\.1\n"
+                           "mac: +52:54:c0:a8:81:01\nhostname: +analysis-1\ncreated: +[^ ]+Z\n"));
+
+  const auto all = Succeeds({"vm", "list"});
+  EXPECT_THAT(all, StartsWith("VM  "));
+  EXPECT_THAT(all,
+              ContainsRegex("\nvm-1 +secure +192\\.168\\.129\\.1 +52:54:c0:a8:81:01 +analysis-1 "));
+  EXPECT_THAT(all, ContainsRegex("\nvm-2 +datain +192\\.168\\.123\\.3 +52:54:c0:a8:7b:03 +- "));
+
+  const auto datain = Succeeds({"vm", "list", "--network", "datain"});
+  EXPECT_THAT(datain, HasSubstr("vm-2"));
+  EXPECT_THAT(datain, Not(HasSubstr("vm-1")));
+  EXPECT_EQ(Succeeds({"vm", "list", "--network", "service"}), "no VMs bound to service\n");
+
+  EXPECT_EQ(Succeeds({"vm", "unbind", "vm-1"}),
+            "vm-1 unbound from secure; released 192.168.129.1 (52:54:c0:a8:81:01)\n");
+  EXPECT_EQ(Netctl({"vm", "show", "vm-1"}).exit_code, 1);
+  EXPECT_EQ(Netctl({"vm", "unbind", "vm-1"}).exit_code, 1);
+}
+
+TEST_F(NetctlAgainstNetdTest, AuditListsMutationsAndPages) {
+  EXPECT_EQ(Succeeds({"audit"}), "no audit records\n");
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  Netctl({"vm", "bind", "vm-1", "--network", "nowhere"});
+  Succeeds({"vm", "unbind", "vm-1"});
+
+  const auto all = Succeeds({"audit"});
+  EXPECT_THAT(all, MatchesRegex("SEQ +TIME \\(UTC\\) +ACTION +OBJECT +RESULT +UID +PID +EXE\n"
+                                " *1 +[^ ]+Z +vm\\.bind +vm/vm-1 +ok 201 +0 +[0-9]+ +[^ ]+\n"
+                                " *2 +[^ ]+Z +vm\\.bind +vm/vm-1 +refused 4[0-9][0-9] [a-z_]+ .*\n"
+                                " *3 +[^ ]+Z +vm\\.unbind +vm/vm-1 +ok 200 .*\n"));
+
+  const auto page = Succeeds({"audit", "--after", "1", "--limit", "1"});
+  EXPECT_THAT(page, ContainsRegex("\n *2 "));
+  EXPECT_THAT(page, Not(ContainsRegex("\n *[13] ")));
+  EXPECT_THAT(page, HasSubstr("more may follow: netctl audit --after 2 --limit 1\n"));
+  EXPECT_EQ(Succeeds({"audit", "--after", "3"}), "no audit records after 3\n");
+}
+
+TEST_F(NetctlAgainstNetdTest, AuditVerifyReportsAnIntactChain) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  Succeeds({"vm", "bind", "vm-2", "--network", "secure"});
+  EXPECT_EQ(Succeeds({"audit", "--verify"}), "audit chain intact: 2 records\n");
+}
+
+TEST_F(NetctlAgainstNetdTest, AuditVerifyNamesTheFirstTamperedRecord) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  Succeeds({"vm", "bind", "vm-2", "--network", "secure"});
+  Succeeds({"vm", "bind", "vm-3", "--network", "secure"});
+
+  // Tamper with record 2 behind netd's back, as someone with access to the store could.
+  sqlite3* raw_db = nullptr;
+  const auto db_path = (netd_.state_dir() / "netd.db").string();
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &raw_db), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw_db, sqlite3_close);
+  sqlite3_busy_timeout(db.get(), 5000);
+  ASSERT_EQ(
+      sqlite3_exec(db.get(),
+                   "UPDATE audit SET hash = CASE substr(hash, 1, 1) WHEN '0' THEN '1' ELSE '0' END"
+                   " || substr(hash, 2) WHERE seq = 2",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK)
+      << sqlite3_errmsg(db.get());
+
+  const auto result = Netctl({"audit", "--verify"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.out, IsEmpty());
+  EXPECT_THAT(result.err, StartsWith("netctl: audit chain broken at record 2 of 3: "));
+}
+
+TEST_F(NetctlAgainstNetdTest, SocketFromEnvironmentAndOptionOverride) {
+  const std::string socket = netd_.socket().string();
+  const std::string absent = (netd_.state_dir() / "absent.sock").string();
+
+  const auto from_environment = NetctlWithEnvironment({"status"}, {"NETD_SOCKET=" + socket});
+  EXPECT_EQ(from_environment.exit_code, 0) << from_environment.err;
+
+  const auto option_wins =
+      NetctlWithEnvironment({"--socket", socket, "status"}, {"NETD_SOCKET=" + absent});
+  EXPECT_EQ(option_wins.exit_code, 0) << option_wins.err;
+
+  const auto wrong_option =
+      NetctlWithEnvironment({"--socket", absent, "status"}, {"NETD_SOCKET=" + socket});
+  EXPECT_EQ(wrong_option.exit_code, 3);
+  EXPECT_THAT(wrong_option.err, HasSubstr("cannot reach netd at " + absent));
+}
+
+TEST_F(NetctlAgainstNetdTest, StoppedNetdExitsThreeNamingTheSocket) {
+  netd_.Stop();
+  const auto result = Netctl({"status"});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.out, IsEmpty());
+  EXPECT_THAT(result.err, StartsWith("netctl: cannot reach netd at " + netd_.socket().string() +
+                                     ": connect: "));
+}
+
+TEST_F(NetctlAgainstNetdTest, UsageErrorsExitTwoWithoutAskingNetd) {
+  const auto result = Netctl({"vm", "bind", "vm-1"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--network is required"));
+  EXPECT_EQ(Succeeds({"audit"}), "no audit records\n");
+}
+
+TEST_F(NetctlAgainstNetdTest, MetricsPrintsPrometheusText) {
+  EXPECT_THAT(Succeeds({"metrics"}), HasSubstr("# TYPE netd_api_requests_total counter\n"));
+}
+
+}  // namespace
+}  // namespace netd::cli_testing

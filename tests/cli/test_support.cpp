@@ -1,0 +1,212 @@
+#include "test_support.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+namespace netd::cli_testing {
+namespace {
+
+constexpr std::chrono::milliseconds kServerAcceptTimeout{5000};
+
+[[noreturn]] void ThrowErrno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+// A file descriptor closed when it goes out of scope.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+sockaddr_un UnixAddress(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address.sun_path)) {
+    throw std::invalid_argument("socket path too long: " + path);
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  return address;
+}
+
+std::vector<char*> CStrings(const std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (const auto& text : strings) pointers.push_back(const_cast<char*>(text.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& environment,
+            const std::filesystem::path& stdout_path, const std::filesystem::path& stderr_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  auto arguments = CStrings(argv);
+  auto variables = CStrings(environment);
+  const int error =
+      posix_spawn(&pid, arguments[0], &actions, nullptr, arguments.data(), variables.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) throw std::system_error(error, std::generic_category(), "spawn " + argv[0]);
+  return pid;
+}
+
+// Waits for `pid` until `deadline`; returns true with its wait status once it has exited.
+bool WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline, int& wait_status) {
+  while (true) {
+    const pid_t result = waitpid(pid, &wait_status, WNOHANG);
+    if (result == pid) return true;
+    if (result < 0 && errno != EINTR) ThrowErrno("waitpid");
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// Reads one HTTP request: the head, then as many body bytes as its Content-Length says.
+std::string ReadHttpRequest(int fd) {
+  std::string request;
+  std::size_t wanted = std::string::npos;
+  char buffer[4096];
+  while (wanted == std::string::npos || request.size() < wanted) {
+    pollfd readable{fd, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(kServerAcceptTimeout.count())) <= 0) break;
+    const ssize_t length = read(fd, buffer, sizeof(buffer));
+    if (length <= 0) break;
+    request.append(buffer, static_cast<std::size_t>(length));
+    const auto head_end = request.find("\r\n\r\n");
+    if (wanted == std::string::npos && head_end != std::string::npos) {
+      std::string head = request.substr(0, head_end);
+      for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const auto header = head.find("\r\ncontent-length:");
+      const std::size_t body_length =
+          header == std::string::npos ? 0 : std::stoul(head.substr(header + 17));
+      wanted = head_end + 4 + body_length;
+    }
+  }
+  return request;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
+}
+
+}  // namespace
+
+std::vector<std::string> MinimalEnvironment(std::vector<std::string> extra) {
+  std::vector<std::string> environment = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  environment.insert(environment.end(), extra.begin(), extra.end());
+  return environment;
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "netctl-test-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) ThrowErrno("mkdtemp " + pattern);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+ProgramRun RunProgram(const std::vector<std::string>& argv,
+                      const std::vector<std::string>& environment,
+                      std::chrono::milliseconds timeout) {
+  TempDir output;
+  const auto out_path = output.path() / "stdout";
+  const auto err_path = output.path() / "stderr";
+  const pid_t pid = Spawn(argv, environment, out_path, err_path);
+  int wait_status = 0;
+  if (!WaitUntil(pid, std::chrono::steady_clock::now() + timeout, wait_status)) {
+    kill(pid, SIGKILL);
+    WaitUntil(pid, std::chrono::steady_clock::time_point::max(), wait_status);
+  }
+  ProgramRun result;
+  result.exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+ScriptedServer::ScriptedServer(std::vector<std::string> replies)
+    : listen_fd_(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  if (listen_fd_ < 0) ThrowErrno("socket");
+  const sockaddr_un address = UnixAddress(socket_path());
+  if (bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
+      listen(listen_fd_, 8) != 0) {
+    const int error = errno;
+    close(listen_fd_);
+    throw std::system_error(error, std::generic_category(), "listen on " + socket_path());
+  }
+  if (!replies.empty()) thread_ = std::thread(&ScriptedServer::Serve, this, std::move(replies));
+}
+
+ScriptedServer::~ScriptedServer() {
+  if (thread_.joinable()) thread_.join();
+  close(listen_fd_);
+}
+
+std::vector<std::string> ScriptedServer::requests() {
+  if (thread_.joinable()) thread_.join();
+  return requests_;
+}
+
+void ScriptedServer::Serve(std::vector<std::string> replies) {
+  for (const auto& reply : replies) {
+    // Bounded, so that a test whose client never connects still ends.
+    pollfd readable{listen_fd_, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(kServerAcceptTimeout.count())) <= 0) return;
+    FileDescriptor connection(accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
+    if (connection.get() < 0) return;
+    requests_.push_back(ReadHttpRequest(connection.get()));
+    for (std::size_t written = 0; written < reply.size();) {
+      // MSG_NOSIGNAL: a client that gave up must not kill the test with SIGPIPE.
+      const ssize_t length =
+          send(connection.get(), reply.data() + written, reply.size() - written, MSG_NOSIGNAL);
+      if (length <= 0) break;
+      written += static_cast<std::size_t>(length);
+    }
+  }
+}
+
+std::string HttpReply(int status, std::string_view reason, std::string_view content_type,
+                      std::string_view body) {
+  std::ostringstream reply;
+  reply << "HTTP/1.1 " << status << ' ' << reason << "\r\n"
+        << "Content-Type: " << content_type << "\r\n"
+        << "Content-Length: " << body.size() << "\r\n"
+        << "Connection: close\r\n\r\n"
+        << body;
+  return reply.str();
+}
+
+}  // namespace netd::cli_testing

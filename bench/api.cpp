@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
 
@@ -36,7 +37,7 @@ double Percentile(std::vector<double> samples, double fraction) {
 int main(int argc, char** argv) {
   int measured = argc > 1 ? std::stoi(argv[1]) : 10'000;
   int total = argc > 2 ? std::stoi(argv[2]) : 30'000;
-  netd::testing::TempDir dir;
+  netd::lab::TempDir dir("bench");
   netd::testing::NetdProcess netd(dir.path());
   netd.Start();
   netd::testing::RawConnection connection(netd.socket());

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
 
@@ -15,7 +16,7 @@ namespace netd::testing {
 namespace {
 
 TEST(NetdCrash, AcknowledgedBindingsSurviveKill9) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   std::set<std::string> acknowledged;
   std::mt19937 random(12345);

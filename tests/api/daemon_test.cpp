@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "netd/daemon/config.hpp"
+#include "netd/lab/command.hpp"
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
 
@@ -16,45 +18,47 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(NetdCommandLine, CheckConfigExitsZeroOrOneWithTheError) {
-  TempDir dir;
-  auto demo = RunCommand({NetdBinary(), "--demo-config"});
+  lab::TempDir dir("api");
+  auto demo = lab::RunCommand({NetdBinary(), "--demo-config"});
   ASSERT_EQ(demo.exit_code, 0);
-  std::ofstream(dir / "good.toml") << demo.output;
-  std::ofstream(dir / "bad.toml") << Replace(demo.output, "vlan = 1082", "vlan = 0");
-  auto good = RunCommand({NetdBinary(), "--check-config", (dir / "good.toml").string()});
-  EXPECT_EQ(good.exit_code, 0) << good.output;
-  auto bad = RunCommand({NetdBinary(), "--check-config", (dir / "bad.toml").string()});
+  std::ofstream(dir.path() / "good.toml") << demo.out;
+  std::ofstream(dir.path() / "bad.toml") << Replace(demo.out, "vlan = 1082", "vlan = 0");
+  auto good =
+      lab::RunCommand({NetdBinary(), "--check-config", (dir.path() / "good.toml").string()});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  auto bad = lab::RunCommand({NetdBinary(), "--check-config", (dir.path() / "bad.toml").string()});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_THAT(bad.output, HasSubstr("bad.toml:34:8: network[1].vlan: expected an integer 1-4094"));
-  auto missing = RunCommand({NetdBinary(), "--check-config", (dir / "none.toml").string()});
+  EXPECT_THAT(bad.err, HasSubstr("bad.toml:34:8: network[1].vlan: expected an integer 1-4094"));
+  auto missing =
+      lab::RunCommand({NetdBinary(), "--check-config", (dir.path() / "none.toml").string()});
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_THAT(missing.output, HasSubstr("cannot read"));
+  EXPECT_THAT(missing.err, HasSubstr("cannot read"));
 }
 
 TEST(NetdCommandLine, UsageErrorsExitTwo) {
-  EXPECT_EQ(RunCommand({NetdBinary(), "--bogus"}).exit_code, 2);
-  EXPECT_EQ(RunCommand({NetdBinary()}).exit_code, 2);
-  auto help = RunCommand({NetdBinary(), "--help"});
+  EXPECT_EQ(lab::RunCommand({NetdBinary(), "--bogus"}).exit_code, 2);
+  EXPECT_EQ(lab::RunCommand({NetdBinary()}).exit_code, 2);
+  auto help = lab::RunCommand({NetdBinary(), "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_THAT(help.output, HasSubstr("EXIT STATUS"));
-  EXPECT_THAT(help.output, HasSubstr("SIGHUP"));
+  EXPECT_THAT(help.out, HasSubstr("EXIT STATUS"));
+  EXPECT_THAT(help.out, HasSubstr("SIGHUP"));
 }
 
 TEST(NetdDaemon, SecondInstanceOnTheSameStateDirectoryIsRefused) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   netd.Start();
   auto argv = netd.Argv();
-  argv[4] = (dir / "other.sock").string();
-  auto second = RunCommand(argv);
+  argv[4] = (dir.path() / "other.sock").string();
+  auto second = lab::RunCommand(argv);
   EXPECT_EQ(second.exit_code, 1);
-  EXPECT_THAT(second.output, HasSubstr("another netd"));
-  EXPECT_THAT(second.output, HasSubstr("netd.lock"));
+  EXPECT_THAT(second.err, HasSubstr("another netd"));
+  EXPECT_THAT(second.err, HasSubstr("netd.lock"));
   EXPECT_EQ(Request(netd.socket(), "GET", "/v1/status").status, 200);
 }
 
 TEST(NetdDaemon, NeverReplacesAFileThatIsNotASocket) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   std::ofstream(netd.socket()) << "precious";
   EXPECT_THROW(netd.Start(), std::runtime_error);
@@ -66,7 +70,7 @@ TEST(NetdDaemon, NeverReplacesAFileThatIsNotASocket) {
 }
 
 TEST(NetdDaemon, SigtermStopsCleanlyAndRemovesTheSocket) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   netd.Start();
   EXPECT_EQ(netd.Stop(), 0);
@@ -75,7 +79,7 @@ TEST(NetdDaemon, SigtermStopsCleanlyAndRemovesTheSocket) {
 }
 
 TEST(NetdDaemon, SocketIsMode0660) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   netd.Start();
   auto perms = std::filesystem::status(netd.socket()).permissions();
@@ -83,7 +87,7 @@ TEST(NetdDaemon, SocketIsMode0660) {
 }
 
 TEST(NetdDaemon, RestartKeepsBindingsAndContinuesTheAuditChain) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   netd.Start();
   auto bound = Request(netd.socket(), "PUT", "/v1/vms/vm1", R"({"network":"secure"})");
@@ -100,7 +104,7 @@ TEST(NetdDaemon, RestartKeepsBindingsAndContinuesTheAuditChain) {
 }
 
 TEST(NetdDaemon, RefusesAStoreThatDoesNotFitTheConfiguration) {
-  TempDir dir;
+  lab::TempDir dir("api");
   {
     NetdProcess netd(dir.path());
     netd.Start();
@@ -114,7 +118,7 @@ TEST(NetdDaemon, RefusesAStoreThatDoesNotFitTheConfiguration) {
 }
 
 TEST(NetdDaemon, SighupAppliesWhatItCanAndNamesWhatNeedsARestart) {
-  TempDir dir;
+  lab::TempDir dir("api");
   NetdProcess netd(dir.path());
   netd.Start();
   {

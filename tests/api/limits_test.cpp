@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
 
@@ -28,7 +29,7 @@ class ApiLimits : public ::testing::Test {
     EXPECT_EQ(verify["ok"], true);
   }
 
-  TempDir dir_;
+  lab::TempDir dir_{"api"};
   std::unique_ptr<NetdProcess> netd_;
 };
 

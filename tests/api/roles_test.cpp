@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
 
@@ -67,7 +68,7 @@ class ApiRoles : public ::testing::Test {
     netd_->Start();
   }
 
-  TempDir dir_;
+  lab::TempDir dir_{"api"};
   std::unique_ptr<NetdProcess> netd_;
 };
 

@@ -14,7 +14,6 @@ namespace {
 
 using cli_testing::HttpReply;
 using cli_testing::ScriptedServer;
-using cli_testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
@@ -101,7 +100,7 @@ TEST(NetctlSocketPathTest, OptionWinsOverEnvironmentWhichWinsOverDefault) {
 }
 
 TEST(NetctlUnreachableTest, NamesTheSocketFromTheEnvironment) {
-  TempDir directory;
+  lab::TempDir directory("cli");
   const std::string path = (directory.path() / "absent.sock").string();
   const auto outcome = Netctl({"status"}, path);
   EXPECT_EQ(outcome.exit_code, kExitUnreachable);
@@ -112,7 +111,7 @@ TEST(NetctlUnreachableTest, NamesTheSocketFromTheEnvironment) {
 }
 
 TEST(NetctlUnreachableTest, OptionOverridesEnvironment) {
-  TempDir directory;
+  lab::TempDir directory("cli");
   const std::string path = (directory.path() / "absent.sock").string();
   const auto outcome = Netctl({"vm", "list", "--socket", path}, "/elsewhere.sock");
   EXPECT_EQ(outcome.exit_code, kExitUnreachable);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "netd/client/client.hpp"
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd::client {
@@ -15,7 +16,7 @@ class ClientAgainstNetdTest : public ::testing::Test {
  protected:
   void SetUp() override { netd_.Start(); }
 
-  testing::TempDir directory_;
+  lab::TempDir directory_{"client"};
   testing::NetdProcess netd_{directory_.path()};
   Client client_{netd_.socket().string(), std::chrono::seconds(10)};
 };

@@ -16,7 +16,6 @@ namespace {
 
 using cli_testing::HttpReply;
 using cli_testing::ScriptedServer;
-using cli_testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -40,7 +39,7 @@ TEST(ClientTargetsTest, BuildsPathsAndQueries) {
 }
 
 TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
-  TempDir directory;
+  lab::TempDir directory("cli");
   const std::string path = (directory.path() / "absent.sock").string();
   try {
     Client(path).Status();
@@ -54,7 +53,7 @@ TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
 }
 
 TEST(ClientScriptedTest, FileThatIsNoSocketIsUnreachable) {
-  TempDir directory;
+  lab::TempDir directory("cli");
   const auto path = directory.path() / "not-a-socket";
   std::ofstream(path) << "x";
   try {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "netd/lab/command.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "test_support.hpp"
 
@@ -23,15 +24,16 @@ class NetctlAgainstNetdTest : public ::testing::Test {
   void SetUp() override { netd_.Start(); }
 
   // netctl with --socket pointing at this test's netd.
-  ProgramRun Netctl(std::vector<std::string> arguments) {
+  lab::CommandResult Netctl(std::vector<std::string> arguments) {
     arguments.insert(arguments.begin(), {"--socket", netd_.socket().string()});
     return NetctlWithEnvironment(std::move(arguments), {});
   }
 
-  static ProgramRun NetctlWithEnvironment(std::vector<std::string> arguments,
-                                          std::vector<std::string> environment) {
+  static lab::CommandResult NetctlWithEnvironment(std::vector<std::string> arguments,
+                                                  std::vector<std::string> environment) {
     arguments.insert(arguments.begin(), NETCTL_BINARY);
-    return RunProgram(arguments, MinimalEnvironment(std::move(environment)));
+    return lab::RunCommand(arguments, {.env = MinimalEnvironment(std::move(environment)),
+                                       .inherit_environment = false});
   }
 
   // Runs netctl expecting success; returns its stdout.
@@ -42,7 +44,7 @@ class NetctlAgainstNetdTest : public ::testing::Test {
     return result.out;
   }
 
-  testing::TempDir directory_;
+  lab::TempDir directory_{"netctl"};
   testing::NetdProcess netd_{directory_.path()};
 };
 

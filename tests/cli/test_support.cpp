@@ -1,18 +1,13 @@
 #include "test_support.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -51,43 +46,6 @@ sockaddr_un UnixAddress(const std::string& path) {
   return address;
 }
 
-std::vector<char*> CStrings(const std::vector<std::string>& strings) {
-  std::vector<char*> pointers;
-  for (const auto& text : strings) pointers.push_back(const_cast<char*>(text.c_str()));
-  pointers.push_back(nullptr);
-  return pointers;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& environment,
-            const std::filesystem::path& stdout_path, const std::filesystem::path& stderr_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  auto arguments = CStrings(argv);
-  auto variables = CStrings(environment);
-  const int error =
-      posix_spawn(&pid, arguments[0], &actions, nullptr, arguments.data(), variables.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) throw std::system_error(error, std::generic_category(), "spawn " + argv[0]);
-  return pid;
-}
-
-// Waits for `pid` until `deadline`; returns true with its wait status once it has exited.
-bool WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline, int& wait_status) {
-  while (true) {
-    const pid_t result = waitpid(pid, &wait_status, WNOHANG);
-    if (result == pid) return true;
-    if (result < 0 && errno != EINTR) ThrowErrno("waitpid");
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 // Reads one HTTP request: the head, then as many body bytes as its Content-Length says.
 std::string ReadHttpRequest(int fd) {
   std::string request;
@@ -112,49 +70,12 @@ std::string ReadHttpRequest(int fd) {
   return request;
 }
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
-
 }  // namespace
 
 std::vector<std::string> MinimalEnvironment(std::vector<std::string> extra) {
   std::vector<std::string> environment = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   environment.insert(environment.end(), extra.begin(), extra.end());
   return environment;
-}
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "netctl-test-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) ThrowErrno("mkdtemp " + pattern);
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-ProgramRun RunProgram(const std::vector<std::string>& argv,
-                      const std::vector<std::string>& environment,
-                      std::chrono::milliseconds timeout) {
-  TempDir output;
-  const auto out_path = output.path() / "stdout";
-  const auto err_path = output.path() / "stderr";
-  const pid_t pid = Spawn(argv, environment, out_path, err_path);
-  int wait_status = 0;
-  if (!WaitUntil(pid, std::chrono::steady_clock::now() + timeout, wait_status)) {
-    kill(pid, SIGKILL);
-    WaitUntil(pid, std::chrono::steady_clock::time_point::max(), wait_status);
-  }
-  ProgramRun result;
-  result.exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
-  return result;
 }
 
 ScriptedServer::ScriptedServer(std::vector<std::string> replies)

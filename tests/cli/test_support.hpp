@@ -7,41 +7,16 @@
 #include <thread>
 #include <vector>
 
-// Helpers of the netctl and netd_client tests: running a program with its output streams apart
-// and a controlled environment, and a scripted stand-in for netd's socket. (Running a real netd
-// is tests/support's NetdProcess.)
+#include "netd/lab/temp_dir.hpp"
+
+// Helpers of the netctl and netd_client tests: a controlled environment for netctl and a
+// scripted stand-in for netd's socket. (Running programs and temporary directories come from
+// tests/lab; running a real netd is tests/support's NetdProcess.)
 namespace netd::cli_testing {
 
-// A private directory under the system's temporary directory, removed with all its contents
-// when the owner goes away (also when a test fails half-way).
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// The environment the tests give netctl: nothing inherited, so that a NETD_SOCKET or locale of
-// the machine running the tests cannot change what they see.
+// The environment the tests give netctl (run with inherit_environment = false): nothing of the
+// machine's, so that a NETD_SOCKET or locale there cannot change what the tests see.
 std::vector<std::string> MinimalEnvironment(std::vector<std::string> extra = {});
-
-struct ProgramRun {
-  int exit_code = -1;  // -1 when the program was killed by a signal (or for the timeout)
-  std::string out;
-  std::string err;
-};
-
-// Runs `argv` to completion with exactly `environment`, capturing stdout and stderr apart; a
-// program still running after `timeout` is killed.
-ProgramRun RunProgram(const std::vector<std::string>& argv,
-                      const std::vector<std::string>& environment,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // A stand-in for netd's socket that answers each connection with one scripted reply (an empty
 // reply: close without answering) and remembers the requests it read. With no replies it listens
@@ -61,7 +36,7 @@ class ScriptedServer {
  private:
   void Serve(std::vector<std::string> replies);
 
-  TempDir directory_;
+  lab::TempDir directory_{"scripted"};
   int listen_fd_ = -1;
   std::vector<std::string> requests_;
   std::thread thread_;

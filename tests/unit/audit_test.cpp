@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd {
@@ -24,7 +25,7 @@ class AuditChainTest : public ::testing::Test {
   // Tampers with the database behind the chain's back, as an attacker with file access would.
   void Tamper(const std::string& sql) {
     sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "netd.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_open((dir_.path() / "netd.db").c_str(), &db), SQLITE_OK);
     char* error = nullptr;
     EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
         << (error ? error : "");
@@ -32,8 +33,8 @@ class AuditChainTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
-  testing::TempDir dir_;
-  Store store_{dir_ / "netd.db"};
+  lab::TempDir dir_{"unit"};
+  Store store_{dir_.path() / "netd.db"};
   AuditChain audit_{store_};
 };
 
@@ -118,7 +119,7 @@ TEST_F(AuditChainTest, DetectsRecordsCutFromTheEnd) {
 
 TEST_F(AuditChainTest, ContinuesTheChainAfterReopening) {
   Append(2);
-  Store reopened(dir_ / "netd.db");
+  Store reopened(dir_.path() / "netd.db");
   AuditChain chain(reopened);
   EXPECT_EQ(chain.length(), 2);
   chain.Record({{}, "vm.unbind", "vm/vm0", {}, 200, ""});

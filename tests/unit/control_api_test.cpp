@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd {
@@ -59,9 +60,9 @@ class ControlApiTest : public ::testing::Test {
     EXPECT_FALSE(answer.body["error"]["message"].get<std::string>().empty());
   }
 
-  testing::TempDir dir_;
+  lab::TempDir dir_{"unit"};
   Config config_ = SmallConfig();
-  Store store_{dir_ / "netd.db"};
+  Store store_{dir_.path() / "netd.db"};
   AuditChain audit_{store_};
   dhcp::Ipam ipam_{IpamNetworks(config_)};
   ApiMetrics metrics_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 
 namespace netd {
@@ -14,9 +15,9 @@ dhcp::VmBinding Binding(const std::string& vm, const char* ip) {
 }
 
 TEST(Store, CreatesTheCurrentSchemaAndKeepsBindingsAcrossReopen) {
-  testing::TempDir dir;
+  lab::TempDir dir("unit");
   {
-    Store store(dir / "netd.db");
+    Store store(dir.path() / "netd.db");
     EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
     store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
     auto named = Binding("vm2", "192.168.129.2");
@@ -24,7 +25,7 @@ TEST(Store, CreatesTheCurrentSchemaAndKeepsBindingsAcrossReopen) {
     store.Transact([&] { store.InsertBinding(named); });
     store.Transact([&] { store.UpdateHostname("vm1", "h1"); });
   }
-  Store store(dir / "netd.db");
+  Store store(dir.path() / "netd.db");
   auto bindings = store.LoadBindings();
   ASSERT_EQ(bindings.size(), 2u);
   EXPECT_EQ(bindings[0].hostname, "h1");
@@ -36,8 +37,8 @@ TEST(Store, CreatesTheCurrentSchemaAndKeepsBindingsAcrossReopen) {
 }
 
 TEST(Store, AFailedTransactionLeavesNothing) {
-  testing::TempDir dir;
-  Store store(dir / "netd.db");
+  lab::TempDir dir("unit");
+  Store store(dir.path() / "netd.db");
   store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
   // The same IP twice violates the UNIQUE constraint: the whole transaction rolls back.
   EXPECT_THROW(store.Transact([&] {
@@ -49,14 +50,14 @@ TEST(Store, AFailedTransactionLeavesNothing) {
 }
 
 TEST(Store, RefusesASchemaFromTheFuture) {
-  testing::TempDir dir;
-  { Store store(dir / "netd.db"); }
+  lab::TempDir dir("unit");
+  { Store store(dir.path() / "netd.db"); }
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "netd.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open((dir.path() / "netd.db").c_str(), &db), SQLITE_OK);
   sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
   sqlite3_close(db);
   try {
-    Store store(dir / "netd.db");
+    Store store(dir.path() / "netd.db");
     FAIL() << "opened a store with schema version 99";
   } catch (const StoreError& error) {
     EXPECT_NE(std::string(error.what()).find("schema version 99"), std::string::npos);
@@ -64,10 +65,10 @@ TEST(Store, RefusesASchemaFromTheFuture) {
 }
 
 TEST(Store, UsesWriteAheadLogging) {
-  testing::TempDir dir;
-  Store store(dir / "netd.db");
+  lab::TempDir dir("unit");
+  Store store(dir.path() / "netd.db");
   store.Transact([&] { store.InsertBinding(Binding("vm1", "192.168.129.1")); });
-  EXPECT_TRUE(std::filesystem::exists(dir / "netd.db-wal"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "netd.db-wal"));
 }
 
 }  // namespace

@@ -61,11 +61,12 @@ std::string SearchPath() {
   return (path && *path ? std::string(path) + ":" : std::string()) + kSbinDirs;
 }
 
-// The child's environment: ours, with PATH extended by the sbin directories (so that
-// `ip netns exec` finds the daemons) and the caller's overrides applied.
-std::vector<std::string> ChildEnvironment(const std::vector<std::string>& overrides) {
+// The child's environment: ours (unless not inherited), with PATH extended by the sbin
+// directories (so that `ip netns exec` finds the daemons) and the caller's overrides applied.
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& overrides,
+                                          bool inherit = true) {
   std::map<std::string, std::string> variables;
-  for (char** entry = environ; *entry; ++entry) {
+  for (char** entry = environ; inherit && *entry; ++entry) {
     const std::string text(*entry);
     variables[text.substr(0, text.find('='))] = text;
   }
@@ -99,13 +100,12 @@ struct ChildFds {
 // needs is prepared before fork, so the child only makes async-signal-safe calls. The pid is
 // registered for the signal handlers before this returns.
 std::pair<pid_t, int> ForkExec(const std::vector<std::string>& argv,
-                               const std::vector<std::string>& env, ChildFds fds) {
+                               std::vector<std::string> environment, ChildFds fds) {
   if (argv.empty()) throw std::invalid_argument("empty command");
   StartHarness();  // sweeps and installs the handlers before the first child exists
   const auto executable = FindExecutable(argv[0]);
   if (!executable) throw std::runtime_error("executable not found: " + argv[0]);
   std::vector<std::string> args = argv;
-  std::vector<std::string> environment = ChildEnvironment(env);
   std::vector<char*> arg_pointers = PointerArray(args);
   std::vector<char*> env_pointers = PointerArray(environment);
   const pid_t parent = getpid();
@@ -190,7 +190,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const RunOptions&
   UniqueFd null_in = OpenOrThrow("/dev/null", O_RDONLY);
 
   const auto [pid, slot] =
-      ForkExec(argv, options.env, {null_in.get(), out_write.get(), err_write.get()});
+      ForkExec(argv, ChildEnvironment(options.env, options.inherit_environment),
+               {null_in.get(), out_write.get(), err_write.get()});
   Process child(pid, slot);
   out_write.Reset();
   err_write.Reset();
@@ -243,7 +244,8 @@ CommandResult RunCommandChecked(const std::vector<std::string>& argv, const RunO
 Process StartProcess(const std::vector<std::string>& argv, const StartOptions& options) {
   UniqueFd null_in = OpenOrThrow("/dev/null", O_RDONLY);
   UniqueFd output = OpenOrThrow(options.output, O_WRONLY | O_CREAT | O_APPEND);
-  const auto [pid, slot] = ForkExec(argv, options.env, {null_in.get(), output.get(), output.get()});
+  const auto [pid, slot] =
+      ForkExec(argv, ChildEnvironment(options.env), {null_in.get(), output.get(), output.get()});
   return Process(pid, slot);
 }
 

@@ -22,6 +22,8 @@ struct CommandResult {
 struct RunOptions {
   // "NAME=value" entries that override or extend the inherited environment.
   std::vector<std::string> env;
+  // false: the child sees only `env` (and PATH), nothing of the test's own environment.
+  bool inherit_environment = true;
   // A command still running then is killed and Run throws: a hung tool must not hang a test.
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
 };

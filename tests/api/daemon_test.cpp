@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <thread>
@@ -76,6 +79,36 @@ TEST(NetdDaemon, SigtermStopsCleanlyAndRemovesTheSocket) {
   EXPECT_EQ(netd.Stop(), 0);
   EXPECT_FALSE(std::filesystem::exists(netd.socket()));
   EXPECT_THAT(netd.Log(), HasSubstr("netd stopping on SIGTERM"));
+}
+
+// What netd tells systemd over NOTIFY_SOCKET, read from a datagram socket standing in for it.
+TEST(NetdDaemon, NotifiesSystemdReadyReloadingAndStopping) {
+  lab::TempDir dir("api");
+  auto notify_path = dir.path() / "notify";
+  int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", notify_path.c_str());
+  ASSERT_EQ(bind(notify, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  timeval timeout{5, 0};
+  setsockopt(notify, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  auto next_message = [&] {
+    char buffer[256] = {};
+    auto length = recv(notify, buffer, sizeof(buffer) - 1, 0);
+    return length > 0 ? std::string(buffer, static_cast<std::size_t>(length)) : std::string();
+  };
+
+  setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+  NetdProcess netd(dir.path());
+  netd.Start();
+  unsetenv("NOTIFY_SOCKET");
+  EXPECT_EQ(next_message(), "READY=1");
+  netd.Signal(SIGHUP);
+  EXPECT_EQ(next_message(), "RELOADING=1");
+  EXPECT_EQ(next_message(), "READY=1");
+  EXPECT_EQ(netd.Stop(), 0);
+  EXPECT_EQ(next_message(), "STOPPING=1");
+  close(notify);
 }
 
 TEST(NetdDaemon, SocketIsMode0660) {

@@ -390,9 +390,10 @@ the IP). Run 'netctl vm COMMAND --help' for each command.)");
       "A-Z a-z 0-9 . _ -";
   auto* bind = vm->add_subcommand("bind", R"(Bind a VM to a network
 
-Allocates an IP address and a MAC address for VM on NETWORK and adds its DHCP
-reservation. Idempotent: binding a VM again to the same network changes nothing
-and prints the existing binding. A VM bound to another network must be unbound
+Allocates the lowest free IP address of NETWORK's DHCP range for VM, and the MAC
+address that encodes it (52:54 followed by the IP's four octets). Idempotent:
+binding a VM again to the same network keeps its addresses (a different
+--hostname replaces the hostname) and prints the binding. A VM bound to another network must be unbound
 first (netd refuses, exit status 1).)");
   bind->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
   bind->add_option("--network", invocation.network,
@@ -413,7 +414,7 @@ first (netd refuses, exit status 1).)");
   auto* show = vm->add_subcommand("show", R"(Show one VM's binding
 
 Prints the VM's network, IP address, MAC address, hostname and when it was
-bound. A VM that is not bound is refused with code not_found (exit status 1).)");
+bound. A VM that is not bound is refused with code vm_not_bound (exit status 1).)");
   show->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
   show->footer(Footer("  netctl vm show vm-42\n  netctl --json vm show vm-42"));
   show->callback([&] { command = ShowVm; });
@@ -429,9 +430,8 @@ One row per bound VM, optionally only those of one network.)");
 
   auto* unbind = vm->add_subcommand("unbind", R"(Unbind a VM and release its addresses
 
-Removes the VM's binding, its DHCP reservation, its allowlist entries and its
-port-22 forwards, and releases its IP address. A VM that is not bound is
-refused with code not_found (exit status 1).)");
+Removes the VM's binding and releases its IP and MAC addresses for the next VM.
+A VM that is not bound is refused with code vm_not_bound (exit status 1).)");
   unbind->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
   unbind->footer(Footer("  netctl vm unbind vm-42"));
   unbind->callback([&] { command = UnbindVm; });
@@ -444,7 +444,7 @@ caller's uid, pid and executable. --after and --limit page through the chain.
 
 With --verify, netd recomputes the hash chain: exit status 0 if it is intact, 1
 if not, naming the first record whose hash does not match. Needs admin rights
-(root or group netd-admin).)");
+(root or netd's admin group, default netd-admin).)");
   auto* after = audit
                     ->add_option("--after", invocation.after,
                                  "List only records with a sequence number above N")

@@ -466,16 +466,7 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
         "gateway.external_interface");
   check(running.gateway.forward_ports != reloaded.gateway.forward_ports, "gateway.forward_ports");
   check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");
-  bool networks_differ = running.networks.size() != reloaded.networks.size();
-  for (std::size_t i = 0; !networks_differ && i < running.networks.size(); ++i) {
-    const auto& a = running.networks[i];
-    const auto& b = reloaded.networks[i];
-    networks_differ = a.name != b.name || a.bridge != b.bridge || a.vlan != b.vlan ||
-                      a.cidr != b.cidr || a.gateway != b.gateway || a.dhcp_first != b.dhcp_first ||
-                      a.dhcp_last != b.dhcp_last || a.egress != b.egress || a.uplink != b.uplink ||
-                      a.uplink_mode != b.uplink_mode;
-  }
-  check(networks_differ, "network");
+  check(running.networks != reloaded.networks, "network");
   return changed;
 }
 

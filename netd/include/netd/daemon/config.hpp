@@ -33,6 +33,8 @@ struct NetworkConfig {
   Egress egress = Egress::kAllowlist;
   std::string uplink;
   ovs::UplinkMode uplink_mode = ovs::UplinkMode::kVlanInterface;
+
+  friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
 
 struct ApiConfig {

@@ -366,15 +366,6 @@ const NetworkConfig* Config::FindNetwork(std::string_view name) const {
   return nullptr;
 }
 
-std::vector<ovs::BridgeSpec> Config::BridgeSpecs() const {
-  std::vector<ovs::BridgeSpec> specs;
-  for (const auto& network : networks) {
-    specs.push_back({network.name, network.bridge, network.vlan, network.uplink,
-                     network.uplink_mode, host.datapath_type});
-  }
-  return specs;
-}
-
 Config ParseConfig(std::string_view text, const std::string& source_name) {
   try {
     auto root = toml::parse(text, source_name);

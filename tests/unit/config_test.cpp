@@ -40,7 +40,7 @@ TEST(Config, DemoConfigIsValidAndComplete) {
   EXPECT_EQ(config.networks[1].egress, Egress::kOpen);
   EXPECT_EQ(config.socket, "/run/netd/netd.sock");
   EXPECT_EQ(config.host.datapath_type, "netdev");
-  EXPECT_EQ(config.BridgeSpecs()[2].bridge, "br-datain");
+  EXPECT_EQ(config.networks[2].bridge, "br-datain");
 }
 
 struct BadCase {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "netd/common/address.hpp"
-#include "netd/ovs/bridge_spec.hpp"
+#include "netd/ovs/uplink.hpp"
 #include "netd/proxy/port_range.hpp"
 
 namespace netd {
@@ -69,7 +69,6 @@ struct Config {
 
   bool HasRole(Role role) const;
   const NetworkConfig* FindNetwork(std::string_view name) const;
-  std::vector<ovs::BridgeSpec> BridgeSpecs() const;
 };
 
 // A configuration error: `what()` reads "file:line:column: key: what was expected".

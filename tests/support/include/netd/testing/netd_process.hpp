@@ -32,7 +32,6 @@ class NetdProcess {
   // SIGKILL and reap: a crash at an arbitrary moment.
   void Kill();
   void Signal(int signal);
-  bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 
   std::filesystem::path socket() const { return dir_ / "netd.sock"; }

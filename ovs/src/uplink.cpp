@@ -1,4 +1,4 @@
-#include "netd/ovs/bridge_spec.hpp"
+#include "netd/ovs/uplink.hpp"
 
 namespace netd::ovs {
 

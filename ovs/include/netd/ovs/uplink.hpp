@@ -1,8 +1,6 @@
 #pragma once
 
-#include <cstdint>
 #include <optional>
-#include <string>
 #include <string_view>
 
 namespace netd::ovs {
@@ -18,15 +16,5 @@ std::string_view ToString(UplinkMode mode);
 // "system" is the kernel datapath used in production; "netdev" is the userspace datapath
 // used where there is no openvswitch kernel module (tests, the demo).
 bool IsValidDatapathType(std::string_view text);
-
-// What the host role builds for one network.
-struct BridgeSpec {
-  std::string network;
-  std::string bridge;
-  std::uint16_t vlan = 0;
-  std::string uplink;  // empty: no uplink (single-server deployment)
-  UplinkMode uplink_mode = UplinkMode::kVlanInterface;
-  std::string datapath_type = "system";
-};
 
 }  // namespace netd::ovs

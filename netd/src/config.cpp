@@ -303,13 +303,27 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     TableReader reader(*table, "gateway", file);
     config.gateway.external_interface = ReadInterfaceName(reader, "external_interface", true);
     if (auto ports = reader.String("forward_ports")) {
-      auto range = proxy::PortRange::Parse(*ports);
+      auto range = PortRange::Parse(*ports);
       if (!range) {
         reader.Fail(reader.Node("forward_ports"), "forward_ports",
                     fmt::format("expected a port range like \"6000-6100\", got \"{}\"", *ports));
       }
       config.gateway.forward_ports = *range;
     }
+    if (const auto* ports = reader.Array("backend_tcp_ports")) {
+      for (const auto& element : *ports) {
+        auto port = element.value<std::int64_t>();
+        if (!element.is_integer() || *port < 1 || *port > 65535) {
+          reader.Fail(&element, "backend_tcp_ports", "expected each port to be an integer 1-65535");
+        }
+        config.gateway.backend_tcp_ports.push_back(static_cast<std::uint16_t>(*port));
+      }
+    }
+    config.gateway.nflog_group = static_cast<std::uint16_t>(
+        reader.Integer("nflog_group", 0, 65535).value_or(config.gateway.nflog_group));
+    config.gateway.max_allowlist_elements = static_cast<std::size_t>(
+        reader.Integer("max_allowlist_elements", 1, 10'000'000)
+            .value_or(static_cast<std::int64_t>(config.gateway.max_allowlist_elements)));
     reader.RejectUnknownKeys();
   } else if (config.HasRole(Role::kGateway)) {
     top.Fail(nullptr, "gateway", "missing; the gateway role needs [gateway] external_interface");
@@ -456,6 +470,11 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.gateway.external_interface != reloaded.gateway.external_interface,
         "gateway.external_interface");
   check(running.gateway.forward_ports != reloaded.gateway.forward_ports, "gateway.forward_ports");
+  check(running.gateway.backend_tcp_ports != reloaded.gateway.backend_tcp_ports,
+        "gateway.backend_tcp_ports");
+  check(running.gateway.nflog_group != reloaded.gateway.nflog_group, "gateway.nflog_group");
+  check(running.gateway.max_allowlist_elements != reloaded.gateway.max_allowlist_elements,
+        "gateway.max_allowlist_elements");
   check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");
   check(running.networks != reloaded.networks, "network");
   return changed;

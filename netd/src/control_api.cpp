@@ -7,120 +7,17 @@
 #include <algorithm>
 #include <charconv>
 
+#include "api_support.hpp"
+#include "netd/daemon/gateway_firewall.hpp"
 #include "netd/dns/names.hpp"
 
 namespace netd {
 
 using nlohmann::json;
 
-// One request matched to its route, with the path's captured segments.
-struct ControlApi::Call {
-  const ApiRequest& request;
-  std::vector<std::string> captures;
-  std::map<std::string, std::string, std::less<>> query;
-};
-
 namespace {
 
 constexpr std::string_view kVersion = "0.1.0";
-constexpr std::size_t kMaxVmIdLength = 64;
-
-ApiError BadRequest(std::string code, std::string message, std::string field = {}) {
-  return {400, std::move(code), std::move(message), std::move(field)};
-}
-ApiError Unprocessable(std::string code, std::string message, std::string field = {}) {
-  return {422, std::move(code), std::move(message), std::move(field)};
-}
-
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    unsigned value = 0;
-    if (i + 2 >= text.size()) return std::nullopt;
-    auto [end, error] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
-    if (error != std::errc{} || end != text.data() + i + 3) return std::nullopt;
-    out += static_cast<char>(value);
-    i += 2;
-  }
-  return out;
-}
-
-std::vector<std::string_view> Split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  while (true) {
-    auto at = text.find(separator);
-    parts.push_back(text.substr(0, at));
-    if (at == std::string_view::npos) return parts;
-    text.remove_prefix(at + 1);
-  }
-}
-
-std::string IsoTime(std::int64_t ms) {
-  auto seconds = static_cast<std::time_t>(ms / 1000);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", fmt::gmtime(seconds), ms % 1000);
-}
-
-std::int64_t ToMs(std::chrono::system_clock::time_point time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-
-bool IsValidVmId(std::string_view vm) {
-  if (vm.empty() || vm.size() > kMaxVmIdLength) return false;
-  return std::all_of(vm.begin(), vm.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
-void RequireValidVmId(std::string_view vm) {
-  if (!IsValidVmId(vm)) {
-    throw Unprocessable("invalid_vm_id",
-                        fmt::format("VM id \"{}\" is invalid: expected 1-{} characters of "
-                                    "A-Z, a-z, 0-9, '.', '_' or '-'",
-                                    vm.substr(0, 80), kMaxVmIdLength),
-                        "vm");
-  }
-}
-
-json BindingJson(const dhcp::VmBinding& binding) {
-  return {{"vm", binding.vm},
-          {"network", binding.network},
-          {"ip", binding.ip.ToString()},
-          {"mac", binding.mac.ToString()},
-          {"hostname", binding.hostname ? json(*binding.hostname) : json(nullptr)},
-          {"created_at", IsoTime(binding.created_ms)}};
-}
-
-// Caller-supplied bytes that are not UTF-8 are echoed as U+FFFD rather than failing the answer.
-ApiResponse JsonResponse(int status, const json& body) {
-  return {status, body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"};
-}
-
-json ParseObjectBody(const std::string& body) {
-  auto parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded()) {
-    throw BadRequest("malformed_json", "the request body is not valid JSON");
-  }
-  if (!parsed.is_object()) {
-    throw BadRequest("invalid_type", "the request body must be a JSON object");
-  }
-  return parsed;
-}
-
-// What a refused request asked for, small enough that refusals cannot flood the audit chain.
-json RequestSummary(const std::string& body) {
-  constexpr std::size_t kMaxRecordedBody = 4096;
-  if (body.empty()) return json::object();
-  auto parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded() || body.size() > kMaxRecordedBody) {
-    return {{"unrecorded_body_bytes", body.size()}};
-  }
-  return parsed;
-}
 
 std::string PrometheusLabel(std::string_view value) {
   std::string out;
@@ -184,23 +81,35 @@ std::string ApiMetrics::Render() const {
 }
 
 ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
-                       ApiMetrics& metrics)
+                       ApiMetrics& metrics, GatewayFirewall* firewall)
     : config_(config),
       store_(store),
       audit_(audit),
       ipam_(ipam),
       metrics_(metrics),
+      firewall_(firewall),
       started_at_(std::chrono::system_clock::now()),
       routes_{
-          {"GET", "/v1/status", AccessLevel::kService, "", &ControlApi::Status},
-          {"GET", "/v1/networks", AccessLevel::kService, "", &ControlApi::Networks},
-          {"GET", "/v1/vms", AccessLevel::kService, "", &ControlApi::ListVms},
-          {"GET", "/v1/vms/{vm}", AccessLevel::kService, "", &ControlApi::GetVm},
-          {"PUT", "/v1/vms/{vm}", AccessLevel::kService, "vm.bind", &ControlApi::BindVm},
-          {"DELETE", "/v1/vms/{vm}", AccessLevel::kService, "vm.unbind", &ControlApi::UnbindVm},
-          {"GET", "/v1/audit", AccessLevel::kAdmin, "", &ControlApi::ReadAudit},
-          {"GET", "/v1/audit/verify", AccessLevel::kAdmin, "", &ControlApi::VerifyAudit},
-          {"GET", "/metrics", AccessLevel::kService, "", &ControlApi::Metrics},
+          {"GET", "/v1/status", AccessLevel::kService, "", "", &ControlApi::Status},
+          {"GET", "/v1/networks", AccessLevel::kService, "", "", &ControlApi::Networks},
+          {"GET", "/v1/vms", AccessLevel::kService, "", "", &ControlApi::ListVms},
+          {"GET", "/v1/vms/{vm}", AccessLevel::kService, "", "", &ControlApi::GetVm},
+          {"PUT", "/v1/vms/{vm}", AccessLevel::kService, "vm.bind", "vm/{}", &ControlApi::BindVm},
+          {"DELETE", "/v1/vms/{vm}", AccessLevel::kService, "vm.unbind", "vm/{}",
+           &ControlApi::UnbindVm},
+          {"GET", "/v1/allowlist", AccessLevel::kService, "", "", &ControlApi::ListRules},
+          {"GET", "/v1/allowlist/{rule}", AccessLevel::kService, "", "", &ControlApi::GetRule},
+          {"PUT", "/v1/allowlist/{rule}", AccessLevel::kAdmin, "allowlist.put", "allowlist/{}",
+           &ControlApi::PutRule},
+          {"DELETE", "/v1/allowlist/{rule}", AccessLevel::kAdmin, "allowlist.delete",
+           "allowlist/{}", &ControlApi::DeleteRule},
+          {"PUT", "/v1/allowlist/{rule}/vms/{vm}", AccessLevel::kAdmin, "allowlist.assign",
+           "allowlist/{}/vm/{}", &ControlApi::AssignRule},
+          {"DELETE", "/v1/allowlist/{rule}/vms/{vm}", AccessLevel::kAdmin, "allowlist.unassign",
+           "allowlist/{}/vm/{}", &ControlApi::UnassignRule},
+          {"GET", "/v1/audit", AccessLevel::kAdmin, "", "", &ControlApi::ReadAudit},
+          {"GET", "/v1/audit/verify", AccessLevel::kAdmin, "", "", &ControlApi::VerifyAudit},
+          {"GET", "/metrics", AccessLevel::kService, "", "", &ControlApi::Metrics},
       } {}
 
 ApiResponse ControlApi::Handle(const ApiRequest& request) {
@@ -268,14 +177,19 @@ ApiResponse ControlApi::Handle(const ApiRequest& request) {
       response = (this->*(matched->handler))(call);
     } catch (const ApiError& error) {
       if (!matched->action.empty()) {
-        AuditEvent event{request.caller,
-                         std::string(matched->action),
-                         call.captures.empty()
-                             ? std::string(path)
-                             : fmt::format("vm/{}", call.captures[0].substr(0, 80)),
-                         RequestSummary(request.body),
-                         error.status,
-                         error.code};
+        std::string object;
+        std::size_t capture = 0;
+        auto pattern = std::string_view(matched->object);
+        while (!pattern.empty()) {
+          auto brace = pattern.find("{}");
+          object += pattern.substr(0, brace);
+          if (brace == std::string_view::npos) break;
+          if (capture < call.captures.size()) object += call.captures[capture++].substr(0, 80);
+          pattern.remove_prefix(brace + 2);
+        }
+        AuditEvent event{request.caller, std::string(matched->action),
+                         object,         RequestSummary(request.body),
+                         error.status,   error.code};
         audit_.Record(event);
       }
       throw;
@@ -284,6 +198,13 @@ ApiResponse ControlApi::Handle(const ApiRequest& request) {
     spdlog::info("api: {} {} uid={} pid={} refused {} {}: {}", request.method, path,
                  request.caller.uid, request.caller.pid, error.status, error.code, error.message);
     response = ErrorResponse(error);
+  } catch (const firewall::NftError& error) {
+    spdlog::error("api: {} {} refused by the kernel: {}", request.method, path, error.what());
+    response = ErrorResponse({503, "kernel_refused", error.what(), ""});
+  } catch (const std::system_error& error) {
+    spdlog::error("api: {} {} failed talking to the kernel: {}", request.method, path,
+                  error.what());
+    response = ErrorResponse({503, "kernel_unavailable", error.what(), ""});
   } catch (const StoreError& error) {
     spdlog::error("api: {} {} failed in the store: {}", request.method, path, error.what());
     response = ErrorResponse(
@@ -313,6 +234,13 @@ ApiResponse ControlApi::Status(const Call&) {
        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
        {"vms", {{"total", ipam_.size()}, {"by_network", by_network}}},
        {"audit", {{"length", audit_.length()}}},
+       {"firewall", firewall_ ? json{{"rules", firewall_->policy().rules().size()},
+                                     {"allow_elements", firewall_->policy().allow_elements()},
+                                     {"element_updates", firewall_->counters().element_updates},
+                                     {"flows_cut", firewall_->counters().flows_cut},
+                                     {"kernel_failures", firewall_->counters().kernel_failures},
+                                     {"full_applies", firewall_->counters().full_applies}}
+                              : json(nullptr)},
        {"last_reconcile", nullptr},
        {"drift", {{"repairs", 0}}}});
 }
@@ -435,7 +363,21 @@ ApiResponse ControlApi::BindVm(const Call& call) {
   binding->hostname = hostname.value_or(std::nullopt);
   binding->created_ms = AuditChain::NowMs();
   event.status = 201;
-  audit_.Record(event, [&] { store_.InsertBinding(*binding); });
+  if (firewall_ && firewall_->IsAllowlisted(network)) {
+    // The VM's MAC/IP pair and the destinations of its rules enter the kernel with the binding.
+    auto& policy = firewall_->policy();
+    auto changes = policy.AddVm(firewall_->SecureVmOf(*binding));
+    firewall_->Apply(
+        changes, [&] { policy.RemoveVm(vm); },
+        [&](const std::function<void()>& apply_kernel) {
+          audit_.Record(event, [&] {
+            store_.InsertBinding(*binding);
+            apply_kernel();
+          });
+        });
+  } else {
+    audit_.Record(event, [&] { store_.InsertBinding(*binding); });
+  }
   ipam_.Add(*binding);
   spdlog::info("vm {}: bound to {} ip={} mac={}", vm, network, binding->ip.ToString(),
                binding->mac.ToString());
@@ -450,7 +392,21 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
   auto binding = *existing;
   AuditEvent event{call.request.caller, "vm.unbind", fmt::format("vm/{}", vm),
                    json::object(),      200,         ""};
-  audit_.Record(event, [&] { store_.DeleteBinding(vm); });
+  if (firewall_ && firewall_->policy().FindVm(vm)) {
+    auto& policy = firewall_->policy();
+    auto secure_vm = *policy.FindVm(vm);
+    auto changes = policy.RemoveVm(vm);
+    firewall_->Apply(
+        changes, [&] { policy.AddVm(secure_vm); },
+        [&](const std::function<void()>& apply_kernel) {
+          audit_.Record(event, [&] {
+            store_.DeleteBinding(vm);
+            apply_kernel();
+          });
+        });
+  } else {
+    audit_.Record(event, [&] { store_.DeleteBinding(vm); });
+  }
   ipam_.Remove(vm);
   spdlog::info("vm {}: unbound from {}, released ip={}", vm, binding.network,
                binding.ip.ToString());
@@ -508,6 +464,31 @@ ApiResponse ControlApi::Metrics(const Call&) {
     const auto& pool = ipam_.pool(network.name);
     out += fmt::format("netd_network_free_addresses{{network=\"{}\"}} {}\n", network.name,
                        pool.size() - pool.used());
+  }
+  if (firewall_) {
+    const auto& counters = firewall_->counters();
+    out += fmt::format(
+        "# HELP netd_allowlist_rules Allowlist rules.\n"
+        "# TYPE netd_allowlist_rules gauge\n"
+        "netd_allowlist_rules {}\n"
+        "# HELP netd_allowlist_elements Elements in allow4 and allow4_ranges from rules.\n"
+        "# TYPE netd_allowlist_elements gauge\n"
+        "netd_allowlist_elements {}\n"
+        "# HELP netd_firewall_element_updates_total Set elements added or deleted.\n"
+        "# TYPE netd_firewall_element_updates_total counter\n"
+        "netd_firewall_element_updates_total {}\n"
+        "# HELP netd_firewall_flows_cut_total Conntrack entries deleted on revocation.\n"
+        "# TYPE netd_firewall_flows_cut_total counter\n"
+        "netd_firewall_flows_cut_total {}\n"
+        "# HELP netd_firewall_kernel_failures_total Changes the kernel or store refused.\n"
+        "# TYPE netd_firewall_kernel_failures_total counter\n"
+        "netd_firewall_kernel_failures_total {}\n"
+        "# HELP netd_firewall_full_applies_total Whole-table applies.\n"
+        "# TYPE netd_firewall_full_applies_total counter\n"
+        "netd_firewall_full_applies_total {}\n",
+        firewall_->policy().rules().size(), firewall_->policy().allow_elements(),
+        counters.element_updates, counters.flows_cut, counters.kernel_failures,
+        counters.full_applies);
   }
   out += fmt::format(
       "# HELP netd_audit_records Records in the audit chain.\n"

@@ -13,8 +13,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 
+#include "netd/daemon/allowlist_codec.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
+#include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/http_server.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/dhcp/ipam.hpp"
@@ -101,12 +103,26 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     }
   }
   AuditChain audit(store);
+
+  // The gateway's table is in the kernel before the API answers anyone; if the kernel refuses
+  // it, netd exits with the kernel's reason and the table as it was.
+  std::unique_ptr<firewall::PacketFilter> packet_filter;
+  std::unique_ptr<GatewayFirewall> gateway_firewall;
+  if (config.HasRole(Role::kGateway)) {
+    std::vector<firewall::AllowlistRule> rules;
+    for (const auto& text : store.LoadAllowlistRules()) {
+      rules.push_back(AllowlistRuleFromStored(text, config));
+    }
+    packet_filter = firewall::MakeNftablesPacketFilter();
+    gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
+    gateway_firewall->Start(store.LoadBindings(), rules);
+  }
   spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
                RolesText(config), config.state_dir.string(), ipam.size(), audit.length());
 
   boost::asio::io_context io(1);
   ApiMetrics metrics;
-  ControlApi api(config, store, audit, ipam, metrics);
+  ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
 

@@ -89,6 +89,10 @@ constexpr std::array<std::string_view, Store::kSchemaVersion> kMigrations = {
          record TEXT NOT NULL,
          prev_hash TEXT NOT NULL,
          hash TEXT NOT NULL);)",
+    // Allowlist rules are kept whole as the canonical JSON the API returns.
+    R"(CREATE TABLE allowlist_rule (
+         name TEXT PRIMARY KEY,
+         rule TEXT NOT NULL);)",
 };
 
 }  // namespace
@@ -209,6 +213,24 @@ void Store::UpdateHostname(std::string_view vm, const std::optional<std::string>
 
 void Store::DeleteBinding(std::string_view vm) {
   Prepared("DELETE FROM vm_binding WHERE vm = ?").Bind(1, vm).Run();
+}
+
+std::vector<std::string> Store::LoadAllowlistRules() {
+  auto& statement = Prepared("SELECT rule FROM allowlist_rule ORDER BY name");
+  std::vector<std::string> rules;
+  while (statement.Step()) rules.push_back(statement.Text(0));
+  return rules;
+}
+
+void Store::PutAllowlistRule(std::string_view name, std::string_view rule) {
+  Prepared("INSERT OR REPLACE INTO allowlist_rule (name, rule) VALUES (?, ?)")
+      .Bind(1, name)
+      .Bind(2, rule)
+      .Run();
+}
+
+void Store::DeleteAllowlistRule(std::string_view name) {
+  Prepared("DELETE FROM allowlist_rule WHERE name = ?").Bind(1, name).Run();
 }
 
 void Store::AppendAudit(const AuditEntry& entry) {

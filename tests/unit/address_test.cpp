@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "netd/proxy/port_range.hpp"
+#include "netd/common/port_range.hpp"
 
 namespace netd {
 namespace {
@@ -48,11 +48,11 @@ TEST(MacAddress, EncodesTheVmAddress) {
 }
 
 TEST(PortRange, Parses) {
-  EXPECT_EQ(proxy::PortRange::Parse("6000-6100"), (proxy::PortRange{6000, 6100}));
-  EXPECT_EQ(proxy::PortRange::Parse("22"), (proxy::PortRange{22, 22}));
-  EXPECT_EQ(proxy::PortRange::Parse("6000-6100")->size(), 101u);
+  EXPECT_EQ(PortRange::Parse("6000-6100"), (PortRange{6000, 6100}));
+  EXPECT_EQ(PortRange::Parse("22"), (PortRange{22, 22}));
+  EXPECT_EQ(PortRange::Parse("6000-6100")->size(), 101u);
   for (auto bad : {"", "0-10", "6100-6000", "1-65536", "a-b", "10-", "-10"}) {
-    EXPECT_FALSE(proxy::PortRange::Parse(bad)) << bad;
+    EXPECT_FALSE(PortRange::Parse(bad)) << bad;
   }
 }
 

@@ -5,8 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "netd/daemon/gateway_firewall.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
+#include "netd/testing/recording_packet_filter.hpp"
 
 namespace netd {
 namespace {
@@ -66,7 +68,9 @@ class ControlApiTest : public ::testing::Test {
   AuditChain audit_{store_};
   dhcp::Ipam ipam_{IpamNetworks(config_)};
   ApiMetrics metrics_;
-  ControlApi api_{config_, store_, audit_, ipam_, metrics_};
+  testing::RecordingPacketFilter kernel_;
+  GatewayFirewall firewall_{config_, kernel_};
+  ControlApi api_{config_, store_, audit_, ipam_, metrics_, &firewall_};
 };
 
 TEST_F(ControlApiTest, BindAllocatesLowestAddressAndEncodesItInTheMac) {
@@ -245,6 +249,135 @@ TEST_F(ControlApiTest, UnbindReleasesAndAudits) {
   EXPECT_EQ(LastAudit()["action"], "vm.unbind");
   EXPECT_TRUE(store_.LoadBindings().empty());
   EXPECT_EQ(ipam_.pool("secure").used(), 0u);
+}
+
+}  // namespace
+}  // namespace netd
+
+namespace netd {
+namespace {
+
+class AllowlistApiTest : public ControlApiTest {
+ protected:
+  Answer Admin(const std::string& method, const std::string& target, const json& body = nullptr) {
+    return Call(method, target, body.is_null() ? "" : body.dump(), AccessLevel::kAdmin);
+  }
+  json Rule(json vms = {"sec1"}) {
+    return {{"destinations", {"198.51.100.7", "203.0.113.0/24", "lic.example.org"}},
+            {"protocol", "tcp"},
+            {"ports", {"27000-27010", 1717}},
+            {"vms", vms},
+            {"comment", "licence server"}};
+  }
+  void SetUp() override {
+    ASSERT_EQ(Call("PUT", "/v1/vms/sec1", R"({"network":"secure"})").status, 201);
+    ASSERT_EQ(Call("PUT", "/v1/vms/svc1", R"({"network":"service"})").status, 201);
+  }
+};
+
+TEST_F(AllowlistApiTest, ARuleOpensItsDestinationsForItsVmsInTheKernel) {
+  EXPECT_EQ(kernel_.bindings.size(), 1u) << "the secure VM is anti-spoofed, the service VM not";
+  auto created = Admin("PUT", "/v1/allowlist/license", Rule());
+  ASSERT_EQ(created.status, 201) << created.text;
+  EXPECT_EQ(created.body["ports"], json({"27000-27010", "1717"}));
+  EXPECT_EQ(created.body["bound_vms"], 1);
+  EXPECT_EQ(kernel_.exact.size(), 1u);   // 198.51.100.7 . tcp . 1717
+  EXPECT_EQ(kernel_.ranges.size(), 3u);  // the rest are ranges
+  EXPECT_EQ(LastAudit()["action"], "allowlist.put");
+  EXPECT_EQ(Admin("PUT", "/v1/allowlist/license", Rule()).status, 200) << "idempotent";
+
+  auto shown = Call("GET", "/v1/allowlist/license");
+  EXPECT_EQ(shown.body["vms_bound"], json({"sec1"}));
+  EXPECT_EQ(Call("GET", "/v1/allowlist").body["rules"].size(), 1u);
+
+  ASSERT_EQ(Call("DELETE", "/v1/vms/sec1").status, 200);
+  EXPECT_TRUE(kernel_.exact.empty());
+  EXPECT_TRUE(kernel_.bindings.empty());
+  ASSERT_EQ(Admin("DELETE", "/v1/allowlist/license").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/allowlist/license").status, 404);
+}
+
+TEST_F(AllowlistApiTest, BadRulesNameTheFieldAndChangeNothing) {
+  auto with = [&](const std::string& key, json value) {
+    auto rule = Rule();
+    rule[key] = std::move(value);
+    return rule;
+  };
+  struct Case {
+    json body;
+    int status;
+    std::string code;
+    std::string field;
+  };
+  std::vector<Case> cases = {
+      {with("destinations", {"198.51.100.7", "10.0.0.1/8"}), 422, "invalid_destination",
+       "destinations[1]"},
+      {with("destinations", {"300.1.1.1"}), 422, "invalid_destination", "destinations[0]"},
+      {with("destinations", {"bad_name!"}), 422, "invalid_destination", "destinations[0]"},
+      {with("destinations", {"192.168.129.0/24"}), 422, "destination_inside_enclave",
+       "destinations[0]"},
+      {with("destinations", json::array()), 422, "invalid_destinations", "destinations"},
+      {with("protocol", "icmp"), 422, "invalid_protocol", "protocol"},
+      {with("ports", {"27010-27000"}), 422, "invalid_port", "ports[0]"},
+      {with("ports", {0}), 422, "invalid_port", "ports[0]"},
+      {with("ports", {true}), 400, "invalid_type", "ports[0]"},
+      {with("vms", {"svc1"}), 422, "vm_not_secure", "vms"},
+      {with("vms", {"ghost"}), 422, "vm_not_bound", "vms"},
+      {with("vms", "all"), 400, "invalid_type", "vms"},
+      {with("colour", "red"), 400, "unknown_field", "colour"},
+  };
+  auto audit_before = audit_.length();
+  for (const auto& c : cases) {
+    ExpectError(Admin("PUT", "/v1/allowlist/license", c.body), c.status, c.code, c.field);
+  }
+  auto missing = Rule();
+  missing.erase("ports");
+  ExpectError(Admin("PUT", "/v1/allowlist/license", missing), 400, "missing_field", "ports");
+  ExpectError(Admin("PUT", "/v1/allowlist/bad%20name", Rule()), 422, "invalid_rule_name", "rule");
+  ExpectError(Call("PUT", "/v1/allowlist/license", Rule().dump()), 403, "forbidden", "");
+  EXPECT_TRUE(kernel_.exact.empty());
+  EXPECT_TRUE(kernel_.ranges.empty());
+  EXPECT_TRUE(store_.LoadAllowlistRules().empty());
+  EXPECT_EQ(audit_.length(), audit_before + cases.size() + 3) << "refusals are audited";
+}
+
+TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
+  config_.gateway.max_allowlist_elements = 3;
+  GatewayFirewall small{config_, kernel_};
+  small.Start(store_.LoadBindings(), {});
+  ControlApi api{config_, store_, audit_, ipam_, metrics_, &small};
+  auto answer = api.Handle(
+      {"PUT", "/v1/allowlist/big", Rule("*").dump(), {0, 0, 1, ""}, AccessLevel::kAdmin});
+  EXPECT_EQ(answer.status, 422) << answer.body;
+  EXPECT_NE(answer.body.find("too_many_elements"), std::string::npos);
+  EXPECT_TRUE(small.policy().rules().empty());
+  EXPECT_EQ(small.policy().allow_elements(), 0u);
+}
+
+TEST_F(AllowlistApiTest, AKernelRefusalLeavesStoreKernelAndPolicyAsTheyWere) {
+  kernel_.RefuseNext();
+  auto refused = Admin("PUT", "/v1/allowlist/license", Rule());
+  ExpectError(refused, 503, "kernel_refused", "");
+  EXPECT_TRUE(store_.LoadAllowlistRules().empty());
+  EXPECT_TRUE(kernel_.ranges.empty());
+  EXPECT_EQ(Call("GET", "/v1/allowlist/license").status, 404);
+  EXPECT_EQ(Admin("PUT", "/v1/allowlist/license", Rule()).status, 201) << "and works after";
+}
+
+TEST_F(AllowlistApiTest, AssignAndUnassignOneVm) {
+  ASSERT_EQ(Admin("PUT", "/v1/allowlist/license", Rule(json::array())).status, 201);
+  EXPECT_TRUE(kernel_.ranges.empty());
+  auto assigned = Admin("PUT", "/v1/allowlist/license/vms/sec1");
+  ASSERT_EQ(assigned.status, 200) << assigned.text;
+  EXPECT_EQ(assigned.body["vms"], json({"sec1"}));
+  EXPECT_EQ(kernel_.ranges.size(), 3u);
+  ExpectError(Admin("PUT", "/v1/allowlist/license/vms/svc1"), 422, "vm_not_secure", "vm");
+  kernel_.flows.insert({Ipv4Address::Parse("192.168.129.1")->value(),
+                        Ipv4Address::Parse("203.0.113.9")->value(), 6, 27001});
+  ASSERT_EQ(Admin("DELETE", "/v1/allowlist/license/vms/sec1").status, 200);
+  EXPECT_TRUE(kernel_.ranges.empty());
+  EXPECT_TRUE(kernel_.flows.empty()) << "the revoked flow was cut";
+  ExpectError(Admin("DELETE", "/v1/allowlist/license/vms/sec1"), 404, "vm_not_assigned", "vm");
 }
 
 }  // namespace

@@ -1,5 +1,11 @@
 #include "netd/lab/namespace.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
@@ -61,6 +67,28 @@ CommandResult Namespace::RunChecked(const std::vector<std::string>& argv,
 
 Process Namespace::Start(const std::vector<std::string>& argv, const StartOptions& options) const {
   return lab::StartProcess(InNamespace(argv), options);
+}
+
+NamespaceScope::NamespaceScope(const Namespace& ns) {
+  previous_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (previous_fd_ < 0) {
+    throw std::runtime_error(std::string("cannot open this thread's network namespace: ") +
+                             std::strerror(errno));
+  }
+  auto path = "/run/netns/" + ns.name();
+  int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0 || setns(target, CLONE_NEWNET) != 0) {
+    auto reason = std::string(std::strerror(errno));
+    if (target >= 0) close(target);
+    close(previous_fd_);
+    throw std::runtime_error("cannot enter network namespace " + ns.name() + ": " + reason);
+  }
+  close(target);
+}
+
+NamespaceScope::~NamespaceScope() {
+  if (setns(previous_fd_, CLONE_NEWNET) != 0) std::abort();  // the thread would stay inside
+  close(previous_fd_);
 }
 
 void Namespace::SetLinkUp(const std::string& ifname) const {

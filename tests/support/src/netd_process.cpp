@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -55,6 +58,21 @@ void NetdProcess::Start() {
     int log = open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(log, 1);
     dup2(log, 2);
+    // The gateway role programs nftables: never in the machine's own network namespace.
+    if (network_namespace_.empty()) {
+      if (unshare(CLONE_NEWNET) != 0) {
+        dprintf(2, "test harness: cannot create a network namespace for netd: %s\n",
+                strerror(errno));
+        _exit(126);
+      }
+    } else {
+      auto path = "/run/netns/" + network_namespace_;
+      int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (target < 0 || setns(target, CLONE_NEWNET) != 0) {
+        dprintf(2, "test harness: cannot enter %s: %s\n", path.c_str(), strerror(errno));
+        _exit(126);
+      }
+    }
     auto argv = Argv();
     std::vector<char*> args;
     for (auto& arg : argv) args.push_back(arg.data());

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "netd/common/address.hpp"
+#include "netd/common/port_range.hpp"
 #include "netd/ovs/uplink.hpp"
-#include "netd/proxy/port_range.hpp"
 
 namespace netd {
 
@@ -48,7 +48,11 @@ struct ApiConfig {
 
 struct GatewayConfig {
   std::string external_interface;
-  proxy::PortRange forward_ports{6000, 6100};
+  PortRange forward_ports{6000, 6100};
+  // TCP ports of the backend's services (REST, proxy) that VMs may reach on their gateway.
+  std::vector<std::uint16_t> backend_tcp_ports;
+  std::uint16_t nflog_group = 1;  // where denied secure egress is logged
+  std::size_t max_allowlist_elements = 1'000'000;
 };
 
 struct HostConfig {

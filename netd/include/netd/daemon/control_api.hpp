@@ -12,8 +12,11 @@
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/dhcp/ipam.hpp"
+#include "netd/firewall/allowlist.hpp"
 
 namespace netd {
+
+class GatewayFirewall;
 
 // What a caller may do, from its credentials: admins can do everything services can.
 enum class AccessLevel { kNone, kService, kAdmin };
@@ -58,8 +61,9 @@ class ApiMetrics {
 // validation, and the handlers that change the store, the kernel and the audit chain.
 class ControlApi {
  public:
+  // `firewall` is null when this netd does not run the gateway role.
   ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
-             ApiMetrics& metrics);
+             ApiMetrics& metrics, GatewayFirewall* firewall);
 
   ApiResponse Handle(const ApiRequest& request);
 
@@ -71,6 +75,7 @@ class ControlApi {
     std::string_view pattern;  // segments in braces capture
     AccessLevel access;
     std::string_view action;  // audit action of a mutation; empty for reads
+    std::string_view object;  // audited object, "{}" replaced by the captures in order
     Handler handler;
   };
 
@@ -83,12 +88,25 @@ class ControlApi {
   ApiResponse ReadAudit(const Call& call);
   ApiResponse VerifyAudit(const Call& call);
   ApiResponse Metrics(const Call& call);
+  ApiResponse ListRules(const Call& call);
+  ApiResponse GetRule(const Call& call);
+  ApiResponse PutRule(const Call& call);
+  ApiResponse DeleteRule(const Call& call);
+  ApiResponse AssignRule(const Call& call);
+  ApiResponse UnassignRule(const Call& call);
+
+  GatewayFirewall& RequireFirewall();
+  void RequireAssignableVm(std::string_view vm, const std::string& field);
+  nlohmann::json RuleJson(const firewall::AllowlistRule& rule) const;
+  ApiResponse CommitRule(const Call& call, firewall::AllowlistRule rule, const std::string& action,
+                         const nlohmann::json& request);
 
   const Config& config_;
   Store& store_;
   AuditChain& audit_;
   dhcp::Ipam& ipam_;
   ApiMetrics& metrics_;
+  GatewayFirewall* firewall_;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
 };

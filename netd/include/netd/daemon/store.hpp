@@ -39,7 +39,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   int schema_version();
 
   // Runs `body` in one immediate transaction: committed if it returns, rolled back if it
@@ -50,6 +50,11 @@ class Store {
   void InsertBinding(const dhcp::VmBinding& binding);
   void UpdateHostname(std::string_view vm, const std::optional<std::string>& hostname);
   void DeleteBinding(std::string_view vm);
+
+  // Allowlist rules as canonical JSON text, ordered by name.
+  std::vector<std::string> LoadAllowlistRules();
+  void PutAllowlistRule(std::string_view name, std::string_view rule);
+  void DeleteAllowlistRule(std::string_view name);
 
   void AppendAudit(const AuditEntry& entry);
   std::optional<AuditEntry> LastAudit();

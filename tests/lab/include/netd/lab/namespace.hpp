@@ -40,6 +40,20 @@ class Namespace {
   int registration_slot_ = -1;
 };
 
+// While alive, the calling thread is inside `ns` (setns on the thread's network namespace), so
+// netlink sockets it opens talk to that namespace's kernel state; the thread's previous
+// namespace is restored on destruction. Not for threads that start other threads meanwhile.
+class NamespaceScope {
+ public:
+  explicit NamespaceScope(const Namespace& ns);
+  ~NamespaceScope();
+  NamespaceScope(const NamespaceScope&) = delete;
+  NamespaceScope& operator=(const NamespaceScope&) = delete;
+
+ private:
+  int previous_fd_ = -1;
+};
+
 // A veth pair with one end in each namespace, both up, with tx checksum offload off on both
 // ends: the OVS userspace datapath forwards packets with the checksum left to offload unfilled,
 // so without this TCP and UDP across OVS fail (ICMP still works). Interface names need only be

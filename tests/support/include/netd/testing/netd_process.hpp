@@ -14,7 +14,8 @@ namespace netd::testing {
 std::string NetdBinary();
 
 // A real netd on a private socket and state directory inside `dir`, started from the demo
-// configuration edited by `edit` (text replacements on the TOML). Stopped (SIGTERM, then
+// configuration edited by `edit` (text replacements on the TOML), in a network namespace of
+// its own (root is needed: the gateway role programs nftables there). Stopped (SIGTERM, then
 // SIGKILL) when destroyed.
 class NetdProcess {
  public:
@@ -24,6 +25,10 @@ class NetdProcess {
   ~NetdProcess();
   NetdProcess(const NetdProcess&) = delete;
   NetdProcess& operator=(const NetdProcess&) = delete;
+
+  // netd runs in this named network namespace (`ip netns`) instead of a private, empty one
+  // of its own. Call before Start.
+  void RunInNamespace(std::string name) { network_namespace_ = std::move(name); }
 
   // Starts and waits until the socket accepts connections; throws with the log on failure.
   void Start();
@@ -43,6 +48,7 @@ class NetdProcess {
 
  private:
   std::filesystem::path dir_;
+  std::string network_namespace_;
   pid_t pid_ = -1;
 };
 

@@ -1,10 +1,10 @@
-#include "netd/proxy/port_range.hpp"
+#include "netd/common/port_range.hpp"
 
 #include <fmt/format.h>
 
 #include <charconv>
 
-namespace netd::proxy {
+namespace netd {
 namespace {
 
 std::optional<std::uint16_t> ParsePort(std::string_view text) {
@@ -29,4 +29,4 @@ std::string PortRange::ToString() const {
   return first == last ? fmt::format("{}", first) : fmt::format("{}-{}", first, last);
 }
 
-}  // namespace netd::proxy
+}  // namespace netd

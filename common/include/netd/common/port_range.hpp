@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace netd::proxy {
+namespace netd {
 
 // An inclusive range of TCP ports, e.g. the listen ports forwards are allocated from.
 struct PortRange {
@@ -22,4 +22,4 @@ struct PortRange {
   friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
-}  // namespace netd::proxy
+}  // namespace netd

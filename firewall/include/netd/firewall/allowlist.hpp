@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netd/common/address.hpp"
+#include "netd/common/port_range.hpp"
+#include "netd/firewall/packet_filter.hpp"
+
+namespace netd::firewall {
+
+enum class AllowProtocol { kTcp, kUdp, kBoth };
+std::string_view ToString(AllowProtocol protocol);
+
+// A superadmin's egress rule: which secure VMs may open connections to which destinations.
+struct AllowlistRule {
+  std::string name;
+  std::vector<std::string> destinations;  // as given: IPv4 addresses, CIDRs and host names
+  std::vector<Ipv4Cidr> networks;         // the address and CIDR destinations (an address is /32)
+  AllowProtocol protocol = AllowProtocol::kTcp;
+  std::vector<PortRange> ports;
+  bool all_vms = false;          // "*": every secure VM, also those bound later
+  std::vector<std::string> vms;  // sorted, unique; empty when all_vms
+  std::string comment;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+
+  bool AppliesTo(std::string_view vm) const;
+  friend bool operator==(const AllowlistRule&, const AllowlistRule&) = default;
+};
+
+// A bound VM of a network whose egress is allowlisted.
+struct SecureVm {
+  std::string id;
+  Ipv4Address ip;
+  MacAddress mac;
+};
+
+// What the kernel must hold for the allowlist rules and the bound secure VMs: `allow4`,
+// `allow4_ranges` and `vm_bind4`. Every change returns the element changes that bring the
+// kernel from the previous state to the new one; applying the reverse operation undoes it.
+class AllowlistPolicy {
+ public:
+  ElementChanges PutRule(const AllowlistRule& rule);
+  ElementChanges RemoveRule(std::string_view name);
+  ElementChanges AddVm(const SecureVm& vm);
+  ElementChanges RemoveVm(std::string_view vm);
+
+  const AllowlistRule* FindRule(std::string_view name) const;
+  const std::map<std::string, AllowlistRule, std::less<>>& rules() const { return rules_; }
+  const SecureVm* FindVm(std::string_view vm) const;
+  // The bound secure VMs a rule opens destinations for, sorted.
+  std::vector<std::string> BoundVmsOf(const AllowlistRule& rule) const;
+
+  // Every element, for a full table apply.
+  TableElements Elements() const;
+  // Elements in allow4 and allow4_ranges.
+  std::size_t allow_elements() const { return allow_elements_; }
+  // Whether the VM's current elements let this flow start (conntrack revocation keeps these).
+  bool Allows(const FlowTuple& flow) const;
+
+ private:
+  struct VmElements {
+    std::set<ExactAllow> exact;
+    std::set<RangeAllow> ranges;
+  };
+  VmElements Desired(const SecureVm& vm) const;
+  void Recompute(const SecureVm& vm, ElementChanges& changes);
+  void RecomputeAffected(const AllowlistRule* before, const AllowlistRule* after,
+                         ElementChanges& changes);
+
+  std::map<std::string, AllowlistRule, std::less<>> rules_;
+  std::set<std::string, std::less<>> all_vm_rules_;
+  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rules_by_vm_;
+  std::map<std::string, SecureVm, std::less<>> vms_;
+  std::map<Ipv4Address, std::string> vm_by_ip_;
+  std::map<std::string, VmElements, std::less<>> current_;
+  std::size_t allow_elements_ = 0;
+};
+
+}  // namespace netd::firewall

@@ -1,0 +1,114 @@
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "netd/common/address.hpp"
+#include "netd/common/port_range.hpp"
+#include "netd/firewall/conntrack.hpp"
+
+namespace netd::firewall {
+
+// The kernel refused a transaction; nothing of it was applied.
+class NftError : public std::runtime_error {
+ public:
+  NftError(std::string object, int error_number, std::string kernel_message);
+
+  const std::string& object() const { return object_; }  // e.g. "rule 2 of chain forward_secure"
+  int error_number() const { return error_number_; }
+  const std::string& kernel_message() const { return kernel_message_; }
+
+ private:
+  std::string object_;
+  int error_number_;
+  std::string kernel_message_;
+};
+
+// One network the gateway serves, as the table sees it.
+struct FilteredNetwork {
+  std::string name;
+  std::string interface;  // the gateway's interface on that network (the bridge's port)
+  Ipv4Cidr cidr;
+  Ipv4Address gateway;
+  bool allowlist_egress = false;  // secure: allowlist only, anti-spoofed; else open egress
+};
+
+// Everything the `inet ticrypt` table is generated from (DESIGN.md section 6).
+struct TableLayout {
+  std::vector<FilteredNetwork> networks;
+  std::string external_interface;
+  std::vector<std::uint16_t> backend_tcp_ports;  // what VMs may reach on their gateway address
+  std::uint16_t log_group = 0;                   // nflog group of denied secure egress
+  std::uint32_t log_rate_per_second = 10;
+};
+
+// An `allow4` element: vm . destination . protocol . port, exactly.
+struct ExactAllow {
+  Ipv4Address vm;
+  Ipv4Address destination;
+  std::uint8_t protocol = 0;
+  std::uint16_t port = 0;
+  friend auto operator<=>(const ExactAllow&, const ExactAllow&) = default;
+};
+
+// An `allow4_ranges` element: destination and port as inclusive ranges. Elements of one VM
+// and protocol never overlap (the kernel's interval set refuses some overlaps).
+struct RangeAllow {
+  Ipv4Address vm;
+  Ipv4Address first;
+  Ipv4Address last;
+  std::uint8_t protocol = 0;
+  PortRange ports;
+  friend auto operator<=>(const RangeAllow& a, const RangeAllow& b) {
+    return std::tie(a.vm, a.protocol, a.first, a.last, a.ports.first, a.ports.last) <=>
+           std::tie(b.vm, b.protocol, b.first, b.last, b.ports.first, b.ports.last);
+  }
+  friend bool operator==(const RangeAllow&, const RangeAllow&) = default;
+};
+
+// A `vm_bind4` element: a bound secure VM's MAC and IP.
+struct BoundAddress {
+  MacAddress mac;
+  Ipv4Address ip;
+  friend auto operator<=>(const BoundAddress&, const BoundAddress&) = default;
+};
+
+struct TableElements {
+  std::vector<ExactAllow> exact;
+  std::vector<RangeAllow> ranges;
+  std::vector<BoundAddress> bindings;
+};
+
+// Element additions and deletions applied as one transaction: deletions first.
+struct ElementChanges {
+  TableElements add;
+  TableElements remove;
+  bool empty() const;
+  std::size_t size() const;
+};
+
+// The seam between netd's policy and the kernel: the real one speaks nf_tables and ctnetlink,
+// unit tests of the policy above use a recording fake.
+class PacketFilter {
+ public:
+  virtual ~PacketFilter() = default;
+
+  // Replaces the whole table (structure and elements) in one transaction.
+  virtual void ApplyTable(const TableLayout& layout, const TableElements& elements) = 0;
+  // Adds and deletes elements in one transaction.
+  virtual void Update(const ElementChanges& changes) = 0;
+  // Deletes the conntrack entries of flows from `vm` that `still_allowed` rejects, so that
+  // revoked destinations lose their established connections too; returns how many.
+  virtual std::size_t CutFlows(Ipv4Address vm,
+                               const std::function<bool(const FlowTuple&)>& still_allowed) = 0;
+};
+
+// The real packet filter, in the calling thread's network namespace.
+std::unique_ptr<PacketFilter> MakeNftablesPacketFilter();
+
+}  // namespace netd::firewall

@@ -1,0 +1,598 @@
+#include "table_builder.hpp"
+
+#include <fmt/format.h>
+#include <libnftnl/udata.h>
+#include <net/if_arp.h>
+// netinet/in.h before the linux headers, which then skip their own definitions.
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cstring>
+#include <map>
+
+#include "nft_objects.hpp"
+
+namespace netd::firewall {
+namespace {
+
+constexpr std::uint32_t kFamily = NFPROTO_INET;
+constexpr std::size_t kElementsPerMessage = 2048;
+
+// nftables' datatype ids (nftables/include/datatype.h), for the key types `nft list` prints.
+constexpr std::uint32_t kTypeIpv4Address = 7;
+constexpr std::uint32_t kTypeEtherAddress = 9;
+constexpr std::uint32_t kTypeInetProtocol = 12;
+constexpr std::uint32_t kTypeInetService = 13;
+constexpr std::uint32_t kTypeIfname = 41;
+constexpr std::uint32_t kTypeBits = 6;
+constexpr std::uint32_t kByteorderHost = 1;  // BYTEORDER_HOST_ENDIAN
+
+constexpr std::uint32_t ConcatType(std::initializer_list<std::uint32_t> types) {
+  std::uint32_t id = 0;
+  for (auto type : types) id = (id << kTypeBits) | type;
+  return id;
+}
+
+// Named counters: what netd drops, readable with `nft list counter inet ticrypt NAME`.
+constexpr const char* kCounterIpv6 = "ipv6_dropped";
+constexpr const char* kCounterSpoofedInput = "spoofed_input";
+constexpr const char* kCounterSpoofedForward = "spoofed_forward";
+constexpr const char* kCounterInputDenied = "input_denied";
+constexpr const char* kCounterSecureDenied = "secure_egress_denied";
+constexpr const char* kCounterCrossNetwork = "cross_network_denied";
+constexpr const char* kCounterInbound = "inbound_denied";
+
+constexpr const char* kSetAllow = "allow4";
+constexpr const char* kSetAllowRanges = "allow4_ranges";
+constexpr const char* kSetBindings = "vm_bind4";
+constexpr const char* kMapInput = "input_networks";
+constexpr const char* kMapForward = "forward_networks";
+constexpr const char* kMapInbound = "inbound_networks";
+
+constexpr const char* kChainInbound = "inbound";
+
+void PutBe32(std::uint8_t* out, std::uint32_t value) {
+  out[0] = static_cast<std::uint8_t>(value >> 24);
+  out[1] = static_cast<std::uint8_t>(value >> 16);
+  out[2] = static_cast<std::uint8_t>(value >> 8);
+  out[3] = static_cast<std::uint8_t>(value);
+}
+
+std::array<std::uint8_t, 4> Be32(std::uint32_t value) {
+  std::array<std::uint8_t, 4> out{};
+  PutBe32(out.data(), value);
+  return out;
+}
+
+// Conntrack state bits and interface types are compared in host byte order.
+std::array<std::uint8_t, 4> HostU32(std::uint32_t value) {
+  std::array<std::uint8_t, 4> out{};
+  std::memcpy(out.data(), &value, sizeof(value));
+  return out;
+}
+
+std::array<std::uint8_t, 2> HostU16(std::uint16_t value) {
+  std::array<std::uint8_t, 2> out{};
+  std::memcpy(out.data(), &value, sizeof(value));
+  return out;
+}
+
+std::array<std::uint8_t, 2> Be16(std::uint16_t value) {
+  return {static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)};
+}
+
+// Keys laid out as the registers hold them: every field padded to 32 bits.
+using AllowKey = std::array<std::uint8_t, 16>;
+AllowKey MakeAllowKey(Ipv4Address vm, Ipv4Address destination, std::uint8_t protocol,
+                      std::uint16_t port) {
+  AllowKey key{};
+  PutBe32(key.data(), vm.value());
+  PutBe32(key.data() + 4, destination.value());
+  key[8] = protocol;
+  key[12] = static_cast<std::uint8_t>(port >> 8);
+  key[13] = static_cast<std::uint8_t>(port);
+  return key;
+}
+
+using BindKey = std::array<std::uint8_t, 12>;
+BindKey MakeBindKey(const BoundAddress& binding) {
+  BindKey key{};
+  for (int i = 0; i < 6; ++i) {
+    key[i] = static_cast<std::uint8_t>(binding.mac.value() >> (40 - 8 * i));
+  }
+  PutBe32(key.data() + 8, binding.ip.value());
+  return key;
+}
+
+using IfnameKey = std::array<std::uint8_t, 16>;
+IfnameKey MakeIfnameKey(const std::string& name) {
+  IfnameKey key{};
+  std::memcpy(key.data(), name.data(), std::min(name.size(), key.size() - 1));
+  return key;
+}
+
+void AddTableMessage(NftBatch& batch, std::uint16_t type, std::uint16_t flags) {
+  batch.Add(fmt::format("table inet {}", kTableName), [&](char* buffer, std::uint32_t seq) {
+    TablePtr table(nftnl_table_alloc());
+    nftnl_table_set_u32(table.get(), NFTNL_TABLE_FAMILY, kFamily);
+    nftnl_table_set_str(table.get(), NFTNL_TABLE_NAME, kTableName);
+    auto* header = nftnl_nlmsg_build_hdr(buffer, type, kFamily, flags, seq);
+    nftnl_table_nlmsg_build_payload(header, table.get());
+    return header;
+  });
+}
+
+void AddCounter(NftBatch& batch, const char* name) {
+  batch.Add(fmt::format("counter {}", name), [&](char* buffer, std::uint32_t seq) {
+    ObjectPtr object(nftnl_obj_alloc());
+    nftnl_obj_set_u32(object.get(), NFTNL_OBJ_FAMILY, kFamily);
+    nftnl_obj_set_str(object.get(), NFTNL_OBJ_TABLE, kTableName);
+    nftnl_obj_set_str(object.get(), NFTNL_OBJ_NAME, name);
+    nftnl_obj_set_u32(object.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+    auto* header = nftnl_nlmsg_build_hdr(buffer, NFT_MSG_NEWOBJ, kFamily, NLM_F_CREATE, seq);
+    nftnl_obj_nlmsg_build_payload(header, object.get());
+    return header;
+  });
+}
+
+struct SetSpec {
+  const char* name;
+  std::uint32_t key_type;
+  std::uint32_t key_length;
+  std::uint32_t flags;
+  std::vector<std::uint8_t> field_lengths;  // of a concatenation in an interval set
+  bool host_order_key = false;              // tells `nft list` to print the key as a string
+};
+
+void AddSet(NftBatch& batch, const SetSpec& spec) {
+  batch.Add(fmt::format("set {}", spec.name), [&](char* buffer, std::uint32_t seq) {
+    SetPtr set(nftnl_set_alloc());
+    nftnl_set_set_u32(set.get(), NFTNL_SET_FAMILY, kFamily);
+    nftnl_set_set_str(set.get(), NFTNL_SET_TABLE, kTableName);
+    nftnl_set_set_str(set.get(), NFTNL_SET_NAME, spec.name);
+    // The kernel requires an id naming the set within the transaction; names are unique too.
+    nftnl_set_set_u32(set.get(), NFTNL_SET_ID, seq);
+    nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_TYPE, spec.key_type);
+    nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_LEN, spec.key_length);
+    nftnl_set_set_u32(set.get(), NFTNL_SET_FLAGS, spec.flags);
+    if (spec.flags & NFT_SET_MAP)
+      nftnl_set_set_u32(set.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+    if (!spec.field_lengths.empty()) {
+      nftnl_set_set_data(set.get(), NFTNL_SET_DESC_CONCAT, spec.field_lengths.data(),
+                         static_cast<std::uint32_t>(spec.field_lengths.size()));
+    }
+    if (spec.host_order_key) {
+      auto* userdata = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+      if (!userdata) throw std::bad_alloc();
+      nftnl_udata_put_u32(userdata, NFTNL_UDATA_SET_KEYBYTEORDER, kByteorderHost);
+      nftnl_set_set_data(set.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(userdata),
+                         nftnl_udata_buf_len(userdata));
+      nftnl_udata_buf_free(userdata);
+    }
+    auto* header = nftnl_nlmsg_build_hdr(buffer, NFT_MSG_NEWSET, kFamily, NLM_F_CREATE, seq);
+    nftnl_set_nlmsg_build_payload(header, set.get());
+    return header;
+  });
+}
+
+void AddChain(NftBatch& batch, const std::string& name, const char* type = nullptr,
+              std::uint32_t hook = 0, int priority = 0) {
+  batch.Add(fmt::format("chain {}", name), [&](char* buffer, std::uint32_t seq) {
+    ChainPtr chain(nftnl_chain_alloc());
+    nftnl_chain_set_u32(chain.get(), NFTNL_CHAIN_FAMILY, kFamily);
+    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TABLE, kTableName);
+    nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, name.c_str());
+    if (type) {
+      nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_TYPE, type);
+      nftnl_chain_set_u32(chain.get(), NFTNL_CHAIN_HOOKNUM, hook);
+      nftnl_chain_set_s32(chain.get(), NFTNL_CHAIN_PRIO, priority);
+      nftnl_chain_set_u32(chain.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+    }
+    auto* header = nftnl_nlmsg_build_hdr(buffer, NFT_MSG_NEWCHAIN, kFamily, NLM_F_CREATE, seq);
+    nftnl_chain_nlmsg_build_payload(header, chain.get());
+    return header;
+  });
+}
+
+// Element messages of at most kElementsPerMessage elements each; `fill` sets element i.
+void AddElementMessages(NftBatch& batch, std::uint16_t type, const char* set_name,
+                        std::size_t count,
+                        const std::function<void(std::size_t, nftnl_set_elem*)>& fill,
+                        const std::function<std::string(std::size_t)>& describe) {
+  for (std::size_t start = 0; start < count; start += kElementsPerMessage) {
+    auto end = std::min(count, start + kElementsPerMessage);
+    auto label = end - start == 1 ? fmt::format("element {} of set {}", describe(start), set_name)
+                                  : fmt::format("elements {}-{} of set {} (first: {})", start + 1,
+                                                end, set_name, describe(start));
+    batch.Add(std::move(label), [&](char* buffer, std::uint32_t seq) {
+      SetPtr set(nftnl_set_alloc());
+      nftnl_set_set_str(set.get(), NFTNL_SET_TABLE, kTableName);
+      nftnl_set_set_str(set.get(), NFTNL_SET_NAME, set_name);
+      for (auto i = start; i < end; ++i) {
+        auto* element = nftnl_set_elem_alloc();
+        if (!element) throw std::bad_alloc();
+        fill(i, element);
+        nftnl_set_elem_add(set.get(), element);
+      }
+      auto flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0;
+      auto* header = nftnl_nlmsg_build_hdr(buffer, type, kFamily, flags, seq);
+      nftnl_set_elems_nlmsg_build_payload(header, set.get());
+      return header;
+    });
+  }
+}
+
+std::string ProtocolName(std::uint8_t protocol) {
+  switch (protocol) {
+    case IPPROTO_TCP:
+      return "tcp";
+    case IPPROTO_UDP:
+      return "udp";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
+void AddAllowElements(NftBatch& batch, std::uint16_t type, const TableElements& elements) {
+  const auto& exact = elements.exact;
+  AddElementMessages(
+      batch, type, kSetAllow, exact.size(),
+      [&](std::size_t i, nftnl_set_elem* element) {
+        auto key =
+            MakeAllowKey(exact[i].vm, exact[i].destination, exact[i].protocol, exact[i].port);
+        nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+      },
+      [&](std::size_t i) {
+        return fmt::format("{} . {} . {} . {}", exact[i].vm.ToString(),
+                           exact[i].destination.ToString(), ProtocolName(exact[i].protocol),
+                           exact[i].port);
+      });
+  const auto& ranges = elements.ranges;
+  AddElementMessages(
+      batch, type, kSetAllowRanges, ranges.size(),
+      [&](std::size_t i, nftnl_set_elem* element) {
+        const auto& range = ranges[i];
+        auto key = MakeAllowKey(range.vm, range.first, range.protocol, range.ports.first);
+        auto key_end = MakeAllowKey(range.vm, range.last, range.protocol, range.ports.last);
+        nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+        nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY_END, key_end.data(), key_end.size());
+      },
+      [&](std::size_t i) {
+        const auto& range = ranges[i];
+        return fmt::format("{} . {}-{} . {} . {}", range.vm.ToString(), range.first.ToString(),
+                           range.last.ToString(), ProtocolName(range.protocol),
+                           range.ports.ToString());
+      });
+}
+
+void AddBindingElements(NftBatch& batch, std::uint16_t type, const TableElements& elements) {
+  const auto& bindings = elements.bindings;
+  AddElementMessages(
+      batch, type, kSetBindings, bindings.size(),
+      [&](std::size_t i, nftnl_set_elem* element) {
+        auto key = MakeBindKey(bindings[i]);
+        nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+      },
+      [&](std::size_t i) {
+        return fmt::format("{} . {}", bindings[i].mac.ToString(), bindings[i].ip.ToString());
+      });
+}
+
+std::string InputChain(const FilteredNetwork& network) {
+  return "input_" + network.name;
+}
+std::string ForwardChain(const FilteredNetwork& network) {
+  return "forward_" + network.name;
+}
+
+// Writes the rules of every chain, numbering them per chain for error reports.
+class RuleWriter {
+ public:
+  explicit RuleWriter(NftBatch& batch) : batch_(batch) {}
+
+  RuleBuilder Start(const std::string& chain) { return RuleBuilder(kTableName, chain, kFamily); }
+
+  void Add(RuleBuilder& rule, const std::string& chain, const std::string& what) {
+    auto index = ++rules_per_chain_[chain];
+    batch_.Add(fmt::format("rule {} of chain {} ({})", index, chain, what),
+               [&](char* buffer, std::uint32_t seq) {
+                 auto* header = nftnl_nlmsg_build_hdr(buffer, NFT_MSG_NEWRULE, kFamily,
+                                                      NLM_F_APPEND | NLM_F_CREATE, seq);
+                 nftnl_rule_nlmsg_build_payload(header, rule.get());
+                 return header;
+               });
+  }
+
+ private:
+  NftBatch& batch_;
+  std::map<std::string, int> rules_per_chain_;
+};
+
+void MatchIpv4Destination(RuleBuilder& rule, Ipv4Address address) {
+  rule.NfprotoIs(NFPROTO_IPV4)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 16, 4)
+      .Compare(NFT_CMP_EQ, Be32(address.value()));
+}
+
+void MatchIpv4Source(RuleBuilder& rule, const Ipv4Cidr& cidr, bool inside) {
+  auto mask = cidr.prefix_length() == 0 ? 0u : ~0u << (32 - cidr.prefix_length());
+  rule.NfprotoIs(NFPROTO_IPV4)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4)
+      .Bitwise(Be32(mask))
+      .Compare(inside ? NFT_CMP_EQ : NFT_CMP_NEQ, Be32(cidr.base().value()));
+}
+
+void MatchDestinationPort(RuleBuilder& rule, std::uint8_t protocol, std::uint16_t port) {
+  rule.L4protoIs(protocol)
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
+      .Compare(NFT_CMP_EQ, Be16(port));
+}
+
+void MatchEstablished(RuleBuilder& rule) {
+  rule.CtLoad(NFT_CT_STATE)
+      .Bitwise(HostU32(NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED)))
+      .Compare(NFT_CMP_NEQ, std::array<std::uint8_t, 4>{});
+}
+
+void MatchSpoofed(RuleBuilder& rule) {
+  // ether saddr . ip saddr != @vm_bind4: the MAC takes two 32-bit registers, the IP the third.
+  rule.MetaLoad(NFT_META_IIFTYPE)
+      .Compare(NFT_CMP_EQ, HostU16(ARPHRD_ETHER))
+      .NfprotoIs(NFPROTO_IPV4)
+      .PayloadLoad(NFT_PAYLOAD_LL_HEADER, 6, 6, kReg1)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, kReg32First + 2)
+      .Lookup(kSetBindings, kReg1, /*inverted=*/true);
+}
+
+void MatchAllowed(RuleBuilder& rule, const char* set) {
+  // ip saddr . ip daddr . meta l4proto . th dport @set
+  rule.NfprotoIs(NFPROTO_IPV4)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, kReg1)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, kReg32First + 1)
+      .MetaLoad(NFT_META_L4PROTO, kReg32First + 2)
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, kReg32First + 3)
+      .Lookup(set, kReg1);
+}
+
+void AddNetworkInputRules(RuleWriter& rules, const TableLayout& layout,
+                          const FilteredNetwork& network) {
+  auto chain = InputChain(network);
+  {
+    auto rule = rules.Start(chain);
+    rule.NfprotoIs(NFPROTO_IPV6)
+        .NamedCounter(kCounterIpv6)
+        .Verdict(NF_DROP)
+        .Comment("no IPv6 on VM networks");
+    rules.Add(rule, chain, "IPv6 dropped");
+  }
+  {
+    // Before anti-spoofing: a VM asks for its lease from 0.0.0.0.
+    auto rule = rules.Start(chain);
+    rule.L4protoIs(IPPROTO_UDP)
+        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2)
+        .Compare(NFT_CMP_EQ, Be16(68))
+        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
+        .Compare(NFT_CMP_EQ, Be16(67))
+        .Verdict(NF_ACCEPT)
+        .Comment("DHCP");
+    rules.Add(rule, chain, "DHCP");
+  }
+  if (network.allowlist_egress) {
+    auto rule = rules.Start(chain);
+    MatchSpoofed(rule);
+    rule.NamedCounter(kCounterSpoofedInput).Verdict(NF_DROP).Comment("MAC and IP not bound");
+    rules.Add(rule, chain, "anti-spoofing");
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchEstablished(rule);
+    rule.Verdict(NF_ACCEPT);
+    rules.Add(rule, chain, "established");
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchIpv4Destination(rule, network.gateway);
+    rule.L4protoIs(IPPROTO_ICMP)
+        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1)
+        .Compare(NFT_CMP_EQ, std::array<std::uint8_t, 1>{8})
+        .Verdict(NF_ACCEPT)
+        .Comment("ping the gateway");
+    rules.Add(rule, chain, "ping");
+  }
+  if (network.allowlist_egress) {
+    for (auto protocol : {IPPROTO_UDP, IPPROTO_TCP}) {
+      auto rule = rules.Start(chain);
+      MatchIpv4Destination(rule, network.gateway);
+      MatchDestinationPort(rule, static_cast<std::uint8_t>(protocol), 53);
+      rule.Verdict(NF_ACCEPT).Comment("filtered DNS");
+      rules.Add(rule, chain, "DNS");
+    }
+  }
+  for (auto port : layout.backend_tcp_ports) {
+    auto rule = rules.Start(chain);
+    MatchIpv4Destination(rule, network.gateway);
+    MatchDestinationPort(rule, IPPROTO_TCP, port);
+    rule.Verdict(NF_ACCEPT).Comment("backend service");
+    rules.Add(rule, chain, fmt::format("backend port {}", port));
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.NamedCounter(kCounterInputDenied).Verdict(NF_DROP);
+    rules.Add(rule, chain, "default drop");
+  }
+}
+
+void AddNetworkForwardRules(RuleWriter& rules, const TableLayout& layout,
+                            const FilteredNetwork& network) {
+  auto chain = ForwardChain(network);
+  {
+    auto rule = rules.Start(chain);
+    rule.NfprotoIs(NFPROTO_IPV6)
+        .NamedCounter(kCounterIpv6)
+        .Verdict(NF_DROP)
+        .Comment("no IPv6 on VM networks");
+    rules.Add(rule, chain, "IPv6 dropped");
+  }
+  {
+    auto rule = rules.Start(chain);
+    if (network.allowlist_egress) {
+      MatchSpoofed(rule);
+      rule.Comment("MAC and IP not bound");
+    } else {
+      MatchIpv4Source(rule, network.cidr, /*inside=*/false);
+      rule.Comment("source outside the network");
+    }
+    rule.NamedCounter(kCounterSpoofedForward).Verdict(NF_DROP);
+    rules.Add(rule, chain, "anti-spoofing");
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.InterfaceIs(/*input=*/false, layout.external_interface, /*equal=*/false)
+        .NamedCounter(kCounterCrossNetwork)
+        .Verdict(NF_DROP)
+        .Comment("only out of the external interface");
+    rules.Add(rule, chain, "no routing between networks");
+  }
+  if (!network.allowlist_egress) {
+    auto rule = rules.Start(chain);
+    rule.Verdict(NF_ACCEPT).Comment("open egress");
+    rules.Add(rule, chain, "open egress");
+    return;
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchEstablished(rule);
+    rule.Verdict(NF_ACCEPT);
+    rules.Add(rule, chain, "established");
+  }
+  for (const char* set : {kSetAllow, kSetAllowRanges}) {
+    auto rule = rules.Start(chain);
+    MatchAllowed(rule, set);
+    rule.Verdict(NF_ACCEPT).Comment("allowlist");
+    rules.Add(rule, chain, fmt::format("allowlist {}", set));
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.Limit(layout.log_rate_per_second, layout.log_rate_per_second)
+        .Log(layout.log_group, fmt::format("ticrypt {} denied: ", network.name));
+    rules.Add(rule, chain, "log denied");
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.NamedCounter(kCounterSecureDenied).Verdict(NF_DROP);
+    rules.Add(rule, chain, "default drop");
+  }
+}
+
+}  // namespace
+
+void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
+                         const TableElements& elements) {
+  AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+  AddTableMessage(batch, NFT_MSG_DELTABLE, 0);
+  AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+
+  for (const char* counter :
+       {kCounterIpv6, kCounterSpoofedInput, kCounterSpoofedForward, kCounterInputDenied,
+        kCounterSecureDenied, kCounterCrossNetwork, kCounterInbound}) {
+    AddCounter(batch, counter);
+  }
+
+  constexpr std::uint32_t kAllowType =
+      ConcatType({kTypeIpv4Address, kTypeIpv4Address, kTypeInetProtocol, kTypeInetService});
+  AddSet(batch, {kSetAllow, kAllowType, 16, NFT_SET_TIMEOUT, {}});
+  AddSet(batch, {kSetAllowRanges,
+                 kAllowType,
+                 16,
+                 NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_CONCAT,
+                 {4, 4, 1, 2}});
+  AddSet(batch, {kSetBindings, ConcatType({kTypeEtherAddress, kTypeIpv4Address}), 12, 0, {}});
+  for (const char* map : {kMapInput, kMapForward, kMapInbound}) {
+    AddSet(batch, {map, kTypeIfname, 16, NFT_SET_MAP, {}, /*host_order_key=*/true});
+  }
+
+  for (const auto& network : layout.networks) {
+    AddChain(batch, InputChain(network));
+    AddChain(batch, ForwardChain(network));
+  }
+  AddChain(batch, kChainInbound);
+  AddChain(batch, "prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
+  AddChain(batch, "input", "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER);
+  AddChain(batch, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
+  AddChain(batch, "postrouting", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
+
+  // Verdict maps: which chain judges a packet, by the interface it came in on (or goes to).
+  auto add_map = [&](const char* map,
+                     const std::function<std::string(const FilteredNetwork&)>& target) {
+    const auto& networks = layout.networks;
+    AddElementMessages(
+        batch, NFT_MSG_NEWSETELEM, map, networks.size(),
+        [&](std::size_t i, nftnl_set_elem* element) {
+          auto key = MakeIfnameKey(networks[i].interface);
+          nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+          nftnl_set_elem_set_u32(element, NFTNL_SET_ELEM_VERDICT,
+                                 static_cast<std::uint32_t>(NFT_JUMP));
+          nftnl_set_elem_set_str(element, NFTNL_SET_ELEM_CHAIN, target(networks[i]).c_str());
+        },
+        [&](std::size_t i) { return networks[i].interface; });
+  };
+  add_map(kMapInput, InputChain);
+  add_map(kMapForward, ForwardChain);
+  add_map(kMapInbound, [](const FilteredNetwork&) { return std::string(kChainInbound); });
+
+  AddAllowElements(batch, NFT_MSG_NEWSETELEM, elements);
+  AddBindingElements(batch, NFT_MSG_NEWSETELEM, elements);
+
+  RuleWriter rules(batch);
+  for (const auto& network : layout.networks) {
+    AddNetworkInputRules(rules, layout, network);
+    AddNetworkForwardRules(rules, layout, network);
+  }
+  {
+    auto rule = rules.Start(kChainInbound);
+    MatchEstablished(rule);
+    rule.Verdict(NF_ACCEPT).Comment("replies only");
+    rules.Add(rule, kChainInbound, "established");
+  }
+  {
+    auto rule = rules.Start(kChainInbound);
+    rule.NamedCounter(kCounterInbound).Verdict(NF_DROP);
+    rules.Add(rule, kChainInbound, "default drop");
+  }
+  {
+    auto rule = rules.Start("input");
+    rule.MetaLoad(NFT_META_IIFNAME).VerdictMap(kMapInput);
+    rules.Add(rule, "input", "networks");
+  }
+  {
+    auto rule = rules.Start("forward");
+    rule.MetaLoad(NFT_META_IIFNAME).VerdictMap(kMapForward);
+    rules.Add(rule, "forward", "from networks");
+  }
+  {
+    auto rule = rules.Start("forward");
+    rule.MetaLoad(NFT_META_OIFNAME).VerdictMap(kMapInbound);
+    rules.Add(rule, "forward", "into networks");
+  }
+  for (const auto& network : layout.networks) {
+    auto rule = rules.Start("postrouting");
+    rule.InterfaceIs(/*input=*/false, layout.external_interface);
+    MatchIpv4Source(rule, network.cidr, /*inside=*/true);
+    rule.Masquerade().Comment(network.name);
+    rules.Add(rule, "postrouting", fmt::format("masquerade {}", network.name));
+  }
+}
+
+void AddElementChanges(NftBatch& batch, const ElementChanges& changes) {
+  AddAllowElements(batch, NFT_MSG_DELSETELEM, changes.remove);
+  AddBindingElements(batch, NFT_MSG_DELSETELEM, changes.remove);
+  AddAllowElements(batch, NFT_MSG_NEWSETELEM, changes.add);
+  AddBindingElements(batch, NFT_MSG_NEWSETELEM, changes.add);
+}
+
+}  // namespace netd::firewall

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "netd/daemon/config.hpp"
+#include "netd/dhcp/ipam.hpp"
+#include "netd/firewall/allowlist.hpp"
+#include "netd/firewall/packet_filter.hpp"
+
+namespace netd {
+
+// The gateway's firewall: the allowlist policy in memory and the `inet ticrypt` table in the
+// kernel, kept equal. Mutations go policy first, then the kernel inside the caller's store
+// transaction; any failure undoes all three.
+class GatewayFirewall {
+ public:
+  GatewayFirewall(const Config& config, firewall::PacketFilter& filter);
+
+  // Loads the stored state and applies the whole table; throws if the kernel refuses it.
+  void Start(const std::vector<dhcp::VmBinding>& bindings,
+             const std::vector<firewall::AllowlistRule>& rules);
+
+  // Whether VMs of this network are allowlisted (and anti-spoofed) rather than open.
+  bool IsAllowlisted(std::string_view network) const;
+  firewall::SecureVm SecureVmOf(const dhcp::VmBinding& binding) const;
+
+  firewall::AllowlistPolicy& policy() { return policy_; }
+  const firewall::AllowlistPolicy& policy() const { return policy_; }
+  std::size_t max_allow_elements() const { return max_allow_elements_; }
+
+  // Applies `changes` (already made to policy()) to the kernel inside `persist`, which must
+  // call the function it is given within its store transaction. On any failure the kernel is
+  // restored, `undo_policy` runs, and the exception propagates. After success, established
+  // flows that lost their permission are cut.
+  using Persist = std::function<void(const std::function<void()>& apply_kernel)>;
+  void Apply(const firewall::ElementChanges& changes, const std::function<void()>& undo_policy,
+             const Persist& persist);
+
+  struct Counters {
+    std::uint64_t element_updates = 0;
+    std::uint64_t kernel_failures = 0;
+    std::uint64_t flows_cut = 0;
+    std::uint64_t full_applies = 0;
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void CutRevokedFlows(const firewall::ElementChanges& changes);
+  bool InsideEnclave(Ipv4Address address) const;
+
+  firewall::TableLayout layout_;
+  std::vector<Ipv4Cidr> enclave_networks_;
+  firewall::PacketFilter& filter_;
+  firewall::AllowlistPolicy policy_;
+  std::size_t max_allow_elements_;
+  Counters counters_;
+};
+
+}  // namespace netd

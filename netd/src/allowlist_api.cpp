@@ -1,0 +1,234 @@
+// The allowlist routes of the control API: superadmins' egress rules for secure VMs.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "api_support.hpp"
+#include "netd/daemon/allowlist_codec.hpp"
+#include "netd/daemon/control_api.hpp"
+#include "netd/daemon/gateway_firewall.hpp"
+
+namespace netd {
+
+using nlohmann::json;
+
+namespace {
+
+void RequireValidRuleName(std::string_view name) {
+  if (!IsValidObjectId(name)) {
+    throw Unprocessable("invalid_rule_name",
+                        fmt::format("rule name \"{}\" is invalid: expected 1-{} characters of "
+                                    "A-Z, a-z, 0-9, '.', '_' or '-'",
+                                    name.substr(0, 80), kMaxVmIdLength),
+                        "rule");
+  }
+}
+
+}  // namespace
+
+GatewayFirewall& ControlApi::RequireFirewall() {
+  if (!firewall_) {
+    throw ApiError{409, "not_a_gateway",
+                   "this netd does not run the gateway role; allowlists live on the gateway", ""};
+  }
+  return *firewall_;
+}
+
+void ControlApi::RequireAssignableVm(std::string_view vm, const std::string& field) {
+  RequireValidVmId(vm);
+  const auto* binding = ipam_.Find(vm);
+  if (!binding) {
+    throw Unprocessable("vm_not_bound", fmt::format("VM {} is not bound", vm), field);
+  }
+  if (!firewall_->IsAllowlisted(binding->network)) {
+    throw Unprocessable("vm_not_secure",
+                        fmt::format("VM {} is on network {}, whose egress is open; only VMs of "
+                                    "allowlisted networks can be assigned rules",
+                                    vm, binding->network),
+                        field);
+  }
+}
+
+json ControlApi::RuleJson(const firewall::AllowlistRule& rule) const {
+  auto body = AllowlistRuleToJson(rule);
+  body["created_at"] = IsoTime(rule.created_ms);
+  body["updated_at"] = IsoTime(rule.updated_ms);
+  body.erase("created_ms");
+  body.erase("updated_ms");
+  body["bound_vms"] = firewall_->policy().BoundVmsOf(rule).size();
+  return body;
+}
+
+// Puts `rule` (new or replacing one) through policy, element limit, kernel, store and audit.
+ApiResponse ControlApi::CommitRule(const Call& call, firewall::AllowlistRule rule,
+                                   const std::string& action, const json& request) {
+  auto& firewall = RequireFirewall();
+  auto& policy = firewall.policy();
+  const auto* existing = policy.FindRule(rule.name);
+  AuditEvent event{call.request.caller,  action, fmt::format("allowlist/{}", rule.name), request,
+                   existing ? 200 : 201, ""};
+  auto now = AuditChain::NowMs();
+  rule.created_ms = existing ? existing->created_ms : now;
+  rule.updated_ms = existing ? existing->updated_ms : now;
+  if (existing) {
+    auto unchanged = rule;
+    unchanged.updated_ms = existing->updated_ms;
+    if (unchanged == *existing) {
+      audit_.Record(event);
+      return JsonResponse(200, RuleJson(*existing));
+    }
+    rule.updated_ms = now;
+  }
+  std::optional<firewall::AllowlistRule> before;
+  if (existing) before = *existing;
+  auto undo = [&, name = rule.name] {
+    if (before) {
+      policy.PutRule(*before);
+    } else {
+      policy.RemoveRule(name);
+    }
+  };
+  auto changes = policy.PutRule(rule);
+  if (policy.allow_elements() > firewall.max_allow_elements()) {
+    auto total = policy.allow_elements();
+    undo();
+    throw Unprocessable(
+        "too_many_elements",
+        fmt::format("rule {} would make the allowlist hold {} kernel elements; the limit "
+                    "(gateway.max_allowlist_elements) is {}",
+                    rule.name, total, firewall.max_allow_elements()),
+        "destinations");
+  }
+  auto stored = AllowlistRuleToJson(rule).dump();
+  firewall.Apply(changes, undo, [&](const std::function<void()>& apply_kernel) {
+    audit_.Record(event, [&] {
+      store_.PutAllowlistRule(rule.name, stored);
+      apply_kernel();
+    });
+  });
+  spdlog::info("allowlist {}: {} by uid {}: {} element changes, {} bound VMs", rule.name,
+               existing ? "updated" : "created", call.request.caller.uid, changes.size(),
+               policy.BoundVmsOf(rule).size());
+  return JsonResponse(event.status, RuleJson(*policy.FindRule(rule.name)));
+}
+
+ApiResponse ControlApi::ListRules(const Call&) {
+  auto& firewall = RequireFirewall();
+  json rules = json::array();
+  for (const auto& [name, rule] : firewall.policy().rules()) rules.push_back(RuleJson(rule));
+  return JsonResponse(200, {{"rules", rules}});
+}
+
+ApiResponse ControlApi::GetRule(const Call& call) {
+  auto& firewall = RequireFirewall();
+  const auto& name = call.captures[0];
+  RequireValidRuleName(name);
+  const auto* rule = firewall.policy().FindRule(name);
+  if (!rule) {
+    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
+  }
+  auto body = RuleJson(*rule);
+  body["vms_bound"] = firewall.policy().BoundVmsOf(*rule);
+  return JsonResponse(200, body);
+}
+
+ApiResponse ControlApi::PutRule(const Call& call) {
+  RequireFirewall();
+  const auto& name = call.captures[0];
+  RequireValidRuleName(name);
+  auto body = ParseObjectBody(call.request.body);
+  auto rule = ParseAllowlistRule(name, body, config_);
+  if (!rule.all_vms) {
+    for (std::size_t i = 0; i < rule.vms.size(); ++i) {
+      RequireAssignableVm(rule.vms[i], "vms");
+    }
+  }
+  return CommitRule(call, std::move(rule), "allowlist.put", body);
+}
+
+ApiResponse ControlApi::DeleteRule(const Call& call) {
+  auto& firewall = RequireFirewall();
+  const auto& name = call.captures[0];
+  RequireValidRuleName(name);
+  auto& policy = firewall.policy();
+  const auto* existing = policy.FindRule(name);
+  if (!existing) {
+    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
+  }
+  auto before = *existing;
+  AuditEvent event{call.request.caller,
+                   "allowlist.delete",
+                   fmt::format("allowlist/{}", name),
+                   json::object(),
+                   200,
+                   ""};
+  auto changes = policy.RemoveRule(name);
+  firewall.Apply(
+      changes, [&] { policy.PutRule(before); },
+      [&](const std::function<void()>& apply_kernel) {
+        audit_.Record(event, [&] {
+          store_.DeleteAllowlistRule(name);
+          apply_kernel();
+        });
+      });
+  spdlog::info("allowlist {}: deleted by uid {}: {} elements removed", name,
+               call.request.caller.uid, changes.size());
+  auto body = AllowlistRuleToJson(before);
+  body.erase("created_ms");
+  body.erase("updated_ms");
+  return JsonResponse(200, json{{"deleted", body}});
+}
+
+ApiResponse ControlApi::AssignRule(const Call& call) {
+  auto& firewall = RequireFirewall();
+  const auto& name = call.captures[0];
+  const auto& vm = call.captures[1];
+  RequireValidRuleName(name);
+  const auto* existing = firewall.policy().FindRule(name);
+  if (!existing) {
+    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
+  }
+  RequireAssignableVm(vm, "vm");
+  auto rule = *existing;
+  if (rule.all_vms) {
+    throw ApiError{409, "rule_applies_to_all",
+                   fmt::format("rule {} applies to every secure VM (\"*\"); replace its vms with "
+                               "a list first",
+                               name),
+                   "vm"};
+  }
+  auto at = std::lower_bound(rule.vms.begin(), rule.vms.end(), vm);
+  if (at == rule.vms.end() || *at != vm) rule.vms.insert(at, vm);
+  return CommitRule(call, std::move(rule), "allowlist.assign", {{"vm", vm}});
+}
+
+ApiResponse ControlApi::UnassignRule(const Call& call) {
+  auto& firewall = RequireFirewall();
+  const auto& name = call.captures[0];
+  const auto& vm = call.captures[1];
+  RequireValidRuleName(name);
+  RequireValidVmId(vm);
+  const auto* existing = firewall.policy().FindRule(name);
+  if (!existing) {
+    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
+  }
+  auto rule = *existing;
+  if (rule.all_vms) {
+    throw ApiError{409, "rule_applies_to_all",
+                   fmt::format("rule {} applies to every secure VM (\"*\"); replace its vms with "
+                               "a list to leave VMs out",
+                               name),
+                   "vm"};
+  }
+  auto at = std::lower_bound(rule.vms.begin(), rule.vms.end(), vm);
+  if (at == rule.vms.end() || *at != vm) {
+    throw ApiError{404, "vm_not_assigned",
+                   fmt::format("VM {} is not assigned to rule {}", vm, name), "vm"};
+  }
+  rule.vms.erase(at);
+  return CommitRule(call, std::move(rule), "allowlist.unassign", {{"vm", vm}});
+}
+
+}  // namespace netd

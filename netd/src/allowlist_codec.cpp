@@ -1,0 +1,254 @@
+#include "netd/daemon/allowlist_codec.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "api_support.hpp"
+#include "netd/dns/names.hpp"
+
+namespace netd {
+
+using nlohmann::json;
+
+namespace {
+
+bool LooksNumeric(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.' || c == '/';
+  });
+}
+
+// Host names: RFC 1123, optionally with one leading "*." (exactly one more label).
+bool IsValidHostDestination(std::string_view name) {
+  if (name.starts_with("*.")) name.remove_prefix(2);
+  return name.find('.') != std::string_view::npos && dns::IsValidHostname(name);
+}
+
+const json& Required(const json& body, const char* field) {
+  if (!body.contains(field)) {
+    throw BadRequest("missing_field", fmt::format("field \"{}\" is required", field), field);
+  }
+  return body[field];
+}
+
+std::vector<std::string> Destinations(const json& value, firewall::AllowlistRule& rule,
+                                      const Config& config) {
+  if (!value.is_array()) {
+    throw BadRequest("invalid_type", "field \"destinations\" must be an array of strings",
+                     "destinations");
+  }
+  if (value.empty() || value.size() > kMaxRuleDestinations) {
+    throw Unprocessable("invalid_destinations",
+                        fmt::format("field \"destinations\" must hold 1-{} entries, got {}",
+                                    kMaxRuleDestinations, value.size()),
+                        "destinations");
+  }
+  std::vector<std::string> destinations;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    auto field = fmt::format("destinations[{}]", i);
+    if (!value[i].is_string()) {
+      throw BadRequest("invalid_type", fmt::format("{} must be a string", field), field);
+    }
+    auto text = value[i].get<std::string>();
+    if (LooksNumeric(text)) {
+      auto cidr = text.find('/') == std::string::npos
+                      ? (Ipv4Address::Parse(text)
+                             ? std::optional<Ipv4Cidr>(Ipv4Cidr(*Ipv4Address::Parse(text), 32))
+                             : std::nullopt)
+                      : Ipv4Cidr::Parse(text);
+      if (!cidr) {
+        throw Unprocessable(
+            "invalid_destination",
+            fmt::format("{} \"{}\" is not an IPv4 address or CIDR (a.b.c.d or a.b.c.d/n with "
+                        "the host bits zero)",
+                        field, text.substr(0, 80)),
+            field);
+      }
+      for (const auto& network : config.networks) {
+        if (cidr->Overlaps(network.cidr)) {
+          throw Unprocessable(
+              "destination_inside_enclave",
+              fmt::format("{} {} overlaps network {} ({}); nothing is routed between the "
+                          "enclave's networks",
+                          field, cidr->ToString(), network.name, network.cidr.ToString()),
+              field);
+        }
+      }
+      if (std::find(rule.networks.begin(), rule.networks.end(), *cidr) == rule.networks.end()) {
+        rule.networks.push_back(*cidr);
+      }
+    } else if (!IsValidHostDestination(text)) {
+      throw Unprocessable(
+          "invalid_destination",
+          fmt::format("{} \"{}\" is not an IPv4 address, a CIDR or a host name (RFC 1123 "
+                      "labels with at least one dot, optionally starting with \"*.\")",
+                      field, text.substr(0, 80)),
+          field);
+    }
+    destinations.push_back(std::move(text));
+  }
+  return destinations;
+}
+
+std::vector<PortRange> Ports(const json& value) {
+  if (!value.is_array()) {
+    throw BadRequest("invalid_type", "field \"ports\" must be an array of ports or port ranges",
+                     "ports");
+  }
+  if (value.empty() || value.size() > kMaxRulePorts) {
+    throw Unprocessable(
+        "invalid_ports",
+        fmt::format("field \"ports\" must hold 1-{} entries, got {}", kMaxRulePorts, value.size()),
+        "ports");
+  }
+  std::vector<PortRange> ports;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    auto field = fmt::format("ports[{}]", i);
+    std::optional<PortRange> range;
+    if (value[i].is_number_integer()) {
+      auto port = value[i].get<std::int64_t>();
+      if (port >= 1 && port <= 65535) {
+        range = PortRange{static_cast<std::uint16_t>(port), static_cast<std::uint16_t>(port)};
+      }
+    } else if (value[i].is_string()) {
+      range = PortRange::Parse(value[i].get<std::string>());
+    } else {
+      throw BadRequest("invalid_type",
+                       fmt::format("{} must be a port (1717) or a string (\"27000-27010\")", field),
+                       field);
+    }
+    if (!range) {
+      throw Unprocessable("invalid_port",
+                          fmt::format("{} must be a port 1-65535 or a range \"first-last\" with "
+                                      "first <= last, got {}",
+                                      field, value[i].dump().substr(0, 80)),
+                          field);
+    }
+    if (std::find(ports.begin(), ports.end(), *range) == ports.end()) ports.push_back(*range);
+  }
+  return ports;
+}
+
+}  // namespace
+
+firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& body,
+                                           const Config& config) {
+  static const std::vector<std::string> kFields = {"destinations", "protocol", "ports", "vms",
+                                                   "comment"};
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
+      throw BadRequest(
+          "unknown_field",
+          fmt::format("unknown field \"{}\"; expected destinations, protocol, ports, vms and "
+                      "comment",
+                      key.substr(0, 80)),
+          key);
+    }
+  }
+  firewall::AllowlistRule rule;
+  rule.name = std::string(name);
+  rule.destinations = Destinations(Required(body, "destinations"), rule, config);
+
+  const auto& protocol = Required(body, "protocol");
+  if (!protocol.is_string()) {
+    throw BadRequest("invalid_type", "field \"protocol\" must be a string", "protocol");
+  }
+  auto text = protocol.get<std::string>();
+  if (text == "tcp") {
+    rule.protocol = firewall::AllowProtocol::kTcp;
+  } else if (text == "udp") {
+    rule.protocol = firewall::AllowProtocol::kUdp;
+  } else if (text == "both") {
+    rule.protocol = firewall::AllowProtocol::kBoth;
+  } else {
+    throw Unprocessable("invalid_protocol",
+                        fmt::format("protocol must be \"tcp\", \"udp\" or \"both\", got \"{}\"",
+                                    text.substr(0, 80)),
+                        "protocol");
+  }
+
+  rule.ports = Ports(Required(body, "ports"));
+
+  const auto& vms = Required(body, "vms");
+  if (vms.is_string() && vms.get<std::string>() == "*") {
+    rule.all_vms = true;
+  } else if (vms.is_array()) {
+    if (vms.size() > kMaxRuleVms) {
+      throw Unprocessable(
+          "invalid_vms",
+          fmt::format("field \"vms\" may list at most {} VMs; use \"*\" for every secure VM",
+                      kMaxRuleVms),
+          "vms");
+    }
+    for (std::size_t i = 0; i < vms.size(); ++i) {
+      auto field = fmt::format("vms[{}]", i);
+      if (!vms[i].is_string()) {
+        throw BadRequest("invalid_type", fmt::format("{} must be a VM id string", field), field);
+      }
+      auto vm = vms[i].get<std::string>();
+      if (!IsValidObjectId(vm)) {
+        throw Unprocessable("invalid_vm_id",
+                            fmt::format("{} \"{}\" is not a valid VM id", field, vm.substr(0, 80)),
+                            field);
+      }
+      rule.vms.push_back(std::move(vm));
+    }
+    std::sort(rule.vms.begin(), rule.vms.end());
+    rule.vms.erase(std::unique(rule.vms.begin(), rule.vms.end()), rule.vms.end());
+  } else {
+    throw BadRequest("invalid_type",
+                     "field \"vms\" must be an array of VM ids or \"*\" (every secure VM)", "vms");
+  }
+
+  if (body.contains("comment")) {
+    const auto& comment = body["comment"];
+    if (!comment.is_string() && !comment.is_null()) {
+      throw BadRequest("invalid_type", "field \"comment\" must be a string", "comment");
+    }
+    if (comment.is_string()) rule.comment = comment.get<std::string>();
+    if (rule.comment.size() > kMaxRuleComment) {
+      throw Unprocessable("invalid_comment",
+                          fmt::format("comment is longer than {} bytes", kMaxRuleComment),
+                          "comment");
+    }
+  }
+  return rule;
+}
+
+json AllowlistRuleToJson(const firewall::AllowlistRule& rule) {
+  json ports = json::array();
+  for (const auto& range : rule.ports) ports.push_back(range.ToString());
+  return {{"rule", rule.name},
+          {"destinations", rule.destinations},
+          {"protocol", firewall::ToString(rule.protocol)},
+          {"ports", ports},
+          {"vms", rule.all_vms ? json("*") : json(rule.vms)},
+          {"comment", rule.comment},
+          {"created_ms", rule.created_ms},
+          {"updated_ms", rule.updated_ms}};
+}
+
+firewall::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Config& config) {
+  auto stored = json::parse(text, nullptr, false);
+  if (stored.is_discarded() || !stored.is_object() || !stored.contains("rule") ||
+      !stored["rule"].is_string()) {
+    throw std::runtime_error("a stored allowlist rule is not valid JSON with a name");
+  }
+  auto name = stored["rule"].get<std::string>();
+  try {
+    auto created = stored.value("created_ms", std::int64_t{0});
+    auto updated = stored.value("updated_ms", std::int64_t{0});
+    for (const char* key : {"rule", "created_ms", "updated_ms"}) stored.erase(key);
+    auto rule = ParseAllowlistRule(name, stored, config);
+    rule.created_ms = created;
+    rule.updated_ms = updated;
+    return rule;
+  } catch (const ApiError& error) {
+    throw std::runtime_error(fmt::format(
+        "stored allowlist rule {} no longer fits the configuration: {}", name, error.message));
+  }
+}
+
+}  // namespace netd

@@ -1,0 +1,47 @@
+#pragma once
+
+// Helpers shared by the control API's handlers (control_api.cpp, allowlist_api.cpp).
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netd/daemon/control_api.hpp"
+#include "netd/dhcp/ipam.hpp"
+
+namespace netd {
+
+// One request matched to its route, with the path's captured segments.
+struct ControlApi::Call {
+  const ApiRequest& request;
+  std::vector<std::string> captures;
+  std::map<std::string, std::string, std::less<>> query;
+};
+
+inline constexpr std::size_t kMaxVmIdLength = 64;
+
+ApiError BadRequest(std::string code, std::string message, std::string field = {});
+ApiError Unprocessable(std::string code, std::string message, std::string field = {});
+
+std::optional<std::string> PercentDecode(std::string_view text);
+std::vector<std::string_view> Split(std::string_view text, char separator);
+std::string IsoTime(std::int64_t ms);
+std::int64_t ToMs(std::chrono::system_clock::time_point time);
+
+// VM ids and allowlist rule names: 1-64 of A-Z a-z 0-9 . _ -
+bool IsValidObjectId(std::string_view id);
+void RequireValidVmId(std::string_view vm);
+
+nlohmann::json BindingJson(const dhcp::VmBinding& binding);
+// Caller-supplied bytes that are not UTF-8 are echoed as U+FFFD rather than failing the answer.
+ApiResponse JsonResponse(int status, const nlohmann::json& body);
+nlohmann::json ParseObjectBody(const std::string& body);
+// What a refused request asked for, small enough that refusals cannot flood the audit chain.
+nlohmann::json RequestSummary(const std::string& body);
+
+}  // namespace netd

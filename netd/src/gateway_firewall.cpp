@@ -1,0 +1,106 @@
+#include "netd/daemon/gateway_firewall.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace netd {
+namespace {
+
+firewall::ElementChanges Inverse(const firewall::ElementChanges& changes) {
+  return {changes.remove, changes.add};
+}
+
+}  // namespace
+
+GatewayFirewall::GatewayFirewall(const Config& config, firewall::PacketFilter& filter)
+    : filter_(filter), max_allow_elements_(config.gateway.max_allowlist_elements) {
+  layout_.external_interface = config.gateway.external_interface;
+  layout_.backend_tcp_ports = config.gateway.backend_tcp_ports;
+  layout_.log_group = config.gateway.nflog_group;
+  for (const auto& network : config.networks) {
+    layout_.networks.push_back({network.name, network.bridge, network.cidr, network.gateway,
+                                network.egress == Egress::kAllowlist});
+    enclave_networks_.push_back(network.cidr);
+  }
+}
+
+bool GatewayFirewall::IsAllowlisted(std::string_view network) const {
+  for (const auto& filtered : layout_.networks) {
+    if (filtered.name == network) return filtered.allowlist_egress;
+  }
+  return false;
+}
+
+firewall::SecureVm GatewayFirewall::SecureVmOf(const dhcp::VmBinding& binding) const {
+  return {binding.vm, binding.ip, binding.mac};
+}
+
+bool GatewayFirewall::InsideEnclave(Ipv4Address address) const {
+  for (const auto& cidr : enclave_networks_) {
+    if (cidr.Contains(address)) return true;
+  }
+  return address == Ipv4Address(0xffffffff);
+}
+
+void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
+                            const std::vector<firewall::AllowlistRule>& rules) {
+  for (const auto& rule : rules) policy_.PutRule(rule);
+  for (const auto& binding : bindings) {
+    if (IsAllowlisted(binding.network)) policy_.AddVm(SecureVmOf(binding));
+  }
+  auto elements = policy_.Elements();
+  filter_.ApplyTable(layout_, elements);
+  ++counters_.full_applies;
+  spdlog::info(
+      "firewall: applied table inet ticrypt: networks={} rules={} allow_elements={} "
+      "bound_secure_vms={}",
+      layout_.networks.size(), rules.size(), elements.exact.size() + elements.ranges.size(),
+      elements.bindings.size());
+}
+
+void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
+                            const std::function<void()>& undo_policy, const Persist& persist) {
+  bool kernel_applied = false;
+  try {
+    persist([&] {
+      filter_.Update(changes);
+      kernel_applied = true;
+    });
+  } catch (...) {
+    ++counters_.kernel_failures;
+    if (kernel_applied) {
+      // The store refused after the kernel took the change: take it back out.
+      try {
+        filter_.Update(Inverse(changes));
+      } catch (const std::exception& failure) {
+        spdlog::error("firewall: cannot undo {} element changes after a store failure: {}",
+                      changes.size(), failure.what());
+      }
+    }
+    undo_policy();
+    throw;
+  }
+  counters_.element_updates += changes.size();
+  CutRevokedFlows(changes);
+}
+
+void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {
+  std::set<Ipv4Address> vms;
+  for (const auto& exact : changes.remove.exact) vms.insert(exact.vm);
+  for (const auto& range : changes.remove.ranges) vms.insert(range.vm);
+  for (const auto& binding : changes.remove.bindings) vms.insert(binding.ip);
+  for (auto vm : vms) {
+    try {
+      auto cut = filter_.CutFlows(vm, [&](const firewall::FlowTuple& flow) {
+        return InsideEnclave(flow.destination) || policy_.Allows(flow);
+      });
+      counters_.flows_cut += cut;
+      if (cut > 0) spdlog::info("firewall: cut {} revoked flows of {}", cut, vm.ToString());
+    } catch (const std::exception& failure) {
+      spdlog::error("firewall: cannot cut revoked flows of {}: {}", vm.ToString(), failure.what());
+    }
+  }
+}
+
+}  // namespace netd

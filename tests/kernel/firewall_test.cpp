@@ -1,0 +1,350 @@
+// The gateway firewall end to end: a real netd in a gateway namespace programs `inet ticrypt`;
+// VM namespaces on Linux bridges named like the enclave's bridges send real packets to an
+// outside namespace. Addresses: the demo configuration's VM networks and TEST-NET ranges, all
+// inside the test's namespaces.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "netd/lab/guard.hpp"
+#include "netd/lab/namespace.hpp"
+#include "netd/lab/temp_dir.hpp"
+#include "netd/testing/netd_process.hpp"
+#include "netd/testing/raw_http.hpp"
+
+namespace netd {
+namespace {
+
+using namespace std::chrono_literals;
+using lab::Namespace;
+using lab::Process;
+using nlohmann::json;
+using testing::NetdProcess;
+using testing::Request;
+
+constexpr const char* kGatewayOutside = "198.51.100.1";
+constexpr const char* kServer = "198.51.100.2";
+constexpr const char* kFarServer = "203.0.113.5";  // routed behind the outside namespace
+
+struct Vm {
+  std::string id;
+  std::string ip;
+  std::string mac;
+  std::unique_ptr<Namespace> ns;
+};
+
+// Drops what differs between two dumps of the same table: handles and the metainfo header.
+json Normalized(json dump) {
+  json out = json::array();
+  for (auto& item : dump["nftables"]) {
+    if (item.contains("metainfo")) continue;
+    for (auto& [kind, object] : item.items()) object.erase("handle");
+    out.push_back(item);
+  }
+  return out;
+}
+
+class GatewayFirewallTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NETD_REQUIRE_ROOT_OR_SKIP();
+    gateway_.emplace("gw");
+    outside_.emplace("outside");
+    temp_.emplace("firewall");
+    gateway_->RunChecked({"sysctl", "-qw", "net.ipv4.ip_forward=1"});
+    for (const auto& [bridge, address] :
+         std::vector<std::pair<std::string, std::string>>{{"br-secure", "192.168.128.1/17"},
+                                                          {"br-service", "192.168.122.1/24"},
+                                                          {"br-datain", "192.168.123.1/24"}}) {
+      gateway_->RunChecked({"ip", "link", "add", bridge, "type", "bridge"});
+      gateway_->SetLinkUp(bridge);
+      gateway_->AddAddress(bridge, address);
+    }
+    lab::CreateVethPair(*gateway_, "ext0", *outside_, "eth0");
+    gateway_->AddAddress("ext0", std::string(kGatewayOutside) + "/24");
+    outside_->AddAddress("eth0", std::string(kServer) + "/24");
+    outside_->AddAddress("eth0", std::string(kFarServer) + "/24");
+    gateway_->AddRoute("203.0.113.0/24", kServer);
+    // A foreign table netd must never touch.
+    gateway_->RunChecked({"nft",
+                          "add table inet filter; add chain inet filter input { type "
+                          "filter hook input priority 10; policy accept; }; add rule inet "
+                          "filter input tcp dport 9 counter accept"});
+    foreign_before_ = ForeignTable();
+
+    for (int port : {443, 444, 1717, 8080, 27005, 27011}) {
+      processes_.push_back(
+          outside_->Start({"socat", "TCP-LISTEN:" + std::to_string(port) + ",fork,reuseaddr",
+                           "SYSTEM:echo $SOCAT_PEERADDR"}));
+    }
+    processes_.push_back(
+        outside_->Start({"socat", "UDP-RECVFROM:1717,fork,reuseaddr", "SYSTEM:echo pong"}));
+    for (int port : {443, 444, 1717, 8080, 27005, 27011}) {
+      auto deadline = std::chrono::steady_clock::now() + 5s;
+      while (!Peer(*outside_, kServer, port) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+
+    netd_.emplace(temp_->path());
+    netd_->RunInNamespace(gateway_->name());
+    netd_->Start();
+  }
+
+  void TearDown() override {
+    if (gateway_ && !HasFatalFailure() && !IsSkipped()) {
+      EXPECT_EQ(ForeignTable(), foreign_before_) << "netd changed a table it does not own";
+    }
+  }
+
+  std::string ForeignTable() const {
+    return gateway_->RunChecked({"nft", "list", "table", "inet", "filter"}).out;
+  }
+
+  testing::HttpAnswer Api(const std::string& method, const std::string& target,
+                          const json& body = nullptr) {
+    return Request(netd_->socket(), method, target, body.is_null() ? "" : body.dump());
+  }
+
+  // Binds a VM through the API and builds its namespace with the MAC and IP netd allocated.
+  Vm AddVm(const std::string& id, const std::string& network) {
+    auto answer = Api("PUT", "/v1/vms/" + id, {{"network", network}});
+    EXPECT_EQ(answer.status, 201) << answer.body;
+    auto body = answer.Json();
+    Vm vm{id, body["ip"], body["mac"], std::make_unique<Namespace>(id)};
+    auto port = "p-" + id;
+    lab::CreateVethPair(*gateway_, port, *vm.ns, "eth0");
+    gateway_->RunChecked({"ip", "link", "set", port, "master", "br-" + network});
+    vm.ns->RunChecked({"ip", "link", "set", "eth0", "address", vm.mac});
+    auto prefix = network == "secure" ? "/17" : "/24";
+    vm.ns->AddAddress("eth0", vm.ip + prefix);
+    auto gateway = network == "secure"    ? "192.168.128.1"
+                   : network == "service" ? "192.168.122.1"
+                                          : "192.168.123.1";
+    vm.ns->AddRoute("default", gateway);
+    return vm;
+  }
+
+  // What a TCP server at destination:port says our address is; nullopt if no connection.
+  static std::optional<std::string> Peer(const Namespace& from, const std::string& destination,
+                                         int port) {
+    auto result = from.Run(
+        {"socat", "-u", "TCP:" + destination + ":" + std::to_string(port) + ",connect-timeout=1",
+         "STDOUT"});
+    if (!result.ok() || result.out.empty()) return std::nullopt;
+    return result.out.substr(0, result.out.find('\n'));
+  }
+
+  static bool UdpEchoes(const Namespace& from, const std::string& destination, int port) {
+    auto result = from.Run(
+        {"bash", "-c", "echo ping | socat -T1 - UDP:" + destination + ":" + std::to_string(port)});
+    return result.out.find("pong") != std::string::npos;
+  }
+
+  std::uint64_t Counter(const std::string& name) const {
+    auto dump = json::parse(
+        gateway_->RunChecked({"nft", "-j", "list", "counter", "inet", "ticrypt", name}).out);
+    for (const auto& item : dump["nftables"]) {
+      if (item.contains("counter")) return item["counter"]["packets"].get<std::uint64_t>();
+    }
+    return 0;
+  }
+
+  json SetElements(const std::string& set) const {
+    auto dump =
+        json::parse(gateway_->RunChecked({"nft", "-j", "list", "set", "inet", "ticrypt", set}).out);
+    for (const auto& item : dump["nftables"]) {
+      if (item.contains("set")) return item["set"].value("elem", json::array());
+    }
+    return json::array();
+  }
+
+  void PutRule(const std::string& name, const json& rule) {
+    auto answer = Api("PUT", "/v1/allowlist/" + name, rule);
+    ASSERT_TRUE(answer.status == 200 || answer.status == 201) << answer.body;
+  }
+
+  std::optional<Namespace> gateway_;
+  std::optional<Namespace> outside_;
+  std::optional<lab::TempDir> temp_;
+  std::optional<NetdProcess> netd_;
+  std::vector<Process> processes_;
+  std::string foreign_before_;
+};
+
+TEST_F(GatewayFirewallTest, TableMatchesTheGoldenDumpOfTheDemoConfiguration) {
+  auto dump = Normalized(
+      json::parse(gateway_->RunChecked({"nft", "-j", "list", "table", "inet", "ticrypt"}).out));
+  const std::filesystem::path golden = NETD_GOLDEN_DIR "/demo_table.json";
+  if (std::getenv("NETD_UPDATE_GOLDEN")) std::ofstream(golden) << dump.dump(1) << "\n";
+  std::ifstream file(golden);
+  ASSERT_TRUE(file) << golden;
+  auto expected = json::parse(file);
+  EXPECT_EQ(dump, expected) << "got:\n" << dump.dump(1);
+}
+
+TEST_F(GatewayFirewallTest, SecureEgressFollowsTheAllowlistExactly) {
+  auto vm = AddVm("sec1", "secure");
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 443)) << "secure egress must be closed by default";
+  auto denied = Counter("secure_egress_denied");
+  EXPECT_GT(denied, 0u);
+
+  PutRule(
+      "license",
+      {{"destinations", {kServer}}, {"protocol", "tcp"}, {"ports", {"443"}}, {"vms", {"sec1"}}});
+  EXPECT_EQ(Peer(*vm.ns, kServer, 443), kGatewayOutside) << "allowed, and masqueraded";
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 444)) << "same address, another port";
+  EXPECT_FALSE(UdpEchoes(*vm.ns, kServer, 1717)) << "no UDP rule yet";
+
+  PutRule("flexlm",
+          {{"destinations", {kServer}}, {"protocol", "udp"}, {"ports", {1717}}, {"vms", {"sec1"}}});
+  EXPECT_TRUE(UdpEchoes(*vm.ns, kServer, 1717));
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 1717)) << "a UDP rule opens UDP only";
+
+  PutRule("far", {{"destinations", {"203.0.113.0/24"}},
+                  {"protocol", "both"},
+                  {"ports", {"27000-27010"}},
+                  {"vms", {"sec1"}}});
+  EXPECT_EQ(Peer(*vm.ns, kFarServer, 27005), kGatewayOutside) << "CIDR and port range";
+  EXPECT_FALSE(Peer(*vm.ns, kFarServer, 27011)) << "just past the range";
+
+  EXPECT_THAT(SetElements("allow4").dump(), ::testing::HasSubstr(vm.ip));
+  EXPECT_EQ(SetElements("vm_bind4").size(), 1u);
+
+  ASSERT_EQ(Api("DELETE", "/v1/allowlist/license").status, 200);
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 443)) << "a deleted rule closes its destination";
+  EXPECT_GT(Counter("secure_egress_denied"), denied);
+}
+
+TEST_F(GatewayFirewallTest, OpenNetworksAreMasqueradedAndNetworksAreIsolated) {
+  auto service = AddVm("svc1", "service");
+  auto datain = AddVm("dat1", "datain");
+  auto secure = AddVm("sec1", "secure");
+  PutRule("everything", {{"destinations", {"198.51.100.0/24"}},
+                         {"protocol", "tcp"},
+                         {"ports", {"1-65535"}},
+                         {"vms", "*"}});
+  EXPECT_EQ(Peer(*service.ns, kServer, 8080), kGatewayOutside);
+  EXPECT_EQ(Peer(*datain.ns, kServer, 8080), kGatewayOutside);
+
+  for (const auto* listener : {&service, &datain, &secure}) {
+    processes_.push_back(listener->ns->Start(
+        {"socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR"}));
+  }
+  std::this_thread::sleep_for(200ms);
+  auto crossings = Counter("cross_network_denied");
+  for (const auto* from : {&service, &datain, &secure}) {
+    for (const auto* to : {&service, &datain, &secure}) {
+      if (from == to) continue;
+      EXPECT_FALSE(Peer(*from->ns, to->ip, 8080)) << from->id << " reached " << to->id;
+    }
+  }
+  EXPECT_GE(Counter("cross_network_denied"), crossings + 6);
+
+  // From outside, nothing reaches into a VM network: only replies come back in.
+  outside_->RunChecked({"ip", "route", "add", "192.168.0.0/16", "via", kGatewayOutside});
+  EXPECT_FALSE(Peer(*outside_, service.ip, 8080));
+  EXPECT_GT(Counter("inbound_denied"), 0u);
+}
+
+TEST_F(GatewayFirewallTest, SpoofedAddressesAreDroppedAtTheGateway) {
+  auto first = AddVm("sec1", "secure");
+  auto second = AddVm("sec2", "secure");
+  PutRule("license",
+          {{"destinations", {kServer}}, {"protocol", "tcp"}, {"ports", {443}}, {"vms", "*"}});
+  EXPECT_TRUE(Peer(*first.ns, kServer, 443));
+  EXPECT_TRUE(Peer(*second.ns, kServer, 443));
+
+  // sec1 borrows sec2's IP: its MAC does not go with that IP.
+  auto spoofed = Counter("spoofed_forward");
+  second.ns->RunChecked({"ip", "link", "set", "eth0", "down"});
+  first.ns->RunChecked({"ip", "address", "flush", "dev", "eth0"});
+  first.ns->AddAddress("eth0", second.ip + "/17");
+  first.ns->AddRoute("default", "192.168.128.1");
+  EXPECT_FALSE(Peer(*first.ns, kServer, 443));
+  EXPECT_GT(Counter("spoofed_forward"), spoofed);
+
+  // Its own IP again, but from a MAC nobody bound.
+  first.ns->RunChecked({"ip", "address", "flush", "dev", "eth0"});
+  first.ns->RunChecked({"ip", "link", "set", "eth0", "address", "52:54:00:00:00:99"});
+  first.ns->AddAddress("eth0", first.ip + "/17");
+  first.ns->AddRoute("default", "192.168.128.1");
+  spoofed = Counter("spoofed_forward");
+  EXPECT_FALSE(Peer(*first.ns, kServer, 443));
+  EXPECT_GT(Counter("spoofed_forward"), spoofed);
+}
+
+TEST_F(GatewayFirewallTest, RevokingARuleCutsAnEstablishedConnection) {
+  auto vm = AddVm("sec1", "secure");
+  PutRule("session",
+          {{"destinations", {kServer}}, {"protocol", "tcp"}, {"ports", {7000}}, {"vms", {"sec1"}}});
+  auto received = temp_->path() / "received";
+  auto fifo = temp_->path() / "to-server";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  processes_.push_back(
+      outside_->Start({"socat", "-u", "TCP-LISTEN:7000,reuseaddr", "CREATE:" + received.string()}));
+  std::fstream input(fifo, std::ios::in | std::ios::out);
+  processes_.push_back(
+      vm.ns->Start({"socat", "-u", "OPEN:" + fifo.string(),
+                    "TCP:" + std::string(kServer) + ":7000,retry=100,interval=0.05"}));
+  auto contents = [&] {
+    std::ifstream file(received);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  };
+  auto wait_for = [&](const std::string& text, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (contents().find(text) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    return contents().find(text) != std::string::npos;
+  };
+  input << "before\n" << std::flush;
+  ASSERT_TRUE(wait_for("before", 5s)) << "the allowed session never carried data";
+
+  ASSERT_EQ(Api("DELETE", "/v1/allowlist/session").status, 200);
+  input << "after\n" << std::flush;
+  EXPECT_FALSE(wait_for("after", 1500ms)) << "the revoked session still carries data";
+  EXPECT_THAT(Api("GET", "/metrics").body, ::testing::HasSubstr("netd_firewall_flows_cut_total 1"));
+}
+
+TEST_F(GatewayFirewallTest, UnbindingRemovesTheVmFromEverySet) {
+  auto vm = AddVm("sec1", "secure");
+  PutRule("license", {{"destinations", {kServer, "203.0.113.0/24"}},
+                      {"protocol", "tcp"},
+                      {"ports", {443}},
+                      {"vms", "*"}});
+  EXPECT_EQ(SetElements("vm_bind4").size(), 1u);
+  EXPECT_EQ(SetElements("allow4").size(), 1u);
+  EXPECT_EQ(SetElements("allow4_ranges").size(), 1u);
+  ASSERT_EQ(Api("DELETE", "/v1/vms/sec1").status, 200);
+  EXPECT_EQ(SetElements("vm_bind4").size(), 0u);
+  EXPECT_EQ(SetElements("allow4").size(), 0u);
+  EXPECT_EQ(SetElements("allow4_ranges").size(), 0u);
+
+  // The rule outlives the VM; a VM bound later gets it ("*").
+  auto later = AddVm("sec2", "secure");
+  EXPECT_EQ(SetElements("allow4").size(), 1u);
+  EXPECT_TRUE(Peer(*later.ns, kServer, 443));
+}
+
+TEST_F(GatewayFirewallTest, ARestartReappliesTheStoredState) {
+  auto vm = AddVm("sec1", "secure");
+  PutRule("license",
+          {{"destinations", {kServer}}, {"protocol", "tcp"}, {"ports", {443}}, {"vms", {"sec1"}}});
+  ASSERT_EQ(netd_->Stop(), 0);
+  EXPECT_TRUE(Peer(*vm.ns, kServer, 443)) << "the table stays while netd is down";
+  gateway_->RunChecked({"nft", "delete", "table", "inet", "ticrypt"});
+  netd_->Start();
+  EXPECT_TRUE(Peer(*vm.ns, kServer, 443));
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 444));
+}
+
+}  // namespace
+}  // namespace netd

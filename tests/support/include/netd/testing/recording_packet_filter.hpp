@@ -1,0 +1,38 @@
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "netd/firewall/packet_filter.hpp"
+
+namespace netd::testing {
+
+// The packet-filter seam for unit tests of the policy above it: holds the elements the kernel
+// would hold, and can be told to refuse the next change as the kernel would.
+class RecordingPacketFilter final : public firewall::PacketFilter {
+ public:
+  void ApplyTable(const firewall::TableLayout& layout,
+                  const firewall::TableElements& elements) override;
+  void Update(const firewall::ElementChanges& changes) override;
+  std::size_t CutFlows(
+      Ipv4Address vm,
+      const std::function<bool(const firewall::FlowTuple&)>& still_allowed) override;
+
+  // The next ApplyTable or Update throws NftError and changes nothing.
+  void RefuseNext() { refuse_next_ = true; }
+
+  // Flows "tracked" for CutFlows: it deletes those of the VM that still_allowed rejects.
+  std::set<std::tuple<std::uint32_t, std::uint32_t, int, int>> flows;
+
+  std::set<firewall::ExactAllow> exact;
+  std::set<firewall::RangeAllow> ranges;
+  std::set<firewall::BoundAddress> bindings;
+  int applies = 0;
+  int updates = 0;
+
+ private:
+  void MaybeRefuse(const std::string& what);
+  bool refuse_next_ = false;
+};
+
+}  // namespace netd::testing

@@ -1,0 +1,73 @@
+#include "netd/testing/recording_packet_filter.hpp"
+
+#include <cerrno>
+#include <stdexcept>
+
+namespace netd::testing {
+namespace {
+
+template <typename T>
+void Remove(std::set<T>& held, const std::vector<T>& removed) {
+  for (const auto& element : removed) {
+    if (!held.contains(element)) throw firewall::NftError("an element", ENOENT, "");
+  }
+  for (const auto& element : removed) held.erase(element);
+}
+
+}  // namespace
+
+void RecordingPacketFilter::MaybeRefuse(const std::string& what) {
+  if (refuse_next_) {
+    refuse_next_ = false;
+    throw firewall::NftError(what, EINVAL, "refused by the test");
+  }
+}
+
+void RecordingPacketFilter::ApplyTable(const firewall::TableLayout&,
+                                       const firewall::TableElements& elements) {
+  MaybeRefuse("table inet ticrypt");
+  exact = {elements.exact.begin(), elements.exact.end()};
+  ranges = {elements.ranges.begin(), elements.ranges.end()};
+  bindings = {elements.bindings.begin(), elements.bindings.end()};
+  ++applies;
+}
+
+void RecordingPacketFilter::Update(const firewall::ElementChanges& changes) {
+  MaybeRefuse("elements of set allow4");
+  auto saved_exact = exact;
+  auto saved_ranges = ranges;
+  auto saved_bindings = bindings;
+  try {
+    Remove(exact, changes.remove.exact);
+    Remove(ranges, changes.remove.ranges);
+    Remove(bindings, changes.remove.bindings);
+  } catch (...) {
+    exact = saved_exact;
+    ranges = saved_ranges;
+    bindings = saved_bindings;
+    throw;
+  }
+  exact.insert(changes.add.exact.begin(), changes.add.exact.end());
+  ranges.insert(changes.add.ranges.begin(), changes.add.ranges.end());
+  bindings.insert(changes.add.bindings.begin(), changes.add.bindings.end());
+  ++updates;
+}
+
+std::size_t RecordingPacketFilter::CutFlows(
+    Ipv4Address vm, const std::function<bool(const firewall::FlowTuple&)>& still_allowed) {
+  std::size_t cut = 0;
+  for (auto it = flows.begin(); it != flows.end();) {
+    auto [source, destination, protocol, port] = *it;
+    firewall::FlowTuple flow{Ipv4Address(source), Ipv4Address(destination),
+                             static_cast<std::uint8_t>(protocol), static_cast<std::uint16_t>(port)};
+    if (source == vm.value() && !still_allowed(flow)) {
+      it = flows.erase(it);
+      ++cut;
+    } else {
+      ++it;
+    }
+  }
+  return cut;
+}
+
+}  // namespace netd::testing

@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include "netd/firewall/allowlist.hpp"
+
+namespace netd::firewall {
+namespace {
+
+Ipv4Address Ip(const char* text) {
+  return *Ipv4Address::Parse(text);
+}
+
+AllowlistRule Rule(std::string name, std::vector<const char*> cidrs, std::vector<PortRange> ports,
+                   std::vector<std::string> vms, AllowProtocol protocol = AllowProtocol::kTcp) {
+  AllowlistRule rule;
+  rule.name = std::move(name);
+  for (const auto* cidr : cidrs) {
+    rule.networks.push_back(*Ipv4Cidr::Parse(cidr));
+    rule.destinations.emplace_back(cidr);
+  }
+  rule.ports = std::move(ports);
+  rule.protocol = protocol;
+  rule.all_vms = vms.size() == 1 && vms[0] == "*";
+  if (!rule.all_vms) rule.vms = std::move(vms);
+  return rule;
+}
+
+SecureVm Vm(const char* id, const char* ip) {
+  return {id, Ip(ip), MacAddress::ForVmAddress(Ip(ip))};
+}
+
+TEST(AllowlistPolicy, ExactEntriesGoToTheHashSetRangesToTheIntervalSet) {
+  AllowlistPolicy policy;
+  policy.AddVm(Vm("a", "192.168.129.1"));
+  auto changes = policy.PutRule(
+      Rule("r", {"198.51.100.7/32", "203.0.113.0/24"}, {{443, 443}, {27000, 27010}}, {"a"}));
+  EXPECT_EQ(changes.add.exact.size(), 1u);  // 198.51.100.7 . tcp . 443
+  EXPECT_EQ(changes.add.ranges.size(), 3u);
+  EXPECT_EQ(policy.allow_elements(), 4u);
+  EXPECT_TRUE(policy.Allows({Ip("192.168.129.1"), Ip("198.51.100.7"), IPPROTO_TCP, 443}));
+  EXPECT_TRUE(policy.Allows({Ip("192.168.129.1"), Ip("203.0.113.9"), IPPROTO_TCP, 27010}));
+  EXPECT_FALSE(policy.Allows({Ip("192.168.129.1"), Ip("203.0.113.9"), IPPROTO_UDP, 27010}));
+  EXPECT_FALSE(policy.Allows({Ip("192.168.129.1"), Ip("198.51.100.8"), IPPROTO_TCP, 443}));
+}
+
+TEST(AllowlistPolicy, OverlappingRulesBecomeDisjointIntervals) {
+  AllowlistPolicy policy;
+  policy.AddVm(Vm("a", "192.168.129.1"));
+  policy.PutRule(Rule("wide", {"10.0.0.0/8"}, {{443, 443}}, {"a"}));
+  auto changes = policy.PutRule(Rule("narrow", {"10.1.0.0/16"}, {{80, 80}, {440, 450}}, {"a"}));
+  auto elements = policy.Elements();
+  // 10.0/16-ish below, 10.1/16 with 80 and 440-450, the rest of 10/8 above.
+  ASSERT_EQ(elements.ranges.size(), 4u);
+  for (std::size_t i = 0; i < elements.ranges.size(); ++i) {
+    for (std::size_t j = i + 1; j < elements.ranges.size(); ++j) {
+      const auto& a = elements.ranges[i];
+      const auto& b = elements.ranges[j];
+      bool addresses = a.first <= b.last && b.first <= a.last;
+      bool ports = a.ports.first <= b.ports.last && b.ports.first <= a.ports.last;
+      EXPECT_FALSE(addresses && ports) << i << " overlaps " << j;
+    }
+  }
+  EXPECT_TRUE(policy.Allows({Ip("192.168.129.1"), Ip("10.1.2.3"), IPPROTO_TCP, 443}));
+  EXPECT_TRUE(policy.Allows({Ip("192.168.129.1"), Ip("10.1.2.3"), IPPROTO_TCP, 80}));
+  EXPECT_FALSE(policy.Allows({Ip("192.168.129.1"), Ip("10.2.2.3"), IPPROTO_TCP, 80}));
+
+  // Removing the narrow rule restores the single wide element.
+  changes = policy.RemoveRule("narrow");
+  EXPECT_EQ(changes.add.ranges.size(), 1u);
+  EXPECT_EQ(changes.remove.ranges.size(), 4u);
+  EXPECT_EQ(policy.Elements().ranges.size(), 1u);
+}
+
+TEST(AllowlistPolicy, SharedEntriesStayUntilTheLastRuleGoes) {
+  AllowlistPolicy policy;
+  policy.AddVm(Vm("a", "192.168.129.1"));
+  policy.PutRule(Rule("one", {"198.51.100.7/32"}, {{443, 443}}, {"a"}));
+  auto changes = policy.PutRule(Rule("two", {"198.51.100.7/32"}, {{443, 443}}, {"*"}));
+  EXPECT_TRUE(changes.empty());
+  EXPECT_TRUE(policy.RemoveRule("one").empty());
+  EXPECT_EQ(policy.RemoveRule("two").remove.exact.size(), 1u);
+}
+
+TEST(AllowlistPolicy, AllVmRulesFollowBindingsAndUnbinding) {
+  AllowlistPolicy policy;
+  policy.PutRule(Rule("all", {"198.51.100.7/32"}, {{443, 443}}, {"*"}));
+  auto bound = policy.AddVm(Vm("late", "192.168.129.9"));
+  EXPECT_EQ(bound.add.bindings.size(), 1u);
+  EXPECT_EQ(bound.add.exact.size(), 1u);
+  EXPECT_EQ(policy.BoundVmsOf(*policy.FindRule("all")), std::vector<std::string>{"late"});
+  auto unbound = policy.RemoveVm("late");
+  EXPECT_EQ(unbound.remove.bindings.size(), 1u);
+  EXPECT_EQ(unbound.remove.exact.size(), 1u);
+  EXPECT_EQ(policy.allow_elements(), 0u);
+  // An assignment names the VM, bound or not; elements exist only while it is bound.
+  policy.PutRule(Rule("named", {"198.51.100.8/32"}, {{22, 22}}, {"late"}));
+  EXPECT_EQ(policy.allow_elements(), 0u);
+  EXPECT_EQ(policy.AddVm(Vm("late", "192.168.129.9")).add.exact.size(), 2u);
+}
+
+TEST(AllowlistPolicy, BothProtocolsDoubleTheElements) {
+  AllowlistPolicy policy;
+  policy.AddVm(Vm("a", "192.168.129.1"));
+  auto changes =
+      policy.PutRule(Rule("r", {"198.51.100.7/32"}, {{53, 53}}, {"a"}, AllowProtocol::kBoth));
+  EXPECT_EQ(changes.add.exact.size(), 2u);
+}
+
+}  // namespace
+}  // namespace netd::firewall

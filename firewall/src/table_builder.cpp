@@ -1,15 +1,17 @@
 #include "table_builder.hpp"
 
+// clang-format off
+// netinet/in.h before the linux headers, which then skip their own definitions.
+#include <netinet/in.h>
+// clang-format on
 #include <fmt/format.h>
 #include <libnftnl/udata.h>
-#include <net/if_arp.h>
-// netinet/in.h before the linux headers, which then skip their own definitions.
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netlink.h>
-#include <netinet/in.h>
+#include <net/if_arp.h>
 
 #include <array>
 #include <cstring>

@@ -182,6 +182,32 @@ VmBinding Client::UnbindVm(std::string_view vm) const {
   return DecodeUnbound(Request("DELETE", targets::Vm(vm)).body);
 }
 
+std::vector<AllowlistRule> Client::ListAllowlist() const {
+  return DecodeAllowlist(Request("GET", targets::kAllowlist).body);
+}
+
+AllowlistRule Client::GetAllowlistRule(std::string_view name) const {
+  return Decode<AllowlistRule>(Request("GET", targets::Rule(name)).body);
+}
+
+AllowlistPutResult Client::PutAllowlistRule(std::string_view name,
+                                            const AllowlistRuleSpec& spec) const {
+  const Response response = Request("PUT", targets::Rule(name), nlohmann::json(spec));
+  return AllowlistPutResult{Decode<AllowlistRule>(response.body), response.status == 201};
+}
+
+AllowlistRule Client::DeleteAllowlistRule(std::string_view name) const {
+  return DecodeDeletedRule(Request("DELETE", targets::Rule(name)).body);
+}
+
+AllowlistRule Client::AssignAllowlistRule(std::string_view name, std::string_view vm) const {
+  return Decode<AllowlistRule>(Request("PUT", targets::RuleVm(name, vm)).body);
+}
+
+AllowlistRule Client::UnassignAllowlistRule(std::string_view name, std::string_view vm) const {
+  return Decode<AllowlistRule>(Request("DELETE", targets::RuleVm(name, vm)).body);
+}
+
 AuditPage Client::Audit(std::optional<std::uint64_t> after,
                         std::optional<std::uint64_t> limit) const {
   return Decode<AuditPage>(Request("GET", targets::Audit(after, limit)).body);

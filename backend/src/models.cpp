@@ -13,13 +13,19 @@ std::optional<std::string> OptionalString(const json& object, const char* key) {
   return member->get<std::string>();
 }
 
+std::optional<std::int64_t> OptionalInteger(const json& object, const char* key) {
+  auto member = object.find(key);
+  if (member == object.end() || member->is_null()) return std::nullopt;
+  return member->get<std::int64_t>();
+}
+
 std::optional<std::uint64_t> OptionalUnsigned(const json& object, const char* key) {
   auto member = object.find(key);
   if (member == object.end() || member->is_null()) return std::nullopt;
   return member->get<std::uint64_t>();
 }
 
-// Unwraps the one named member that carries a list or a binding.
+// Unwraps the one named member that carries a list, a binding or a rule.
 template <typename T>
 T DecodeMember(const json& body, const char* key) {
   if (!body.is_object() || !body.contains(key)) {
@@ -113,6 +119,35 @@ void from_json(const json& object, AuditVerification& verification) {
   verification.reason = OptionalString(object, "reason");
 }
 
+void from_json(const json& object, AllowlistRule& rule) {
+  object.at("rule").get_to(rule.name);
+  object.at("destinations").get_to(rule.destinations);
+  object.at("protocol").get_to(rule.protocol);
+  object.at("ports").get_to(rule.ports);
+  // "*" or a list of VM ids; any other value fails the conversion to a list.
+  const auto& vms = object.at("vms");
+  rule.all_vms = vms == "*";
+  rule.vms = rule.all_vms ? std::vector<std::string>() : vms.get<std::vector<std::string>>();
+  rule.comment = OptionalString(object, "comment").value_or("");
+  rule.created_at = OptionalString(object, "created_at");
+  rule.updated_at = OptionalString(object, "updated_at");
+  rule.bound_vms = OptionalInteger(object, "bound_vms");
+  auto vms_bound = object.find("vms_bound");
+  if (vms_bound == object.end() || vms_bound->is_null()) {
+    rule.vms_bound.reset();
+  } else {
+    rule.vms_bound = vms_bound->get<std::vector<std::string>>();
+  }
+}
+
+void to_json(json& object, const AllowlistRuleSpec& spec) {
+  object = {{"destinations", spec.destinations},
+            {"protocol", spec.protocol},
+            {"ports", spec.ports},
+            {"vms", spec.all_vms ? json("*") : json(spec.vms)}};
+  if (spec.comment) object["comment"] = *spec.comment;
+}
+
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body) {
   return DecodeMember<std::vector<NetworkInfo>>(body, "networks");
 }
@@ -123,6 +158,14 @@ std::vector<VmBinding> DecodeVms(const nlohmann::json& body) {
 
 VmBinding DecodeUnbound(const nlohmann::json& body) {
   return DecodeMember<VmBinding>(body, "unbound");
+}
+
+std::vector<AllowlistRule> DecodeAllowlist(const nlohmann::json& body) {
+  return DecodeMember<std::vector<AllowlistRule>>(body, "rules");
+}
+
+AllowlistRule DecodeDeletedRule(const nlohmann::json& body) {
+  return DecodeMember<AllowlistRule>(body, "deleted");
 }
 
 }  // namespace netd::client

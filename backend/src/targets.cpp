@@ -34,6 +34,14 @@ std::string Vms(std::optional<std::string_view> network) {
   return "/v1/vms?network=" + PercentEncode(*network);
 }
 
+std::string Rule(std::string_view rule) {
+  return "/v1/allowlist/" + PercentEncode(rule);
+}
+
+std::string RuleVm(std::string_view rule, std::string_view vm) {
+  return Rule(rule) + "/vms/" + PercentEncode(vm);
+}
+
 std::string Audit(std::optional<std::uint64_t> after, std::optional<std::uint64_t> limit) {
   std::string target = "/v1/audit";
   char separator = '?';

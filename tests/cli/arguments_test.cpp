@@ -52,19 +52,25 @@ TEST_P(NetctlCommandHelpTest, SaysWhatItDoesWithExamplesAndExitStatus) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryCommand, NetctlCommandHelpTest,
-    ::testing::Values(std::vector<std::string>{}, std::vector<std::string>{"status"},
-                      std::vector<std::string>{"networks"}, std::vector<std::string>{"vm"},
-                      std::vector<std::string>{"vm", "bind"},
-                      std::vector<std::string>{"vm", "show"},
-                      std::vector<std::string>{"vm", "list"},
-                      std::vector<std::string>{"vm", "unbind"}, std::vector<std::string>{"audit"},
-                      std::vector<std::string>{"metrics"}));
+    ::testing::Values(
+        std::vector<std::string>{}, std::vector<std::string>{"status"},
+        std::vector<std::string>{"networks"}, std::vector<std::string>{"vm"},
+        std::vector<std::string>{"vm", "bind"}, std::vector<std::string>{"vm", "show"},
+        std::vector<std::string>{"vm", "list"}, std::vector<std::string>{"vm", "unbind"},
+        std::vector<std::string>{"allowlist"}, std::vector<std::string>{"allowlist", "list"},
+        std::vector<std::string>{"allowlist", "show"}, std::vector<std::string>{"allowlist", "add"},
+        std::vector<std::string>{"allowlist", "rm"},
+        std::vector<std::string>{"allowlist", "assign"},
+        std::vector<std::string>{"allowlist", "unassign"}, std::vector<std::string>{"audit"},
+        std::vector<std::string>{"metrics"}));
 
 TEST(NetctlHelpTest, TopLevelListsEveryCommandWithItsSummary) {
   const auto outcome = Netctl({"--help"});
   EXPECT_THAT(outcome.out, HasSubstr("  status "));
   EXPECT_THAT(outcome.out,
               HasSubstr("  vm                          Bind, show, list and unbind VMs\n"));
+  EXPECT_THAT(outcome.out, HasSubstr("  allowlist                   Manage the secure network's "
+                                     "egress allowlist\n"));
   EXPECT_THAT(outcome.out, HasSubstr("NETD_SOCKET"));
 }
 
@@ -90,7 +96,28 @@ INSTANTIATE_TEST_SUITE_P(
                       std::vector<std::string>{"audit", "--after", "-1"},
                       std::vector<std::string>{"audit", "--verify", "--after", "3"},
                       std::vector<std::string>{"--timeout", "0", "status"},
-                      std::vector<std::string>{"status", "--colour"}));
+                      std::vector<std::string>{"status", "--colour"},
+                      std::vector<std::string>{"allowlist"},
+                      std::vector<std::string>{"allowlist", "show"},          // no rule
+                      std::vector<std::string>{"allowlist", "assign", "r1"},  // no VM
+                      std::vector<std::string>{"allowlist", "add", "r1", "--proto", "tcp", "--port",
+                                               "22", "--all-vms"},  // no --dest
+                      std::vector<std::string>{"allowlist", "add", "r1", "--dest", "1.2.3.4",
+                                               "--port", "22", "--all-vms"},  // no --proto
+                      std::vector<std::string>{"allowlist", "add", "r1", "--dest", "1.2.3.4",
+                                               "--proto", "tcp", "--all-vms"}));  // no --port
+
+TEST(NetctlAllowlistUsageTest, AddNeedsEitherVmsOrAllVms) {
+  const auto outcome =
+      Netctl({"allowlist", "add", "r1", "--dest", "1.2.3.4", "--proto", "tcp", "--port", "22"});
+  EXPECT_EQ(outcome.exit_code, kExitUsage);
+  EXPECT_THAT(outcome.err, StartsWith("netctl: --vm or --all-vms is required\n"));
+
+  const auto both = Netctl({"allowlist", "add", "r1", "--dest", "1.2.3.4", "--proto", "tcp",
+                            "--port", "22", "--vm", "vm-1", "--all-vms"});
+  EXPECT_EQ(both.exit_code, kExitUsage);
+  EXPECT_THAT(both.err, StartsWith("netctl: --all-vms excludes --vm\n"));
+}
 
 TEST(NetctlSocketPathTest, OptionWinsOverEnvironmentWhichWinsOverDefault) {
   EXPECT_EQ(ResolveSocketPath("/a.sock", "/b.sock"), "/a.sock");
@@ -200,6 +227,140 @@ TEST(NetctlAuditTest, UnparsableRecordIsListedNotFatal) {
   EXPECT_EQ(outcome.out,
             "SEQ  TIME (UTC)  ACTION  OBJECT  RESULT             UID  PID  EXE\n"
             "  4  -           -       -       unparsable record    -    -  -\n");
+}
+
+constexpr const char* kRuleJson =
+    R"({"rule":"flexlm","destinations":["203.0.113.7","198.51.100.0/24","lic.example.org"],)"
+    R"("protocol":"tcp","ports":["27000-27010","1717"],"vms":["vm-1","vm-2"],)"
+    R"("comment":"FlexLM","created_at":"2026-11-28T13:00:00.000Z",)"
+    R"("updated_at":"2026-11-28T13:05:00.000Z","bound_vms":1)";
+
+// The rule as `show` and the mutations print it (without the bound VMs line).
+constexpr const char* kRuleFields =
+    "rule:          flexlm\n"
+    "destinations:  203.0.113.7, 198.51.100.0/24, lic.example.org\n"
+    "protocol:      tcp\n"
+    "ports:         27000-27010, 1717\n"
+    "vms:           vm-1, vm-2\n"
+    "comment:       FlexLM\n"
+    "created:       2026-11-28T13:00:00.000Z\n"
+    "updated:       2026-11-28T13:05:00.000Z\n";
+
+std::string RuleReply(int status, std::string_view reason, std::string_view extra = "") {
+  return cli_testing::HttpReply(status, reason, "application/json",
+                                std::string(kRuleJson) + std::string(extra) + "}");
+}
+
+// The JSON body of a raw HTTP request.
+nlohmann::json RequestBody(const std::string& request) {
+  return nlohmann::json::parse(request.substr(request.find("\r\n\r\n") + 4));
+}
+
+TEST(NetctlAllowlistTest, AddSendsTheWholeRuleFromRepeatedAndCommaSeparatedOptions) {
+  ScriptedServer server({RuleReply(201, "Created")});
+  // The rule's name may follow an option: each option takes exactly one value.
+  const auto outcome =
+      Netctl({"allowlist", "add", "--dest", "203.0.113.7", "flexlm", "--dest",
+              "198.51.100.0/24,lic.example.org", "--proto", "tcp", "--port", "27000-27010,1717",
+              "--vm", "vm-1", "--vm", "vm-2", "--comment", "FlexLM"},
+             server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out,
+            std::string("allowlist rule flexlm created\n") + kRuleFields + "bound VMs:     1\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0], StartsWith("PUT /v1/allowlist/flexlm HTTP/1.1\r\n"));
+  EXPECT_EQ(RequestBody(requests[0]), nlohmann::json::parse(R"({
+      "destinations": ["203.0.113.7", "198.51.100.0/24", "lic.example.org"],
+      "protocol": "tcp", "ports": ["27000-27010", "1717"], "vms": ["vm-1", "vm-2"],
+      "comment": "FlexLM"})"));
+}
+
+TEST(NetctlAllowlistTest, AddForAllVmsSendsAStarAndNoComment) {
+  ScriptedServer server({RuleReply(200, "OK")});
+  const auto outcome = Netctl({"allowlist", "add", "flexlm", "--dest", "lic.example.org", "--proto",
+                               "both", "--port", "1717", "--all-vms"},
+                              server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_THAT(outcome.out, StartsWith("allowlist rule flexlm updated\n"));
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(RequestBody(requests[0]), nlohmann::json::parse(R"({
+      "destinations": ["lic.example.org"], "protocol": "both", "ports": ["1717"], "vms": "*"})"));
+}
+
+TEST(NetctlAllowlistTest, ListShortensLongCellsAndMarksRulesForEveryVm) {
+  ScriptedServer server({HttpReply(
+      200, "OK", "application/json",
+      std::string(R"({"rules":[)") + kRuleJson + "}," +
+          R"({"rule":"updates","destinations":["a.example.org","b.example.org",)"
+          R"("c.example.org","203.0.113.0/24"],"protocol":"both","ports":["443"],"vms":"*",)"
+          R"("comment":"","created_at":"2026-11-28T13:00:00.000Z",)"
+          R"("updated_at":"2026-11-28T13:00:00.000Z","bound_vms":12},)"
+          R"({"rule":"idle","destinations":["192.0.2.1"],"protocol":"udp","ports":["53"],)"
+          R"("vms":[],"comment":"none yet","created_at":"2026-11-28T13:00:00.000Z",)"
+          R"("updated_at":"2026-11-28T13:00:00.000Z","bound_vms":0}]})")});
+  const auto outcome = Netctl({"allowlist", "list"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out,
+            "RULE     PROTOCOL  PORTS             DESTINATIONS                                     "
+            "  VMS        BOUND  COMMENT\n"
+            "flexlm   tcp       27000-27010,1717  203.0.113.7,198.51.100.0/24,lic.example.org      "
+            "  vm-1,vm-2      1  FlexLM\n"
+            "updates  both      443               a.example.org,b.example.org,c.example.org +1 more"
+            "  *             12  -\n"
+            "idle     udp       53                192.0.2.1                                        "
+            "  -              0  none yet\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/allowlist HTTP/1.1\r\n"));
+}
+
+TEST(NetctlAllowlistTest, ListWithoutRulesSaysSo) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", R"({"rules":[]})")});
+  EXPECT_EQ(Netctl({"allowlist", "list"}, server.socket_path()).out, "no allowlist rules\n");
+}
+
+TEST(NetctlAllowlistTest, ShowPrintsEveryFieldAndTheBoundVms) {
+  ScriptedServer server({RuleReply(200, "OK", R"(,"vms_bound":["vm-1"])")});
+  const auto outcome = Netctl({"allowlist", "show", "flexlm"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out, std::string(kRuleFields) + "bound VMs:     1 (vm-1)\n");
+}
+
+TEST(NetctlAllowlistTest, RmPrintsTheDeletedRule) {
+  ScriptedServer server(
+      {HttpReply(200, "OK", "application/json",
+                 R"({"deleted":{"rule":"r1","destinations":["192.0.2.1"],"protocol":"udp",)"
+                 R"("ports":["53"],"vms":"*","comment":""}})")});
+  const auto outcome = Netctl({"allowlist", "rm", "r1"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out,
+            "allowlist rule r1 deleted; it was:\n"
+            "rule:          r1\n"
+            "destinations:  192.0.2.1\n"
+            "protocol:      udp\n"
+            "ports:         53\n"
+            "vms:           * (every secure VM)\n"
+            "comment:       -\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0], StartsWith("DELETE /v1/allowlist/r1 HTTP/1.1\r\n"));
+}
+
+TEST(NetctlAllowlistTest, AssignAndUnassignEncodeRuleAndVm) {
+  ScriptedServer server({RuleReply(200, "OK"), RuleReply(200, "OK")});
+  const auto assigned = Netctl({"allowlist", "assign", "flex lm", "vm/1"}, server.socket_path());
+  EXPECT_EQ(assigned.exit_code, kExitOk) << assigned.err;
+  EXPECT_THAT(assigned.out, StartsWith("vm/1 assigned to allowlist rule flexlm\nrule: "));
+  const auto unassigned =
+      Netctl({"allowlist", "unassign", "flex lm", "vm/1"}, server.socket_path());
+  EXPECT_EQ(unassigned.exit_code, kExitOk) << unassigned.err;
+  EXPECT_THAT(unassigned.out, StartsWith("vm/1 unassigned from allowlist rule flexlm\nrule: "));
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], StartsWith("PUT /v1/allowlist/flex%20lm/vms/vm%2F1 HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[1], StartsWith("DELETE /v1/allowlist/flex%20lm/vms/vm%2F1 HTTP/1.1\r\n"));
 }
 
 }  // namespace

@@ -114,6 +114,83 @@ TEST_F(ClientAgainstNetdTest, StatusNetworksAuditAndMetrics) {
   EXPECT_THAT(client_.Metrics(), HasSubstr("# TYPE "));
 }
 
+TEST_F(ClientAgainstNetdTest, PutsAssignsUnassignsAndDeletesAllowlistRules) {
+  client_.BindVm("vm-1", "secure");
+  client_.BindVm("vm-2", "secure");
+  AllowlistRuleSpec spec{.destinations = {"203.0.113.7", "198.51.100.0/24", "lic.example.org"},
+                         .protocol = "tcp",
+                         .ports = {"27000-27010", "1717"},
+                         .vms = {"vm-1"},
+                         .comment = "FlexLM"};
+  const AllowlistPutResult created = client_.PutAllowlistRule("flexlm", spec);
+  EXPECT_TRUE(created.created);
+  EXPECT_EQ(created.rule.name, "flexlm");
+  EXPECT_EQ(created.rule.destinations, spec.destinations);
+  EXPECT_EQ(created.rule.ports, spec.ports);
+  EXPECT_EQ(created.rule.vms, spec.vms);
+  EXPECT_EQ(created.rule.comment, "FlexLM");
+  EXPECT_EQ(created.rule.bound_vms, 1);
+  EXPECT_TRUE(created.rule.created_at.has_value());
+  EXPECT_FALSE(client_.PutAllowlistRule("flexlm", spec).created);
+
+  const AllowlistRule assigned = client_.AssignAllowlistRule("flexlm", "vm-2");
+  EXPECT_EQ(assigned.vms, (std::vector<std::string>{"vm-1", "vm-2"}));
+  EXPECT_EQ(assigned.bound_vms, 2);
+  EXPECT_EQ(client_.GetAllowlistRule("flexlm").vms_bound,
+            (std::vector<std::string>{"vm-1", "vm-2"}));
+  EXPECT_EQ(client_.UnassignAllowlistRule("flexlm", "vm-1").vms,
+            (std::vector<std::string>{"vm-2"}));
+
+  spec.all_vms = true;
+  client_.PutAllowlistRule("every-vm", spec);
+  const auto rules = client_.ListAllowlist();
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].name, "every-vm");
+  EXPECT_TRUE(rules[0].all_vms);
+  EXPECT_EQ(rules[0].bound_vms, 2);
+
+  const AllowlistRule deleted = client_.DeleteAllowlistRule("flexlm");
+  EXPECT_EQ(deleted.name, "flexlm");
+  EXPECT_EQ(deleted.vms, (std::vector<std::string>{"vm-2"}));
+  EXPECT_EQ(client_.ListAllowlist().size(), 1u);
+  try {
+    client_.GetAllowlistRule("flexlm");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 404u);
+    EXPECT_EQ(error.field(), "rule");
+  }
+}
+
+TEST_F(ClientAgainstNetdTest, AllowlistRefusalsNameTheRejectedField) {
+  client_.BindVm("vm-s", "service");
+  const AllowlistRuleSpec spec{.destinations = {"203.0.113.7"},
+                               .protocol = "tcp",
+                               .ports = {"22"},
+                               .vms = {"vm-s"},
+                               .comment = "licence server"};
+  try {
+    client_.PutAllowlistRule("r1", spec);
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 422u);
+    EXPECT_EQ(error.code(), "vm_not_secure");
+    EXPECT_EQ(error.field(), "vms");
+  }
+
+  auto bad_port = spec;
+  bad_port.vms.clear();
+  bad_port.ports = {"22", "0-80"};
+  try {
+    client_.PutAllowlistRule("r1", bad_port);
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 422u);
+    EXPECT_EQ(error.field(), "ports[1]");
+  }
+  EXPECT_TRUE(client_.ListAllowlist().empty());
+}
+
 TEST_F(ClientAgainstNetdTest, StoppedNetdIsUnreachable) {
   netd_.Stop();
   EXPECT_THROW(client_.Status(), UnreachableError);

@@ -36,6 +36,8 @@ TEST(ClientTargetsTest, BuildsPathsAndQueries) {
   EXPECT_EQ(targets::Audit(), "/v1/audit");
   EXPECT_EQ(targets::Audit(5, 10), "/v1/audit?after=5&limit=10");
   EXPECT_EQ(targets::Audit(std::nullopt, 3), "/v1/audit?limit=3");
+  EXPECT_EQ(targets::Rule("r/../x"), "/v1/allowlist/r%2F..%2Fx");
+  EXPECT_EQ(targets::RuleVm("r 1", "vm?1"), "/v1/allowlist/r%201/vms/vm%3F1");
 }
 
 TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
@@ -231,6 +233,107 @@ TEST(ClientScriptedTest, DecodesEveryTypedResponse) {
   EXPECT_THAT(requests[2], StartsWith("DELETE /v1/vms/vm.1 "));
   EXPECT_THAT(requests[3], StartsWith("GET /v1/audit?after=0&limit=1 "));
   EXPECT_THAT(requests[5], StartsWith("GET /metrics "));
+}
+
+constexpr const char* kRuleJson =
+    R"({"rule":"flexlm","destinations":["203.0.113.7","lic.example.org"],"protocol":"tcp",)"
+    R"("ports":["27000-27010","1717"],"vms":["vm-1","vm-2"],"comment":"FlexLM",)"
+    R"("created_at":"2026-11-28T13:00:00.000Z","updated_at":"2026-11-28T13:05:00.000Z",)"
+    R"("bound_vms":1)";
+
+std::string RuleReply(int status, std::string_view reason, std::string_view extra = "") {
+  return HttpReply(status, reason, "application/json",
+                   std::string(kRuleJson) + std::string(extra) + "}");
+}
+
+TEST(ClientScriptedTest, AllowlistCallsSendTheirRequestsAndDecodeRules) {
+  ScriptedServer server({
+      HttpReply(200, "OK", "application/json",
+                std::string(R"({"rules":[)") + kRuleJson + "}," +
+                    R"({"rule":"all","destinations":["192.0.2.1"],"protocol":"udp",)"
+                    R"("ports":["53"],"vms":"*","comment":"",)"
+                    R"("created_at":"2026-11-28T13:00:00.000Z",)"
+                    R"("updated_at":"2026-11-28T13:00:00.000Z","bound_vms":4}]})"),
+      RuleReply(200, "OK", R"(,"vms_bound":["vm-1"])"),
+      RuleReply(201, "Created"),
+      RuleReply(200, "OK"),
+      HttpReply(200, "OK", "application/json",
+                R"({"deleted":{"rule":"flexlm","destinations":["203.0.113.7"],)"
+                R"("protocol":"both","ports":["1717"],"vms":[],"comment":""}})"),
+      RuleReply(200, "OK"),
+      RuleReply(200, "OK"),
+  });
+  const Client client(server.socket_path());
+
+  const auto rules = client.ListAllowlist();
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].name, "flexlm");
+  EXPECT_EQ(rules[0].destinations, (std::vector<std::string>{"203.0.113.7", "lic.example.org"}));
+  EXPECT_EQ(rules[0].protocol, "tcp");
+  EXPECT_EQ(rules[0].ports, (std::vector<std::string>{"27000-27010", "1717"}));
+  EXPECT_FALSE(rules[0].all_vms);
+  EXPECT_EQ(rules[0].vms, (std::vector<std::string>{"vm-1", "vm-2"}));
+  EXPECT_EQ(rules[0].comment, "FlexLM");
+  EXPECT_EQ(rules[0].created_at, "2026-11-28T13:00:00.000Z");
+  EXPECT_EQ(rules[0].updated_at, "2026-11-28T13:05:00.000Z");
+  EXPECT_EQ(rules[0].bound_vms, 1);
+  EXPECT_EQ(rules[0].vms_bound, std::nullopt);
+  EXPECT_TRUE(rules[1].all_vms);
+  EXPECT_TRUE(rules[1].vms.empty());
+  EXPECT_EQ(rules[1].bound_vms, 4);
+
+  EXPECT_EQ(client.GetAllowlistRule("flexlm").vms_bound, (std::vector<std::string>{"vm-1"}));
+
+  AllowlistRuleSpec spec{.destinations = {"203.0.113.7", "lic.example.org"},
+                         .protocol = "tcp",
+                         .ports = {"27000-27010", "1717"},
+                         .vms = {"vm-1", "vm-2"},
+                         .comment = "FlexLM"};
+  const AllowlistPutResult created = client.PutAllowlistRule("flexlm", spec);
+  EXPECT_TRUE(created.created);
+  EXPECT_EQ(created.rule.name, "flexlm");
+  spec.all_vms = true;
+  spec.comment.reset();
+  EXPECT_FALSE(client.PutAllowlistRule("flexlm", spec).created);
+
+  const AllowlistRule deleted = client.DeleteAllowlistRule("flexlm");
+  EXPECT_EQ(deleted.protocol, "both");
+  EXPECT_EQ(deleted.created_at, std::nullopt);
+  EXPECT_EQ(deleted.bound_vms, std::nullopt);
+
+  EXPECT_EQ(client.AssignAllowlistRule("flexlm", "vm-3").name, "flexlm");
+  EXPECT_EQ(client.UnassignAllowlistRule("flexlm", "vm-3").name, "flexlm");
+
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 7u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/allowlist HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[1], StartsWith("GET /v1/allowlist/flexlm HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[2], StartsWith("PUT /v1/allowlist/flexlm HTTP/1.1\r\n"));
+  EXPECT_THAT(
+      requests[2],
+      HasSubstr(R"({"comment":"FlexLM","destinations":["203.0.113.7","lic.example.org"],)"
+                R"("ports":["27000-27010","1717"],"protocol":"tcp","vms":["vm-1","vm-2"]})"));
+  // "*" instead of the list, and no comment member when there is none.
+  EXPECT_THAT(requests[3],
+              HasSubstr(R"({"destinations":["203.0.113.7","lic.example.org"],)"
+                        R"("ports":["27000-27010","1717"],"protocol":"tcp","vms":"*"})"));
+  EXPECT_THAT(requests[4], StartsWith("DELETE /v1/allowlist/flexlm HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[5], StartsWith("PUT /v1/allowlist/flexlm/vms/vm-3 HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[6], StartsWith("DELETE /v1/allowlist/flexlm/vms/vm-3 HTTP/1.1\r\n"));
+}
+
+TEST(ClientScriptedTest, RuleOfTheWrongShapeIsProtocolError) {
+  ScriptedServer server({
+      HttpReply(200, "OK", "application/json",
+                R"({"rule":"r","destinations":[],"protocol":"tcp","ports":[],"vms":"all"})"),
+      HttpReply(200, "OK", "application/json",
+                R"({"rule":"r","destinations":[],"protocol":"tcp","ports":[],"vms":3})"),
+      HttpReply(200, "OK", "application/json", R"({"rule":"r"})"),
+  });
+  const Client client(server.socket_path());
+  EXPECT_THROW(client.GetAllowlistRule("r"), ProtocolError);
+  EXPECT_THROW(client.GetAllowlistRule("r"), ProtocolError);
+  EXPECT_THROW(client.DeleteAllowlistRule("r"), ProtocolError);
 }
 
 TEST(ClientScriptedTest, UnknownMethodIsACallerError) {

@@ -238,6 +238,163 @@ TEST_F(NetctlAgainstNetdTest, UsageErrorsExitTwoWithoutAskingNetd) {
   EXPECT_EQ(Succeeds({"audit"}), "no audit records\n");
 }
 
+TEST_F(NetctlAgainstNetdTest, AllowlistAddListShowAndRm) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  const auto created =
+      Succeeds({"allowlist", "add", "flexlm", "--dest", "203.0.113.7", "--dest", "198.51.100.0/24",
+                "--dest", "lic.example.org", "--proto", "tcp", "--port", "27000-27010", "--port",
+                "1717", "--vm", "vm-1", "--comment", "FlexLM servers"});
+  EXPECT_THAT(created, StartsWith("allowlist rule flexlm created\nrule:          flexlm\n"));
+  EXPECT_THAT(created, ContainsRegex("\nbound VMs: +1\n"));
+  Succeeds({"allowlist", "add", "updates", "--dest", "*.example.org,203.0.113.0/24", "--proto",
+            "both", "--port", "443", "--all-vms"});
+
+  // Adding again replaces the rule as a whole.
+  const auto replaced = Succeeds({"allowlist", "add", "updates", "--dest", "*.example.org",
+                                  "--proto", "udp", "--port", "123", "--all-vms"});
+  EXPECT_THAT(replaced, StartsWith("allowlist rule updates updated\n"));
+  EXPECT_THAT(replaced, ContainsRegex("\ndestinations: +\\*\\.example\\.org\n"));
+
+  EXPECT_THAT(Succeeds({"allowlist", "list"}),
+              MatchesRegex("RULE +PROTOCOL +PORTS +DESTINATIONS +VMS +BOUND +COMMENT\n"
+                           "flexlm +tcp +27000-27010,1717 +"
+                           "203\\.0\\.113\\.7,198\\.51\\.100\\.0/24,lic\\.example\\.org +"
+                           "vm-1 +1 +FlexLM servers\n"
+                           "updates +udp +123 +\\*\\.example\\.org +\\* +1 +-\n"));
+
+  EXPECT_THAT(Succeeds({"allowlist", "show", "flexlm"}),
+              MatchesRegex("rule: +flexlm\n"
+                           "destinations: +203\\.0\\.113\\.7, 198\\.51\\.100\\.0/24, "
+                           "lic\\.example\\.org\n"
+                           "protocol: +tcp\n"
+                           "ports: +27000-27010, 1717\n"
+                           "vms: +vm-1\n"
+                           "comment: +FlexLM servers\n"
+                           "created: +[^ ]+Z\n"
+                           "updated: +[^ ]+Z\n"
+                           "bound VMs: +1 \\(vm-1\\)\n"));
+
+  const auto removed = Succeeds({"allowlist", "rm", "updates"});
+  EXPECT_THAT(removed,
+              StartsWith("allowlist rule updates deleted; it was:\nrule:          updates\n"));
+  EXPECT_THAT(removed, ContainsRegex("\nvms: +\\* \\(every secure VM\\)\n"));
+  EXPECT_THAT(Succeeds({"allowlist", "list"}), Not(HasSubstr("updates")));
+  const auto gone = Netctl({"allowlist", "show", "updates"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_THAT(gone.err, MatchesRegex("netctl: .+ \\(no_such_rule, field rule\\)\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, AllowlistAssignAndUnassignBoundSecureVms) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  Succeeds({"vm", "bind", "vm-2", "--network", "secure"});
+  Succeeds({"allowlist", "add", "flexlm", "--dest", "lic.example.org", "--proto", "tcp", "--port",
+            "1717", "--vm", "vm-1"});
+
+  const auto assigned = Succeeds({"allowlist", "assign", "flexlm", "vm-2"});
+  EXPECT_THAT(assigned, StartsWith("vm-2 assigned to allowlist rule flexlm\n"));
+  EXPECT_THAT(assigned, ContainsRegex("\nvms: +vm-1, vm-2\n"));
+  EXPECT_THAT(assigned, ContainsRegex("\nbound VMs: +2\n"));
+  EXPECT_THAT(Succeeds({"allowlist", "show", "flexlm"}),
+              ContainsRegex("\nbound VMs: +2 \\(vm-1, vm-2\\)\n"));
+
+  const auto unassigned = Succeeds({"allowlist", "unassign", "flexlm", "vm-1"});
+  EXPECT_THAT(unassigned, StartsWith("vm-1 unassigned from allowlist rule flexlm\n"));
+  EXPECT_THAT(unassigned, ContainsRegex("\nvms: +vm-2\n"));
+  EXPECT_THAT(Succeeds({"allowlist", "list"}), ContainsRegex("\nflexlm +tcp +1717 +"
+                                                             "lic\\.example\\.org +vm-2 +1 +-\n"));
+
+  const auto again = Netctl({"allowlist", "unassign", "flexlm", "vm-1"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, MatchesRegex("netctl: .+ \\(vm_not_assigned, field vm\\)\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, AllowlistRefusesVmsOfOpenNetworks) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  Succeeds({"vm", "bind", "vm-s", "--network", "service"});
+  Succeeds({"allowlist", "add", "flexlm", "--dest", "lic.example.org", "--proto", "tcp", "--port",
+            "1717", "--vm", "vm-1"});
+
+  const auto assign = Netctl({"allowlist", "assign", "flexlm", "vm-s"});
+  EXPECT_EQ(assign.exit_code, 1);
+  EXPECT_THAT(assign.out, IsEmpty());
+  EXPECT_THAT(assign.err,
+              MatchesRegex("netctl: VM vm-s is on network service, .+ \\(vm_not_secure, field "
+                           "vm\\)\n"));
+
+  const auto add = Netctl({"allowlist", "add", "other", "--dest", "lic.example.org", "--proto",
+                           "tcp", "--port", "1717", "--vm", "vm-1,vm-s"});
+  EXPECT_EQ(add.exit_code, 1);
+  EXPECT_THAT(add.err, MatchesRegex("netctl: .*vm-s.* \\(vm_not_secure, field vms\\)\n"));
+
+  const auto unbound = Netctl({"allowlist", "assign", "flexlm", "vm-9"});
+  EXPECT_EQ(unbound.exit_code, 1);
+  EXPECT_THAT(unbound.err, MatchesRegex("netctl: .+ \\(vm_not_bound, field vm\\)\n"));
+  EXPECT_THAT(Succeeds({"allowlist", "show", "flexlm"}), ContainsRegex("\nvms: +vm-1\n"));
+}
+
+TEST_F(NetctlAgainstNetdTest, AllowlistRefusalsNameTheRejectedValue) {
+  const std::vector<std::string> add = {"allowlist", "add", "r1", "--all-vms"};
+  auto refused = [&](std::vector<std::string> options) {
+    auto arguments = add;
+    arguments.insert(arguments.end(), options.begin(), options.end());
+    auto result = Netctl(arguments);
+    EXPECT_EQ(result.exit_code, 1) << result.out;
+    EXPECT_THAT(result.out, IsEmpty());
+    return result.err;
+  };
+  EXPECT_THAT(refused({"--dest", "lic.example.org", "--proto", "tcp", "--port", "22,70000"}),
+              MatchesRegex("netctl: .+ \\(invalid_port, field ports\\[1\\]\\)\n"));
+  EXPECT_THAT(refused({"--dest", "lic.example.org", "--proto", "tcp", "--port", "2000-1000"}),
+              MatchesRegex("netctl: .+ \\(invalid_port, field ports\\[0\\]\\)\n"));
+  EXPECT_THAT(refused({"--dest", "lic.example.org", "--proto", "icmp", "--port", "22"}),
+              MatchesRegex("netctl: .+ \\(invalid_protocol, field protocol\\)\n"));
+  EXPECT_THAT(
+      refused({"--dest", "203.0.113.7", "--dest", "300.1.2.3", "--proto", "tcp", "--port", "22"}),
+      MatchesRegex("netctl: .+ \\(invalid_destination, field destinations\\[1\\]\\)\n"));
+  EXPECT_THAT(refused({"--dest", "192.168.129.0/24", "--proto", "tcp", "--port", "22"}),
+              MatchesRegex("netctl: .+ \\(destination_inside_enclave, field "
+                           "destinations\\[0\\]\\)\n"));
+
+  for (const auto& arguments :
+       std::vector<std::vector<std::string>>{{"allowlist", "show", "nope"},
+                                             {"allowlist", "rm", "nope"},
+                                             {"allowlist", "assign", "nope", "vm-1"},
+                                             {"allowlist", "unassign", "nope", "vm-1"}}) {
+    const auto unknown = Netctl(arguments);
+    EXPECT_EQ(unknown.exit_code, 1) << arguments[1];
+    EXPECT_THAT(unknown.err, MatchesRegex("netctl: .+ \\(no_such_rule, field rule\\)\n"));
+  }
+  EXPECT_EQ(Succeeds({"allowlist", "list"}), "no allowlist rules\n");
+}
+
+TEST_F(NetctlAgainstNetdTest, AllowlistJsonPrintsNetdsBodies) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  const auto created = nlohmann::json::parse(
+      Succeeds({"--json", "allowlist", "add", "flexlm", "--dest", "lic.example.org", "--proto",
+                "tcp", "--port", "27000-27010,1717", "--vm", "vm-1"}));
+  EXPECT_EQ(created["rule"], "flexlm");
+  EXPECT_EQ(created["ports"], nlohmann::json::parse(R"(["27000-27010","1717"])"));
+  EXPECT_EQ(created["bound_vms"], 1);
+
+  const auto listed = nlohmann::json::parse(Succeeds({"allowlist", "list", "--json"}));
+  ASSERT_EQ(listed["rules"].size(), 1u);
+  EXPECT_EQ(listed["rules"][0]["vms"], nlohmann::json::parse(R"(["vm-1"])"));
+  const auto shown = nlohmann::json::parse(Succeeds({"--json", "allowlist", "show", "flexlm"}));
+  EXPECT_EQ(shown["vms_bound"], nlohmann::json::parse(R"(["vm-1"])"));
+  const auto unassigned =
+      nlohmann::json::parse(Succeeds({"--json", "allowlist", "unassign", "flexlm", "vm-1"}));
+  EXPECT_TRUE(unassigned["vms"].empty());
+  const auto assigned =
+      nlohmann::json::parse(Succeeds({"--json", "allowlist", "assign", "flexlm", "vm-1"}));
+  EXPECT_EQ(assigned["vms"], nlohmann::json::parse(R"(["vm-1"])"));
+  const auto deleted = nlohmann::json::parse(Succeeds({"--json", "allowlist", "rm", "flexlm"}));
+  EXPECT_EQ(deleted["deleted"]["rule"], "flexlm");
+
+  const auto refused = Netctl({"--json", "allowlist", "show", "flexlm"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(nlohmann::json::parse(refused.out)["error"]["code"], "no_such_rule");
+}
+
 TEST_F(NetctlAgainstNetdTest, MetricsPrintsPrometheusText) {
   EXPECT_THAT(Succeeds({"metrics"}), HasSubstr("# TYPE netd_api_requests_total counter\n"));
 }

@@ -93,5 +93,12 @@ TEST(NetctlFormatTest, UnsetValuesShowAsDash) {
   EXPECT_EQ(OrDash(std::string("h1")), "h1");
 }
 
+TEST(NetctlFormatTest, LongListsAreShortenedToACount) {
+  EXPECT_EQ(Shortened({}, 3), "-");
+  EXPECT_EQ(Shortened({"1717"}, 3), "1717");
+  EXPECT_EQ(Shortened({"a", "b", "c"}, 3), "a,b,c");
+  EXPECT_EQ(Shortened({"a", "b", "c", "d", "e"}, 3), "a,b,c +2 more");
+}
+
 }  // namespace
 }  // namespace netd::netctl

@@ -34,4 +34,11 @@ std::string OrDash(const std::optional<std::string>& value) {
   return value.value_or("-");
 }
 
+std::string Shortened(const std::vector<std::string>& items, std::size_t shown) {
+  if (items.empty()) return "-";
+  if (items.size() <= shown) return fmt::format("{}", fmt::join(items, ","));
+  return fmt::format("{} +{} more", fmt::join(items.begin(), items.begin() + shown, ","),
+                     items.size() - shown);
+}
+
 }  // namespace netd::netctl

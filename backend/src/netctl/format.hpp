@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 // Renderings of netd's values for people.
 namespace netd::netctl {
@@ -15,5 +16,9 @@ std::string FormatUnixMillis(std::int64_t millis);
 
 // The value, or "-" for a value that is not set.
 std::string OrDash(const std::optional<std::string>& value);
+
+// A list for a table cell: the first `shown` items joined with ",", the rest counted
+// ("a,b,c +2 more"); "-" for no items.
+std::string Shortened(const std::vector<std::string>& items, std::size_t shown);
 
 }  // namespace netd::netctl

@@ -18,6 +18,7 @@
 namespace netd::netctl {
 namespace {
 
+using client::AllowlistRule;
 using client::Client;
 using client::Response;
 using client::VmBinding;
@@ -92,6 +93,9 @@ struct Invocation {
   std::uint64_t after = 0;
   std::uint64_t limit = 0;
   bool verify = false;
+  std::string rule;
+  client::AllowlistRuleSpec rule_spec;
+  std::string comment;
 };
 
 struct Context {
@@ -102,6 +106,7 @@ struct Context {
   bool has_hostname = false;
   bool has_after = false;
   bool has_limit = false;
+  bool has_comment = false;
   std::ostream& out;
   std::ostream& err;
 };
@@ -220,6 +225,117 @@ int UnbindVm(const Context& context) {
   return kExitOk;
 }
 
+// How many destinations, ports and VMs a cell of `allowlist list` shows; `show` shows them all.
+constexpr std::size_t kItemsPerCell = 3;
+
+std::string Joined(const std::vector<std::string>& items) {
+  return fmt::format("{}", fmt::join(items, ", "));
+}
+
+std::string DescribeVms(const AllowlistRule& rule) {
+  if (rule.all_vms) return "* (every secure VM)";
+  return rule.vms.empty() ? "none" : Joined(rule.vms);
+}
+
+std::vector<std::pair<std::string, std::string>> RuleFields(const AllowlistRule& rule) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"rule", rule.name},         {"destinations", Joined(rule.destinations)},
+      {"protocol", rule.protocol}, {"ports", Joined(rule.ports)},
+      {"vms", DescribeVms(rule)},  {"comment", rule.comment.empty() ? "-" : rule.comment}};
+  // The answer to a delete carries the rule as stored, without times and counts.
+  if (rule.created_at) fields.emplace_back("created", *rule.created_at);
+  if (rule.updated_at) fields.emplace_back("updated", *rule.updated_at);
+  if (rule.bound_vms) {
+    std::string bound = std::to_string(*rule.bound_vms);
+    if (rule.vms_bound && !rule.vms_bound->empty()) {
+      bound += fmt::format(" ({})", Joined(*rule.vms_bound));
+    }
+    fields.emplace_back("bound VMs", bound);
+  }
+  return fields;
+}
+
+int ListRules(const Context& context) {
+  const Response response = context.client.Request("GET", targets::kAllowlist);
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto rules = client::DecodeAllowlist(response.body);
+  if (rules.empty()) {
+    context.out << "no allowlist rules\n";
+    return kExitOk;
+  }
+  Table table({{"RULE"},
+               {"PROTOCOL"},
+               {"PORTS"},
+               {"DESTINATIONS"},
+               {"VMS"},
+               {"BOUND", Align::kRight},
+               {"COMMENT"}});
+  for (const auto& rule : rules) {
+    table.AddRow({rule.name, rule.protocol, Shortened(rule.ports, kItemsPerCell),
+                  Shortened(rule.destinations, kItemsPerCell),
+                  rule.all_vms ? "*" : Shortened(rule.vms, kItemsPerCell),
+                  std::to_string(rule.bound_vms.value_or(0)),
+                  rule.comment.empty() ? "-" : rule.comment});
+  }
+  context.out << table.Render();
+  return kExitOk;
+}
+
+int ShowRule(const Context& context) {
+  const Response response = context.client.Request("GET", targets::Rule(context.invocation.rule));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  context.out << RenderFields(RuleFields(client::Decode<AllowlistRule>(response.body)));
+  return kExitOk;
+}
+
+int PutRule(const Context& context) {
+  const Invocation& invocation = context.invocation;
+  client::AllowlistRuleSpec spec = invocation.rule_spec;
+  if (context.has_comment) spec.comment = invocation.comment;
+  const Response response =
+      context.client.Request("PUT", targets::Rule(invocation.rule), nlohmann::json(spec));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto rule = client::Decode<AllowlistRule>(response.body);
+  // 200: a rule of that name existed and has been replaced as a whole.
+  context.out << fmt::format("allowlist rule {} {}\n", rule.name,
+                             response.status == 201 ? "created" : "updated");
+  context.out << RenderFields(RuleFields(rule));
+  return kExitOk;
+}
+
+int DeleteRule(const Context& context) {
+  const Response response =
+      context.client.Request("DELETE", targets::Rule(context.invocation.rule));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto rule = client::DecodeDeletedRule(response.body);
+  // The whole rule, so that a mistaken delete can be undone with `allowlist add`.
+  context.out << fmt::format("allowlist rule {} deleted; it was:\n", rule.name);
+  context.out << RenderFields(RuleFields(rule));
+  return kExitOk;
+}
+
+int AssignRule(const Context& context) {
+  const Invocation& invocation = context.invocation;
+  const Response response =
+      context.client.Request("PUT", targets::RuleVm(invocation.rule, invocation.vm));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto rule = client::Decode<AllowlistRule>(response.body);
+  context.out << fmt::format("{} assigned to allowlist rule {}\n", invocation.vm, rule.name);
+  context.out << RenderFields(RuleFields(rule));
+  return kExitOk;
+}
+
+int UnassignRule(const Context& context) {
+  const Invocation& invocation = context.invocation;
+  const Response response =
+      context.client.Request("DELETE", targets::RuleVm(invocation.rule, invocation.vm));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto rule = client::Decode<AllowlistRule>(response.body);
+  context.out << fmt::format("{} unassigned from allowlist rule {}\n", invocation.vm, rule.name);
+  context.out << RenderFields(RuleFields(rule));
+  return kExitOk;
+}
+
 std::string DescribeResult(const client::AuditRecord& record) {
   if (record.result == "ok") return fmt::format("ok {}", record.status);
   return fmt::format("{} {} {}", record.result, record.status, OrDash(record.error_code));
@@ -309,15 +425,18 @@ constexpr const char* kNetctlDescription =
     R"(netctl - control netd, the enclave's network control plane
 
 netctl talks to netd's control API (HTTP and JSON over netd's unix socket). It
-binds VMs to the enclave's networks, shows what netd holds, and reads and
-checks the audit chain. Output is aligned tables for people; --json prints
-netd's JSON response unchanged, for scripts. Global options (--socket, --json,
---timeout) may come before or after the command.)";
+binds VMs to the enclave's networks, manages the secure network's egress
+allowlist, shows what netd holds, and reads and checks the audit chain. Output
+is aligned tables for people; --json prints netd's JSON response unchanged, for
+scripts. Global options (--socket, --json, --timeout) may come before or after
+the command.)";
 
 constexpr const char* kNetctlExamples = R"(  netctl status
   netctl networks
   netctl vm bind vm-42 --network secure --hostname analysis-42
   netctl --json vm list --network secure
+  netctl allowlist add flexlm --dest lic.example.org --proto tcp --port 1717 \
+      --vm vm-42
   NETD_SOCKET=/tmp/netd/s.sock netctl audit --verify
 
 ENVIRONMENT
@@ -436,6 +555,150 @@ A VM that is not bound is refused with code vm_not_bound (exit status 1).)");
   unbind->footer(Footer("  netctl vm unbind vm-42"));
   unbind->callback([&] { command = UnbindVm; });
 
+  auto* allowlist = app.add_subcommand("allowlist", R"(Manage the secure network's egress allowlist
+
+VMs of a network whose egress is "allowlist" (secure) reach nothing outside the
+enclave but what allowlist rules open for them. A rule names destinations (IPv4
+addresses, CIDRs, host names), a protocol, ports, and the VMs it applies to: a
+list of VM ids, or "*" for every secure VM, also those bound later. Only a netd
+with the gateway role holds rules (others refuse with not_a_gateway). Listing
+and showing rules is open to netd's service group; add, rm, assign and unassign
+need admin rights (root or netd's admin group, default netd-admin). Run
+'netctl allowlist COMMAND --help' for each command.)");
+  allowlist->require_subcommand(1);
+  allowlist->footer(
+      Footer("  netctl allowlist add flexlm --dest lic.example.org --proto tcp \\\n"
+             "      --port 27000-27010 --port 1717 --vm vm-42\n"
+             "  netctl allowlist list"));
+
+  const std::string rule_help =
+      "The rule's name: 1 to 64 characters out of\n"
+      "A-Z a-z 0-9 . _ -";
+  const std::string assign_vm_help =
+      "The VM's id; it must be bound to an allowlisted\n"
+      "network (see 'netctl vm bind')";
+
+  auto* allowlist_list = allowlist->add_subcommand("list", R"(List the allowlist rules
+
+One row per rule: its name, protocol, ports, destinations, the VMs it applies
+to ("*": every secure VM), how many of those are bound now (BOUND: the VMs the
+kernel opens the rule's destinations for) and its comment. Long lists are
+shortened to their first three entries and a count ("+2 more"); 'netctl
+allowlist show RULE' prints a rule in full.)");
+  allowlist_list->footer(Footer("  netctl allowlist list\n  netctl --json allowlist list"));
+  allowlist_list->callback([&] { command = ListRules; });
+
+  auto* allowlist_show = allowlist->add_subcommand("show", R"(Show one allowlist rule in full
+
+Prints the rule's destinations, protocol, ports, the VMs it applies to, its
+comment, when it was created and last updated, and its bound VMs: those of its
+VMs that are bound to an allowlisted network now, for which the kernel holds the
+rule's destinations. An unknown rule is refused with code no_such_rule (exit
+status 1).)");
+  allowlist_show->add_option("RULE", invocation.rule, rule_help)->type_name("")->required();
+  allowlist_show->footer(
+      Footer("  netctl allowlist show flexlm\n  netctl --json allowlist show flexlm"));
+  allowlist_show->callback([&] { command = ShowRule; });
+
+  auto* allowlist_add = allowlist->add_subcommand("add", R"(Create or replace an allowlist rule
+
+Sends the whole rule to netd: a rule named RULE that exists is replaced, not
+merged, so give every destination, port and VM it is to keep. Destinations must
+lie outside the enclave's networks. A host name is matched against the VMs'
+queries to the gateway's filtered DNS: lic.example.org exactly, *.example.org
+any one label below example.org. Each VM must be bound to an allowlisted network
+(netd refuses others with vm_not_bound or vm_not_secure). netd checks every
+value and names the one it refuses, e.g. field ports[1] for the second port
+(exit status 1). Prints whether the rule was created or updated, and the rule.)");
+  allowlist_add->add_option("RULE", invocation.rule, rule_help)->type_name("")->required();
+  allowlist_add
+      ->add_option("--dest", invocation.rule_spec.destinations,
+                   "A destination: an IPv4 address (203.0.113.7),\n"
+                   "a CIDR (203.0.113.0/24) or a host name\n"
+                   "(lic.example.org, *.example.org). Repeat the\n"
+                   "option or separate with commas")
+      ->type_name("DEST")
+      ->required()
+      ->allow_extra_args(false)
+      ->delimiter(',');
+  allowlist_add->add_option("--proto", invocation.rule_spec.protocol, "tcp, udp or both")
+      ->type_name("PROTO")
+      ->required();
+  allowlist_add
+      ->add_option("--port", invocation.rule_spec.ports,
+                   "A port (1717) or an inclusive range\n"
+                   "(27000-27010). Repeat the option or separate\n"
+                   "with commas")
+      ->type_name("PORT")
+      ->required()
+      ->allow_extra_args(false)
+      ->delimiter(',');
+  auto* add_vm = allowlist_add
+                     ->add_option("--vm", invocation.rule_spec.vms,
+                                  "A VM the rule applies to. Repeat the option\n"
+                                  "or separate with commas")
+                     ->type_name("VM")
+                     ->allow_extra_args(false)
+                     ->delimiter(',');
+  auto* add_all_vms = allowlist_add->add_flag("--all-vms", invocation.rule_spec.all_vms,
+                                              "Apply the rule to every secure VM, also to\n"
+                                              "those bound later (instead of --vm)");
+  auto* add_comment = allowlist_add
+                          ->add_option("--comment", invocation.comment,
+                                       "Why the rule exists, up to 256 bytes\n"
+                                       "(optional)")
+                          ->type_name("TEXT");
+  allowlist_add->footer(
+      Footer("  netctl allowlist add flexlm --dest lic.example.org --proto tcp \\\n"
+             "      --port 27000-27010,1717 --vm vm-42 --vm vm-43 --comment 'FlexLM licences'\n"
+             "  netctl allowlist add updates --dest 203.0.113.0/24 --dest '*.example.org' \\\n"
+             "      --proto both --port 443 --all-vms"));
+  allowlist_add->callback([&] {
+    // Checked here rather than with Option::excludes, which clutters every option's help line.
+    if (add_vm->count() == 0 && add_all_vms->count() == 0) {
+      throw CLI::RequiredError("--vm or --all-vms");
+    }
+    if (add_vm->count() > 0 && add_all_vms->count() > 0) {
+      throw CLI::ExcludesError("--all-vms", "--vm");
+    }
+    command = PutRule;
+  });
+
+  auto* allowlist_rm = allowlist->add_subcommand("rm", R"(Delete an allowlist rule
+
+Removes the rule. Its VMs lose its destinations at once, established connections
+included, unless another rule still allows them. Prints the deleted rule (to
+re-create it with 'netctl allowlist add'). An unknown rule is refused with code
+no_such_rule (exit status 1).)");
+  allowlist_rm->add_option("RULE", invocation.rule, rule_help)->type_name("")->required();
+  allowlist_rm->footer(Footer("  netctl allowlist rm flexlm"));
+  allowlist_rm->callback([&] { command = DeleteRule; });
+
+  auto* allowlist_assign = allowlist->add_subcommand("assign", R"(Add a VM to an allowlist rule
+
+Adds VM to the VMs the rule applies to: it gets the rule's destinations at once.
+A VM the rule lists already stays as it is. The VM must be bound to an
+allowlisted network: netd refuses a VM that is not bound (vm_not_bound) and one
+on an open network such as service or datain (vm_not_secure), exit status 1. A
+rule for every VM ("*") is refused with rule_applies_to_all: replace it with a
+list of VMs first ('netctl allowlist add RULE ... --vm VM').)");
+  allowlist_assign->add_option("RULE", invocation.rule, rule_help)->type_name("")->required();
+  allowlist_assign->add_option("VM", invocation.vm, assign_vm_help)->type_name("")->required();
+  allowlist_assign->footer(Footer("  netctl allowlist assign flexlm vm-44"));
+  allowlist_assign->callback([&] { command = AssignRule; });
+
+  auto* allowlist_unassign =
+      allowlist->add_subcommand("unassign", R"(Remove a VM from an allowlist rule
+
+Removes VM from the VMs the rule applies to: it loses the rule's destinations at
+once, established connections included, unless another rule still allows them.
+A VM the rule does not list is refused with vm_not_assigned, a rule for every VM
+("*") with rule_applies_to_all (exit status 1).)");
+  allowlist_unassign->add_option("RULE", invocation.rule, rule_help)->type_name("")->required();
+  allowlist_unassign->add_option("VM", invocation.vm, "The VM's id")->type_name("")->required();
+  allowlist_unassign->footer(Footer("  netctl allowlist unassign flexlm vm-44"));
+  allowlist_unassign->callback([&] { command = UnassignRule; });
+
   auto* audit = app.add_subcommand("audit", R"(Read or verify the audit chain
 
 Without --verify, lists audit records in sequence order: time, action, object,
@@ -492,6 +755,7 @@ them (--json does not apply).)");
                         .has_hostname = bind_hostname->count() > 0,
                         .has_after = after->count() > 0,
                         .has_limit = limit->count() > 0,
+                        .has_comment = add_comment->count() > 0,
                         .out = out,
                         .err = err};
   try {

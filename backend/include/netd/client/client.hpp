@@ -49,6 +49,18 @@ class Client {
   std::vector<VmBinding> ListVms(std::optional<std::string_view> network = std::nullopt) const;
   // Returns the binding that was removed.
   VmBinding UnbindVm(std::string_view vm) const;
+  // Allowlist rules. Reading them is open to every caller netd accepts; changing them needs
+  // admin rights. A netd without the gateway role refuses all of them (not_a_gateway).
+  std::vector<AllowlistRule> ListAllowlist() const;
+  // The rule with vms_bound set.
+  AllowlistRule GetAllowlistRule(std::string_view name) const;
+  // Creates the rule or replaces the rule of that name as a whole.
+  AllowlistPutResult PutAllowlistRule(std::string_view name, const AllowlistRuleSpec& spec) const;
+  // Returns the rule that was removed, without times and counts.
+  AllowlistRule DeleteAllowlistRule(std::string_view name) const;
+  // Add one VM to, or remove it from, the rule's list of VMs; return the updated rule.
+  AllowlistRule AssignAllowlistRule(std::string_view name, std::string_view vm) const;
+  AllowlistRule UnassignAllowlistRule(std::string_view name, std::string_view vm) const;
   AuditPage Audit(std::optional<std::uint64_t> after = std::nullopt,
                   std::optional<std::uint64_t> limit = std::nullopt) const;
   AuditVerification VerifyAudit() const;

@@ -97,6 +97,43 @@ struct AuditVerification {
   std::optional<std::string> reason;
 };
 
+// An egress rule of the allowlisted (secure) networks: which VMs may open connections to which
+// destinations, protocol and ports.
+struct AllowlistRule {
+  std::string name;
+  // As given: IPv4 addresses, CIDRs and host names ("lic.example.org", "*.example.org").
+  std::vector<std::string> destinations;
+  std::string protocol;            // "tcp", "udp" or "both"
+  std::vector<std::string> ports;  // "1717", "27000-27010"
+  bool all_vms = false;            // "*": every secure VM, also those bound later
+  std::vector<std::string> vms;    // empty when all_vms
+  std::string comment;             // empty when none was given
+  // Absent from the answer to a delete, which returns the rule as it was stored.
+  std::optional<std::string> created_at;  // RFC 3339, UTC
+  std::optional<std::string> updated_at;
+  // How many bound secure VMs the rule opens its destinations for.
+  std::optional<std::int64_t> bound_vms;
+  // Those VMs' ids; only GetAllowlistRule's answer lists them.
+  std::optional<std::vector<std::string>> vms_bound;
+};
+
+struct AllowlistPutResult {
+  AllowlistRule rule;
+  // false: a rule of that name existed and has been replaced (or was already equal).
+  bool created = false;
+};
+
+// The body of PUT /v1/allowlist/{rule}: the whole rule, which replaces any rule of that name.
+// Values are sent as given; netd validates them and names the field it rejects.
+struct AllowlistRuleSpec {
+  std::vector<std::string> destinations;
+  std::string protocol;
+  std::vector<std::string> ports;
+  bool all_vms = false;  // sends "*" instead of `vms`
+  std::vector<std::string> vms;
+  std::optional<std::string> comment;
+};
+
 // nlohmann::json conversions, found by argument-dependent lookup (`body.get<VmBinding>()`).
 // They throw nlohmann::json::exception on a body of the wrong shape; Decode() turns that into a
 // ProtocolError.
@@ -108,11 +145,15 @@ void from_json(const nlohmann::json& json, AuditCaller& caller);
 void from_json(const nlohmann::json& json, AuditRecord& record);
 void from_json(const nlohmann::json& json, AuditPage& page);
 void from_json(const nlohmann::json& json, AuditVerification& verification);
+void from_json(const nlohmann::json& json, AllowlistRule& rule);
+void to_json(nlohmann::json& json, const AllowlistRuleSpec& spec);
 
-// The response bodies that wrap a list or a binding in one named member.
+// The response bodies that wrap a list, a binding or a rule in one named member.
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body);
 std::vector<VmBinding> DecodeVms(const nlohmann::json& body);
 VmBinding DecodeUnbound(const nlohmann::json& body);
+std::vector<AllowlistRule> DecodeAllowlist(const nlohmann::json& body);
+AllowlistRule DecodeDeletedRule(const nlohmann::json& body);
 
 // Converts `body` to T, reporting a body of the wrong shape as a ProtocolError.
 template <typename T>

@@ -11,6 +11,7 @@ namespace netd::client::targets {
 
 inline constexpr std::string_view kStatus = "/v1/status";
 inline constexpr std::string_view kNetworks = "/v1/networks";
+inline constexpr std::string_view kAllowlist = "/v1/allowlist";
 inline constexpr std::string_view kAuditVerify = "/v1/audit/verify";
 inline constexpr std::string_view kMetrics = "/metrics";
 
@@ -21,6 +22,10 @@ std::string PercentEncode(std::string_view text);
 std::string Vm(std::string_view vm);
 // "/v1/vms" or "/v1/vms?network={network}"
 std::string Vms(std::optional<std::string_view> network = std::nullopt);
+// "/v1/allowlist/{rule}"
+std::string Rule(std::string_view rule);
+// "/v1/allowlist/{rule}/vms/{vm}"
+std::string RuleVm(std::string_view rule, std::string_view vm);
 // "/v1/audit" with the `after` and `limit` query parameters that are set.
 std::string Audit(std::optional<std::uint64_t> after = std::nullopt,
                   std::optional<std::uint64_t> limit = std::nullopt);

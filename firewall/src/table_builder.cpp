@@ -361,17 +361,27 @@ void MatchAllowed(RuleBuilder& rule, const char* set) {
       .Lookup(set, kReg1);
 }
 
+// Both chains of a VM network start with this: no IPv6 exists on VM networks.
+void AddIpv6Drop(RuleWriter& rules, const std::string& chain) {
+  auto rule = rules.Start(chain);
+  rule.NfprotoIs(NFPROTO_IPV6)
+      .NamedCounter(kCounterIpv6)
+      .Verdict(NF_DROP)
+      .Comment("no IPv6 on VM networks");
+  rules.Add(rule, chain, "IPv6 dropped");
+}
+
+void AddEstablishedAccept(RuleWriter& rules, const std::string& chain) {
+  auto rule = rules.Start(chain);
+  MatchEstablished(rule);
+  rule.Verdict(NF_ACCEPT);
+  rules.Add(rule, chain, "established");
+}
+
 void AddNetworkInputRules(RuleWriter& rules, const TableLayout& layout,
                           const FilteredNetwork& network) {
   auto chain = InputChain(network);
-  {
-    auto rule = rules.Start(chain);
-    rule.NfprotoIs(NFPROTO_IPV6)
-        .NamedCounter(kCounterIpv6)
-        .Verdict(NF_DROP)
-        .Comment("no IPv6 on VM networks");
-    rules.Add(rule, chain, "IPv6 dropped");
-  }
+  AddIpv6Drop(rules, chain);
   {
     // Before anti-spoofing: a VM asks for its lease from 0.0.0.0.
     auto rule = rules.Start(chain);
@@ -390,12 +400,7 @@ void AddNetworkInputRules(RuleWriter& rules, const TableLayout& layout,
     rule.NamedCounter(kCounterSpoofedInput).Verdict(NF_DROP).Comment("MAC and IP not bound");
     rules.Add(rule, chain, "anti-spoofing");
   }
-  {
-    auto rule = rules.Start(chain);
-    MatchEstablished(rule);
-    rule.Verdict(NF_ACCEPT);
-    rules.Add(rule, chain, "established");
-  }
+  AddEstablishedAccept(rules, chain);
   {
     auto rule = rules.Start(chain);
     MatchIpv4Destination(rule, network.gateway);
@@ -432,14 +437,7 @@ void AddNetworkInputRules(RuleWriter& rules, const TableLayout& layout,
 void AddNetworkForwardRules(RuleWriter& rules, const TableLayout& layout,
                             const FilteredNetwork& network) {
   auto chain = ForwardChain(network);
-  {
-    auto rule = rules.Start(chain);
-    rule.NfprotoIs(NFPROTO_IPV6)
-        .NamedCounter(kCounterIpv6)
-        .Verdict(NF_DROP)
-        .Comment("no IPv6 on VM networks");
-    rules.Add(rule, chain, "IPv6 dropped");
-  }
+  AddIpv6Drop(rules, chain);
   {
     auto rule = rules.Start(chain);
     if (network.allowlist_egress) {
@@ -466,12 +464,7 @@ void AddNetworkForwardRules(RuleWriter& rules, const TableLayout& layout,
     rules.Add(rule, chain, "open egress");
     return;
   }
-  {
-    auto rule = rules.Start(chain);
-    MatchEstablished(rule);
-    rule.Verdict(NF_ACCEPT);
-    rules.Add(rule, chain, "established");
-  }
+  AddEstablishedAccept(rules, chain);
   for (const char* set : {kSetAllow, kSetAllowRanges}) {
     auto rule = rules.Start(chain);
     MatchAllowed(rule, set);

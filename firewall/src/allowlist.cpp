@@ -176,14 +176,22 @@ void AllowlistPolicy::RecomputeAffected(const AllowlistRule* before, const Allow
   }
 }
 
+void AllowlistPolicy::Unindex(const AllowlistRule& rule) {
+  all_vm_rules_.erase(rule.name);
+  for (const auto& vm : rule.vms) {
+    auto names = rules_by_vm_.find(vm);
+    names->second.erase(rule.name);
+    if (names->second.empty()) rules_by_vm_.erase(names);
+  }
+}
+
 ElementChanges AllowlistPolicy::PutRule(const AllowlistRule& rule) {
   ElementChanges changes;
   std::optional<AllowlistRule> before;
   if (auto it = rules_.find(rule.name); it != rules_.end()) {
     before = std::move(it->second);
     rules_.erase(it);
-    all_vm_rules_.erase(before->name);
-    for (const auto& vm : before->vms) rules_by_vm_[vm].erase(before->name);
+    Unindex(*before);
   }
   const auto& stored = rules_.emplace(rule.name, rule).first->second;
   if (stored.all_vms) all_vm_rules_.insert(stored.name);
@@ -198,12 +206,7 @@ ElementChanges AllowlistPolicy::RemoveRule(std::string_view name) {
   if (it == rules_.end()) return changes;
   auto before = std::move(it->second);
   rules_.erase(it);
-  all_vm_rules_.erase(before.name);
-  for (const auto& vm : before.vms) {
-    auto& names = rules_by_vm_[vm];
-    names.erase(before.name);
-    if (names.empty()) rules_by_vm_.erase(vm);
-  }
+  Unindex(before);
   RecomputeAffected(&before, nullptr, changes);
   return changes;
 }

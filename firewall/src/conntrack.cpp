@@ -258,6 +258,10 @@ void Send(mnl_socket* socket, const char* data, std::size_t length, const char* 
 }  // namespace
 
 ConntrackTable::ConntrackTable() {
+  Open();
+}
+
+void ConntrackTable::Open() {
   std::unique_ptr<mnl_socket, decltype(&mnl_socket_close)> socket(
       mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC), &mnl_socket_close);
   if (!socket) throw SystemError(errno, "conntrack socket");
@@ -276,6 +280,18 @@ ConntrackTable::~ConntrackTable() {
 }
 
 std::size_t ConntrackTable::Delete(const ConntrackFilter& filter) {
+  try {
+    return DeleteOnce(filter);
+  } catch (...) {
+    // Answers of the failed call may still be queued; a fresh socket starts the next one clean.
+    mnl_socket_close(socket_);
+    socket_ = nullptr;
+    Open();
+    throw;
+  }
+}
+
+std::size_t ConntrackTable::DeleteOnce(const ConntrackFilter& filter) {
   std::vector<char> buffer(kReceiveBufferBytes);
 
   // Collect first, delete afterwards: both go through this one socket, and delete acks must not

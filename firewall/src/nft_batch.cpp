@@ -93,7 +93,6 @@ NftSocket::NftSocket() {
     mnl_socket_close(socket_);
     throw std::system_error(error, std::generic_category(), "nftables netlink bind");
   }
-  port_id_ = mnl_socket_get_portid(socket_);
   int on = 1;
   // Errors carry only the refused message's header, plus the kernel's explanation.
   mnl_socket_setsockopt(socket_, NETLINK_CAP_ACK, &on, sizeof(on));
@@ -137,11 +136,12 @@ void NftSocket::Commit(NftBatch& batch) {
          mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
       if (header->nlmsg_type != NLMSG_ERROR) continue;
       const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
+      // Only answers to this transaction (BEGIN is first_sequence_ - 1) count.
+      auto index = error->msg.nlmsg_seq - (batch.first_sequence_ - 1);
+      if (index > batch.labels_.size()) continue;
       ++answered;
       if (error->error == 0 || first_error) continue;
-      auto index = error->msg.nlmsg_seq - batch.first_sequence_;
-      std::string object =
-          index < batch.labels_.size() ? batch.labels_[index] : fmt::format("the transaction");
+      std::string object = index >= 1 ? batch.labels_[index - 1] : std::string("the transaction");
       first_error.emplace(std::move(object), -error->error, ExtendedAckMessage(header));
     }
   }

@@ -53,11 +53,8 @@ class NftSocket {
   // reason (extended ACK text when there is one).
   void Commit(NftBatch& batch);
 
-  std::uint32_t port_id() const { return port_id_; }
-
  private:
   mnl_socket* socket_ = nullptr;
-  std::uint32_t port_id_ = 0;
   std::size_t send_buffer_bytes_ = 0;
 };
 

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "api_support.hpp"
 #include "netd/daemon/allowlist_codec.hpp"
@@ -34,6 +33,15 @@ GatewayFirewall& ControlApi::RequireFirewall() {
                    "this netd does not run the gateway role; allowlists live on the gateway", ""};
   }
   return *firewall_;
+}
+
+const firewall::AllowlistRule& ControlApi::RequireRule(std::string_view name) {
+  RequireValidRuleName(name);
+  const auto* rule = RequireFirewall().policy().FindRule(name);
+  if (!rule) {
+    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
+  }
+  return *rule;
 }
 
 void ControlApi::RequireAssignableVm(std::string_view vm, const std::string& field) {
@@ -67,22 +75,20 @@ ApiResponse ControlApi::CommitRule(const Call& call, firewall::AllowlistRule rul
   auto& firewall = RequireFirewall();
   auto& policy = firewall.policy();
   const auto* existing = policy.FindRule(rule.name);
-  AuditEvent event{call.request.caller,  action, fmt::format("allowlist/{}", rule.name), request,
-                   existing ? 200 : 201, ""};
+  bool replacing = existing != nullptr;
+  AuditEvent event{call.request.caller,   action, fmt::format("allowlist/{}", rule.name), request,
+                   replacing ? 200 : 201, ""};
   auto now = AuditChain::NowMs();
-  rule.created_ms = existing ? existing->created_ms : now;
-  rule.updated_ms = existing ? existing->updated_ms : now;
-  if (existing) {
-    auto unchanged = rule;
-    unchanged.updated_ms = existing->updated_ms;
-    if (unchanged == *existing) {
-      audit_.Record(event);
-      return JsonResponse(200, RuleJson(*existing));
-    }
-    rule.updated_ms = now;
+  rule.created_ms = replacing ? existing->created_ms : now;
+  rule.updated_ms = replacing ? existing->updated_ms : now;
+  if (replacing && rule == *existing) {
+    audit_.Record(event);
+    return JsonResponse(200, RuleJson(*existing));
   }
+  rule.updated_ms = now;
+  // `existing` points into the policy, which PutRule rewrites: keep a copy to undo with.
   std::optional<firewall::AllowlistRule> before;
-  if (existing) before = *existing;
+  if (replacing) before = *existing;
   auto undo = [&, name = rule.name] {
     if (before) {
       policy.PutRule(*before);
@@ -109,7 +115,7 @@ ApiResponse ControlApi::CommitRule(const Call& call, firewall::AllowlistRule rul
     });
   });
   spdlog::info("allowlist {}: {} by uid {}: {} element changes, {} bound VMs", rule.name,
-               existing ? "updated" : "created", call.request.caller.uid, changes.size(),
+               replacing ? "updated" : "created", call.request.caller.uid, changes.size(),
                policy.BoundVmsOf(rule).size());
   return JsonResponse(event.status, RuleJson(*policy.FindRule(rule.name)));
 }
@@ -122,15 +128,9 @@ ApiResponse ControlApi::ListRules(const Call&) {
 }
 
 ApiResponse ControlApi::GetRule(const Call& call) {
-  auto& firewall = RequireFirewall();
-  const auto& name = call.captures[0];
-  RequireValidRuleName(name);
-  const auto* rule = firewall.policy().FindRule(name);
-  if (!rule) {
-    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
-  }
-  auto body = RuleJson(*rule);
-  body["vms_bound"] = firewall.policy().BoundVmsOf(*rule);
+  const auto& rule = RequireRule(call.captures[0]);
+  auto body = RuleJson(rule);
+  body["vms_bound"] = firewall_->policy().BoundVmsOf(rule);
   return JsonResponse(200, body);
 }
 
@@ -149,15 +149,10 @@ ApiResponse ControlApi::PutRule(const Call& call) {
 }
 
 ApiResponse ControlApi::DeleteRule(const Call& call) {
-  auto& firewall = RequireFirewall();
   const auto& name = call.captures[0];
-  RequireValidRuleName(name);
+  auto before = RequireRule(name);
+  auto& firewall = *firewall_;
   auto& policy = firewall.policy();
-  const auto* existing = policy.FindRule(name);
-  if (!existing) {
-    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
-  }
-  auto before = *existing;
   AuditEvent event{call.request.caller,
                    "allowlist.delete",
                    fmt::format("allowlist/{}", name),
@@ -182,16 +177,10 @@ ApiResponse ControlApi::DeleteRule(const Call& call) {
 }
 
 ApiResponse ControlApi::AssignRule(const Call& call) {
-  auto& firewall = RequireFirewall();
   const auto& name = call.captures[0];
   const auto& vm = call.captures[1];
-  RequireValidRuleName(name);
-  const auto* existing = firewall.policy().FindRule(name);
-  if (!existing) {
-    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
-  }
+  auto rule = RequireRule(name);
   RequireAssignableVm(vm, "vm");
-  auto rule = *existing;
   if (rule.all_vms) {
     throw ApiError{409, "rule_applies_to_all",
                    fmt::format("rule {} applies to every secure VM (\"*\"); replace its vms with "
@@ -205,16 +194,11 @@ ApiResponse ControlApi::AssignRule(const Call& call) {
 }
 
 ApiResponse ControlApi::UnassignRule(const Call& call) {
-  auto& firewall = RequireFirewall();
   const auto& name = call.captures[0];
   const auto& vm = call.captures[1];
   RequireValidRuleName(name);
   RequireValidVmId(vm);
-  const auto* existing = firewall.policy().FindRule(name);
-  if (!existing) {
-    throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
-  }
-  auto rule = *existing;
+  auto rule = RequireRule(name);
   if (rule.all_vms) {
     throw ApiError{409, "rule_applies_to_all",
                    fmt::format("rule {} applies to every secure VM (\"*\"); replace its vms with "

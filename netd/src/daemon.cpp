@@ -94,7 +94,8 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     ipam_networks.push_back({network.name, network.dhcp_first, network.dhcp_last});
   }
   dhcp::Ipam ipam(ipam_networks);
-  for (const auto& binding : store.LoadBindings()) {
+  auto bindings = store.LoadBindings();
+  for (const auto& binding : bindings) {
     if (auto problem = ipam.Restore(binding)) {
       throw std::runtime_error(fmt::format(
           "the state store {} does not fit the configuration: {}; restore the configuration "
@@ -115,7 +116,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     }
     packet_filter = firewall::MakeNftablesPacketFilter();
     gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
-    gateway_firewall->Start(store.LoadBindings(), rules);
+    gateway_firewall->Start(bindings, rules);
   }
   spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
                RolesText(config), config.state_dir.string(), ipam.size(), audit.length());

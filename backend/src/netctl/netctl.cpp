@@ -314,26 +314,24 @@ int DeleteRule(const Context& context) {
   return kExitOk;
 }
 
-int AssignRule(const Context& context) {
+// PUT assigns, DELETE unassigns; both answer the rule as it is now.
+int ChangeAssignment(const Context& context, const char* method, const char* done) {
   const Invocation& invocation = context.invocation;
   const Response response =
-      context.client.Request("PUT", targets::RuleVm(invocation.rule, invocation.vm));
+      context.client.Request(method, targets::RuleVm(invocation.rule, invocation.vm));
   if (PrintedAsJson(context, response)) return kExitOk;
   const auto rule = client::Decode<AllowlistRule>(response.body);
-  context.out << fmt::format("{} assigned to allowlist rule {}\n", invocation.vm, rule.name);
+  context.out << fmt::format("{} {} allowlist rule {}\n", invocation.vm, done, rule.name);
   context.out << RenderFields(RuleFields(rule));
   return kExitOk;
 }
 
+int AssignRule(const Context& context) {
+  return ChangeAssignment(context, "PUT", "assigned to");
+}
+
 int UnassignRule(const Context& context) {
-  const Invocation& invocation = context.invocation;
-  const Response response =
-      context.client.Request("DELETE", targets::RuleVm(invocation.rule, invocation.vm));
-  if (PrintedAsJson(context, response)) return kExitOk;
-  const auto rule = client::Decode<AllowlistRule>(response.body);
-  context.out << fmt::format("{} unassigned from allowlist rule {}\n", invocation.vm, rule.name);
-  context.out << RenderFields(RuleFields(rule));
-  return kExitOk;
+  return ChangeAssignment(context, "DELETE", "unassigned from");
 }
 
 std::string DescribeResult(const client::AuditRecord& record) {

@@ -68,6 +68,8 @@ class AllowlistPolicy {
     std::set<ExactAllow> exact;
     std::set<RangeAllow> ranges;
   };
+  // Drops a rule from the indexes that say which rules apply to which VMs.
+  void Unindex(const AllowlistRule& rule);
   VmElements Desired(const SecureVm& vm) const;
   void Recompute(const SecureVm& vm, ElementChanges& changes);
   void RecomputeAffected(const AllowlistRule* before, const AllowlistRule* after,

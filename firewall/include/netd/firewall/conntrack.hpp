@@ -49,6 +49,9 @@ class ConntrackTable {
   std::size_t Delete(const ConntrackFilter& filter);
 
  private:
+  void Open();
+  std::size_t DeleteOnce(const ConntrackFilter& filter);
+
   mnl_socket* socket_ = nullptr;
   std::uint32_t port_id_ = 0;
   std::uint32_t sequence_ = 0;

@@ -96,6 +96,8 @@ class ControlApi {
   ApiResponse UnassignRule(const Call& call);
 
   GatewayFirewall& RequireFirewall();
+  // The rule named `name`, or a 404 (422 for a malformed name; 409 without the gateway role).
+  const firewall::AllowlistRule& RequireRule(std::string_view name);
   void RequireAssignableVm(std::string_view vm, const std::string& field);
   nlohmann::json RuleJson(const firewall::AllowlistRule& rule) const;
   ApiResponse CommitRule(const Call& call, firewall::AllowlistRule rule, const std::string& action,

@@ -134,16 +134,20 @@ class GatewayFirewallTest : public ::testing::Test {
   // What a TCP server at destination:port says our address is; nullopt if no connection.
   static std::optional<std::string> Peer(const Namespace& from, const std::string& destination,
                                          int port) {
+    // -T: a connection whose answer never comes fails in seconds instead of hanging.
     auto result = from.Run(
-        {"socat", "-u", "TCP:" + destination + ":" + std::to_string(port) + ",connect-timeout=1",
-         "STDOUT"});
+        {"socat", "-u", "-T3",
+         "TCP:" + destination + ":" + std::to_string(port) + ",connect-timeout=1", "STDOUT"});
     if (!result.ok() || result.out.empty()) return std::nullopt;
     return result.out.substr(0, result.out.find('\n'));
   }
 
+  // After its stdin ends socat waits -t seconds for the answer (0.5 s by default): the server
+  // forks a shell to reply, which can take longer on a loaded machine.
   static bool UdpEchoes(const Namespace& from, const std::string& destination, int port) {
-    auto result = from.Run(
-        {"bash", "-c", "echo ping | socat -T1 - UDP:" + destination + ":" + std::to_string(port)});
+    auto result =
+        from.Run({"bash", "-c",
+                  "echo ping | socat -t3 -T3 - UDP:" + destination + ":" + std::to_string(port)});
     return result.out.find("pong") != std::string::npos;
   }
 
@@ -324,6 +328,9 @@ TEST_F(GatewayFirewallTest, UnbindingRemovesTheVmFromEverySet) {
   EXPECT_EQ(SetElements("allow4").size(), 1u);
   EXPECT_EQ(SetElements("allow4_ranges").size(), 1u);
   ASSERT_EQ(Api("DELETE", "/v1/vms/sec1").status, 200);
+  // The unbound VM is gone; the next VM gets its address and MAC, which one bridge port only
+  // may use.
+  vm.ns.reset();
   EXPECT_EQ(SetElements("vm_bind4").size(), 0u);
   EXPECT_EQ(SetElements("allow4").size(), 0u);
   EXPECT_EQ(SetElements("allow4_ranges").size(), 0u);

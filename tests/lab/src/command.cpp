@@ -222,12 +222,20 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const RunOptions&
       }
     }
   }
-  if (timed_out) {
+  // A command closes its output a moment before it exits (procps and coreutils close stdout in
+  // an atexit handler): wait for the exit itself, or Reap's group kill would turn a success
+  // into a SIGKILL.
+  std::optional<int> status;
+  if (!timed_out) {
+    status = child.WaitForExit(std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 deadline - std::chrono::steady_clock::now())));
+  }
+  if (!status) {
     child.Stop(0ms);
     throw std::runtime_error("command timed out after " + std::to_string(options.timeout.count()) +
                              " ms: " + FormatCommand(argv) + "\nstderr: " + result.err);
   }
-  result.exit_code = child.Reap();
+  result.exit_code = *status;
   return result;
 }
 
@@ -278,7 +286,7 @@ std::optional<int> Process::WaitForExit(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!ExitedWithoutReaping(pid_)) {
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(1ms);
   }
   return Reap();
 }

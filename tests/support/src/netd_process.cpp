@@ -39,10 +39,12 @@ NetdProcess::NetdProcess(const std::filesystem::path& dir, const ConfigEdit& edi
 NetdProcess::~NetdProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
-    for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) != 0) return;  // reaped: its pid may be reused
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (kill(pid_, SIGKILL) == 0) waitpid(pid_, nullptr, 0);
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
   }
 }
 

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <arpa/inet.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
@@ -27,23 +29,30 @@ std::atomic<std::uint32_t> next_sequence{
 
 constexpr int kReceiveBufferBytes = 16 * 1024 * 1024;
 
+}  // namespace
+
+const nlattr* FindAttribute(const nlmsghdr* header, std::size_t family_bytes, std::uint16_t type) {
+  const auto* start = static_cast<const char*>(mnl_nlmsg_get_payload(header)) +
+                      MNL_ALIGN(family_bytes);
+  const auto* end = reinterpret_cast<const char*>(header) + header->nlmsg_len;
+  for (const auto* attribute = reinterpret_cast<const nlattr*>(start);
+       mnl_attr_ok(attribute, static_cast<int>(end - reinterpret_cast<const char*>(attribute)));
+       attribute = mnl_attr_next(attribute)) {
+    if (mnl_attr_get_type(attribute) == type) return attribute;
+  }
+  return nullptr;
+}
+
+namespace {
+
 std::string ExtendedAckMessage(const nlmsghdr* header) {
   // With NETLINK_CAP_ACK the error carries only the request's header; the TLVs follow it.
   if (!(header->nlmsg_flags & NLM_F_ACK_TLVS)) return {};
   const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
   std::size_t offset = MNL_ALIGN(sizeof(nlmsgerr));
   if (!(header->nlmsg_flags & NLM_F_CAPPED)) offset += error->msg.nlmsg_len - sizeof(nlmsghdr);
-  std::string text;
-  const auto* start = static_cast<const char*>(mnl_nlmsg_get_payload(header)) + offset;
-  const auto* end = reinterpret_cast<const char*>(header) + header->nlmsg_len;
-  for (const auto* attribute = reinterpret_cast<const nlattr*>(start);
-       mnl_attr_ok(attribute, static_cast<int>(end - reinterpret_cast<const char*>(attribute)));
-       attribute = mnl_attr_next(attribute)) {
-    if (mnl_attr_get_type(attribute) == NLMSGERR_ATTR_MSG) {
-      text = mnl_attr_get_str(attribute);
-    }
-  }
-  return text;
+  const auto* message = FindAttribute(header, offset, NLMSGERR_ATTR_MSG);
+  return message ? mnl_attr_get_str(message) : std::string();
 }
 
 }  // namespace
@@ -150,6 +159,42 @@ void NftSocket::Commit(NftBatch& batch) {
     throw std::runtime_error(
         fmt::format("nftables answered {} of {} messages of a transaction; its outcome is unknown",
                     answered, batch.labels_.size()));
+  }
+}
+
+std::uint32_t NftSocket::Generation() {
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  auto sequence = next_sequence.fetch_add(1);
+  auto* request =
+      nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETGEN, NFPROTO_UNSPEC, NLM_F_ACK, sequence);
+  if (mnl_socket_sendto(socket_, request, request->nlmsg_len) < 0) {
+    throw std::system_error(errno, std::generic_category(), "asking nftables for its generation");
+  }
+  std::optional<std::uint32_t> generation;
+  for (;;) {
+    auto length = mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
+    if (length < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "reading the nftables generation");
+    }
+    auto remaining = static_cast<int>(length);
+    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
+         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
+      if (header->nlmsg_seq != sequence) continue;
+      if (header->nlmsg_type == NLMSG_ERROR) {
+        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
+        if (error->error != 0) {
+          throw std::system_error(-error->error, std::generic_category(),
+                                  "asking nftables for its generation");
+        }
+        if (!generation) throw std::runtime_error("nftables acknowledged GETGEN without an answer");
+        return *generation;
+      }
+      const auto* attribute = FindAttribute(header, sizeof(nfgenmsg), NFTA_GEN_ID);
+      if (attribute && mnl_attr_validate(attribute, MNL_TYPE_U32) == 0) {
+        generation = ntohl(mnl_attr_get_u32(attribute));
+      }
+    }
   }
 }
 

@@ -7,9 +7,14 @@
 #include <vector>
 
 struct mnl_socket;
+struct nlattr;
 struct nlmsghdr;
 
 namespace netd::firewall {
+
+// The first top-level attribute of `type` in a message whose family header is `family_bytes`
+// long; nullptr if there is none.
+const nlattr* FindAttribute(const nlmsghdr* header, std::size_t family_bytes, std::uint16_t type);
 
 // One nfnetlink transaction being assembled: BEGIN, messages, END. Every message asks for an
 // ACK and carries a label naming the object it creates or deletes, so a kernel refusal can
@@ -52,6 +57,9 @@ class NftSocket {
   // whole transaction; throws NftError naming the first refused object with the kernel's
   // reason (extended ACK text when there is one).
   void Commit(NftBatch& batch);
+
+  // The ruleset's generation: the kernel adds one with every committed transaction.
+  std::uint32_t Generation();
 
  private:
   mnl_socket* socket_ = nullptr;

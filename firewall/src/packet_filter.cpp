@@ -2,8 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <linux/netfilter.h>
+
+#include <optional>
+
 #include "nft_batch.hpp"
 #include "table_builder.hpp"
+#include "table_monitor.hpp"
 
 namespace netd::firewall {
 namespace {
@@ -13,14 +18,14 @@ class NftablesPacketFilter final : public PacketFilter {
   void ApplyTable(const TableLayout& layout, const TableElements& elements) override {
     NftBatch batch;
     AddTableReplacement(batch, layout, elements);
-    socket_.Commit(batch);
+    Commit(batch);
   }
 
   void Update(const ElementChanges& changes) override {
     if (changes.empty()) return;
     NftBatch batch;
     AddElementChanges(batch, changes);
-    socket_.Commit(batch);
+    Commit(batch);
   }
 
   std::size_t CutFlows(Ipv4Address vm,
@@ -31,7 +36,48 @@ class NftablesPacketFilter final : public PacketFilter {
     return conntrack_.Delete(filter);
   }
 
+  int foreign_change_fd() const override { return monitor_.fd(); }
+
+  bool TakeForeignChanges() override {
+    bool changed = monitor_.Drain() || raced_;
+    raced_ = false;
+    return changed;
+  }
+
  private:
+  // netd's own transactions are not heard as changes: the monitor stops listening while one
+  // commits. A transaction of someone else in that window would go unheard, so the generation
+  // count tells whether one happened; if so the table is treated as changed.
+  void Commit(NftBatch& batch) {
+    monitor_.Pause();
+    std::optional<std::uint32_t> before;
+    try {
+      before = socket_.Generation();
+      socket_.Commit(batch);
+    } catch (...) {
+      ResumeAndCompare(before, false);
+      throw;
+    }
+    ResumeAndCompare(before, true);
+  }
+
+  // Never throws: the transaction's outcome is already decided, and a doubt about the window
+  // only means the table is re-applied.
+  void ResumeAndCompare(std::optional<std::uint32_t> before, bool committed) noexcept {
+    try {
+      monitor_.Resume();
+      auto after = socket_.Generation();
+      if (before && after == *before + (committed ? 1 : 0)) return;
+      spdlog::debug("firewall: another nftables transaction committed beside netd's own");
+    } catch (const std::exception& failure) {
+      spdlog::warn("firewall: cannot tell whether the table changed beside netd's transaction: {}",
+                   failure.what());
+    }
+    raced_ = true;
+  }
+
+  TableMonitor monitor_{NFPROTO_INET, kTableName};
+  bool raced_ = false;
   NftSocket socket_;
   ConntrackTable conntrack_;
 };

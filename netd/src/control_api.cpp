@@ -226,6 +226,15 @@ ApiResponse ControlApi::Status(const Call&) {
   for (const auto& network : config_.networks) {
     by_network[network.name] = ipam_.pool(network.name).used();
   }
+  json last_reconcile = nullptr;
+  json drift = {{"detected", 0}, {"repairs", 0}, {"repair_failures", 0}};
+  if (firewall_) {
+    if (auto time = firewall_->last_reconcile()) last_reconcile = IsoTime(ToMs(*time));
+    const auto& counters = firewall_->counters();
+    drift = {{"detected", counters.drift_detected},
+             {"repairs", counters.drift_repairs},
+             {"repair_failures", counters.repair_failures}};
+  }
   return JsonResponse(
       200,
       {{"version", kVersion},
@@ -241,8 +250,8 @@ ApiResponse ControlApi::Status(const Call&) {
                                      {"kernel_failures", firewall_->counters().kernel_failures},
                                      {"full_applies", firewall_->counters().full_applies}}
                               : json(nullptr)},
-       {"last_reconcile", nullptr},
-       {"drift", {{"repairs", 0}}}});
+       {"last_reconcile", last_reconcile},
+       {"drift", drift}});
 }
 
 ApiResponse ControlApi::Networks(const Call&) {
@@ -485,10 +494,21 @@ ApiResponse ControlApi::Metrics(const Call&) {
         "netd_firewall_kernel_failures_total {}\n"
         "# HELP netd_firewall_full_applies_total Whole-table applies.\n"
         "# TYPE netd_firewall_full_applies_total counter\n"
-        "netd_firewall_full_applies_total {}\n",
+        "netd_firewall_full_applies_total {}\n"
+        "# HELP netd_firewall_drift_detected_total Times the table may have been changed by "
+        "another process.\n"
+        "# TYPE netd_firewall_drift_detected_total counter\n"
+        "netd_firewall_drift_detected_total {}\n"
+        "# HELP netd_firewall_drift_repairs_total Whole-table applies that repaired drift.\n"
+        "# TYPE netd_firewall_drift_repairs_total counter\n"
+        "netd_firewall_drift_repairs_total {}\n"
+        "# HELP netd_firewall_repair_failures_total Repairs the kernel refused (retried).\n"
+        "# TYPE netd_firewall_repair_failures_total counter\n"
+        "netd_firewall_repair_failures_total {}\n",
         firewall_->policy().rules().size(), firewall_->policy().allow_elements(),
         counters.element_updates, counters.flows_cut, counters.kernel_failures,
-        counters.full_applies);
+        counters.full_applies, counters.drift_detected, counters.drift_repairs,
+        counters.repair_failures);
   }
   out += fmt::format(
       "# HELP netd_audit_records Records in the audit chain.\n"

@@ -12,10 +12,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <optional>
 
 #include "netd/daemon/allowlist_codec.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
+#include "netd/daemon/firewall_reconciler.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/http_server.hpp"
 #include "netd/daemon/store.hpp"
@@ -126,6 +128,8 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
+  std::optional<FirewallReconciler> reconciler;
+  if (gateway_firewall) reconciler.emplace(io, *gateway_firewall);
 
   boost::asio::signal_set reload_signal(io, SIGHUP);
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
@@ -136,6 +140,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     spdlog::info("netd stopping on {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     server.Stop();
+    if (reconciler) reconciler->Stop();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::function<void(boost::system::error_code)> wait_for_answers = [&, give_up](auto) {

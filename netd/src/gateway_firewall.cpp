@@ -49,14 +49,44 @@ void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
   for (const auto& binding : bindings) {
     if (IsAllowlisted(binding.network)) policy_.AddVm(SecureVmOf(binding));
   }
+  ApplyWholeTable();
+}
+
+void GatewayFirewall::ApplyWholeTable() {
   auto elements = policy_.Elements();
   filter_.ApplyTable(layout_, elements);
   ++counters_.full_applies;
+  last_reconcile_ = std::chrono::system_clock::now();
   spdlog::info(
       "firewall: applied table inet ticrypt: networks={} rules={} allow_elements={} "
       "bound_secure_vms={}",
-      layout_.networks.size(), rules.size(), elements.exact.size() + elements.ranges.size(),
-      elements.bindings.size());
+      layout_.networks.size(), policy_.rules().size(),
+      elements.exact.size() + elements.ranges.size(), elements.bindings.size());
+}
+
+void GatewayFirewall::CheckForeignChanges() {
+  bool changed = false;
+  try {
+    changed = filter_.TakeForeignChanges();
+  } catch (const std::exception& failure) {
+    spdlog::error("firewall: cannot read nftables events, assuming drift: {}", failure.what());
+    changed = true;
+  }
+  if (!changed) return;
+  ++counters_.drift_detected;
+  spdlog::warn("firewall: table inet ticrypt may have been changed by another process");
+  if (drift_listener_) drift_listener_();
+}
+
+void GatewayFirewall::Repair() {
+  try {
+    ApplyWholeTable();
+  } catch (...) {
+    ++counters_.repair_failures;
+    throw;
+  }
+  ++counters_.drift_repairs;
+  CheckForeignChanges();
 }
 
 void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
@@ -79,10 +109,12 @@ void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
       }
     }
     undo_policy();
+    CheckForeignChanges();
     throw;
   }
   counters_.element_updates += changes.size();
   CutRevokedFlows(changes);
+  CheckForeignChanges();
 }
 
 void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {

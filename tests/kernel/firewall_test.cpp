@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -71,11 +72,12 @@ class GatewayFirewallTest : public ::testing::Test {
     outside_->AddAddress("eth0", std::string(kServer) + "/24");
     outside_->AddAddress("eth0", std::string(kFarServer) + "/24");
     gateway_->AddRoute("203.0.113.0/24", kServer);
-    // A foreign table netd must never touch.
+    // Foreign tables netd must never touch: one of nft's, one of iptables-nft.
     gateway_->RunChecked({"nft",
                           "add table inet filter; add chain inet filter input { type "
                           "filter hook input priority 10; policy accept; }; add rule inet "
                           "filter input tcp dport 9 counter accept"});
+    gateway_->RunChecked({"iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "ACCEPT"});
     foreign_before_ = ForeignTable();
 
     for (int port : {443, 444, 1717, 8080, 27005, 27011}) {
@@ -104,7 +106,29 @@ class GatewayFirewallTest : public ::testing::Test {
   }
 
   std::string ForeignTable() const {
-    return gateway_->RunChecked({"nft", "list", "table", "inet", "filter"}).out;
+    return gateway_->RunChecked({"nft", "list", "table", "inet", "filter"}).out +
+           gateway_->RunChecked({"nft", "list", "table", "ip", "filter"}).out;
+  }
+
+  json Drift() { return Api("GET", "/v1/status").Json()["drift"]; }
+
+  // Polls `check` until it holds or `limit` passes.
+  static bool Within(std::chrono::milliseconds limit, const std::function<bool()>& check) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!check()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
+
+  std::size_t ChainRules(const std::string& chain) const {
+    auto listed = gateway_->Run({"nft", "-j", "list", "chain", "inet", "ticrypt", chain});
+    if (!listed.ok()) return 0;
+    auto dump = json::parse(listed.out);
+    std::size_t rules = 0;
+    for (const auto& item : dump["nftables"]) rules += item.contains("rule");
+    return rules;
   }
 
   testing::HttpAnswer Api(const std::string& method, const std::string& target,
@@ -351,6 +375,50 @@ TEST_F(GatewayFirewallTest, ARestartReappliesTheStoredState) {
   netd_->Start();
   EXPECT_TRUE(Peer(*vm.ns, kServer, 443));
   EXPECT_FALSE(Peer(*vm.ns, kServer, 444));
+}
+
+TEST_F(GatewayFirewallTest, ADeletedTableIsRepairedWithinASecond) {
+  auto vm = AddVm("sec1", "secure");
+  PutRule("license",
+          {{"destinations", {kServer}}, {"protocol", "tcp"}, {"ports", {443}}, {"vms", {"sec1"}}});
+  EXPECT_EQ(Drift()["detected"], 0) << "netd's own transactions are not drift";
+
+  gateway_->RunChecked({"nft", "delete", "table", "inet", "ticrypt"});
+  EXPECT_TRUE(Within(1s, [&] { return ChainRules("forward_secure") > 0; }))
+      << "the table is not back within a second";
+  EXPECT_EQ(SetElements("allow4").size(), 1u);
+  EXPECT_EQ(SetElements("vm_bind4").size(), 1u);
+  EXPECT_TRUE(Peer(*vm.ns, kServer, 443));
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 444));
+  auto drift = Drift();
+  EXPECT_EQ(drift["repairs"], 1) << drift;
+  EXPECT_THAT(Api("GET", "/metrics").body,
+              ::testing::HasSubstr("netd_firewall_drift_repairs_total 1"));
+  EXPECT_FALSE(Api("GET", "/v1/status").Json()["last_reconcile"].is_null());
+}
+
+TEST_F(GatewayFirewallTest, AFlushedChainIsRepairedWithinASecond) {
+  auto vm = AddVm("sec1", "secure");
+  auto rules = ChainRules("forward");
+  ASSERT_GT(rules, 0u);
+  // Without its rules the base chain's policy accept would let every secure VM out.
+  gateway_->RunChecked({"nft", "flush", "chain", "inet", "ticrypt", "forward"});
+  EXPECT_TRUE(Within(1s, [&] { return ChainRules("forward") == rules; }))
+      << "the forward chain is not back within a second";
+  EXPECT_FALSE(Peer(*vm.ns, kServer, 443));
+  EXPECT_EQ(Drift()["repairs"], 1);
+}
+
+TEST_F(GatewayFirewallTest, ChangesToOtherTablesAreNotDrift) {
+  // Same name in another family, and another table in the same family.
+  gateway_->RunChecked({"nft", "add table ip ticrypt; add table inet other; add chain inet "
+                               "other c; delete table inet other; delete table ip ticrypt"});
+  gateway_->RunChecked({"iptables", "-A", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"});
+  gateway_->RunChecked({"iptables", "-D", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"});
+  std::this_thread::sleep_for(300ms);
+  auto drift = Drift();
+  EXPECT_EQ(drift["detected"], 0) << drift;
+  EXPECT_EQ(drift["repairs"], 0) << drift;
 }
 
 }  // namespace

@@ -1,7 +1,12 @@
 #include "netd/testing/recording_packet_filter.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdint>
 #include <stdexcept>
+#include <system_error>
 
 namespace netd::testing {
 namespace {
@@ -15,6 +20,27 @@ void Remove(std::set<T>& held, const std::vector<T>& removed) {
 }
 
 }  // namespace
+
+RecordingPacketFilter::RecordingPacketFilter()
+    : foreign_changes_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (foreign_changes_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+RecordingPacketFilter::~RecordingPacketFilter() {
+  close(foreign_changes_);
+}
+
+void RecordingPacketFilter::ChangeFromOutside() {
+  std::uint64_t one = 1;
+  if (write(foreign_changes_, &one, sizeof(one)) != sizeof(one)) {
+    throw std::system_error(errno, std::generic_category(), "eventfd write");
+  }
+}
+
+bool RecordingPacketFilter::TakeForeignChanges() {
+  std::uint64_t count = 0;
+  return read(foreign_changes_, &count, sizeof(count)) == sizeof(count) && count > 0;
+}
 
 void RecordingPacketFilter::MaybeRefuse(const std::string& what) {
   if (refuse_next_) {

@@ -106,6 +106,14 @@ class PacketFilter {
   // revoked destinations lose their established connections too; returns how many.
   virtual std::size_t CutFlows(Ipv4Address vm,
                                const std::function<bool(const FlowTuple&)>& still_allowed) = 0;
+
+  // Changes made by anyone else: the descriptor turns readable when the kernel reports one
+  // (wait for it, then call TakeForeignChanges).
+  virtual int foreign_change_fd() const = 0;
+  // Reads what was reported; true when someone else may have changed or deleted the table
+  // since the last call: an event named it, events were lost, or another transaction
+  // committed while netd's own was in flight.
+  virtual bool TakeForeignChanges() = 0;
 };
 
 // The real packet filter, in the calling thread's network namespace.

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,15 +41,31 @@ class GatewayFirewall {
   void Apply(const firewall::ElementChanges& changes, const std::function<void()>& undo_policy,
              const Persist& persist);
 
+  // Drift: the table as someone else left it. CheckForeignChanges reads what the kernel
+  // reported and calls the drift listener when the table may differ from the policy; Repair
+  // applies the whole table again from the policy (throws if the kernel refuses).
+  void set_drift_listener(std::function<void()> listener) { drift_listener_ = std::move(listener); }
+  int foreign_change_fd() const { return filter_.foreign_change_fd(); }
+  void CheckForeignChanges();
+  void Repair();
+
   struct Counters {
     std::uint64_t element_updates = 0;
     std::uint64_t kernel_failures = 0;
     std::uint64_t flows_cut = 0;
     std::uint64_t full_applies = 0;
+    std::uint64_t drift_detected = 0;
+    std::uint64_t drift_repairs = 0;
+    std::uint64_t repair_failures = 0;
   };
   const Counters& counters() const { return counters_; }
+  // When the kernel last took the whole table (start or repair).
+  std::optional<std::chrono::system_clock::time_point> last_reconcile() const {
+    return last_reconcile_;
+  }
 
  private:
+  void ApplyWholeTable();
   void CutRevokedFlows(const firewall::ElementChanges& changes);
   bool InsideEnclave(Ipv4Address address) const;
 
@@ -57,6 +75,8 @@ class GatewayFirewall {
   firewall::AllowlistPolicy policy_;
   std::size_t max_allow_elements_;
   Counters counters_;
+  std::optional<std::chrono::system_clock::time_point> last_reconcile_;
+  std::function<void()> drift_listener_;
 };
 
 }  // namespace netd

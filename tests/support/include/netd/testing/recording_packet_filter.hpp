@@ -11,12 +11,23 @@ namespace netd::testing {
 // would hold, and can be told to refuse the next change as the kernel would.
 class RecordingPacketFilter final : public firewall::PacketFilter {
  public:
+  RecordingPacketFilter();
+  ~RecordingPacketFilter() override;
+  RecordingPacketFilter(const RecordingPacketFilter&) = delete;
+  RecordingPacketFilter& operator=(const RecordingPacketFilter&) = delete;
+
   void ApplyTable(const firewall::TableLayout& layout,
                   const firewall::TableElements& elements) override;
   void Update(const firewall::ElementChanges& changes) override;
   std::size_t CutFlows(
       Ipv4Address vm,
       const std::function<bool(const firewall::FlowTuple&)>& still_allowed) override;
+
+  int foreign_change_fd() const override { return foreign_changes_; }
+  bool TakeForeignChanges() override;
+
+  // As if another process had changed the table: the descriptor turns readable.
+  void ChangeFromOutside();
 
   // The next ApplyTable or Update throws NftError and changes nothing.
   void RefuseNext() { refuse_next_ = true; }
@@ -33,6 +44,7 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
  private:
   void MaybeRefuse(const std::string& what);
   bool refuse_next_ = false;
+  int foreign_changes_ = -1;  // an eventfd
 };
 
 }  // namespace netd::testing

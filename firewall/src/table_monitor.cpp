@@ -1,0 +1,100 @@
+#include "table_monitor.hpp"
+
+#include "nft_batch.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <vector>
+
+namespace netd::firewall {
+namespace {
+
+// A full apply of a large table is one burst of coalesced events (about 80 bytes per element);
+// the buffer holds well over a million elements' worth before the kernel reports an overflow.
+constexpr int kReceiveBufferBytes = 128 * 1024 * 1024;
+
+// Every table-scoped nf_tables message names its table in attribute 1 (NFTA_TABLE_NAME,
+// NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE, NFTA_OBJ_TABLE,
+// NFTA_FLOWTABLE_TABLE all equal 1).
+constexpr std::uint16_t kTableAttribute = 1;
+static_assert(NFTA_TABLE_NAME == kTableAttribute && NFTA_CHAIN_TABLE == kTableAttribute &&
+              NFTA_RULE_TABLE == kTableAttribute && NFTA_SET_TABLE == kTableAttribute &&
+              NFTA_SET_ELEM_LIST_TABLE == kTableAttribute && NFTA_OBJ_TABLE == kTableAttribute &&
+              NFTA_FLOWTABLE_TABLE == kTableAttribute);
+
+}  // namespace
+
+TableMonitor::TableMonitor(std::uint8_t family, std::string table)
+    : family_(family), table_(std::move(table)) {
+  socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (!socket_) throw std::system_error(errno, std::generic_category(), "nftables event socket");
+  if (mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    int error = errno;
+    mnl_socket_close(socket_);
+    throw std::system_error(error, std::generic_category(), "nftables event socket bind");
+  }
+  int size = kReceiveBufferBytes;
+  setsockopt(mnl_socket_get_fd(socket_), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+  Resume();
+}
+
+TableMonitor::~TableMonitor() {
+  mnl_socket_close(socket_);
+}
+
+int TableMonitor::fd() const {
+  return mnl_socket_get_fd(socket_);
+}
+
+void TableMonitor::SetMembership(int option) {
+  int group = NFNLGRP_NFTABLES;
+  if (mnl_socket_setsockopt(socket_, option, &group, sizeof(group)) < 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "subscribing to nftables events (NFNLGRP_NFTABLES)");
+  }
+}
+
+void TableMonitor::Pause() {
+  SetMembership(NETLINK_DROP_MEMBERSHIP);
+}
+
+void TableMonitor::Resume() {
+  SetMembership(NETLINK_ADD_MEMBERSHIP);
+}
+
+bool TableMonitor::Drain() {
+  bool touched = false;
+  std::vector<char> buffer(1 << 16);
+  for (;;) {
+    auto length = recv(fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (length < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        touched = true;
+        continue;
+      }
+      if (errno == EAGAIN) return touched;
+      throw std::system_error(errno, std::generic_category(), "reading nftables events");
+    }
+    auto remaining = static_cast<int>(length);
+    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
+         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
+      if (NFNL_SUBSYS_ID(header->nlmsg_type) != NFNL_SUBSYS_NFTABLES) continue;
+      const auto* message = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(header));
+      if (message->nfgen_family != family_) continue;
+      const auto* name = FindAttribute(header, sizeof(nfgenmsg), kTableAttribute);
+      if (name && mnl_attr_validate(name, MNL_TYPE_NUL_STRING) == 0 &&
+          table_ == mnl_attr_get_str(name)) {
+        touched = true;
+      }
+    }
+  }
+}
+
+}  // namespace netd::firewall

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+struct mnl_socket;
+
+namespace netd::firewall {
+
+// Listens to the kernel's nf_tables change events (NFNLGRP_NFTABLES) for one table. netd's own
+// commits are not heard: the owner pauses the subscription around them.
+class TableMonitor {
+ public:
+  TableMonitor(std::uint8_t family, std::string table);
+  ~TableMonitor();
+  TableMonitor(const TableMonitor&) = delete;
+  TableMonitor& operator=(const TableMonitor&) = delete;
+
+  int fd() const;
+  void Pause();
+  void Resume();
+
+  // Reads every queued event without blocking; true when one touched the table or events were
+  // lost (the socket overflowed), so the table may differ from what netd applied.
+  bool Drain();
+
+ private:
+  void SetMembership(int option);
+
+  mnl_socket* socket_ = nullptr;
+  std::uint8_t family_;
+  std::string table_;
+};
+
+}  // namespace netd::firewall

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+
+#include "netd/daemon/gateway_firewall.hpp"
+
+namespace netd {
+
+// Self-repair of the gateway's table on the daemon's loop: when the kernel reports that
+// someone else changed `inet ticrypt`, the whole table is applied again from the policy after
+// a short quiet period (a burst of changes costs one repair), well within a second. A repair
+// the kernel refuses is retried every second until it succeeds.
+class FirewallReconciler {
+ public:
+  static constexpr std::chrono::milliseconds kQuietPeriod{100};
+  static constexpr std::chrono::milliseconds kRetryPeriod{1000};
+
+  FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall);
+  ~FirewallReconciler();
+  FirewallReconciler(const FirewallReconciler&) = delete;
+  FirewallReconciler& operator=(const FirewallReconciler&) = delete;
+
+  void Stop();
+
+ private:
+  void WaitForEvents();
+  void ScheduleRepair(std::chrono::milliseconds delay);
+
+  GatewayFirewall& firewall_;
+  boost::asio::posix::stream_descriptor events_;
+  boost::asio::steady_timer repair_timer_;
+  bool repair_pending_ = false;
+};
+
+}  // namespace netd

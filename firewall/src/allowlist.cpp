@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace netd::firewall {
 namespace {
@@ -162,6 +163,19 @@ void AllowlistPolicy::Recompute(const SecureVm& vm, ElementChanges& changes) {
 
 void AllowlistPolicy::RecomputeAffected(const AllowlistRule* before, const AllowlistRule* after,
                                         ElementChanges& changes) {
+  // A rule whose destinations, protocol and ports stay the same changes only the VMs that
+  // joined or left it: assigning one VM to a rule of thousands recomputes one VM.
+  if (before && after && before->networks == after->networks && before->ports == after->ports &&
+      before->protocol == after->protocol && before->all_vms == after->all_vms) {
+    if (after->all_vms) return;
+    std::vector<std::string> moved;
+    std::set_symmetric_difference(before->vms.begin(), before->vms.end(), after->vms.begin(),
+                                  after->vms.end(), std::back_inserter(moved));
+    for (const auto& id : moved) {
+      if (auto it = vms_.find(id); it != vms_.end()) Recompute(it->second, changes);
+    }
+    return;
+  }
   bool everyone = (before && before->all_vms) || (after && after->all_vms);
   if (everyone) {
     for (const auto& [id, vm] : vms_) Recompute(vm, changes);
@@ -253,16 +267,31 @@ bool AllowlistPolicy::Allows(const FlowTuple& flow) const {
   auto vm = vm_by_ip_.find(flow.source);
   if (vm == vm_by_ip_.end()) return false;
   auto current = current_.find(vm->second);
-  if (current == current_.end()) return false;
-  const auto& elements = current->second;
-  if (elements.exact.contains(
-          {flow.source, flow.destination, flow.protocol, flow.destination_port})) {
+  return current != current_.end() && current->second.Allows(flow);
+}
+
+bool AllowlistPolicy::VmElements::Allows(const FlowTuple& flow) const {
+  if (exact.contains({flow.source, flow.destination, flow.protocol, flow.destination_port})) {
     return true;
   }
-  return std::any_of(elements.ranges.begin(), elements.ranges.end(), [&](const RangeAllow& range) {
+  return std::any_of(ranges.begin(), ranges.end(), [&](const RangeAllow& range) {
     return range.protocol == flow.protocol && range.first <= flow.destination &&
            flow.destination <= range.last && range.ports.Contains(flow.destination_port);
   });
+}
+
+std::map<Ipv4Address, AllowlistPolicy::VmElements> AllowlistPolicy::ElementsOf(
+    const std::set<Ipv4Address>& vms) const {
+  std::map<Ipv4Address, VmElements> out;
+  for (auto address : vms) {
+    auto& elements = out[address];
+    auto vm = vm_by_ip_.find(address);
+    if (vm == vm_by_ip_.end()) continue;
+    if (auto current = current_.find(vm->second); current != current_.end()) {
+      elements = current->second;
+    }
+  }
+  return out;
 }
 
 bool ElementChanges::empty() const {

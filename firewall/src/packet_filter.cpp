@@ -28,11 +28,15 @@ class NftablesPacketFilter final : public PacketFilter {
     Commit(batch);
   }
 
-  std::size_t CutFlows(Ipv4Address vm,
+  std::size_t CutFlows(const std::set<Ipv4Address>& vms,
                        const std::function<bool(const FlowTuple&)>& still_allowed) override {
+    if (vms.empty()) return 0;
     ConntrackFilter filter;
-    filter.source = vm;
-    filter.keep = still_allowed;
+    // The kernel filters on one exact source; for several VMs the dump is filtered here.
+    if (vms.size() == 1) filter.source = *vms.begin();
+    filter.keep = [&](const FlowTuple& flow) {
+      return !vms.contains(flow.source) || still_allowed(flow);
+    };
     return conntrack_.Delete(filter);
   }
 

@@ -5,10 +5,12 @@
 #include <netinet/in.h>
 // clang-format on
 #include <fmt/format.h>
+#include <libmnl/libmnl.h>
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netlink.h>
 #include <net/if_arp.h>
@@ -16,14 +18,23 @@
 #include <array>
 #include <cstring>
 #include <map>
+#include <stdexcept>
 
+#include "nft_batch.hpp"
 #include "nft_objects.hpp"
 
 namespace netd::firewall {
 namespace {
 
 constexpr std::uint32_t kFamily = NFPROTO_INET;
-constexpr std::size_t kElementsPerMessage = 2048;
+// A message's element list is one netlink attribute, whose length field has 16 bits: longer
+// lists wrap around and the kernel silently reads only the first elements. Messages are cut
+// well below that, by an upper bound of each set's element size.
+constexpr std::size_t kMaxElementListBytes = 60 * 1024;
+constexpr std::size_t kExactElementBytes = 32;  // list entry, key nest, 16-byte key
+constexpr std::size_t kRangeElementBytes = 64;  // list entry, key and key-end nests
+constexpr std::size_t kBindElementBytes = 32;   // list entry, key nest, 12-byte key
+constexpr std::size_t kMapElementBytes = 320;   // ifname key, verdict with a chain name
 
 // nftables' datatype ids (nftables/include/datatype.h), for the key types `nft list` prints.
 constexpr std::uint32_t kTypeIpv4Address = 7;
@@ -201,13 +212,25 @@ void AddChain(NftBatch& batch, const std::string& name, const char* type = nullp
   });
 }
 
-// Element messages of at most kElementsPerMessage elements each; `fill` sets element i.
+// The element list is the message's last attribute; its length must cover the message's end.
+void CheckElementListLength(const nlmsghdr* header) {
+  const auto* attribute = FindAttribute(header, sizeof(nfgenmsg), NFTA_SET_ELEM_LIST_ELEMENTS);
+  const auto* end = reinterpret_cast<const char*>(header) + header->nlmsg_len;
+  if (attribute && reinterpret_cast<const char*>(attribute) + mnl_attr_get_len(attribute) != end) {
+    throw std::logic_error(fmt::format("an element list of {} bytes overflows its attribute",
+                                       end - reinterpret_cast<const char*>(attribute)));
+  }
+}
+
+// Element messages of at most kMaxElementListBytes / element_bytes elements each; `fill`
+// sets element i.
 void AddElementMessages(NftBatch& batch, std::uint16_t type, const char* set_name,
-                        std::size_t count,
+                        std::size_t count, std::size_t element_bytes,
                         const std::function<void(std::size_t, nftnl_set_elem*)>& fill,
                         const std::function<std::string(std::size_t)>& describe) {
-  for (std::size_t start = 0; start < count; start += kElementsPerMessage) {
-    auto end = std::min(count, start + kElementsPerMessage);
+  const std::size_t per_message = kMaxElementListBytes / element_bytes;
+  for (std::size_t start = 0; start < count; start += per_message) {
+    auto end = std::min(count, start + per_message);
     auto label = end - start == 1 ? fmt::format("element {} of set {}", describe(start), set_name)
                                   : fmt::format("elements {}-{} of set {} (first: {})", start + 1,
                                                 end, set_name, describe(start));
@@ -224,6 +247,7 @@ void AddElementMessages(NftBatch& batch, std::uint16_t type, const char* set_nam
       auto flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0;
       auto* header = nftnl_nlmsg_build_hdr(buffer, type, kFamily, flags, seq);
       nftnl_set_elems_nlmsg_build_payload(header, set.get());
+      CheckElementListLength(header);
       return header;
     });
   }
@@ -243,7 +267,7 @@ std::string ProtocolName(std::uint8_t protocol) {
 void AddAllowElements(NftBatch& batch, std::uint16_t type, const TableElements& elements) {
   const auto& exact = elements.exact;
   AddElementMessages(
-      batch, type, kSetAllow, exact.size(),
+      batch, type, kSetAllow, exact.size(), kExactElementBytes,
       [&](std::size_t i, nftnl_set_elem* element) {
         auto key =
             MakeAllowKey(exact[i].vm, exact[i].destination, exact[i].protocol, exact[i].port);
@@ -256,7 +280,7 @@ void AddAllowElements(NftBatch& batch, std::uint16_t type, const TableElements& 
       });
   const auto& ranges = elements.ranges;
   AddElementMessages(
-      batch, type, kSetAllowRanges, ranges.size(),
+      batch, type, kSetAllowRanges, ranges.size(), kRangeElementBytes,
       [&](std::size_t i, nftnl_set_elem* element) {
         const auto& range = ranges[i];
         auto key = MakeAllowKey(range.vm, range.first, range.protocol, range.ports.first);
@@ -275,7 +299,7 @@ void AddAllowElements(NftBatch& batch, std::uint16_t type, const TableElements& 
 void AddBindingElements(NftBatch& batch, std::uint16_t type, const TableElements& elements) {
   const auto& bindings = elements.bindings;
   AddElementMessages(
-      batch, type, kSetBindings, bindings.size(),
+      batch, type, kSetBindings, bindings.size(), kBindElementBytes,
       [&](std::size_t i, nftnl_set_elem* element) {
         auto key = MakeBindKey(bindings[i]);
         nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
@@ -526,7 +550,7 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
                      const std::function<std::string(const FilteredNetwork&)>& target) {
     const auto& networks = layout.networks;
     AddElementMessages(
-        batch, NFT_MSG_NEWSETELEM, map, networks.size(),
+        batch, NFT_MSG_NEWSETELEM, map, networks.size(), kMapElementBytes,
         [&](std::size_t i, nftnl_set_elem* element) {
           auto key = MakeIfnameKey(networks[i].interface);
           nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());

@@ -248,7 +248,8 @@ ApiResponse ControlApi::Status(const Call&) {
                                      {"element_updates", firewall_->counters().element_updates},
                                      {"flows_cut", firewall_->counters().flows_cut},
                                      {"kernel_failures", firewall_->counters().kernel_failures},
-                                     {"full_applies", firewall_->counters().full_applies}}
+                                     {"full_applies", firewall_->counters().full_applies},
+                                     {"last_apply_ms", firewall_->last_apply_ms()}}
                               : json(nullptr)},
        {"last_reconcile", last_reconcile},
        {"drift", drift}});

@@ -119,11 +119,13 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     packet_filter = firewall::MakeNftablesPacketFilter();
     gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
     gateway_firewall->Start(bindings, rules);
+    gateway_firewall->CutFlowsInBackground();
   }
   spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
                RolesText(config), config.state_dir.string(), ipam.size(), audit.length());
 
   boost::asio::io_context io(1);
+
   ApiMetrics metrics;
   ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
   HttpServer server(io, config.api, api, metrics);

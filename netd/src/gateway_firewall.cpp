@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "flow_cutter.hpp"
+
 namespace netd {
 namespace {
 
@@ -24,6 +26,8 @@ GatewayFirewall::GatewayFirewall(const Config& config, firewall::PacketFilter& f
     enclave_networks_.push_back(network.cidr);
   }
 }
+
+GatewayFirewall::~GatewayFirewall() = default;
 
 bool GatewayFirewall::IsAllowlisted(std::string_view network) const {
   for (const auto& filtered : layout_.networks) {
@@ -53,14 +57,17 @@ void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
 }
 
 void GatewayFirewall::ApplyWholeTable() {
+  auto started = std::chrono::steady_clock::now();
   auto elements = policy_.Elements();
   filter_.ApplyTable(layout_, elements);
+  last_apply_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   ++counters_.full_applies;
   last_reconcile_ = std::chrono::system_clock::now();
   spdlog::info(
-      "firewall: applied table inet ticrypt: networks={} rules={} allow_elements={} "
-      "bound_secure_vms={}",
-      layout_.networks.size(), policy_.rules().size(),
+      "firewall: applied table inet ticrypt in {:.1f} ms: networks={} rules={} "
+      "allow_elements={} bound_secure_vms={}",
+      last_apply_ms_, layout_.networks.size(), policy_.rules().size(),
       elements.exact.size() + elements.ranges.size(), elements.bindings.size());
 }
 
@@ -117,22 +124,30 @@ void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
   CheckForeignChanges();
 }
 
+void GatewayFirewall::CutFlowsInBackground() {
+  cutter_ = std::make_unique<FlowCutter>(filter_,
+                                         [this](Ipv4Address address) { return InsideEnclave(address); });
+}
+
 void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {
   std::set<Ipv4Address> vms;
   for (const auto& exact : changes.remove.exact) vms.insert(exact.vm);
   for (const auto& range : changes.remove.ranges) vms.insert(range.vm);
   for (const auto& binding : changes.remove.bindings) vms.insert(binding.ip);
-  for (auto vm : vms) {
-    try {
-      auto cut = filter_.CutFlows(vm, [&](const firewall::FlowTuple& flow) {
-        return InsideEnclave(flow.destination) || policy_.Allows(flow);
-      });
-      counters_.flows_cut += cut;
-      if (cut > 0) spdlog::info("firewall: cut {} revoked flows of {}", cut, vm.ToString());
-    } catch (const std::exception& failure) {
-      spdlog::error("firewall: cannot cut revoked flows of {}: {}", vm.ToString(), failure.what());
-    }
+  if (vms.empty()) return;
+  auto revoked = policy_.ElementsOf(vms);
+  if (cutter_) {
+    cutter_->Cut(revoked);
+  } else {
+    flows_cut_here_ += netd::CutRevokedFlows(
+        filter_, revoked, [this](Ipv4Address address) { return InsideEnclave(address); });
   }
+}
+
+GatewayFirewall::Counters GatewayFirewall::counters() const {
+  auto counters = counters_;
+  counters.flows_cut = flows_cut_here_ + (cutter_ ? cutter_->flows_cut() : 0);
+  return counters;
 }
 
 }  // namespace netd

@@ -377,6 +377,30 @@ TEST_F(GatewayFirewallTest, ARestartReappliesTheStoredState) {
   EXPECT_FALSE(Peer(*vm.ns, kServer, 444));
 }
 
+// Element lists are netlink attributes with a 16-bit length: thousands of elements must be cut
+// into several messages, or the kernel silently keeps only the first of them.
+TEST_F(GatewayFirewallTest, ThousandsOfElementsReachTheKernelWhole) {
+  constexpr std::size_t kVms = 2500;
+  for (std::size_t i = 0; i < kVms; ++i) {
+    ASSERT_EQ(Api("PUT", "/v1/vms/many-" + std::to_string(i), {{"network", "secure"}}).status, 201);
+  }
+  PutRule("wide", {{"destinations", {kServer, "203.0.113.0/28"}},
+                   {"protocol", "tcp"},
+                   {"ports", {"27000-27010"}},
+                   {"vms", "*"}});
+  PutRule("one", {{"destinations", {kServer}}, {"protocol", "udp"}, {"ports", {1717}}, {"vms", "*"}});
+  auto expect_all = [&](const char* when) {
+    EXPECT_EQ(SetElements("vm_bind4").size(), kVms) << when;
+    EXPECT_EQ(SetElements("allow4").size(), kVms) << when;
+    EXPECT_EQ(SetElements("allow4_ranges").size(), 2 * kVms) << when;
+  };
+  expect_all("after the incremental updates");
+  ASSERT_EQ(netd_->Stop(), 0);
+  gateway_->RunChecked({"nft", "delete", "table", "inet", "ticrypt"});
+  netd_->Start();
+  expect_all("after a whole-table apply");
+}
+
 TEST_F(GatewayFirewallTest, ADeletedTableIsRepairedWithinASecond) {
   auto vm = AddVm("sec1", "secure");
   PutRule("license",

@@ -43,6 +43,29 @@ TEST(AllowlistPolicy, ExactEntriesGoToTheHashSetRangesToTheIntervalSet) {
   EXPECT_FALSE(policy.Allows({Ip("192.168.129.1"), Ip("198.51.100.8"), IPPROTO_TCP, 443}));
 }
 
+TEST(AllowlistPolicy, ChangingOnlyTheVmsOfARuleTouchesOnlyTheVmsThatMoved) {
+  AllowlistPolicy policy;
+  policy.AddVm(Vm("a", "192.168.129.1"));
+  policy.AddVm(Vm("b", "192.168.129.2"));
+  policy.AddVm(Vm("c", "192.168.129.3"));
+  policy.PutRule(Rule("r", {"198.51.100.7/32"}, {{443, 443}}, {"a", "b"}));
+  auto joined = policy.PutRule(Rule("r", {"198.51.100.7/32"}, {{443, 443}}, {"a", "b", "c"}));
+  ASSERT_EQ(joined.add.exact.size(), 1u);
+  EXPECT_EQ(joined.add.exact[0].vm, Ip("192.168.129.3"));
+  EXPECT_TRUE(joined.remove.exact.empty());
+  auto left = policy.PutRule(Rule("r", {"198.51.100.7/32"}, {{443, 443}}, {"b", "c"}));
+  ASSERT_EQ(left.remove.exact.size(), 1u);
+  EXPECT_EQ(left.remove.exact[0].vm, Ip("192.168.129.1"));
+  EXPECT_TRUE(left.add.exact.empty());
+  EXPECT_EQ(policy.allow_elements(), 2u);
+
+  policy.PutRule(Rule("all", {"203.0.113.0/24"}, {{80, 80}}, {"*"}));
+  auto same = Rule("all", {"203.0.113.0/24"}, {{80, 80}}, {"*"});
+  same.comment = "only the comment changed";
+  EXPECT_TRUE(policy.PutRule(same).empty());
+  EXPECT_EQ(policy.allow_elements(), 5u);
+}
+
 TEST(AllowlistPolicy, OverlappingRulesBecomeDisjointIntervals) {
   AllowlistPolicy policy;
   policy.AddVm(Vm("a", "192.168.129.1"));

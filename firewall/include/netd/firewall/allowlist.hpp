@@ -63,11 +63,17 @@ class AllowlistPolicy {
   // Whether the VM's current elements let this flow start (conntrack revocation keeps these).
   bool Allows(const FlowTuple& flow) const;
 
- private:
+  // What one VM may start: its elements, copied out of the policy so that a flow check can
+  // run on another thread.
   struct VmElements {
     std::set<ExactAllow> exact;
     std::set<RangeAllow> ranges;
+    bool Allows(const FlowTuple& flow) const;
   };
+  // The current elements of these VMs by address; a VM without any (or unknown) maps to none.
+  std::map<Ipv4Address, VmElements> ElementsOf(const std::set<Ipv4Address>& vms) const;
+
+ private:
   // Drops a rule from the indexes that say which rules apply to which VMs.
   void Unindex(const AllowlistRule& rule);
   VmElements Desired(const SecureVm& vm) const;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -102,9 +103,11 @@ class PacketFilter {
   virtual void ApplyTable(const TableLayout& layout, const TableElements& elements) = 0;
   // Adds and deletes elements in one transaction.
   virtual void Update(const ElementChanges& changes) = 0;
-  // Deletes the conntrack entries of flows from `vm` that `still_allowed` rejects, so that
-  // revoked destinations lose their established connections too; returns how many.
-  virtual std::size_t CutFlows(Ipv4Address vm,
+  // Deletes the conntrack entries of flows from `vms` that `still_allowed` rejects, so that
+  // revoked destinations lose their established connections too; returns how many. One pass
+  // over the conntrack table, whatever the number of VMs. May run on a thread of its own,
+  // concurrently with the other calls.
+  virtual std::size_t CutFlows(const std::set<Ipv4Address>& vms,
                                const std::function<bool(const FlowTuple&)>& still_allowed) = 0;
 
   // Changes made by anyone else: the descriptor turns readable when the kernel reports one

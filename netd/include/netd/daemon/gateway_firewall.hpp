@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,14 @@ namespace netd {
 // The gateway's firewall: the allowlist policy in memory and the `inet ticrypt` table in the
 // kernel, kept equal. Mutations go policy first, then the kernel inside the caller's store
 // transaction; any failure undoes all three.
+class FlowCutter;
+
 class GatewayFirewall {
  public:
   GatewayFirewall(const Config& config, firewall::PacketFilter& filter);
+  ~GatewayFirewall();
+  GatewayFirewall(const GatewayFirewall&) = delete;
+  GatewayFirewall& operator=(const GatewayFirewall&) = delete;
 
   // Loads the stored state and applies the whole table; throws if the kernel refuses it.
   void Start(const std::vector<dhcp::VmBinding>& bindings,
@@ -36,7 +42,8 @@ class GatewayFirewall {
   // Applies `changes` (already made to policy()) to the kernel inside `persist`, which must
   // call the function it is given within its store transaction. On any failure the kernel is
   // restored, `undo_policy` runs, and the exception propagates. After success, established
-  // flows that lost their permission are cut.
+  // flows that lost their permission are cut: at once, or soon on another thread after
+  // CutFlowsInBackground.
   using Persist = std::function<void(const std::function<void()>& apply_kernel)>;
   void Apply(const firewall::ElementChanges& changes, const std::function<void()>& undo_policy,
              const Persist& persist);
@@ -44,6 +51,10 @@ class GatewayFirewall {
   // Drift: the table as someone else left it. CheckForeignChanges reads what the kernel
   // reported and calls the drift listener when the table may differ from the policy; Repair
   // applies the whole table again from the policy (throws if the kernel refuses).
+  // Cutting flows walks the whole conntrack table (milliseconds on a gateway), so the daemon
+  // has it done on a thread of its own, where it does not hold up the API.
+  void CutFlowsInBackground();
+
   void set_drift_listener(std::function<void()> listener) { drift_listener_ = std::move(listener); }
   int foreign_change_fd() const { return filter_.foreign_change_fd(); }
   void CheckForeignChanges();
@@ -58,11 +69,13 @@ class GatewayFirewall {
     std::uint64_t drift_repairs = 0;
     std::uint64_t repair_failures = 0;
   };
-  const Counters& counters() const { return counters_; }
+  Counters counters() const;
   // When the kernel last took the whole table (start or repair).
   std::optional<std::chrono::system_clock::time_point> last_reconcile() const {
     return last_reconcile_;
   }
+  // How long the last whole-table apply took, from the policy to the kernel's last ACK.
+  double last_apply_ms() const { return last_apply_ms_; }
 
  private:
   void ApplyWholeTable();
@@ -76,7 +89,10 @@ class GatewayFirewall {
   std::size_t max_allow_elements_;
   Counters counters_;
   std::optional<std::chrono::system_clock::time_point> last_reconcile_;
+  double last_apply_ms_ = 0;
   std::function<void()> drift_listener_;
+  std::uint64_t flows_cut_here_ = 0;
+  std::unique_ptr<FlowCutter> cutter_;
 };
 
 }  // namespace netd

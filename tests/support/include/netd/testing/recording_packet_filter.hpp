@@ -20,7 +20,7 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
                   const firewall::TableElements& elements) override;
   void Update(const firewall::ElementChanges& changes) override;
   std::size_t CutFlows(
-      Ipv4Address vm,
+      const std::set<Ipv4Address>& vms,
       const std::function<bool(const firewall::FlowTuple&)>& still_allowed) override;
 
   int foreign_change_fd() const override { return foreign_changes_; }

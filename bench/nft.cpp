@@ -186,9 +186,10 @@ int main(int argc, char** argv) {
     Fail("nft -f did not load the same elements as netd");
   }
 
-  fmt::print("whole-table apply, median of {}: into an empty kernel netd {:.1f} ms, nft -f "
-             "{:.1f} ms; replacing the table netd {:.1f} ms, nft -f {:.1f} ms\n",
-             kRounds, netd_fresh, nft_fresh, netd_replace, nft_replace);
+  fmt::print(
+      "whole-table apply, median of {}: into an empty kernel netd {:.1f} ms, nft -f "
+      "{:.1f} ms; replacing the table netd {:.1f} ms, nft -f {:.1f} ms\n",
+      kRounds, netd_fresh, nft_fresh, netd_replace, nft_replace);
   fmt::print("target: netd <= 0.3x nft -f; change p99 <= 5 ms\n");
   fmt::print("BENCH nft netd_apply_fresh {:.1f} ms\n", netd_fresh);
   fmt::print("BENCH nft nft_f_fresh {:.1f} ms\n", nft_fresh);

@@ -1,9 +1,9 @@
 #include "nft_batch.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
-#include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -32,8 +32,8 @@ constexpr int kReceiveBufferBytes = 16 * 1024 * 1024;
 }  // namespace
 
 const nlattr* FindAttribute(const nlmsghdr* header, std::size_t family_bytes, std::uint16_t type) {
-  const auto* start = static_cast<const char*>(mnl_nlmsg_get_payload(header)) +
-                      MNL_ALIGN(family_bytes);
+  const auto* start =
+      static_cast<const char*>(mnl_nlmsg_get_payload(header)) + MNL_ALIGN(family_bytes);
   const auto* end = reinterpret_cast<const char*>(header) + header->nlmsg_len;
   for (const auto* attribute = reinterpret_cast<const nlattr*>(start);
        mnl_attr_ok(attribute, static_cast<int>(end - reinterpret_cast<const char*>(attribute)));

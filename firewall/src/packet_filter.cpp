@@ -1,8 +1,7 @@
 #include "netd/firewall/packet_filter.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <linux/netfilter.h>
+#include <spdlog/spdlog.h>
 
 #include <optional>
 

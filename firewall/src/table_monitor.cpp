@@ -1,7 +1,5 @@
 #include "table_monitor.hpp"
 
-#include "nft_batch.hpp"
-
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -11,6 +9,8 @@
 #include <cstring>
 #include <system_error>
 #include <vector>
+
+#include "nft_batch.hpp"
 
 namespace netd::firewall {
 namespace {

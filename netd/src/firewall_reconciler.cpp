@@ -1,7 +1,7 @@
 #include "netd/daemon/firewall_reconciler.hpp"
 
-#include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <system_error>
@@ -19,9 +19,7 @@ int Duplicate(int fd) {
 }  // namespace
 
 FirewallReconciler::FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall)
-    : firewall_(firewall),
-      events_(io, Duplicate(firewall.foreign_change_fd())),
-      repair_timer_(io) {
+    : firewall_(firewall), events_(io, Duplicate(firewall.foreign_change_fd())), repair_timer_(io) {
   firewall_.set_drift_listener([this] { ScheduleRepair(kQuietPeriod); });
   // What happened between the start's apply and now.
   firewall_.CheckForeignChanges();

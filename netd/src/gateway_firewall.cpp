@@ -125,8 +125,8 @@ void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
 }
 
 void GatewayFirewall::CutFlowsInBackground() {
-  cutter_ = std::make_unique<FlowCutter>(filter_,
-                                         [this](Ipv4Address address) { return InsideEnclave(address); });
+  cutter_ = std::make_unique<FlowCutter>(
+      filter_, [this](Ipv4Address address) { return InsideEnclave(address); });
 }
 
 void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {

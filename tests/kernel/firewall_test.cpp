@@ -112,6 +112,19 @@ class GatewayFirewallTest : public ::testing::Test {
 
   json Drift() { return Api("GET", "/v1/status").Json()["drift"]; }
 
+  // `nft -j list table inet ticrypt` against a checked-in dump; NETD_UPDATE_GOLDEN=1 rewrites
+  // the dump instead.
+  void ExpectGoldenTable(const std::string& name) const {
+    auto dump = Normalized(
+        json::parse(gateway_->RunChecked({"nft", "-j", "list", "table", "inet", "ticrypt"}).out));
+    const auto golden = std::filesystem::path(NETD_GOLDEN_DIR) / name;
+    if (std::getenv("NETD_UPDATE_GOLDEN")) std::ofstream(golden) << dump.dump(1) << "\n";
+    std::ifstream file(golden);
+    ASSERT_TRUE(file) << golden;
+    auto expected = json::parse(file);
+    EXPECT_EQ(dump, expected) << "got:\n" << dump.dump(1);
+  }
+
   // Polls `check` until it holds or `limit` passes.
   static bool Within(std::chrono::milliseconds limit, const std::function<bool()>& check) {
     auto deadline = std::chrono::steady_clock::now() + limit;
@@ -207,14 +220,17 @@ class GatewayFirewallTest : public ::testing::Test {
 };
 
 TEST_F(GatewayFirewallTest, TableMatchesTheGoldenDumpOfTheDemoConfiguration) {
-  auto dump = Normalized(
-      json::parse(gateway_->RunChecked({"nft", "-j", "list", "table", "inet", "ticrypt"}).out));
-  const std::filesystem::path golden = NETD_GOLDEN_DIR "/demo_table.json";
-  if (std::getenv("NETD_UPDATE_GOLDEN")) std::ofstream(golden) << dump.dump(1) << "\n";
-  std::ifstream file(golden);
-  ASSERT_TRUE(file) << golden;
-  auto expected = json::parse(file);
-  EXPECT_EQ(dump, expected) << "got:\n" << dump.dump(1);
+  ExpectGoldenTable("demo_table.json");
+}
+
+TEST_F(GatewayFirewallTest, ElementsMatchTheGoldenDump) {
+  auto secure = AddVm("sec1", "secure");
+  auto service = AddVm("svc1", "service");
+  PutRule("license", {{"destinations", {kServer, "203.0.113.0/28"}},
+                      {"protocol", "both"},
+                      {"ports", {443, "27000-27010"}},
+                      {"vms", {"sec1"}}});
+  ExpectGoldenTable("demo_table_with_elements.json");
 }
 
 TEST_F(GatewayFirewallTest, SecureEgressFollowsTheAllowlistExactly) {
@@ -380,6 +396,31 @@ TEST_F(GatewayFirewallTest, ARestartReappliesTheStoredState) {
   EXPECT_FALSE(Peer(*vm.ns, kServer, 444));
 }
 
+TEST_F(GatewayFirewallTest, Ipv6FromVmNetworksIsDropped) {
+  auto vm = AddVm("sec1", "secure");
+  gateway_->RunChecked({"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"});
+  gateway_->RunChecked({"ip", "-6", "address", "add", "fd00:1::1/64", "dev", "br-secure", "nodad"});
+  gateway_->RunChecked({"ip", "-6", "address", "add", "fd00:99::1/64", "dev", "ext0", "nodad"});
+  outside_->RunChecked({"ip", "-6", "address", "add", "fd00:99::2/64", "dev", "eth0", "nodad"});
+  outside_->RunChecked({"ip", "-6", "route", "add", "fd00:1::/64", "via", "fd00:99::1"});
+  vm.ns->RunChecked({"ip", "-6", "address", "add", "fd00:1::2/64", "dev", "eth0", "nodad"});
+  vm.ns->RunChecked({"ip", "-6", "route", "add", "default", "via", "fd00:1::1"});
+  // Neighbour discovery is IPv6 too and dropped on input: the VM is told the gateway's MAC, so
+  // its packets reach the forward chain.
+  auto gateway_mac =
+      json::parse(gateway_->RunChecked({"ip", "-j", "link", "show", "br-secure"}).out)[0]["address"]
+          .get<std::string>();
+  vm.ns->RunChecked({"ip", "-6", "neigh", "add", "fd00:1::1", "lladdr", gateway_mac, "dev", "eth0",
+                     "nud", "permanent"});
+  ASSERT_TRUE(gateway_->Run({"ping", "-6", "-c1", "-W2", "fd00:99::2"}).ok())
+      << "the outside answers IPv6 from the gateway";
+
+  auto dropped = Counter("ipv6_dropped");
+  EXPECT_FALSE(vm.ns->Run({"ping", "-6", "-c2", "-W1", "fd00:99::2"}).ok()) << "forwarded";
+  EXPECT_FALSE(vm.ns->Run({"ping", "-6", "-c1", "-W1", "fd00:1::1"}).ok()) << "to the gateway";
+  EXPECT_GE(Counter("ipv6_dropped"), dropped + 3);
+}
+
 // Element lists are netlink attributes with a 16-bit length: thousands of elements must be cut
 // into several messages, or the kernel silently keeps only the first of them.
 TEST_F(GatewayFirewallTest, ThousandsOfElementsReachTheKernelWhole) {
@@ -391,7 +432,8 @@ TEST_F(GatewayFirewallTest, ThousandsOfElementsReachTheKernelWhole) {
                    {"protocol", "tcp"},
                    {"ports", {"27000-27010"}},
                    {"vms", "*"}});
-  PutRule("one", {{"destinations", {kServer}}, {"protocol", "udp"}, {"ports", {1717}}, {"vms", "*"}});
+  PutRule("one",
+          {{"destinations", {kServer}}, {"protocol", "udp"}, {"ports", {1717}}, {"vms", "*"}});
   auto expect_all = [&](const char* when) {
     EXPECT_EQ(SetElements("vm_bind4").size(), kVms) << when;
     EXPECT_EQ(SetElements("allow4").size(), kVms) << when;
@@ -438,8 +480,9 @@ TEST_F(GatewayFirewallTest, AFlushedChainIsRepairedWithinASecond) {
 
 TEST_F(GatewayFirewallTest, ChangesToOtherTablesAreNotDrift) {
   // Same name in another family, and another table in the same family.
-  gateway_->RunChecked({"nft", "add table ip ticrypt; add table inet other; add chain inet "
-                               "other c; delete table inet other; delete table ip ticrypt"});
+  gateway_->RunChecked({"nft",
+                        "add table ip ticrypt; add table inet other; add chain inet "
+                        "other c; delete table inet other; delete table ip ticrypt"});
   gateway_->RunChecked({"iptables", "-A", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"});
   gateway_->RunChecked({"iptables", "-D", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"});
   std::this_thread::sleep_for(300ms);

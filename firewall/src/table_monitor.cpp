@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 #include <system_error>
 #include <vector>
 
@@ -15,8 +14,9 @@
 namespace netd::firewall {
 namespace {
 
-// A full apply of a large table is one burst of coalesced events (about 80 bytes per element);
-// the buffer holds well over a million elements' worth before the kernel reports an overflow.
+// Another process's transaction is one burst of coalesced events (about 80 bytes per element);
+// the buffer holds a million elements' worth before the kernel reports an overflow. Memory is
+// only used while events wait to be read.
 constexpr int kReceiveBufferBytes = 128 * 1024 * 1024;
 
 // Every table-scoped nf_tables message names its table in attribute 1 (NFTA_TABLE_NAME,
@@ -32,29 +32,23 @@ static_assert(NFTA_TABLE_NAME == kTableAttribute && NFTA_CHAIN_TABLE == kTableAt
 
 TableMonitor::TableMonitor(std::uint8_t family, std::string table)
     : family_(family), table_(std::move(table)) {
-  socket_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  socket_.reset(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!socket_) throw std::system_error(errno, std::generic_category(), "nftables event socket");
-  if (mnl_socket_bind(socket_, 0, MNL_SOCKET_AUTOPID) < 0) {
-    int error = errno;
-    mnl_socket_close(socket_);
-    throw std::system_error(error, std::generic_category(), "nftables event socket bind");
+  if (mnl_socket_bind(socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+    throw std::system_error(errno, std::generic_category(), "nftables event socket bind");
   }
   int size = kReceiveBufferBytes;
-  setsockopt(mnl_socket_get_fd(socket_), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+  setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
   Resume();
 }
 
-TableMonitor::~TableMonitor() {
-  mnl_socket_close(socket_);
-}
-
 int TableMonitor::fd() const {
-  return mnl_socket_get_fd(socket_);
+  return mnl_socket_get_fd(socket_.get());
 }
 
 void TableMonitor::SetMembership(int option) {
   int group = NFNLGRP_NFTABLES;
-  if (mnl_socket_setsockopt(socket_, option, &group, sizeof(group)) < 0) {
+  if (mnl_socket_setsockopt(socket_.get(), option, &group, sizeof(group)) < 0) {
     throw std::system_error(errno, std::generic_category(),
                             "subscribing to nftables events (NFNLGRP_NFTABLES)");
   }
@@ -85,7 +79,10 @@ bool TableMonitor::Drain() {
     auto remaining = static_cast<int>(length);
     for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
          mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
-      if (NFNL_SUBSYS_ID(header->nlmsg_type) != NFNL_SUBSYS_NFTABLES) continue;
+      if (NFNL_SUBSYS_ID(header->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
+          mnl_nlmsg_get_payload_len(header) < sizeof(nfgenmsg)) {
+        continue;
+      }
       const auto* message = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(header));
       if (message->nfgen_family != family_) continue;
       const auto* name = FindAttribute(header, sizeof(nfgenmsg), kTableAttribute);

@@ -1,9 +1,10 @@
 #pragma once
 
-#include <cstdint>
-#include <string>
+#include <libmnl/libmnl.h>
 
-struct mnl_socket;
+#include <cstdint>
+#include <memory>
+#include <string>
 
 namespace netd::firewall {
 
@@ -12,9 +13,6 @@ namespace netd::firewall {
 class TableMonitor {
  public:
   TableMonitor(std::uint8_t family, std::string table);
-  ~TableMonitor();
-  TableMonitor(const TableMonitor&) = delete;
-  TableMonitor& operator=(const TableMonitor&) = delete;
 
   int fd() const;
   void Pause();
@@ -27,7 +25,7 @@ class TableMonitor {
  private:
   void SetMembership(int option);
 
-  mnl_socket* socket_ = nullptr;
+  std::unique_ptr<mnl_socket, decltype(&mnl_socket_close)> socket_{nullptr, &mnl_socket_close};
   std::uint8_t family_;
   std::string table_;
 };

@@ -48,13 +48,13 @@ class GatewayFirewall {
   void Apply(const firewall::ElementChanges& changes, const std::function<void()>& undo_policy,
              const Persist& persist);
 
-  // Drift: the table as someone else left it. CheckForeignChanges reads what the kernel
-  // reported and calls the drift listener when the table may differ from the policy; Repair
-  // applies the whole table again from the policy (throws if the kernel refuses).
   // Cutting flows walks the whole conntrack table (milliseconds on a gateway), so the daemon
   // has it done on a thread of its own, where it does not hold up the API.
   void CutFlowsInBackground();
 
+  // Drift: the table as someone else left it. CheckForeignChanges reads what the kernel
+  // reported and calls the drift listener when the table may differ from the policy; Repair
+  // applies the whole table again from the policy (throws if the kernel refuses).
   void set_drift_listener(std::function<void()> listener) { drift_listener_ = std::move(listener); }
   int foreign_change_fd() const { return filter_.foreign_change_fd(); }
   void CheckForeignChanges();

@@ -421,6 +421,28 @@ TEST_F(GatewayFirewallTest, Ipv6FromVmNetworksIsDropped) {
   EXPECT_GE(Counter("ipv6_dropped"), dropped + 3);
 }
 
+TEST_F(GatewayFirewallTest, AStartTheKernelRefusesExitsWithTheReasonAndChangesNothing) {
+  ASSERT_EQ(netd_->Stop(), 0);
+  gateway_->RunChecked({"nft", "delete", "table", "inet", "ticrypt"});
+  // A table of that name owned by another process (NFT_TABLE_F_OWNER): the kernel lets only
+  // the owner's socket change it, so it refuses netd's transaction.
+  processes_.push_back(gateway_->Start(
+      {"bash", "-c",
+       "(echo 'add table inet ticrypt { flags owner; }'; echo 'add chain inet ticrypt held';"
+       " sleep 60) | nft -i"}));
+  ASSERT_TRUE(Within(5s, [&] {
+    return gateway_->Run({"nft", "list", "chain", "inet", "ticrypt", "held"}).ok();
+  }));
+  auto table = gateway_->RunChecked({"nft", "list", "table", "inet", "ticrypt"}).out;
+
+  auto result = gateway_->Run(netd_->Argv());
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_THAT(result.err, ::testing::HasSubstr("the kernel refused table inet ticrypt"));
+  EXPECT_THAT(result.err, ::testing::HasSubstr("Operation not permitted"));
+  EXPECT_FALSE(std::filesystem::exists(netd_->socket())) << "the API never opened";
+  EXPECT_EQ(gateway_->RunChecked({"nft", "list", "table", "inet", "ticrypt"}).out, table);
+}
+
 // Element lists are netlink attributes with a 16-bit length: thousands of elements must be cut
 // into several messages, or the kernel silently keeps only the first of them.
 TEST_F(GatewayFirewallTest, ThousandsOfElementsReachTheKernelWhole) {

@@ -299,8 +299,9 @@ bool ElementChanges::empty() const {
 }
 
 std::size_t ElementChanges::size() const {
-  return add.exact.size() + add.ranges.size() + add.bindings.size() + remove.exact.size() +
-         remove.ranges.size() + remove.bindings.size();
+  return add.exact.size() + add.ranges.size() + add.bindings.size() + add.forwards.size() +
+         remove.exact.size() + remove.ranges.size() + remove.bindings.size() +
+         remove.forwards.size();
 }
 
 }  // namespace netd::firewall

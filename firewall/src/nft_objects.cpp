@@ -84,6 +84,26 @@ RuleBuilder& RuleBuilder::Lookup(const std::string& set, std::uint32_t sreg, boo
   return *this;
 }
 
+RuleBuilder& RuleBuilder::MapLookup(const std::string& map, std::uint32_t sreg,
+                                    std::uint32_t dreg) {
+  AddExpression("lookup", [&](nftnl_expr* e) {
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, map.c_str());
+  });
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::DestinationNat(std::uint32_t address_reg, std::uint32_t port_reg) {
+  AddExpression("nat", [&](nftnl_expr* e) {
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, address_reg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, port_reg);
+  });
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::VerdictMap(const std::string& map, std::uint32_t sreg) {
   AddExpression("lookup", [&](nftnl_expr* e) {
     nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);

@@ -49,6 +49,10 @@ class RuleBuilder {
   RuleBuilder& CtLoad(std::uint32_t key, std::uint32_t dreg = kReg1);
   RuleBuilder& Lookup(const std::string& set, std::uint32_t sreg, bool inverted = false);
   RuleBuilder& VerdictMap(const std::string& map, std::uint32_t sreg = kReg1);
+  // A data map lookup: the element's data lands in `dreg` onwards.
+  RuleBuilder& MapLookup(const std::string& map, std::uint32_t sreg, std::uint32_t dreg);
+  // Destination NAT of IPv4 to the address in `address_reg` and the port in `port_reg`.
+  RuleBuilder& DestinationNat(std::uint32_t address_reg, std::uint32_t port_reg);
   RuleBuilder& NamedCounter(const std::string& name);
   RuleBuilder& Limit(std::uint64_t rate_per_second, std::uint32_t burst);
   RuleBuilder& Log(std::uint16_t group, const std::string& prefix);

@@ -1,8 +1,12 @@
 #include "netd/firewall/packet_filter.hpp"
 
+// clang-format off: <netinet/in.h> must come before the linux headers that redefine it.
 #include <linux/netfilter.h>
+#include <netinet/in.h>
+// clang-format on
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <optional>
 
 #include "nft_batch.hpp"
@@ -36,6 +40,16 @@ class NftablesPacketFilter final : public PacketFilter {
     filter.keep = [&](const FlowTuple& flow) {
       return !vms.contains(flow.source) || still_allowed(flow);
     };
+    std::lock_guard lock(conntrack_mutex_);
+    return conntrack_.Delete(filter);
+  }
+
+  std::size_t CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) override {
+    ConntrackFilter filter;
+    filter.source = client;
+    filter.protocol = IPPROTO_TCP;
+    filter.destination_ports = PortRange{listen_port, listen_port};
+    std::lock_guard lock(conntrack_mutex_);
     return conntrack_.Delete(filter);
   }
 
@@ -82,6 +96,7 @@ class NftablesPacketFilter final : public PacketFilter {
   TableMonitor monitor_{NFPROTO_INET, kTableName};
   bool raced_ = false;
   NftSocket socket_;
+  std::mutex conntrack_mutex_;  // cuts come from the API's thread and from netd's cutter
   ConntrackTable conntrack_;
 };
 

@@ -31,10 +31,11 @@ constexpr std::uint32_t kFamily = NFPROTO_INET;
 // lists wrap around and the kernel silently reads only the first elements. Messages are cut
 // well below that, by an upper bound of each set's element size.
 constexpr std::size_t kMaxElementListBytes = 60 * 1024;
-constexpr std::size_t kExactElementBytes = 32;  // list entry, key nest, 16-byte key
-constexpr std::size_t kRangeElementBytes = 64;  // list entry, key and key-end nests
-constexpr std::size_t kBindElementBytes = 32;   // list entry, key nest, 12-byte key
-constexpr std::size_t kMapElementBytes = 320;   // ifname key, verdict with a chain name
+constexpr std::size_t kExactElementBytes = 32;    // list entry, key nest, 16-byte key
+constexpr std::size_t kRangeElementBytes = 64;    // list entry, key and key-end nests
+constexpr std::size_t kBindElementBytes = 32;     // list entry, key nest, 12-byte key
+constexpr std::size_t kMapElementBytes = 320;     // ifname key, verdict with a chain name
+constexpr std::size_t kForwardElementBytes = 64;  // 8-byte key and data, timeout
 
 // nftables' datatype ids (nftables/include/datatype.h), for the key types `nft list` prints.
 constexpr std::uint32_t kTypeIpv4Address = 7;
@@ -59,6 +60,7 @@ constexpr const char* kCounterInputDenied = "input_denied";
 constexpr const char* kCounterSecureDenied = "secure_egress_denied";
 constexpr const char* kCounterCrossNetwork = "cross_network_denied";
 constexpr const char* kCounterInbound = "inbound_denied";
+constexpr const char* kCounterForward = "forward_denied";
 
 constexpr const char* kSetAllow = "allow4";
 constexpr const char* kSetAllowRanges = "allow4_ranges";
@@ -66,6 +68,7 @@ constexpr const char* kSetBindings = "vm_bind4";
 constexpr const char* kMapInput = "input_networks";
 constexpr const char* kMapForward = "forward_networks";
 constexpr const char* kMapInbound = "inbound_networks";
+constexpr const char* kMapForwards = "fwd4";
 
 constexpr const char* kChainInbound = "inbound";
 
@@ -160,6 +163,8 @@ struct SetSpec {
   std::uint32_t flags;
   std::vector<std::uint8_t> field_lengths;  // of a concatenation in an interval set
   bool host_order_key = false;              // tells `nft list` to print the key as a string
+  std::uint32_t data_type = 0;              // of a data map (not a verdict map)
+  std::uint32_t data_length = 0;
 };
 
 void AddSet(NftBatch& batch, const SetSpec& spec) {
@@ -173,8 +178,11 @@ void AddSet(NftBatch& batch, const SetSpec& spec) {
     nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_TYPE, spec.key_type);
     nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_LEN, spec.key_length);
     nftnl_set_set_u32(set.get(), NFTNL_SET_FLAGS, spec.flags);
-    if (spec.flags & NFT_SET_MAP)
-      nftnl_set_set_u32(set.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+    if (spec.flags & NFT_SET_MAP) {
+      nftnl_set_set_u32(set.get(), NFTNL_SET_DATA_TYPE,
+                        spec.data_type ? spec.data_type : NFT_DATA_VERDICT);
+      if (spec.data_length) nftnl_set_set_u32(set.get(), NFTNL_SET_DATA_LEN, spec.data_length);
+    }
     if (!spec.field_lengths.empty()) {
       nftnl_set_set_data(set.get(), NFTNL_SET_DESC_CONCAT, spec.field_lengths.data(),
                          static_cast<std::uint32_t>(spec.field_lengths.size()));
@@ -296,6 +304,35 @@ void AddAllowElements(NftBatch& batch, std::uint16_t type, const TableElements& 
       });
 }
 
+void AddForwardElements(NftBatch& batch, std::uint16_t type, const TableElements& elements) {
+  const auto& forwards = elements.forwards;
+  AddElementMessages(
+      batch, type, kMapForwards, forwards.size(), kForwardElementBytes,
+      [&](std::size_t i, nftnl_set_elem* element) {
+        const auto& forward = forwards[i];
+        std::array<std::uint8_t, 8> key{};
+        std::array<std::uint8_t, 8> data{};
+        PutBe32(key.data(), forward.client.value());
+        key[4] = static_cast<std::uint8_t>(forward.listen_port >> 8);
+        key[5] = static_cast<std::uint8_t>(forward.listen_port);
+        PutBe32(data.data(), forward.vm.value());
+        data[4] = static_cast<std::uint8_t>(forward.vm_port >> 8);
+        data[5] = static_cast<std::uint8_t>(forward.vm_port);
+        nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+        if (type == NFT_MSG_NEWSETELEM) {
+          nftnl_set_elem_set(element, NFTNL_SET_ELEM_DATA, data.data(), data.size());
+          if (forward.timeout_ms > 0) {
+            nftnl_set_elem_set_u64(element, NFTNL_SET_ELEM_TIMEOUT, forward.timeout_ms);
+          }
+        }
+      },
+      [&](std::size_t i) {
+        const auto& forward = forwards[i];
+        return fmt::format("{} . {} : {} . {}", forward.client.ToString(), forward.listen_port,
+                           forward.vm.ToString(), forward.vm_port);
+      });
+}
+
 void AddBindingElements(NftBatch& batch, std::uint16_t type, const TableElements& elements) {
   const auto& bindings = elements.bindings;
   AddElementMessages(
@@ -357,6 +394,13 @@ void MatchDestinationPort(RuleBuilder& rule, std::uint8_t protocol, std::uint16_
   rule.L4protoIs(protocol)
       .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
       .Compare(NFT_CMP_EQ, Be16(port));
+}
+
+void MatchForwardPorts(RuleBuilder& rule, PortRange ports) {
+  rule.L4protoIs(IPPROTO_TCP)
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
+      .Compare(NFT_CMP_GTE, Be16(ports.first))
+      .Compare(NFT_CMP_LTE, Be16(ports.last));
 }
 
 void MatchEstablished(RuleBuilder& rule) {
@@ -518,7 +562,7 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
 
   for (const char* counter :
        {kCounterIpv6, kCounterSpoofedInput, kCounterSpoofedForward, kCounterInputDenied,
-        kCounterSecureDenied, kCounterCrossNetwork, kCounterInbound}) {
+        kCounterSecureDenied, kCounterCrossNetwork, kCounterInbound, kCounterForward}) {
     AddCounter(batch, counter);
   }
 
@@ -534,6 +578,10 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
   for (const char* map : {kMapInput, kMapForward, kMapInbound}) {
     AddSet(batch, {map, kTypeIfname, 16, NFT_SET_MAP, {}, /*host_order_key=*/true});
   }
+  constexpr std::uint32_t kEndpointType = ConcatType({kTypeIpv4Address, kTypeInetService});
+  AddSet(
+      batch,
+      {kMapForwards, kEndpointType, 8, NFT_SET_MAP | NFT_SET_TIMEOUT, {}, false, kEndpointType, 8});
 
   for (const auto& network : layout.networks) {
     AddChain(batch, InputChain(network));
@@ -566,6 +614,7 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
 
   AddAllowElements(batch, NFT_MSG_NEWSETELEM, elements);
   AddBindingElements(batch, NFT_MSG_NEWSETELEM, elements);
+  AddForwardElements(batch, NFT_MSG_NEWSETELEM, elements);
 
   RuleWriter rules(batch);
   for (const auto& network : layout.networks) {
@@ -578,10 +627,43 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
     rule.Verdict(NF_ACCEPT).Comment("replies only");
     rules.Add(rule, kChainInbound, "established");
   }
+  for (auto port : layout.forward_vm_ports) {
+    // Only fwd4's DNAT makes a new flow into a VM network.
+    auto rule = rules.Start(kChainInbound);
+    rule.CtLoad(NFT_CT_STATUS)
+        .Bitwise(HostU32(IPS_DST_NAT))
+        .Compare(NFT_CMP_NEQ, std::array<std::uint8_t, 4>{});
+    MatchDestinationPort(rule, IPPROTO_TCP, port);
+    rule.Verdict(NF_ACCEPT).Comment("port forward");
+    rules.Add(rule, kChainInbound, fmt::format("forward to port {}", port));
+  }
   {
     auto rule = rules.Start(kChainInbound);
     rule.NamedCounter(kCounterInbound).Verdict(NF_DROP);
     rules.Add(rule, kChainInbound, "default drop");
+  }
+  {
+    // ip saddr . tcp dport -> ip daddr . tcp dport through fwd4, from the external interface.
+    auto rule = rules.Start("prerouting");
+    rule.InterfaceIs(/*input=*/true, layout.external_interface);
+    MatchForwardPorts(rule, layout.forward_ports);
+    rule.NfprotoIs(NFPROTO_IPV4)
+        .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, kReg1)
+        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, kReg32First + 1)
+        .MapLookup(kMapForwards, kReg1, kReg1)
+        .DestinationNat(kReg1, kReg32First + 1)
+        .Comment("port forwards");
+    rules.Add(rule, "prerouting", "port forwards");
+  }
+  {
+    // A forward's port reached the gateway itself: not from that forward's client.
+    auto rule = rules.Start("input");
+    rule.InterfaceIs(/*input=*/true, layout.external_interface);
+    MatchForwardPorts(rule, layout.forward_ports);
+    rule.NamedCounter(kCounterForward)
+        .Verdict(NF_DROP)
+        .Comment("forward ports: pinned clients only");
+    rules.Add(rule, "input", "forward ports");
   }
   {
     auto rule = rules.Start("input");
@@ -610,8 +692,10 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
 void AddElementChanges(NftBatch& batch, const ElementChanges& changes) {
   AddAllowElements(batch, NFT_MSG_DELSETELEM, changes.remove);
   AddBindingElements(batch, NFT_MSG_DELSETELEM, changes.remove);
+  AddForwardElements(batch, NFT_MSG_DELSETELEM, changes.remove);
   AddAllowElements(batch, NFT_MSG_NEWSETELEM, changes.add);
   AddBindingElements(batch, NFT_MSG_NEWSETELEM, changes.add);
+  AddForwardElements(batch, NFT_MSG_NEWSETELEM, changes.add);
 }
 
 }  // namespace netd::firewall

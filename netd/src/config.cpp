@@ -235,6 +235,20 @@ void ValidateNetworksTogether(const std::vector<NetworkConfig>& networks,
   }
 }
 
+std::optional<std::vector<std::uint16_t>> ReadPorts(TableReader& reader, std::string_view key) {
+  const auto* array = reader.Array(key);
+  if (!array) return std::nullopt;
+  std::vector<std::uint16_t> ports;
+  for (const auto& element : *array) {
+    auto port = element.value<std::int64_t>();
+    if (!element.is_integer() || *port < 1 || *port > 65535) {
+      reader.Fail(&element, key, "expected each port to be an integer 1-65535");
+    }
+    ports.push_back(static_cast<std::uint16_t>(*port));
+  }
+  return ports;
+}
+
 std::filesystem::path ReadPath(TableReader& reader, std::string_view key,
                                const std::filesystem::path& fallback) {
   auto text = reader.String(key);
@@ -310,14 +324,27 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
       }
       config.gateway.forward_ports = *range;
     }
-    if (const auto* ports = reader.Array("backend_tcp_ports")) {
-      for (const auto& element : *ports) {
-        auto port = element.value<std::int64_t>();
-        if (!element.is_integer() || *port < 1 || *port > 65535) {
-          reader.Fail(&element, "backend_tcp_ports", "expected each port to be an integer 1-65535");
-        }
-        config.gateway.backend_tcp_ports.push_back(static_cast<std::uint16_t>(*port));
+    if (auto ports = ReadPorts(reader, "backend_tcp_ports")) {
+      config.gateway.backend_tcp_ports = *ports;
+    }
+    if (auto ports = ReadPorts(reader, "forward_vm_ports")) {
+      if (ports->empty()) {
+        reader.Fail(reader.Node("forward_vm_ports"), "forward_vm_ports",
+                    "expected at least one port (22 is the default)");
       }
+      config.gateway.forward_vm_ports = *ports;
+    }
+    if (reader.String("forward_address")) {
+      config.gateway.forward_address = ReadAddress(reader, "forward_address");
+    }
+    config.gateway.forward_ttl_s =
+        reader.Integer("forward_ttl_s", 1, 7 * 86400).value_or(config.gateway.forward_ttl_s);
+    config.gateway.forward_max_ttl_s = reader.Integer("forward_max_ttl_s", 1, 30 * 86400)
+                                           .value_or(config.gateway.forward_max_ttl_s);
+    if (config.gateway.forward_ttl_s > config.gateway.forward_max_ttl_s) {
+      reader.Fail(
+          reader.Node("forward_ttl_s"), "forward_ttl_s",
+          fmt::format("expected at most forward_max_ttl_s ({})", config.gateway.forward_max_ttl_s));
     }
     config.gateway.nflog_group = static_cast<std::uint16_t>(
         reader.Integer("nflog_group", 0, 65535).value_or(config.gateway.nflog_group));
@@ -475,6 +502,13 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.gateway.nflog_group != reloaded.gateway.nflog_group, "gateway.nflog_group");
   check(running.gateway.max_allowlist_elements != reloaded.gateway.max_allowlist_elements,
         "gateway.max_allowlist_elements");
+  check(running.gateway.forward_vm_ports != reloaded.gateway.forward_vm_ports,
+        "gateway.forward_vm_ports");
+  check(running.gateway.forward_address != reloaded.gateway.forward_address,
+        "gateway.forward_address");
+  check(running.gateway.forward_ttl_s != reloaded.gateway.forward_ttl_s, "gateway.forward_ttl_s");
+  check(running.gateway.forward_max_ttl_s != reloaded.gateway.forward_max_ttl_s,
+        "gateway.forward_max_ttl_s");
   check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");
   check(running.networks != reloaded.networks, "network");
   return changed;

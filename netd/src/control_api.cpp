@@ -107,6 +107,14 @@ ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dh
            "allowlist/{}/vm/{}", &ControlApi::AssignRule},
           {"DELETE", "/v1/allowlist/{rule}/vms/{vm}", AccessLevel::kAdmin, "allowlist.unassign",
            "allowlist/{}/vm/{}", &ControlApi::UnassignRule},
+          {"POST", "/v1/forwards", AccessLevel::kService, "forward.open", "forward",
+           &ControlApi::OpenForward},
+          {"GET", "/v1/forwards", AccessLevel::kService, "", "", &ControlApi::ListForwards},
+          {"GET", "/v1/forwards/{id}", AccessLevel::kService, "", "", &ControlApi::GetForward},
+          {"POST", "/v1/forwards/{id}/renew", AccessLevel::kService, "forward.renew", "forward/{}",
+           &ControlApi::RenewForward},
+          {"DELETE", "/v1/forwards/{id}", AccessLevel::kService, "forward.close", "forward/{}",
+           &ControlApi::CloseForward},
           {"GET", "/v1/audit", AccessLevel::kAdmin, "", "", &ControlApi::ReadAudit},
           {"GET", "/v1/audit/verify", AccessLevel::kAdmin, "", "", &ControlApi::VerifyAudit},
           {"GET", "/metrics", AccessLevel::kService, "", "", &ControlApi::Metrics},
@@ -402,18 +410,36 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
   auto binding = *existing;
   AuditEvent event{call.request.caller, "vm.unbind", fmt::format("vm/{}", vm),
                    json::object(),      200,         ""};
-  if (firewall_ && firewall_->policy().FindVm(vm)) {
+  if (firewall_) {
+    // Its allowlist elements, its binding's anti-spoofing element and its forwards go together.
     auto& policy = firewall_->policy();
-    auto secure_vm = *policy.FindVm(vm);
-    auto changes = policy.RemoveVm(vm);
+    auto& forwards = firewall_->forwards();
+    std::optional<firewall::SecureVm> secure_vm;
+    firewall::ElementChanges changes;
+    if (const auto* found = policy.FindVm(vm)) {
+      secure_vm = *found;
+      changes = policy.RemoveVm(vm);
+    }
+    std::vector<proxy::Forward> closing;
+    auto now = AuditChain::NowMs();
+    for (const auto& id : forwards.OfVm(vm)) {
+      closing.push_back(*forwards.Remove(id));
+      changes.remove.forwards.push_back(GatewayFirewall::ElementOf(closing.back(), now));
+    }
     firewall_->Apply(
-        changes, [&] { policy.AddVm(secure_vm); },
+        changes,
+        [&] {
+          if (secure_vm) policy.AddVm(*secure_vm);
+          for (const auto& forward : closing) forwards.Add(forward);
+        },
         [&](const std::function<void()>& apply_kernel) {
           audit_.Record(event, [&] {
+            for (const auto& forward : closing) store_.DeleteForward(forward.id);
             store_.DeleteBinding(vm);
             apply_kernel();
           });
         });
+    for (const auto& forward : closing) firewall_->CutForwardFlows(forward);
   } else {
     audit_.Record(event, [&] { store_.DeleteBinding(vm); });
   }

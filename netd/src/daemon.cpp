@@ -116,9 +116,20 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     for (const auto& text : store.LoadAllowlistRules()) {
       rules.push_back(AllowlistRuleFromStored(text, config));
     }
+    std::vector<proxy::Forward> forwards;
+    for (auto forward : store.LoadForwards()) {
+      const auto* binding = ipam.Find(forward.vm);
+      if (!binding) {
+        throw std::runtime_error(
+            fmt::format("the state store {} holds forward {} to VM {}, which is not bound",
+                        (config.state_dir / "netd.db").string(), forward.id, forward.vm));
+      }
+      forward.vm_ip = binding->ip;
+      forwards.push_back(std::move(forward));
+    }
     packet_filter = firewall::MakeNftablesPacketFilter();
     gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
-    gateway_firewall->Start(bindings, rules);
+    gateway_firewall->Start(bindings, rules, forwards);
     gateway_firewall->CutFlowsInBackground();
   }
   spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
@@ -132,6 +143,15 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   server.Listen(config.socket);
   std::optional<FirewallReconciler> reconciler;
   if (gateway_firewall) reconciler.emplace(io, *gateway_firewall);
+  // Forwards end at their expiry, give or take this period.
+  boost::asio::steady_timer expiry_timer(io);
+  std::function<void(boost::system::error_code)> expire_forwards = [&](auto error) {
+    if (error) return;
+    api.ExpireForwards();
+    expiry_timer.expires_after(std::chrono::milliseconds(200));
+    expiry_timer.async_wait(expire_forwards);
+  };
+  if (gateway_firewall) expire_forwards({});
 
   boost::asio::signal_set reload_signal(io, SIGHUP);
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
@@ -143,6 +163,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     sd_notify(0, "STOPPING=1");
     server.Stop();
     if (reconciler) reconciler->Stop();
+    expiry_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::function<void(boost::system::error_code)> wait_for_answers = [&, give_up](auto) {

@@ -16,8 +16,12 @@ firewall::ElementChanges Inverse(const firewall::ElementChanges& changes) {
 }  // namespace
 
 GatewayFirewall::GatewayFirewall(const Config& config, firewall::PacketFilter& filter)
-    : filter_(filter), max_allow_elements_(config.gateway.max_allowlist_elements) {
+    : filter_(filter),
+      forwards_(config.gateway.forward_ports),
+      max_allow_elements_(config.gateway.max_allowlist_elements) {
   layout_.external_interface = config.gateway.external_interface;
+  layout_.forward_ports = config.gateway.forward_ports;
+  layout_.forward_vm_ports = config.gateway.forward_vm_ports;
   layout_.backend_tcp_ports = config.gateway.backend_tcp_ports;
   layout_.log_group = config.gateway.nflog_group;
   for (const auto& network : config.networks) {
@@ -48,7 +52,9 @@ bool GatewayFirewall::InsideEnclave(Ipv4Address address) const {
 }
 
 void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
-                            const std::vector<firewall::AllowlistRule>& rules) {
+                            const std::vector<firewall::AllowlistRule>& rules,
+                            const std::vector<proxy::Forward>& forwards) {
+  for (const auto& forward : forwards) forwards_.Add(forward);
   for (const auto& rule : rules) policy_.PutRule(rule);
   for (const auto& binding : bindings) {
     if (IsAllowlisted(binding.network)) policy_.AddVm(SecureVmOf(binding));
@@ -59,6 +65,16 @@ void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
 void GatewayFirewall::ApplyWholeTable() {
   auto started = std::chrono::steady_clock::now();
   auto elements = policy_.Elements();
+  // A forward past its expiry but within its grace goes in for the rest of the grace, so that
+  // netd's own expiry finds it there to delete.
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  for (const auto& [id, forward] : forwards_.all()) {
+    if (forward.expires_ms + kForwardGraceMs > now) {
+      elements.forwards.push_back(ElementOf(forward, now));
+    }
+  }
   filter_.ApplyTable(layout_, elements);
   last_apply_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
@@ -66,9 +82,10 @@ void GatewayFirewall::ApplyWholeTable() {
   last_reconcile_ = std::chrono::system_clock::now();
   spdlog::info(
       "firewall: applied table inet ticrypt in {:.1f} ms: networks={} rules={} "
-      "allow_elements={} bound_secure_vms={}",
+      "allow_elements={} bound_secure_vms={} forwards={}",
       last_apply_ms_, layout_.networks.size(), policy_.rules().size(),
-      elements.exact.size() + elements.ranges.size(), elements.bindings.size());
+      elements.exact.size() + elements.ranges.size(), elements.bindings.size(),
+      elements.forwards.size());
 }
 
 void GatewayFirewall::CheckForeignChanges() {
@@ -141,6 +158,25 @@ void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {
   } else {
     flows_cut_here_ += netd::CutRevokedFlows(
         filter_, revoked, [this](Ipv4Address address) { return InsideEnclave(address); });
+  }
+}
+
+firewall::ForwardElement GatewayFirewall::ElementOf(const proxy::Forward& forward,
+                                                    std::int64_t now_ms) {
+  auto remaining = std::max<std::int64_t>(1, forward.expires_ms + kForwardGraceMs - now_ms);
+  return {forward.client, forward.listen_port, forward.vm_ip, forward.vm_port,
+          static_cast<std::uint64_t>(remaining)};
+}
+
+std::size_t GatewayFirewall::CutForwardFlows(const proxy::Forward& forward) {
+  try {
+    auto cut = filter_.CutForwardFlows(forward.client, forward.listen_port);
+    counters_.forward_flows_cut += cut;
+    if (cut > 0) spdlog::info("forward {}: cut {} sessions", forward.id, cut);
+    return cut;
+  } catch (const std::exception& failure) {
+    spdlog::error("forward {}: cannot cut its sessions: {}", forward.id, failure.what());
+    return 0;
   }
 }
 

@@ -93,6 +93,16 @@ constexpr std::array<std::string_view, Store::kSchemaVersion> kMigrations = {
     R"(CREATE TABLE allowlist_rule (
          name TEXT PRIMARY KEY,
          rule TEXT NOT NULL);)",
+    // A forward's VM address comes from its binding; unbinding a VM closes its forwards.
+    R"(CREATE TABLE forward (
+         id TEXT PRIMARY KEY,
+         vm TEXT NOT NULL,
+         client INTEGER NOT NULL,
+         listen_port INTEGER NOT NULL,
+         vm_port INTEGER NOT NULL,
+         created_ms INTEGER NOT NULL,
+         expires_ms INTEGER NOT NULL,
+         UNIQUE (client, listen_port));)",
 };
 
 }  // namespace
@@ -231,6 +241,47 @@ void Store::PutAllowlistRule(std::string_view name, std::string_view rule) {
 
 void Store::DeleteAllowlistRule(std::string_view name) {
   Prepared("DELETE FROM allowlist_rule WHERE name = ?").Bind(1, name).Run();
+}
+
+std::vector<proxy::Forward> Store::LoadForwards() {
+  auto& statement = Prepared(
+      "SELECT id, vm, client, listen_port, vm_port, created_ms, expires_ms FROM forward "
+      "ORDER BY id");
+  std::vector<proxy::Forward> forwards;
+  while (statement.Step()) {
+    proxy::Forward forward;
+    forward.id = statement.Text(0);
+    forward.vm = statement.Text(1);
+    forward.client = Ipv4Address(static_cast<std::uint32_t>(statement.Int(2)));
+    forward.listen_port = static_cast<std::uint16_t>(statement.Int(3));
+    forward.vm_port = static_cast<std::uint16_t>(statement.Int(4));
+    forward.created_ms = statement.Int(5);
+    forward.expires_ms = statement.Int(6);
+    forwards.push_back(std::move(forward));
+  }
+  return forwards;
+}
+
+void Store::InsertForward(const proxy::Forward& forward) {
+  Prepared(
+      "INSERT INTO forward (id, vm, client, listen_port, vm_port, created_ms, expires_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .Bind(1, forward.id)
+      .Bind(2, forward.vm)
+      .Bind(3, static_cast<std::int64_t>(forward.client.value()))
+      .Bind(4, static_cast<std::int64_t>(forward.listen_port))
+      .Bind(5, static_cast<std::int64_t>(forward.vm_port))
+      .Bind(6, forward.created_ms)
+      .Bind(7, forward.expires_ms)
+      .Run();
+}
+
+void Store::UpdateForwardExpiry(std::string_view id, std::int64_t expires_ms) {
+  Prepared("UPDATE forward SET expires_ms = ? WHERE id = ?").Bind(1, expires_ms).Bind(2, id).Run();
+}
+
+void Store::DeleteForward(std::string_view id) {
+  Prepared("DELETE FROM forward WHERE id = ?").Bind(1, id).Run();
 }
 
 void Store::AppendAudit(const AuditEntry& entry) {

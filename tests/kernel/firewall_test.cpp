@@ -94,7 +94,11 @@ class GatewayFirewallTest : public ::testing::Test {
       }
     }
 
-    netd_.emplace(temp_->path());
+    netd_.emplace(temp_->path(), [](std::string config) {
+      return testing::Replace(std::move(config), "forward_ports = \"6000-6100\"",
+                              "forward_ports = \"6000-6100\"\nforward_address = \"" +
+                                  std::string(kGatewayOutside) + "\"");
+    });
     netd_->RunInNamespace(gateway_->name());
     netd_->Start();
   }
@@ -197,11 +201,12 @@ class GatewayFirewallTest : public ::testing::Test {
     return 0;
   }
 
-  json SetElements(const std::string& set) const {
+  // `kind`: "set" or "map".
+  json SetElements(const std::string& set, const std::string& kind = "set") const {
     auto dump =
-        json::parse(gateway_->RunChecked({"nft", "-j", "list", "set", "inet", "ticrypt", set}).out);
+        json::parse(gateway_->RunChecked({"nft", "-j", "list", kind, "inet", "ticrypt", set}).out);
     for (const auto& item : dump["nftables"]) {
-      if (item.contains("set")) return item["set"].value("elem", json::array());
+      if (item.contains(kind)) return item[kind].value("elem", json::array());
     }
     return json::array();
   }
@@ -441,6 +446,121 @@ TEST_F(GatewayFirewallTest, AStartTheKernelRefusesExitsWithTheReasonAndChangesNo
   EXPECT_THAT(result.err, ::testing::HasSubstr("Operation not permitted"));
   EXPECT_FALSE(std::filesystem::exists(netd_->socket())) << "the API never opened";
   EXPECT_EQ(gateway_->RunChecked({"nft", "list", "table", "inet", "ticrypt"}).out, table);
+}
+
+// A TCP service on the VM's port 22 that tells each client the address it came from.
+void ServePort22(const Vm& vm, std::vector<Process>& processes) {
+  processes.push_back(vm.ns->Start(
+      {"socat", "TCP-LISTEN:22,fork,reuseaddr", "SYSTEM:echo vm sees $SOCAT_PEERADDR"}));
+  for (int i = 0; i < 100; ++i) {
+    if (vm.ns->Run({"sh", "-c", "ss -Hltn 'sport = :22' | grep -q ."}).ok()) return;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// What a client of the outside namespace, from `source`, gets from the gateway's `port`.
+std::optional<std::string> ThroughForward(const Namespace& outside, const std::string& source,
+                                          int port) {
+  auto result = outside.Run({"socat", "-u", "-T3",
+                             "TCP:" + std::string(kGatewayOutside) + ":" + std::to_string(port) +
+                                 ",bind=" + source + ",connect-timeout=1",
+                             "STDOUT"});
+  if (!result.ok() || result.out.empty()) return std::nullopt;
+  return result.out.substr(0, result.out.find('\n'));
+}
+
+TEST_F(GatewayFirewallTest, AForwardReachesTheVmFromItsClientOnly) {
+  auto vm = AddVm("sec1", "secure");
+  ServePort22(vm, processes_);
+  auto opened = Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kServer}});
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  auto forward = opened.Json();
+  EXPECT_EQ(forward["listen_ip"], kGatewayOutside);
+  EXPECT_EQ(forward["listen_port"], 6000);
+  EXPECT_EQ(forward["vm_ip"], vm.ip);
+  EXPECT_EQ(forward["vm_port"], 22);
+
+  // The VM sees the client's own address: no proxy, no source NAT.
+  EXPECT_EQ(ThroughForward(*outside_, kServer, 6000), std::string("vm sees ") + kServer);
+  auto denied = Counter("forward_denied");
+  EXPECT_FALSE(ThroughForward(*outside_, kFarServer, 6000)) << "another client got through";
+  EXPECT_GT(Counter("forward_denied"), denied);
+  EXPECT_FALSE(ThroughForward(*outside_, kServer, 6001)) << "a port without a forward";
+
+  // Ports are allocated per client.
+  auto second = Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kServer}});
+  EXPECT_EQ(second.Json()["listen_port"], 6001);
+  auto other = Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kFarServer}});
+  EXPECT_EQ(other.Json()["listen_port"], 6000);
+  EXPECT_EQ(ThroughForward(*outside_, kFarServer, 6000), std::string("vm sees ") + kFarServer);
+  EXPECT_EQ(Api("GET", "/v1/forwards").Json()["forwards"].size(), 3u);
+  EXPECT_EQ(SetElements("fwd4", "map").size(), 3u);
+}
+
+TEST_F(GatewayFirewallTest, ClosingAForwardCutsItsSession) {
+  auto vm = AddVm("sec1", "secure");
+  auto received = temp_->path() / "received";
+  auto fifo = temp_->path() / "to-vm";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  processes_.push_back(
+      vm.ns->Start({"socat", "-u", "TCP-LISTEN:22,reuseaddr", "CREATE:" + received.string()}));
+  auto opened = Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kServer}});
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  auto id = opened.Json()["id"].get<std::string>();
+  std::fstream input(fifo, std::ios::in | std::ios::out);
+  processes_.push_back(
+      outside_->Start({"socat", "-u", "OPEN:" + fifo.string(),
+                       "TCP:" + std::string(kGatewayOutside) + ":6000,retry=100,interval=0.05"}));
+  auto contents = [&] {
+    std::ifstream file(received);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  };
+  input << "before\n" << std::flush;
+  ASSERT_TRUE(Within(5s, [&] { return contents().find("before") != std::string::npos; }))
+      << "the forwarded session never carried data";
+
+  ASSERT_EQ(Api("DELETE", "/v1/forwards/" + id).status, 200);
+  input << "after\n" << std::flush;
+  EXPECT_FALSE(Within(1500ms, [&] { return contents().find("after") != std::string::npos; }))
+      << "the closed forward's session still carries data";
+  EXPECT_EQ(Api("GET", "/v1/forwards/" + id).status, 404);
+}
+
+TEST_F(GatewayFirewallTest, AForwardEndsAtItsExpiryAndSurvivesARestartBeforeIt) {
+  auto vm = AddVm("sec1", "secure");
+  ServePort22(vm, processes_);
+  auto lasting =
+      Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kServer}, {"ttl_s", 600}});
+  auto brief =
+      Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kFarServer}, {"ttl_s", 2}});
+  ASSERT_EQ(lasting.status, 201) << lasting.body;
+  ASSERT_EQ(brief.status, 201) << brief.body;
+  auto before = lasting.Json();
+
+  ASSERT_EQ(netd_->Stop(), 0);
+  gateway_->RunChecked({"nft", "delete", "table", "inet", "ticrypt"});
+  netd_->Start();
+  auto after = Api("GET", "/v1/forwards/" + before["id"].get<std::string>());
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.Json()["expires_at"], before["expires_at"]) << "the remaining time is kept";
+  EXPECT_EQ(ThroughForward(*outside_, kServer, 6000), std::string("vm sees ") + kServer);
+
+  auto brief_id = brief.Json()["id"].get<std::string>();
+  EXPECT_TRUE(Within(4s, [&] { return Api("GET", "/v1/forwards/" + brief_id).status == 404; }))
+      << "the store never let the brief forward go";
+  EXPECT_FALSE(ThroughForward(*outside_, kFarServer, 6000)) << "an expired forward still works";
+  auto audit = Api("GET", "/v1/audit?limit=100").Json();
+  EXPECT_NE(audit.dump().find("forward.expire"), std::string::npos);
+}
+
+TEST_F(GatewayFirewallTest, UnbindingAVmClosesItsForwards) {
+  auto vm = AddVm("sec1", "secure");
+  ServePort22(vm, processes_);
+  ASSERT_EQ(Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kServer}}).status, 201);
+  ASSERT_EQ(Api("DELETE", "/v1/vms/sec1").status, 200);
+  EXPECT_EQ(Api("GET", "/v1/forwards").Json()["forwards"].size(), 0u);
+  EXPECT_EQ(SetElements("fwd4", "map").size(), 0u);
+  EXPECT_FALSE(ThroughForward(*outside_, kServer, 6000));
 }
 
 // Element lists are netlink attributes with a 16-bit length: thousands of elements must be cut

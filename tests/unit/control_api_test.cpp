@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/lab/temp_dir.hpp"
@@ -344,7 +345,7 @@ TEST_F(AllowlistApiTest, BadRulesNameTheFieldAndChangeNothing) {
 TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
   config_.gateway.max_allowlist_elements = 3;
   GatewayFirewall small{config_, kernel_};
-  small.Start(store_.LoadBindings(), {});
+  small.Start(store_.LoadBindings(), {}, {});
   ControlApi api{config_, store_, audit_, ipam_, metrics_, &small};
   auto answer = api.Handle(
       {"PUT", "/v1/allowlist/big", Rule("*").dump(), {0, 0, 1, ""}, AccessLevel::kAdmin});
@@ -378,6 +379,104 @@ TEST_F(AllowlistApiTest, AssignAndUnassignOneVm) {
   EXPECT_TRUE(kernel_.ranges.empty());
   EXPECT_TRUE(kernel_.flows.empty()) << "the revoked flow was cut";
   ExpectError(Admin("DELETE", "/v1/allowlist/license/vms/sec1"), 404, "vm_not_assigned", "vm");
+}
+
+}  // namespace
+}  // namespace netd
+
+namespace netd {
+namespace {
+
+class ForwardApiTest : public ControlApiTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(Call("PUT", "/v1/vms/sec1", R"({"network":"secure"})").status, 201);
+  }
+  Answer Open(const json& body) { return Call("POST", "/v1/forwards", body.dump()); }
+};
+
+TEST_F(ForwardApiTest, AForwardIsAnElementAStoredRowAndAnAuditRecord) {
+  auto opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 60}});
+  ASSERT_EQ(opened.status, 201) << opened.text;
+  EXPECT_EQ(opened.body["listen_port"], 6000);
+  EXPECT_EQ(opened.body["vm_port"], 22);
+  EXPECT_EQ(opened.body["listen_ip"], nullptr) << "gateway.forward_address is not set";
+  EXPECT_EQ(kernel_.forwards.size(), 1u);
+  EXPECT_EQ(store_.LoadForwards().size(), 1u);
+  EXPECT_EQ(LastAudit()["action"], "forward.open");
+  auto id = opened.body["id"].get<std::string>();
+
+  auto renewed = Call("POST", "/v1/forwards/" + id + "/renew", R"({"ttl_s":600})");
+  ASSERT_EQ(renewed.status, 200) << renewed.text;
+  EXPECT_GE(renewed.body["expires_in_s"].get<int>(), 599);
+  EXPECT_GE(kernel_.forwards.begin()->second.timeout_ms, 600'000u);
+  EXPECT_EQ(store_.LoadForwards()[0].expires_ms, firewall_.forwards().Find(id)->expires_ms);
+
+  ASSERT_EQ(Call("DELETE", "/v1/forwards/" + id).status, 200);
+  EXPECT_TRUE(kernel_.forwards.empty());
+  EXPECT_TRUE(store_.LoadForwards().empty());
+  ASSERT_EQ(kernel_.forward_cuts.size(), 1u);
+  EXPECT_EQ(kernel_.forward_cuts[0].second, 6000);
+  EXPECT_EQ(LastAudit()["action"], "forward.close");
+  EXPECT_EQ(Call("GET", "/v1/forwards/" + id).status, 404);
+}
+
+TEST_F(ForwardApiTest, BadRequestsNameTheFieldAndChangeNothing) {
+  ExpectError(Open({{"client_ip", "198.51.100.9"}}), 400, "missing_field", "vm");
+  ExpectError(Open({{"vm", "sec1"}}), 400, "missing_field", "client_ip");
+  ExpectError(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"colour", 1}}), 400,
+              "unknown_field", "colour");
+  for (const char* client :
+       {"198.51.100", "0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255", "192.168.129.7"}) {
+    ExpectError(Open({{"vm", "sec1"}, {"client_ip", client}}), 422, "invalid_client_ip",
+                "client_ip");
+  }
+  ExpectError(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"port", 80}}), 422,
+              "port_not_allowed", "port");
+  ExpectError(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 0}}), 422,
+              "invalid_ttl", "ttl_s");
+  ExpectError(Open({{"vm", "nobody"}, {"client_ip", "198.51.100.9"}}), 404, "vm_not_bound", "vm");
+  EXPECT_TRUE(kernel_.forwards.empty());
+  EXPECT_TRUE(store_.LoadForwards().empty());
+  EXPECT_EQ(LastAudit()["result"], "refused");
+}
+
+TEST_F(ForwardApiTest, AClientThatUsedTheWholeRangeIsRefusedOthersAreNot) {
+  for (int i = 0; i <= 100; ++i) {
+    ASSERT_EQ(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}}).status, 201) << i;
+  }
+  auto refused = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}});
+  ExpectError(refused, 409, "forward_ports_exhausted", "client_ip");
+  EXPECT_THAT(refused.body["error"]["message"].get<std::string>(), HasSubstr("6000-6100"));
+  EXPECT_EQ(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.10"}}).body["listen_port"], 6000);
+}
+
+TEST_F(ForwardApiTest, ARefusedKernelChangeLeavesNoForward) {
+  kernel_.RefuseNext();
+  EXPECT_EQ(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}}).status, 503);
+  EXPECT_TRUE(firewall_.forwards().all().empty());
+  EXPECT_TRUE(store_.LoadForwards().empty());
+  EXPECT_EQ(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}}).body["listen_port"], 6000);
+}
+
+TEST_F(ForwardApiTest, UnbindingAVmClosesItsForwards) {
+  ASSERT_EQ(Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}}).status, 201);
+  ASSERT_EQ(Call("DELETE", "/v1/vms/sec1").status, 200);
+  EXPECT_TRUE(kernel_.forwards.empty());
+  EXPECT_TRUE(store_.LoadForwards().empty());
+  EXPECT_TRUE(firewall_.forwards().all().empty());
+  EXPECT_EQ(kernel_.forward_cuts.size(), 1u);
+}
+
+TEST_F(ForwardApiTest, ExpiredForwardsLeaveTheStoreAndTheKernel) {
+  auto opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 1}});
+  ASSERT_EQ(opened.status, 201);
+  EXPECT_EQ(api_.ExpireForwards(), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(api_.ExpireForwards(), 1u);
+  EXPECT_TRUE(kernel_.forwards.empty());
+  EXPECT_TRUE(store_.LoadForwards().empty());
+  EXPECT_EQ(LastAudit()["action"], "forward.expire");
 }
 
 }  // namespace

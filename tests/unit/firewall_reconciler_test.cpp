@@ -18,7 +18,7 @@ class FirewallReconcilerTest : public ::testing::Test {
   void SetUp() override {
     firewall_.Start({{"sec1", "secure", *Ipv4Address::Parse("192.168.129.1"),
                       *MacAddress::Parse("52:54:c0:a8:81:01"), std::nullopt, 0}},
-                    {});
+                    {}, {});
   }
 
   // Runs the loop until `done` holds or `limit` passes.

@@ -37,6 +37,11 @@ void RecordingPacketFilter::ChangeFromOutside() {
   }
 }
 
+std::size_t RecordingPacketFilter::CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) {
+  forward_cuts.emplace_back(client, listen_port);
+  return 0;
+}
+
 bool RecordingPacketFilter::TakeForeignChanges() {
   std::uint64_t count = 0;
   return read(foreign_changes_, &count, sizeof(count)) == sizeof(count) && count > 0;
@@ -55,6 +60,8 @@ void RecordingPacketFilter::ApplyTable(const firewall::TableLayout&,
   exact = {elements.exact.begin(), elements.exact.end()};
   ranges = {elements.ranges.begin(), elements.ranges.end()};
   bindings = {elements.bindings.begin(), elements.bindings.end()};
+  forwards.clear();
+  for (const auto& forward : elements.forwards) forwards[ForwardKey(forward)] = forward;
   ++applies;
 }
 
@@ -63,19 +70,27 @@ void RecordingPacketFilter::Update(const firewall::ElementChanges& changes) {
   auto saved_exact = exact;
   auto saved_ranges = ranges;
   auto saved_bindings = bindings;
+  auto saved_forwards = forwards;
   try {
     Remove(exact, changes.remove.exact);
     Remove(ranges, changes.remove.ranges);
     Remove(bindings, changes.remove.bindings);
+    for (const auto& forward : changes.remove.forwards) {
+      if (forwards.erase(ForwardKey(forward)) == 0) {
+        throw firewall::NftError("an element of map fwd4", ENOENT, "");
+      }
+    }
   } catch (...) {
     exact = saved_exact;
     ranges = saved_ranges;
     bindings = saved_bindings;
+    forwards = saved_forwards;
     throw;
   }
   exact.insert(changes.add.exact.begin(), changes.add.exact.end());
   ranges.insert(changes.add.ranges.begin(), changes.add.ranges.end());
   bindings.insert(changes.add.bindings.begin(), changes.add.bindings.end());
+  for (const auto& forward : changes.add.forwards) forwards[ForwardKey(forward)] = forward;
   ++updates;
 }
 

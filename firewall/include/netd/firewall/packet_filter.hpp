@@ -46,6 +46,9 @@ struct TableLayout {
   std::vector<std::uint16_t> backend_tcp_ports;  // what VMs may reach on their gateway address
   std::uint16_t log_group = 0;                   // nflog group of denied secure egress
   std::uint32_t log_rate_per_second = 10;
+  // Port forwards into VM networks (DNAT from the external interface, pinned to a client).
+  PortRange forward_ports{6000, 6100};
+  std::vector<std::uint16_t> forward_vm_ports{22};  // what a forward may reach in a VM
 };
 
 // An `allow4` element: vm . destination . protocol . port, exactly.
@@ -79,10 +82,20 @@ struct BoundAddress {
   friend auto operator<=>(const BoundAddress&, const BoundAddress&) = default;
 };
 
+// An `fwd4` element: client . listen port -> VM . VM port, for `timeout_ms` (0: none).
+struct ForwardElement {
+  Ipv4Address client;
+  std::uint16_t listen_port = 0;
+  Ipv4Address vm;
+  std::uint16_t vm_port = 0;
+  std::uint64_t timeout_ms = 0;
+};
+
 struct TableElements {
   std::vector<ExactAllow> exact;
   std::vector<RangeAllow> ranges;
   std::vector<BoundAddress> bindings;
+  std::vector<ForwardElement> forwards;  // deleted by key; the timeout counts on add only
 };
 
 // Element additions and deletions applied as one transaction: deletions first.
@@ -109,6 +122,10 @@ class PacketFilter {
   // concurrently with the other calls.
   virtual std::size_t CutFlows(const std::set<Ipv4Address>& vms,
                                const std::function<bool(const FlowTuple&)>& still_allowed) = 0;
+
+  // Deletes the conntrack entries of a forward's sessions (client to the listen port), so
+  // that closing it cuts them; returns how many.
+  virtual std::size_t CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) = 0;
 
   // Changes made by anyone else: the descriptor turns readable when the kernel reports one
   // (wait for it, then call TakeForeignChanges).

@@ -49,6 +49,10 @@ struct ApiConfig {
 struct GatewayConfig {
   std::string external_interface;
   PortRange forward_ports{6000, 6100};
+  std::vector<std::uint16_t> forward_vm_ports{22};  // what a forward may reach in a VM
+  std::optional<Ipv4Address> forward_address;       // the listen address clients are told
+  std::int64_t forward_ttl_s = 3600;                // a forward's life when the caller gives none
+  std::int64_t forward_max_ttl_s = 86400;
   // TCP ports of the backend's services (REST, proxy) that VMs may reach on their gateway.
   std::vector<std::uint16_t> backend_tcp_ports;
   std::uint16_t nflog_group = 1;  // where denied secure egress is logged

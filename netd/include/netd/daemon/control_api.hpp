@@ -67,6 +67,10 @@ class ControlApi {
 
   ApiResponse Handle(const ApiRequest& request);
 
+  // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
+  // The daemon calls it several times a second.
+  std::size_t ExpireForwards();
+
  private:
   struct Call;
   using Handler = ApiResponse (ControlApi::*)(const Call&);
@@ -94,6 +98,11 @@ class ControlApi {
   ApiResponse DeleteRule(const Call& call);
   ApiResponse AssignRule(const Call& call);
   ApiResponse UnassignRule(const Call& call);
+  ApiResponse OpenForward(const Call& call);
+  ApiResponse ListForwards(const Call& call);
+  ApiResponse GetForward(const Call& call);
+  ApiResponse RenewForward(const Call& call);
+  ApiResponse CloseForward(const Call& call);
 
   GatewayFirewall& RequireFirewall();
   // The rule named `name`, or a 404 (422 for a malformed name; 409 without the gateway role).
@@ -102,6 +111,12 @@ class ControlApi {
   nlohmann::json RuleJson(const firewall::AllowlistRule& rule) const;
   ApiResponse CommitRule(const Call& call, firewall::AllowlistRule rule, const std::string& action,
                          const nlohmann::json& request);
+  const proxy::Forward& RequireForward(std::string_view id);
+  nlohmann::json ForwardJson(const proxy::Forward& forward) const;
+  // Store, audit and kernel in one transaction, then the forwards' sessions are cut.
+  // `in_kernel`: whether their elements are still in the kernel to be deleted.
+  void RemoveForwards(const std::vector<proxy::Forward>& closing, const AuditEvent& event,
+                      bool in_kernel);
 
   const Config& config_;
   Store& store_;

@@ -12,6 +12,7 @@
 #include "netd/dhcp/ipam.hpp"
 #include "netd/firewall/allowlist.hpp"
 #include "netd/firewall/packet_filter.hpp"
+#include "netd/proxy/forward_table.hpp"
 
 namespace netd {
 
@@ -29,13 +30,22 @@ class GatewayFirewall {
 
   // Loads the stored state and applies the whole table; throws if the kernel refuses it.
   void Start(const std::vector<dhcp::VmBinding>& bindings,
-             const std::vector<firewall::AllowlistRule>& rules);
+             const std::vector<firewall::AllowlistRule>& rules,
+             const std::vector<proxy::Forward>& forwards);
 
   // Whether VMs of this network are allowlisted (and anti-spoofed) rather than open.
   bool IsAllowlisted(std::string_view network) const;
   firewall::SecureVm SecureVmOf(const dhcp::VmBinding& binding) const;
 
   firewall::AllowlistPolicy& policy() { return policy_; }
+  proxy::ForwardTable& forwards() { return forwards_; }
+  const proxy::ForwardTable& forwards() const { return forwards_; }
+  // The kernel keeps a forward's element this long past its expiry, so that netd deletes it
+  // itself (and cuts its sessions) rather than racing the kernel's timeout.
+  static constexpr std::int64_t kForwardGraceMs = 2000;
+  static firewall::ForwardElement ElementOf(const proxy::Forward& forward, std::int64_t now_ms);
+  // Cuts the sessions of a closed or expired forward; returns how many.
+  std::size_t CutForwardFlows(const proxy::Forward& forward);
   const firewall::AllowlistPolicy& policy() const { return policy_; }
   std::size_t max_allow_elements() const { return max_allow_elements_; }
 
@@ -68,6 +78,7 @@ class GatewayFirewall {
     std::uint64_t drift_detected = 0;
     std::uint64_t drift_repairs = 0;
     std::uint64_t repair_failures = 0;
+    std::uint64_t forward_flows_cut = 0;
   };
   Counters counters() const;
   // When the kernel last took the whole table (start or repair).
@@ -86,6 +97,7 @@ class GatewayFirewall {
   std::vector<Ipv4Cidr> enclave_networks_;
   firewall::PacketFilter& filter_;
   firewall::AllowlistPolicy policy_;
+  proxy::ForwardTable forwards_;
   std::size_t max_allow_elements_;
   Counters counters_;
   std::optional<std::chrono::system_clock::time_point> last_reconcile_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "netd/dhcp/ipam.hpp"
+#include "netd/proxy/forward_table.hpp"
 
 namespace netd {
 
@@ -39,7 +40,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   int schema_version();
 
   // Runs `body` in one immediate transaction: committed if it returns, rolled back if it
@@ -55,6 +56,12 @@ class Store {
   std::vector<std::string> LoadAllowlistRules();
   void PutAllowlistRule(std::string_view name, std::string_view rule);
   void DeleteAllowlistRule(std::string_view name);
+
+  // Forwards without their VM's address (that is the binding's), ordered by id.
+  std::vector<proxy::Forward> LoadForwards();
+  void InsertForward(const proxy::Forward& forward);
+  void UpdateForwardExpiry(std::string_view id, std::int64_t expires_ms);
+  void DeleteForward(std::string_view id);
 
   void AppendAudit(const AuditEntry& entry);
   std::optional<AuditEntry> LastAudit();

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "netd/firewall/packet_filter.hpp"
 
@@ -23,6 +26,7 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
       const std::set<Ipv4Address>& vms,
       const std::function<bool(const firewall::FlowTuple&)>& still_allowed) override;
 
+  std::size_t CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) override;
   int foreign_change_fd() const override { return foreign_changes_; }
   bool TakeForeignChanges() override;
 
@@ -38,6 +42,12 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
   std::set<firewall::ExactAllow> exact;
   std::set<firewall::RangeAllow> ranges;
   std::set<firewall::BoundAddress> bindings;
+  // fwd4 by (client, listen port).
+  static std::pair<std::uint32_t, std::uint16_t> ForwardKey(const firewall::ForwardElement& e) {
+    return {e.client.value(), e.listen_port};
+  }
+  std::map<std::pair<std::uint32_t, std::uint16_t>, firewall::ForwardElement> forwards;
+  std::vector<std::pair<Ipv4Address, std::uint16_t>> forward_cuts;
   int applies = 0;
   int updates = 0;
 

@@ -1,8 +1,9 @@
 #include "netd/firewall/packet_filter.hpp"
 
-// clang-format off: <netinet/in.h> must come before the linux headers that redefine it.
-#include <linux/netfilter.h>
+// <netinet/in.h> must come before the linux headers that redefine its types.
+// clang-format off
 #include <netinet/in.h>
+#include <linux/netfilter.h>
 // clang-format on
 #include <spdlog/spdlog.h>
 

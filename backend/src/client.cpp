@@ -208,6 +208,28 @@ AllowlistRule Client::UnassignAllowlistRule(std::string_view name, std::string_v
   return Decode<AllowlistRule>(Request("DELETE", targets::RuleVm(name, vm)).body);
 }
 
+Forward Client::OpenForward(const ForwardSpec& spec) const {
+  return Decode<Forward>(Request("POST", targets::kForwards, nlohmann::json(spec)).body);
+}
+
+std::vector<Forward> Client::ListForwards() const {
+  return DecodeForwards(Request("GET", targets::kForwards).body);
+}
+
+Forward Client::GetForward(std::string_view id) const {
+  return Decode<Forward>(Request("GET", targets::Forward(id)).body);
+}
+
+Forward Client::RenewForward(std::string_view id, std::optional<std::int64_t> ttl_s) const {
+  nlohmann::json body = nlohmann::json::object();
+  if (ttl_s) body["ttl_s"] = *ttl_s;
+  return Decode<Forward>(Request("POST", targets::Forward(id) + "/renew", body).body);
+}
+
+Forward Client::CloseForward(std::string_view id) const {
+  return DecodeClosedForward(Request("DELETE", targets::Forward(id)).body);
+}
+
 AuditPage Client::Audit(std::optional<std::uint64_t> after,
                         std::optional<std::uint64_t> limit) const {
   return Decode<AuditPage>(Request("GET", targets::Audit(after, limit)).body);

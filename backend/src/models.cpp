@@ -148,6 +148,33 @@ void to_json(json& object, const AllowlistRuleSpec& spec) {
   if (spec.comment) object["comment"] = *spec.comment;
 }
 
+void from_json(const json& object, Forward& forward) {
+  object.at("id").get_to(forward.id);
+  object.at("vm").get_to(forward.vm);
+  object.at("vm_ip").get_to(forward.vm_ip);
+  object.at("vm_port").get_to(forward.vm_port);
+  object.at("client_ip").get_to(forward.client_ip);
+  forward.listen_ip = OptionalString(object, "listen_ip");
+  object.at("listen_port").get_to(forward.listen_port);
+  object.at("created_at").get_to(forward.created_at);
+  object.at("expires_at").get_to(forward.expires_at);
+  object.at("expires_in_s").get_to(forward.expires_in_s);
+}
+
+void to_json(json& object, const ForwardSpec& spec) {
+  object = {{"vm", spec.vm}, {"client_ip", spec.client_ip}};
+  if (spec.port) object["port"] = *spec.port;
+  if (spec.ttl_s) object["ttl_s"] = *spec.ttl_s;
+}
+
+std::vector<Forward> DecodeForwards(const nlohmann::json& body) {
+  return DecodeMember<std::vector<Forward>>(body, "forwards");
+}
+
+Forward DecodeClosedForward(const nlohmann::json& body) {
+  return DecodeMember<Forward>(body, "closed");
+}
+
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body) {
   return DecodeMember<std::vector<NetworkInfo>>(body, "networks");
 }

@@ -34,6 +34,10 @@ std::string Vms(std::optional<std::string_view> network) {
   return "/v1/vms?network=" + PercentEncode(*network);
 }
 
+std::string Forward(std::string_view id) {
+  return "/v1/forwards/" + PercentEncode(id);
+}
+
 std::string Rule(std::string_view rule) {
   return "/v1/allowlist/" + PercentEncode(rule);
 }

@@ -61,8 +61,10 @@ INSTANTIATE_TEST_SUITE_P(
         std::vector<std::string>{"allowlist", "show"}, std::vector<std::string>{"allowlist", "add"},
         std::vector<std::string>{"allowlist", "rm"},
         std::vector<std::string>{"allowlist", "assign"},
-        std::vector<std::string>{"allowlist", "unassign"}, std::vector<std::string>{"audit"},
-        std::vector<std::string>{"metrics"}));
+        std::vector<std::string>{"allowlist", "unassign"}, std::vector<std::string>{"forward"},
+        std::vector<std::string>{"forward", "open"}, std::vector<std::string>{"forward", "list"},
+        std::vector<std::string>{"forward", "renew"}, std::vector<std::string>{"forward", "close"},
+        std::vector<std::string>{"audit"}, std::vector<std::string>{"metrics"}));
 
 TEST(NetctlHelpTest, TopLevelListsEveryCommandWithItsSummary) {
   const auto outcome = Netctl({"--help"});

@@ -114,6 +114,25 @@ TEST_F(ClientAgainstNetdTest, StatusNetworksAuditAndMetrics) {
   EXPECT_THAT(client_.Metrics(), HasSubstr("# TYPE "));
 }
 
+TEST_F(ClientAgainstNetdTest, OpensRenewsListsAndClosesForwards) {
+  client_.BindVm("vm-1", "secure");
+  const Forward opened = client_.OpenForward(
+      ForwardSpec{.vm = "vm-1", .client_ip = "198.51.100.7", .port = 22, .ttl_s = 600});
+  EXPECT_EQ(opened.vm, "vm-1");
+  EXPECT_EQ(opened.vm_ip, "192.168.129.1");
+  EXPECT_EQ(opened.vm_port, 22);
+  EXPECT_EQ(opened.client_ip, "198.51.100.7");
+  EXPECT_EQ(opened.listen_port, 6000);
+  EXPECT_FALSE(opened.listen_ip.has_value());
+  EXPECT_GE(opened.expires_in_s, 599);
+  EXPECT_EQ(client_.GetForward(opened.id).id, opened.id);
+  EXPECT_LE(client_.RenewForward(opened.id, 60).expires_in_s, 60);
+  ASSERT_EQ(client_.ListForwards().size(), 1u);
+  EXPECT_EQ(client_.CloseForward(opened.id).id, opened.id);
+  EXPECT_TRUE(client_.ListForwards().empty());
+  EXPECT_THROW(client_.GetForward(opened.id), ApiError);
+}
+
 TEST_F(ClientAgainstNetdTest, PutsAssignsUnassignsAndDeletesAllowlistRules) {
   client_.BindVm("vm-1", "secure");
   client_.BindVm("vm-2", "secure");

@@ -155,6 +155,31 @@ TEST_F(NetctlAgainstNetdTest, ShowListAndUnbind) {
   EXPECT_EQ(Netctl({"vm", "unbind", "vm-1"}).exit_code, 1);
 }
 
+TEST_F(NetctlAgainstNetdTest, ForwardOpenListRenewClose) {
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  EXPECT_EQ(Succeeds({"forward", "list"}), "no forwards\n");
+  auto opened = Succeeds({"forward", "open", "vm-1", "--client", "198.51.100.7", "--ttl", "600"});
+  EXPECT_THAT(opened, ContainsRegex("^forward fwd-[0-9a-f]+ opened for 198\\.51\\.100\\.7\n"));
+  EXPECT_THAT(opened, ContainsRegex("\nconnect to: +\\(gateway\\):6000\n"));
+  EXPECT_THAT(opened, ContainsRegex("\nreaches: +vm-1 192\\.168\\.129\\.1:22\n"));
+  auto id = opened.substr(8, opened.find(' ', 8) - 8);
+
+  auto listed = Succeeds({"forward", "list"});
+  EXPECT_THAT(listed, StartsWith("ID  "));
+  EXPECT_THAT(listed,
+              ContainsRegex(id + " +198\\.51\\.100\\.7 +6000 +vm-1 +192\\.168\\.129\\.1:22 "));
+  EXPECT_THAT(Succeeds({"forward", "renew", id, "--ttl", "60"}),
+              ContainsRegex("\nexpires: +[^ ]+Z \\(in 5[89] s\\)\n"));
+
+  auto refused = Netctl({"forward", "open", "vm-1", "--client", "192.168.129.9"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("invalid_client_ip"));
+
+  EXPECT_THAT(Succeeds({"forward", "close", id}),
+              StartsWith("forward " + id + " closed; its sessions are cut\n"));
+  EXPECT_EQ(Netctl({"forward", "close", id}).exit_code, 1);
+}
+
 TEST_F(NetctlAgainstNetdTest, AuditListsMutationsAndPages) {
   EXPECT_EQ(Succeeds({"audit"}), "no audit records\n");
   Succeeds({"vm", "bind", "vm-1", "--network", "secure"});

@@ -61,6 +61,14 @@ class Client {
   // Add one VM to, or remove it from, the rule's list of VMs; return the updated rule.
   AllowlistRule AssignAllowlistRule(std::string_view name, std::string_view vm) const;
   AllowlistRule UnassignAllowlistRule(std::string_view name, std::string_view vm) const;
+  // Kernel port forwards (service role; a netd without the gateway role refuses them).
+  Forward OpenForward(const ForwardSpec& spec) const;
+  std::vector<Forward> ListForwards() const;
+  Forward GetForward(std::string_view id) const;
+  // From now on for ttl_s seconds, or netd's default.
+  Forward RenewForward(std::string_view id, std::optional<std::int64_t> ttl_s = std::nullopt) const;
+  // Returns the forward that was closed; its sessions are cut.
+  Forward CloseForward(std::string_view id) const;
   AuditPage Audit(std::optional<std::uint64_t> after = std::nullopt,
                   std::optional<std::uint64_t> limit = std::nullopt) const;
   AuditVerification VerifyAudit() const;

@@ -134,6 +134,28 @@ struct AllowlistRuleSpec {
   std::optional<std::string> comment;
 };
 
+// A kernel port forward: TCP from client_ip to listen_ip:listen_port reaches vm_ip:vm_port.
+struct Forward {
+  std::string id;
+  std::string vm;
+  std::string vm_ip;
+  std::uint16_t vm_port = 0;
+  std::string client_ip;
+  std::optional<std::string> listen_ip;  // null when netd's gateway.forward_address is unset
+  std::uint16_t listen_port = 0;
+  std::string created_at;  // RFC 3339, UTC
+  std::string expires_at;
+  std::int64_t expires_in_s = 0;
+};
+
+// The body of POST /v1/forwards.
+struct ForwardSpec {
+  std::string vm;
+  std::string client_ip;
+  std::optional<std::uint16_t> port;  // the VM's port; netd's default is 22
+  std::optional<std::int64_t> ttl_s;  // netd's default is gateway.forward_ttl_s
+};
+
 // nlohmann::json conversions, found by argument-dependent lookup (`body.get<VmBinding>()`).
 // They throw nlohmann::json::exception on a body of the wrong shape; Decode() turns that into a
 // ProtocolError.
@@ -147,6 +169,8 @@ void from_json(const nlohmann::json& json, AuditPage& page);
 void from_json(const nlohmann::json& json, AuditVerification& verification);
 void from_json(const nlohmann::json& json, AllowlistRule& rule);
 void to_json(nlohmann::json& json, const AllowlistRuleSpec& spec);
+void from_json(const nlohmann::json& json, Forward& forward);
+void to_json(nlohmann::json& json, const ForwardSpec& spec);
 
 // The response bodies that wrap a list, a binding or a rule in one named member.
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body);
@@ -154,6 +178,8 @@ std::vector<VmBinding> DecodeVms(const nlohmann::json& body);
 VmBinding DecodeUnbound(const nlohmann::json& body);
 std::vector<AllowlistRule> DecodeAllowlist(const nlohmann::json& body);
 AllowlistRule DecodeDeletedRule(const nlohmann::json& body);
+std::vector<Forward> DecodeForwards(const nlohmann::json& body);
+Forward DecodeClosedForward(const nlohmann::json& body);
 
 // Converts `body` to T, reporting a body of the wrong shape as a ProtocolError.
 template <typename T>

@@ -12,6 +12,7 @@ namespace netd::client::targets {
 inline constexpr std::string_view kStatus = "/v1/status";
 inline constexpr std::string_view kNetworks = "/v1/networks";
 inline constexpr std::string_view kAllowlist = "/v1/allowlist";
+inline constexpr std::string_view kForwards = "/v1/forwards";
 inline constexpr std::string_view kAuditVerify = "/v1/audit/verify";
 inline constexpr std::string_view kMetrics = "/metrics";
 
@@ -26,6 +27,8 @@ std::string Vms(std::optional<std::string_view> network = std::nullopt);
 std::string Rule(std::string_view rule);
 // "/v1/allowlist/{rule}/vms/{vm}"
 std::string RuleVm(std::string_view rule, std::string_view vm);
+// "/v1/forwards/{id}"
+std::string Forward(std::string_view id);
 // "/v1/audit" with the `after` and `limit` query parameters that are set.
 std::string Audit(std::optional<std::uint64_t> after = std::nullopt,
                   std::optional<std::uint64_t> limit = std::nullopt);

@@ -497,6 +497,27 @@ TEST_F(GatewayFirewallTest, AForwardReachesTheVmFromItsClientOnly) {
   EXPECT_EQ(SetElements("fwd4", "map").size(), 3u);
 }
 
+TEST_F(GatewayFirewallTest, BytesRoundTripIntactThroughAForward) {
+  auto vm = AddVm("sec1", "secure");
+  processes_.push_back(vm.ns->Start({"socat", "TCP-LISTEN:22,fork,reuseaddr", "EXEC:cat"}));
+  ASSERT_EQ(Api("POST", "/v1/forwards", {{"vm", "sec1"}, {"client_ip", kServer}}).status, 201);
+  auto sent = temp_->path() / "sent";
+  auto echoed = temp_->path() / "echoed";
+  gateway_->RunChecked({"sh", "-c", "head -c 262144 /dev/urandom > " + sent.string()});
+  auto result =
+      outside_->Run({"sh", "-c",
+                     std::string("socat -t3 -T5 - TCP:") + kGatewayOutside +
+                         ":6000,connect-timeout=2 < " + sent.string() + " > " + echoed.string()});
+  ASSERT_TRUE(result.ok()) << result.err;
+  auto read = [](const std::filesystem::path& path) {
+    std::ifstream file(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  };
+  auto bytes = read(sent);
+  ASSERT_EQ(bytes.size(), 262144u);
+  EXPECT_TRUE(read(echoed) == bytes) << "the echo differs from what was sent";
+}
+
 TEST_F(GatewayFirewallTest, ClosingAForwardCutsItsSession) {
   auto vm = AddVm("sec1", "secure");
   auto received = temp_->path() / "received";

@@ -112,14 +112,14 @@ bool Namespace::Ping(const std::string& address, int attempts) const {
 }
 
 void CreateVethPair(const Namespace& a, const std::string& a_ifname, const Namespace& b,
-                    const std::string& b_ifname) {
+                    const std::string& b_ifname, TxOffload offload) {
   RequireValidIfname(a_ifname);
   RequireValidIfname(b_ifname);
   // Created directly inside both namespaces, so the names never collide with the host's.
   RunCommandChecked({"ip", "link", "add", a_ifname, "netns", a.name(), "type", "veth", "peer",
                      "name", b_ifname, "netns", b.name()});
   for (const auto& [ns, ifname] : {std::pair{&a, a_ifname}, std::pair{&b, b_ifname}}) {
-    DisableTxChecksumOffload(*ns, ifname);
+    if (offload == TxOffload::kOff) DisableTxChecksumOffload(*ns, ifname);
     ns->SetLinkUp(ifname);
   }
 }

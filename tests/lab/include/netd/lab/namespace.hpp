@@ -54,12 +54,16 @@ class NamespaceScope {
   int previous_fd_ = -1;
 };
 
-// A veth pair with one end in each namespace, both up, with tx checksum offload off on both
-// ends: the OVS userspace datapath forwards packets with the checksum left to offload unfilled,
-// so without this TCP and UDP across OVS fail (ICMP still works). Interface names need only be
-// unique within their own namespace (at most 15 characters). The pair disappears with either
-// namespace.
+// kOff: the OVS userspace datapath forwards packets with the checksum left to offload
+// unfilled, so without this TCP and UDP across OVS fail (ICMP still works). kKernelDefault:
+// checksum and segmentation offloads as a real NIC has them, for paths without userspace OVS
+// whose speed is measured.
+enum class TxOffload { kOff, kKernelDefault };
+
+// A veth pair with one end in each namespace, both up, tx checksum offload as asked (off unless
+// told). Interface names need only be unique within their own namespace (at most 15
+// characters). The pair disappears with either namespace.
 void CreateVethPair(const Namespace& a, const std::string& a_ifname, const Namespace& b,
-                    const std::string& b_ifname);
+                    const std::string& b_ifname, TxOffload offload = TxOffload::kOff);
 
 }  // namespace netd::lab

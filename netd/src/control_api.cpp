@@ -251,14 +251,17 @@ ApiResponse ControlApi::Status(const Call&) {
        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
        {"vms", {{"total", ipam_.size()}, {"by_network", by_network}}},
        {"audit", {{"length", audit_.length()}}},
-       {"firewall", firewall_ ? json{{"rules", firewall_->policy().rules().size()},
-                                     {"allow_elements", firewall_->policy().allow_elements()},
-                                     {"element_updates", firewall_->counters().element_updates},
-                                     {"flows_cut", firewall_->counters().flows_cut},
-                                     {"kernel_failures", firewall_->counters().kernel_failures},
-                                     {"full_applies", firewall_->counters().full_applies},
-                                     {"last_apply_ms", firewall_->last_apply_ms()}}
-                              : json(nullptr)},
+       {"firewall", firewall_
+                        ? json{{"rules", firewall_->policy().rules().size()},
+                               {"allow_elements", firewall_->policy().allow_elements()},
+                               {"element_updates", firewall_->counters().element_updates},
+                               {"flows_cut", firewall_->counters().flows_cut},
+                               {"kernel_failures", firewall_->counters().kernel_failures},
+                               {"full_applies", firewall_->counters().full_applies},
+                               {"last_apply_ms", firewall_->last_apply_ms()},
+                               {"forwards", firewall_->forwards().all().size()},
+                               {"forward_sessions_cut", firewall_->counters().forward_flows_cut}}
+                        : json(nullptr)},
        {"last_reconcile", last_reconcile},
        {"drift", drift}});
 }
@@ -522,6 +525,12 @@ ApiResponse ControlApi::Metrics(const Call&) {
         "# HELP netd_firewall_full_applies_total Whole-table applies.\n"
         "# TYPE netd_firewall_full_applies_total counter\n"
         "netd_firewall_full_applies_total {}\n"
+        "# HELP netd_forwards Open kernel port forwards.\n"
+        "# TYPE netd_forwards gauge\n"
+        "netd_forwards {}\n"
+        "# HELP netd_forward_sessions_cut_total Conntrack entries deleted when forwards ended.\n"
+        "# TYPE netd_forward_sessions_cut_total counter\n"
+        "netd_forward_sessions_cut_total {}\n"
         "# HELP netd_firewall_drift_detected_total Times the table may have been changed by "
         "another process.\n"
         "# TYPE netd_firewall_drift_detected_total counter\n"
@@ -534,8 +543,8 @@ ApiResponse ControlApi::Metrics(const Call&) {
         "netd_firewall_repair_failures_total {}\n",
         firewall_->policy().rules().size(), firewall_->policy().allow_elements(),
         counters.element_updates, counters.flows_cut, counters.kernel_failures,
-        counters.full_applies, counters.drift_detected, counters.drift_repairs,
-        counters.repair_failures);
+        counters.full_applies, firewall_->forwards().all().size(), counters.forward_flows_cut,
+        counters.drift_detected, counters.drift_repairs, counters.repair_failures);
   }
   out += fmt::format(
       "# HELP netd_audit_records Records in the audit chain.\n"

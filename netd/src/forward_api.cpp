@@ -134,8 +134,10 @@ ApiResponse ControlApi::OpenForward(const Call& call) {
   }
 
   auto now = AuditChain::NowMs();
-  proxy::Forward forward{NewForwardId(), vm,           binding->ip, vm_port,
-                         *client,        *listen_port, now,         now + ttl_s * 1000};
+  auto id = NewForwardId();
+  while (forwards.Find(id)) id = NewForwardId();
+  proxy::Forward forward{id,      vm,           binding->ip, vm_port,
+                         *client, *listen_port, now,         now + ttl_s * 1000};
   firewall::ElementChanges changes;
   changes.add.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
   forwards.Add(forward);

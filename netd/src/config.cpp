@@ -65,6 +65,15 @@ class TableReader {
     return value;
   }
 
+  std::optional<bool> Bool(std::string_view key) {
+    const auto* node = Node(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) {
+      Fail(node, key, fmt::format("expected true or false, got {}", TypeOf(*node)));
+    }
+    return node->as_boolean()->get();
+  }
+
   const toml::table* Table(std::string_view key) {
     const auto* node = Node(key);
     if (!node) return nullptr;
@@ -200,6 +209,12 @@ NetworkConfig ReadNetwork(TableReader& reader) {
     reader.Fail(reader.Node("egress"), "egress",
                 fmt::format("expected \"allowlist\" or \"open\", got \"{}\"", egress));
   }
+  network.dhcp_dynamic = reader.Bool("dhcp_dynamic").value_or(false);
+  if (network.dhcp_dynamic && network.egress == Egress::kAllowlist) {
+    reader.Fail(reader.Node("dhcp_dynamic"), "dhcp_dynamic",
+                "an allowlisted network serves reservations only; a dynamic pool is for open "
+                "networks");
+  }
   network.uplink = ReadInterfaceName(reader, "uplink", false);
   auto mode = reader.String("uplink_mode").value_or("vlan-interface");
   auto parsed_mode = ovs::ParseUplinkMode(mode);
@@ -334,6 +349,16 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
       }
       config.gateway.forward_vm_ports = *ports;
     }
+    if (const auto* servers = reader.Array("upstream_dns")) {
+      for (const auto& element : *servers) {
+        auto address = element.is_string() ? Ipv4Address::Parse(*element.value<std::string>())
+                                            : std::nullopt;
+        if (!address) reader.Fail(&element, "upstream_dns", "expected IPv4 addresses as strings");
+        config.gateway.upstream_dns.push_back(*address);
+      }
+    }
+    config.gateway.dhcp_lease_time_s = reader.Integer("dhcp_lease_time_s", 120, 7 * 86400)
+                                           .value_or(config.gateway.dhcp_lease_time_s);
     if (reader.String("forward_address")) {
       config.gateway.forward_address = ReadAddress(reader, "forward_address");
     }
@@ -507,6 +532,9 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.gateway.forward_address != reloaded.gateway.forward_address,
         "gateway.forward_address");
   check(running.gateway.forward_ttl_s != reloaded.gateway.forward_ttl_s, "gateway.forward_ttl_s");
+  check(running.gateway.upstream_dns != reloaded.gateway.upstream_dns, "gateway.upstream_dns");
+  check(running.gateway.dhcp_lease_time_s != reloaded.gateway.dhcp_lease_time_s,
+        "gateway.dhcp_lease_time_s");
   check(running.gateway.forward_max_ttl_s != reloaded.gateway.forward_max_ttl_s,
         "gateway.forward_max_ttl_s");
   check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");

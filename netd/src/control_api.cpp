@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "api_support.hpp"
+#include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/dns/names.hpp"
 
@@ -262,6 +263,14 @@ ApiResponse ControlApi::Status(const Call&) {
                                {"forwards", firewall_->forwards().all().size()},
                                {"forward_sessions_cut", firewall_->counters().forward_flows_cut}}
                         : json(nullptr)},
+       {"dhcp", dhcp_ ? json{{"state", dhcp_->state()},
+                             {"starts", dhcp_->counters().starts},
+                             {"restarts", dhcp_->counters().restarts},
+                             {"reloads", dhcp_->counters().reloads},
+                             {"last_error", dhcp_->last_error().empty()
+                                                ? json(nullptr)
+                                                : json(dhcp_->last_error())}}
+                      : json(nullptr)},
        {"last_reconcile", last_reconcile},
        {"drift", drift}});
 }
@@ -364,6 +373,7 @@ ApiResponse ControlApi::BindVm(const Call& call) {
       event.action = "vm.update";
       audit_.Record(event, [&] { store_.UpdateHostname(vm, *hostname); });
       ipam_.SetHostname(vm, *hostname);
+      if (dhcp_) dhcp_->ReservationsChanged();
       spdlog::info("vm {}: hostname set to {}", vm, hostname->value_or("(none)"));
     } else {
       audit_.Record(event);
@@ -400,6 +410,7 @@ ApiResponse ControlApi::BindVm(const Call& call) {
     audit_.Record(event, [&] { store_.InsertBinding(*binding); });
   }
   ipam_.Add(*binding);
+  if (dhcp_) dhcp_->ReservationsChanged();
   spdlog::info("vm {}: bound to {} ip={} mac={}", vm, network, binding->ip.ToString(),
                binding->mac.ToString());
   return JsonResponse(201, BindingJson(*binding));
@@ -447,6 +458,7 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
     audit_.Record(event, [&] { store_.DeleteBinding(vm); });
   }
   ipam_.Remove(vm);
+  if (dhcp_) dhcp_->ReservationsChanged();
   spdlog::info("vm {}: unbound from {}, released ip={}", vm, binding.network,
                binding.ip.ToString());
   return JsonResponse(200, {{"unbound", BindingJson(binding)}});

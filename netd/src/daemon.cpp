@@ -17,6 +17,7 @@
 #include "netd/daemon/allowlist_codec.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
+#include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/firewall_reconciler.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/http_server.hpp"
@@ -139,6 +140,17 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
 
   ApiMetrics metrics;
   ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
+  // DHCP after the table: a VM gets its address only once its egress policy is in place.
+  std::optional<DhcpServer> dhcp_server;
+  if (gateway_firewall) {
+    dhcp_server.emplace(io, config, ipam);
+    try {
+      dhcp_server->Start();
+      api.AttachDhcp(&*dhcp_server);
+    } catch (const std::exception& failure) {
+      spdlog::error("dhcp: not serving: {}", failure.what());
+    }
+  }
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
   std::optional<FirewallReconciler> reconciler;
@@ -163,6 +175,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     sd_notify(0, "STOPPING=1");
     server.Stop();
     if (reconciler) reconciler->Stop();
+    if (dhcp_server) dhcp_server->Stop();
     expiry_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);

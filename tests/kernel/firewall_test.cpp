@@ -153,16 +153,23 @@ class GatewayFirewallTest : public ::testing::Test {
     return Request(netd_->socket(), method, target, body.is_null() ? "" : body.dump());
   }
 
+  // A VM namespace on the network's bridge with `mac`; no address.
+  Vm PlugVm(const std::string& id, const std::string& network, const std::string& mac) {
+    Vm vm{id, "", mac, std::make_unique<Namespace>(id)};
+    auto port = "p-" + id;
+    lab::CreateVethPair(*gateway_, port, *vm.ns, "eth0");
+    gateway_->RunChecked({"ip", "link", "set", port, "master", "br-" + network});
+    vm.ns->RunChecked({"ip", "link", "set", "eth0", "address", vm.mac});
+    return vm;
+  }
+
   // Binds a VM through the API and builds its namespace with the MAC and IP netd allocated.
   Vm AddVm(const std::string& id, const std::string& network) {
     auto answer = Api("PUT", "/v1/vms/" + id, {{"network", network}});
     EXPECT_EQ(answer.status, 201) << answer.body;
     auto body = answer.Json();
-    Vm vm{id, body["ip"], body["mac"], std::make_unique<Namespace>(id)};
-    auto port = "p-" + id;
-    lab::CreateVethPair(*gateway_, port, *vm.ns, "eth0");
-    gateway_->RunChecked({"ip", "link", "set", port, "master", "br-" + network});
-    vm.ns->RunChecked({"ip", "link", "set", "eth0", "address", vm.mac});
+    auto vm = PlugVm(id, network, body["mac"]);
+    vm.ip = body["ip"];
     auto prefix = network == "secure" ? "/17" : "/24";
     vm.ns->AddAddress("eth0", vm.ip + prefix);
     auto gateway = network == "secure"    ? "192.168.128.1"
@@ -582,6 +589,67 @@ TEST_F(GatewayFirewallTest, UnbindingAVmClosesItsForwards) {
   EXPECT_EQ(Api("GET", "/v1/forwards").Json()["forwards"].size(), 0u);
   EXPECT_EQ(SetElements("fwd4", "map").size(), 0u);
   EXPECT_FALSE(ThroughForward(*outside_, kServer, 6000));
+}
+
+// DHCP: netd's dnsmasq in the gateway namespace, busybox udhcpc in the VM namespaces.
+using GatewayDhcpTest = GatewayFirewallTest;
+
+// What udhcpc in `vm` got: "ip=… router=… dns=… lease=…", or nullopt without a lease.
+std::optional<std::string> Lease(const Vm& vm, const std::filesystem::path& dir) {
+  auto script = dir / ("udhcpc-" + vm.id + ".sh");
+  {
+    std::ofstream file(script);
+    file << "#!/bin/sh\n[ \"$1\" = bound ] && echo \"ip=$ip router=$router dns=$dns "
+            "lease=$lease\"\nexit 0\n";
+  }
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  auto result = vm.ns->Run({"busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "4", "-T",
+                            "1", "-s", script.string()});
+  auto at = result.out.find("ip=");
+  if (!result.ok() || at == std::string::npos) return std::nullopt;
+  return result.out.substr(at, result.out.find('\n', at) - at);
+}
+
+TEST_F(GatewayDhcpTest, ABoundVmGetsItsReservedAddressTheGatewayAsRouterAndDns) {
+  auto answer = Api("PUT", "/v1/vms/sec1", {{"network", "secure"}, {"hostname", "analysis-1"}});
+  ASSERT_EQ(answer.status, 201) << answer.body;
+  auto vm = PlugVm("sec1", "secure", answer.Json()["mac"]);
+  EXPECT_EQ(Lease(vm, temp_->path()),
+            "ip=192.168.129.1 router=192.168.128.1 dns=192.168.128.1 lease=3600");
+  auto status = Api("GET", "/v1/status").Json();
+  EXPECT_EQ(status["dhcp"]["state"], "running") << status;
+}
+
+TEST_F(GatewayDhcpTest, AnUnknownMacOnTheSecureNetworkGetsNoOffer) {
+  auto vm = PlugVm("stranger", "secure", "52:54:c0:a8:81:63");
+  EXPECT_FALSE(Lease(vm, temp_->path()));
+}
+
+TEST_F(GatewayDhcpTest, UnbindingRemovesTheReservation) {
+  auto answer = Api("PUT", "/v1/vms/sec1", {{"network", "secure"}});
+  ASSERT_EQ(answer.status, 201) << answer.body;
+  auto vm = PlugVm("sec1", "secure", answer.Json()["mac"]);
+  ASSERT_TRUE(Lease(vm, temp_->path()));
+  ASSERT_EQ(Api("DELETE", "/v1/vms/sec1").status, 200);
+  EXPECT_TRUE(Within(2s, [&] {
+    std::ifstream file(netd_->state_dir().parent_path() / "run" / "dnsmasq.hosts");
+    return std::string(std::istreambuf_iterator<char>(file), {}).empty();
+  }));
+  EXPECT_FALSE(Lease(vm, temp_->path())) << "an unbound VM still gets a lease";
+}
+
+TEST_F(GatewayDhcpTest, AKilledDnsmasqIsRestartedAndServesAgain) {
+  auto answer = Api("PUT", "/v1/vms/sec1", {{"network", "secure"}});
+  ASSERT_EQ(answer.status, 201) << answer.body;
+  auto vm = PlugVm("sec1", "secure", answer.Json()["mac"]);
+  // Only the dnsmasq of this test's gateway namespace.
+  gateway_->RunChecked({"sh", "-c",
+                        "for pid in $(ip netns pids " + gateway_->name() +
+                            "); do grep -qx dnsmasq /proc/$pid/comm && kill -KILL $pid; done; "
+                            "true"});
+  EXPECT_TRUE(Within(5s, [&] { return Api("GET", "/v1/status").Json()["dhcp"]["restarts"] == 1; }));
+  EXPECT_EQ(Lease(vm, temp_->path()),
+            "ip=192.168.129.1 router=192.168.128.1 dns=192.168.128.1 lease=3600");
 }
 
 // Element lists are netlink attributes with a 16-bit length: thousands of elements must be cut

@@ -31,6 +31,7 @@ struct NetworkConfig {
   Ipv4Address dhcp_first;
   Ipv4Address dhcp_last;
   Egress egress = Egress::kAllowlist;
+  bool dhcp_dynamic = false;  // open networks: unknown MACs get leases from the range too
   std::string uplink;
   ovs::UplinkMode uplink_mode = ovs::UplinkMode::kVlanInterface;
 
@@ -53,6 +54,8 @@ struct GatewayConfig {
   std::optional<Ipv4Address> forward_address;       // the listen address clients are told
   std::int64_t forward_ttl_s = 3600;                // a forward's life when the caller gives none
   std::int64_t forward_max_ttl_s = 86400;
+  std::vector<Ipv4Address> upstream_dns;  // DHCP's DNS servers for open networks
+  std::int64_t dhcp_lease_time_s = 3600;
   // TCP ports of the backend's services (REST, proxy) that VMs may reach on their gateway.
   std::vector<std::uint16_t> backend_tcp_ports;
   std::uint16_t nflog_group = 1;  // where denied secure egress is logged

@@ -16,6 +16,7 @@
 
 namespace netd {
 
+class DhcpServer;
 class GatewayFirewall;
 
 // What a caller may do, from its credentials: admins can do everything services can.
@@ -66,6 +67,9 @@ class ControlApi {
              ApiMetrics& metrics, GatewayFirewall* firewall);
 
   ApiResponse Handle(const ApiRequest& request);
+
+  // dnsmasq, when this netd serves DHCP: told of every change to the bindings.
+  void AttachDhcp(DhcpServer* dhcp) { dhcp_ = dhcp; }
 
   // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
   // The daemon calls it several times a second.
@@ -124,6 +128,7 @@ class ControlApi {
   dhcp::Ipam& ipam_;
   ApiMetrics& metrics_;
   GatewayFirewall* firewall_;
+  DhcpServer* dhcp_ = nullptr;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
 };

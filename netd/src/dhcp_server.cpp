@@ -1,0 +1,224 @@
+#include "netd/daemon/dhcp_server.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <vector>
+
+#include "netd/dhcp/dnsmasq_config.hpp"
+
+namespace netd {
+namespace {
+
+constexpr std::chrono::milliseconds kReloadDelay{50};
+constexpr std::chrono::seconds kMaxBackoff{30};
+// A dnsmasq that ran this long before dying starts the backoff over.
+constexpr std::chrono::seconds kStableRun{10};
+
+// Runs dnsmasq with `arguments`, its output going to `log`; returns the child's pid.
+pid_t SpawnDnsmasq(const std::vector<std::string>& arguments, const std::filesystem::path& log) {
+  int output = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (output < 0) {
+    throw std::system_error(errno, std::generic_category(), "opening " + log.string());
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int error = errno;
+    close(output);
+    throw std::system_error(error, std::generic_category(), "fork for dnsmasq");
+  }
+  if (pid == 0) {
+    // dnsmasq goes when netd goes, even when netd is killed.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    dup2(output, STDOUT_FILENO);
+    dup2(output, STDERR_FILENO);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, STDIN_FILENO);
+    std::vector<char*> argv;
+    std::vector<std::string> copy = arguments;
+    for (auto& argument : copy) argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    dprintf(STDERR_FILENO, "netd: cannot run dnsmasq: %s\n", strerror(errno));
+    _exit(127);
+  }
+  close(output);
+  return pid;
+}
+
+}  // namespace
+
+DhcpServer::DhcpServer(boost::asio::io_context& io, const Config& config, const dhcp::Ipam& ipam)
+    : io_(io),
+      config_(config),
+      ipam_(ipam),
+      config_file_(config.run_dir / "dnsmasq.conf"),
+      hosts_file_(config.run_dir / "dnsmasq.hosts"),
+      lease_file_(config.state_dir / "dnsmasq.leases"),
+      log_file_(config.run_dir / "dnsmasq.log"),
+      reload_timer_(io),
+      restart_timer_(io) {}
+
+DhcpServer::~DhcpServer() {
+  Stop();
+}
+
+void DhcpServer::Start() {
+  dhcp::DnsmasqSettings settings;
+  settings.hosts_file = hosts_file_;
+  settings.lease_file = lease_file_;
+  settings.lease_time = std::chrono::seconds(config_.gateway.dhcp_lease_time_s);
+  for (const auto& network : config_.networks) {
+    bool secure = network.egress == Egress::kAllowlist;
+    dhcp::DhcpNetwork served{network.name,       network.bridge,    network.cidr,
+                             network.gateway,    network.dhcp_first, network.dhcp_last,
+                             secure,             network.dhcp_dynamic,
+                             {}};
+    // Secure VMs resolve through netd's filtered DNS on their gateway; the others' DNS is not
+    // controlled.
+    if (secure) {
+      served.dns_servers = {network.gateway};
+    } else {
+      served.dns_servers = config_.gateway.upstream_dns;
+    }
+    settings.networks.push_back(std::move(served));
+  }
+  dhcp::WriteFileAtomically(config_file_, dhcp::RenderDnsmasqConfig(settings));
+  WriteReservations();
+
+  auto check_log = config_.run_dir / "dnsmasq-test.log";
+  std::filesystem::remove(check_log);
+  pid_t check = SpawnDnsmasq({"dnsmasq", "--test", "--conf-file=" + config_file_.string()},
+                             check_log);
+  int status = 0;
+  while (waitpid(check, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::ifstream file(check_log);
+    std::string words(std::istreambuf_iterator<char>(file), {});
+    throw std::runtime_error(
+        fmt::format("dnsmasq refuses the configuration {}: {}", config_file_.string(), words));
+  }
+  Spawn();
+}
+
+void DhcpServer::WriteReservations() {
+  std::vector<dhcp::Reservation> reservations;
+  for (const auto& binding : ipam_.List()) {
+    reservations.push_back({binding.mac, binding.ip, binding.hostname});
+  }
+  dhcp::WriteFileAtomically(hosts_file_, dhcp::RenderHostsFile(reservations));
+}
+
+void DhcpServer::Spawn() {
+  stopping_ = false;
+  pid_ = SpawnDnsmasq({"dnsmasq", "--keep-in-foreground", "--log-facility=-",
+                       "--conf-file=" + config_file_.string()},
+                      log_file_);
+  // glibc 2.36's <sys/pidfd.h> lacks C++ linkage: the system call itself.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd < 0) {
+    throw std::system_error(errno, std::generic_category(), "pidfd_open for dnsmasq");
+  }
+  exit_watch_.emplace(io_, pidfd);
+  started_at_ = std::chrono::steady_clock::now();
+  ++counters_.starts;
+  spdlog::info("dhcp: dnsmasq started: pid={} config={}", pid_, config_file_.string());
+  WatchExit();
+}
+
+void DhcpServer::WatchExit() {
+  exit_watch_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                          [this](boost::system::error_code error) {
+                            if (!error) OnExit();
+                          });
+}
+
+std::string DhcpServer::LogTail() const {
+  std::ifstream file(log_file_);
+  std::string text(std::istreambuf_iterator<char>(file), {});
+  if (text.size() > 400) text = text.substr(text.size() - 400);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+void DhcpServer::OnExit() {
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) <= 0) {
+    WatchExit();
+    return;
+  }
+  exit_watch_.reset();
+  pid_ = -1;
+  if (stopping_) return;
+  auto how = WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
+                               : fmt::format("signal {}", WTERMSIG(status));
+  last_error_ = fmt::format("dnsmasq ended ({}): {}", how, LogTail());
+  if (std::chrono::steady_clock::now() - started_at_ > kStableRun) backoff_ = std::chrono::seconds(1);
+  spdlog::error("dhcp: {}; restarting in {} s", last_error_, backoff_.count());
+  restart_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  restart_timer_.async_wait([this](boost::system::error_code error) {
+    if (error || stopping_) return;
+    try {
+      WriteReservations();
+      Spawn();
+      ++counters_.restarts;
+    } catch (const std::exception& failure) {
+      spdlog::error("dhcp: cannot restart dnsmasq: {}", failure.what());
+    }
+  });
+}
+
+void DhcpServer::ReservationsChanged() {
+  if (reload_pending_) return;
+  reload_pending_ = true;
+  reload_timer_.expires_after(kReloadDelay);
+  reload_timer_.async_wait([this](boost::system::error_code error) {
+    reload_pending_ = false;
+    if (error) return;
+    try {
+      WriteReservations();
+    } catch (const std::exception& failure) {
+      spdlog::error("dhcp: cannot write the reservations: {}", failure.what());
+      return;
+    }
+    // A dnsmasq being restarted reads the file when it starts.
+    if (pid_ > 0 && kill(pid_, SIGHUP) == 0) ++counters_.reloads;
+  });
+}
+
+void DhcpServer::Stop() {
+  stopping_ = true;
+  reload_timer_.cancel();
+  restart_timer_.cancel();
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 50 && waitpid(pid_, &status, WNOHANG) == 0; ++i) {
+    usleep(20'000);
+  }
+  if (waitpid(pid_, &status, WNOHANG) == 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+  spdlog::info("dhcp: dnsmasq stopped");
+  pid_ = -1;
+  exit_watch_.reset();
+}
+
+std::string DhcpServer::state() const {
+  if (pid_ > 0) return "running";
+  return stopping_ ? "stopped" : "restarting";
+}
+
+}  // namespace netd

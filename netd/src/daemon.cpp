@@ -144,9 +144,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   std::optional<DhcpServer> dhcp_server;
   if (gateway_firewall) {
     dhcp_server.emplace(io, config, ipam);
+    api.AttachDhcp(&*dhcp_server);
     try {
       dhcp_server->Start();
-      api.AttachDhcp(&*dhcp_server);
     } catch (const std::exception& failure) {
       spdlog::error("dhcp: not serving: {}", failure.what());
     }

@@ -105,8 +105,11 @@ void DhcpServer::Start() {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::ifstream file(check_log);
     std::string words(std::istreambuf_iterator<char>(file), {});
-    throw std::runtime_error(
-        fmt::format("dnsmasq refuses the configuration {}: {}", config_file_.string(), words));
+    while (!words.empty() && words.back() == '\n') words.pop_back();
+    last_error_ =
+        fmt::format("dnsmasq refuses the configuration {}: {}", config_file_.string(), words);
+    refused_ = true;
+    throw std::runtime_error(last_error_);
   }
   Spawn();
 }
@@ -218,6 +221,7 @@ void DhcpServer::Stop() {
 
 std::string DhcpServer::state() const {
   if (pid_ > 0) return "running";
+  if (refused_) return "refused";
   return stopping_ ? "stopped" : "restarting";
 }
 

@@ -41,7 +41,8 @@ class DhcpServer {
     std::uint64_t reloads = 0;   // SIGHUPs sent
   };
   const Counters& counters() const { return counters_; }
-  // "running", "restarting" or "stopped", and dnsmasq's last words when it died.
+  // "running", "restarting", "stopped" or "refused" (the configuration); last_error() holds
+  // dnsmasq's own words.
   std::string state() const;
   const std::string& last_error() const { return last_error_; }
   std::filesystem::path hosts_file() const { return hosts_file_; }
@@ -67,6 +68,7 @@ class DhcpServer {
   boost::asio::steady_timer restart_timer_;
   bool reload_pending_ = false;
   bool stopping_ = false;
+  bool refused_ = false;  // dnsmasq --test refused the configuration
   std::chrono::seconds backoff_{1};
   std::chrono::steady_clock::time_point started_at_;
   Counters counters_;

@@ -44,6 +44,12 @@ void from_json(const json& object, VmBinding& binding) {
   object.at("mac").get_to(binding.mac);
   binding.hostname = OptionalString(object, "hostname");
   object.at("created_at").get_to(binding.created_at);
+  binding.lease_state.reset();
+  binding.lease_expires_at.reset();
+  if (auto lease = object.find("lease"); lease != object.end()) {
+    binding.lease_state = lease->is_object() ? lease->at("state").get<std::string>() : "none";
+    if (lease->is_object()) binding.lease_expires_at = OptionalString(*lease, "expires_at");
+  }
 }
 
 void from_json(const json& object, DhcpRange& range) {

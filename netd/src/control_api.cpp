@@ -316,7 +316,19 @@ ApiResponse ControlApi::GetVm(const Call& call) {
   RequireValidVmId(vm);
   const auto* binding = ipam_.Find(vm);
   if (!binding) throw ApiError{404, "vm_not_bound", fmt::format("VM {} is not bound", vm), "vm"};
-  return JsonResponse(200, BindingJson(*binding));
+  auto body = BindingJson(*binding);
+  if (dhcp_) {
+    body["lease"] = nullptr;
+    for (const auto& lease : dhcp_->Leases()) {
+      if (lease.ip != binding->ip || lease.mac != binding->mac) continue;
+      auto now_s = AuditChain::NowMs() / 1000;
+      bool active = lease.expires_s == 0 || lease.expires_s > now_s;
+      body["lease"] = {{"state", active ? "active" : "expired"},
+                       {"expires_at", lease.expires_s == 0 ? json(nullptr)
+                                                           : json(IsoTime(lease.expires_s * 1000))}};
+    }
+  }
+  return JsonResponse(200, body);
 }
 
 ApiResponse ControlApi::BindVm(const Call& call) {
@@ -515,6 +527,28 @@ ApiResponse ControlApi::Metrics(const Call&) {
     const auto& pool = ipam_.pool(network.name);
     out += fmt::format("netd_network_free_addresses{{network=\"{}\"}} {}\n", network.name,
                        pool.size() - pool.used());
+  }
+  if (dhcp_) {
+    auto leases = dhcp_->Leases();
+    auto now_s = AuditChain::NowMs() / 1000;
+    out +=
+        "# HELP netd_dhcp_leases Active DHCP leases per network.\n"
+        "# TYPE netd_dhcp_leases gauge\n";
+    for (const auto& network : config_.networks) {
+      auto active = std::count_if(leases.begin(), leases.end(), [&](const dhcp::Lease& lease) {
+        return network.cidr.Contains(lease.ip) &&
+               (lease.expires_s == 0 || lease.expires_s > now_s);
+      });
+      out += fmt::format("netd_dhcp_leases{{network=\"{}\"}} {}\n", network.name, active);
+    }
+    out += fmt::format(
+        "# HELP netd_dhcp_reloads_total Reservation reloads sent to dnsmasq (SIGHUP).\n"
+        "# TYPE netd_dhcp_reloads_total counter\n"
+        "netd_dhcp_reloads_total {}\n"
+        "# HELP netd_dhcp_restarts_total Times dnsmasq died and was started again.\n"
+        "# TYPE netd_dhcp_restarts_total counter\n"
+        "netd_dhcp_restarts_total {}\n",
+        dhcp_->counters().reloads, dhcp_->counters().restarts);
   }
   if (firewall_) {
     const auto& counters = firewall_->counters();

@@ -219,6 +219,12 @@ void DhcpServer::Stop() {
   exit_watch_.reset();
 }
 
+std::vector<dhcp::Lease> DhcpServer::Leases() const {
+  std::ifstream file(lease_file_);
+  std::string text(std::istreambuf_iterator<char>(file), {});
+  return dhcp::ParseLeases(text);
+}
+
 std::string DhcpServer::state() const {
   if (pid_ > 0) return "running";
   if (refused_) return "refused";

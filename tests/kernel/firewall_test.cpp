@@ -614,10 +614,16 @@ TEST_F(GatewayDhcpTest, ABoundVmGetsItsReservedAddressTheGatewayAsRouterAndDns) 
   auto answer = Api("PUT", "/v1/vms/sec1", {{"network", "secure"}, {"hostname", "analysis-1"}});
   ASSERT_EQ(answer.status, 201) << answer.body;
   auto vm = PlugVm("sec1", "secure", answer.Json()["mac"]);
+  EXPECT_EQ(Api("GET", "/v1/vms/sec1").Json()["lease"], nullptr);
   EXPECT_EQ(Lease(vm, temp_->path()),
             "ip=192.168.129.1 router=192.168.128.1 dns=192.168.128.1 lease=3600");
   auto status = Api("GET", "/v1/status").Json();
   EXPECT_EQ(status["dhcp"]["state"], "running") << status;
+  EXPECT_TRUE(Within(2s, [&] {
+    return Api("GET", "/v1/vms/sec1").Json()["lease"].value("state", "") == "active";
+  })) << "the lease file does not show the lease";
+  EXPECT_THAT(Api("GET", "/metrics").body,
+              ::testing::HasSubstr("netd_dhcp_leases{network=\"secure\"} 1"));
 }
 
 TEST_F(GatewayDhcpTest, AnUnknownMacOnTheSecureNetworkGetsNoOffer) {

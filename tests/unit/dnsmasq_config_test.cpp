@@ -76,6 +76,20 @@ TEST(DnsmasqConfig, HostsFileHasOneReservationPerLine) {
             "52:54:c0:a8:81:01,192.168.129.1,analysis-1\n52:54:c0:a8:81:02,192.168.129.2\n");
 }
 
+TEST(DnsmasqConfig, LeasesAreReadAndOtherLinesSkipped) {
+  auto leases = ParseLeases(
+      "1795000000 52:54:c0:a8:81:01 192.168.129.1 analysis-1 01:52:54:c0:a8:81:01\n"
+      "duid 00:01:00:01:2c:d0:aa:bb\n"
+      "0 52:54:c0:a8:7a:03 192.168.122.3 * *\n"
+      "garbage\n");
+  ASSERT_EQ(leases.size(), 2u);
+  EXPECT_EQ(leases[0].expires_s, 1795000000);
+  EXPECT_EQ(leases[0].ip, Ip("192.168.129.1"));
+  EXPECT_EQ(leases[0].hostname, "analysis-1");
+  EXPECT_EQ(leases[1].expires_s, 0);
+  EXPECT_EQ(leases[1].hostname, std::nullopt);
+}
+
 TEST(DnsmasqConfig, FilesAreReplacedWhole) {
   lab::TempDir dir("dnsmasq");
   auto path = dir.path() / "hosts";

@@ -198,7 +198,14 @@ int BindVm(const Context& context) {
 int ShowVm(const Context& context) {
   const Response response = context.client.Request("GET", targets::Vm(context.invocation.vm));
   if (PrintedAsJson(context, response)) return kExitOk;
-  context.out << RenderFields(BindingFields(client::Decode<VmBinding>(response.body)));
+  const auto binding = client::Decode<VmBinding>(response.body);
+  auto fields = BindingFields(binding);
+  if (binding.lease_state) {
+    std::string lease = *binding.lease_state;
+    if (binding.lease_expires_at) lease += fmt::format(", expires {}", *binding.lease_expires_at);
+    fields.emplace_back("lease", lease);
+  }
+  context.out << RenderFields(fields);
   return kExitOk;
 }
 

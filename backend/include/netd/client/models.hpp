@@ -20,6 +20,10 @@ struct VmBinding {
   std::string mac;
   std::optional<std::string> hostname;
   std::string created_at;  // RFC 3339, UTC
+  // GET /v1/vms/{vm} on a gateway: "active" or "expired" with its expiry (none: infinite), or
+  // "none" when the VM has not taken its lease; absent elsewhere.
+  std::optional<std::string> lease_state;
+  std::optional<std::string> lease_expires_at;
 };
 
 struct BindResult {

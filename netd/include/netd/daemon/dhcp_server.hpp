@@ -12,6 +12,7 @@
 #include <string>
 
 #include "netd/daemon/config.hpp"
+#include "netd/dhcp/dnsmasq_config.hpp"
 #include "netd/dhcp/ipam.hpp"
 
 namespace netd {
@@ -45,6 +46,8 @@ class DhcpServer {
   // dnsmasq's own words.
   std::string state() const;
   const std::string& last_error() const { return last_error_; }
+  // What dnsmasq's lease file holds now.
+  std::vector<dhcp::Lease> Leases() const;
   std::filesystem::path hosts_file() const { return hosts_file_; }
   std::filesystem::path lease_file() const { return lease_file_; }
 

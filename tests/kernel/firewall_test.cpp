@@ -94,10 +94,16 @@ class GatewayFirewallTest : public ::testing::Test {
       }
     }
 
-    netd_.emplace(temp_->path(), [](std::string config) {
-      return testing::Replace(std::move(config), "forward_ports = \"6000-6100\"",
-                              "forward_ports = \"6000-6100\"\nforward_address = \"" +
-                                  std::string(kGatewayOutside) + "\"");
+    StartNetd(temp_->path(), {});
+  }
+
+  // netd on `dir` with the demo configuration, told the forwards' address, and `edit`.
+  void StartNetd(const std::filesystem::path& dir, const testing::NetdProcess::ConfigEdit& edit) {
+    netd_.emplace(dir, [edit](std::string config) {
+      config = testing::Replace(std::move(config), "forward_ports = \"6000-6100\"",
+                                "forward_ports = \"6000-6100\"\nforward_address = \"" +
+                                    std::string(kGatewayOutside) + "\"");
+      return edit ? edit(std::move(config)) : config;
     });
     netd_->RunInNamespace(gateway_->name());
     netd_->Start();
@@ -629,6 +635,44 @@ TEST_F(GatewayDhcpTest, ABoundVmGetsItsReservedAddressTheGatewayAsRouterAndDns) 
 TEST_F(GatewayDhcpTest, AnUnknownMacOnTheSecureNetworkGetsNoOffer) {
   auto vm = PlugVm("stranger", "secure", "52:54:c0:a8:81:63");
   EXPECT_FALSE(Lease(vm, temp_->path()));
+}
+
+TEST_F(GatewayDhcpTest, AnOpenNetworkWithADynamicPoolLeasesToUnknownMacs) {
+  auto stranger = PlugVm("svc-x", "service", "52:54:c0:a8:7a:63");
+  EXPECT_FALSE(Lease(stranger, temp_->path())) << "reservations only by default";
+  ASSERT_EQ(netd_->Stop(), 0);
+  netd_.reset();
+  std::filesystem::create_directory(temp_->path() / "dynamic");
+  StartNetd(temp_->path() / "dynamic", [](std::string config) {
+    return testing::Replace(std::move(config), "egress = \"open\"",
+                            "egress = \"open\"\ndhcp_dynamic = true");
+  });
+  auto lease = Lease(stranger, temp_->path());
+  ASSERT_TRUE(lease);
+  EXPECT_THAT(*lease, ::testing::StartsWith("ip=192.168.122."));
+  EXPECT_THAT(*lease, ::testing::HasSubstr(" router=192.168.122.1 "));
+}
+
+TEST_F(GatewayDhcpTest, ABurstOfBindsIsServedAfterFewReloads) {
+  constexpr int kVms = 200;
+  for (int i = 0; i < kVms; ++i) {
+    ASSERT_EQ(Api("PUT", "/v1/vms/burst-" + std::to_string(i), {{"network", "secure"}}).status,
+              201);
+  }
+  auto hosts = netd_->state_dir().parent_path() / "run" / "dnsmasq.hosts";
+  auto lines = [&] {
+    std::ifstream file(hosts);
+    return std::count(std::istreambuf_iterator<char>(file), {}, '\n');
+  };
+  EXPECT_TRUE(Within(2s, [&] { return lines() == kVms; })) << lines() << " reservations";
+  auto reloads = Api("GET", "/v1/status").Json()["dhcp"]["reloads"].get<int>();
+  EXPECT_GE(reloads, 1);
+  EXPECT_LE(reloads, kVms / 10) << "every bind reloaded dnsmasq";
+  auto last = Api("GET", "/v1/vms/burst-199").Json();
+  auto vm = PlugVm("burst-199", "secure", last["mac"]);
+  auto lease = Lease(vm, temp_->path());
+  ASSERT_TRUE(lease);
+  EXPECT_THAT(*lease, ::testing::StartsWith("ip=" + last["ip"].get<std::string>() + " "));
 }
 
 TEST_F(GatewayDhcpTest, UnbindingRemovesTheReservation) {

@@ -137,6 +137,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
                RolesText(config), config.state_dir.string(), ipam.size(), audit.length());
 
   boost::asio::io_context io(1);
+  // Before anything can reach netd (the socket, dnsmasq): a SIGTERM from then on is a clean stop.
+  boost::asio::signal_set reload_signal(io, SIGHUP);
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
 
   ApiMetrics metrics;
   ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
@@ -165,8 +168,6 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   };
   if (gateway_firewall) expire_forwards({});
 
-  boost::asio::signal_set reload_signal(io, SIGHUP);
-  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   // Answers being written finish; after this grace period the loop is stopped regardless.
   boost::asio::steady_timer stop_deadline(io);
   stop_signals.async_wait([&](boost::system::error_code error, int signal) {

@@ -601,7 +601,9 @@ TEST_F(GatewayFirewallTest, UnbindingAVmClosesItsForwards) {
 using GatewayDhcpTest = GatewayFirewallTest;
 
 // What udhcpc in `vm` got: "ip=… router=… dns=… lease=…", or nullopt without a lease.
-std::optional<std::string> Lease(const Vm& vm, const std::filesystem::path& dir) {
+// `requested`: the address the client asks for again, as a client renewing its lease does.
+std::optional<std::string> Lease(const Vm& vm, const std::filesystem::path& dir,
+                                 const std::string& requested = "") {
   auto script = dir / ("udhcpc-" + vm.id + ".sh");
   {
     std::ofstream file(script);
@@ -609,8 +611,13 @@ std::optional<std::string> Lease(const Vm& vm, const std::filesystem::path& dir)
             "lease=$lease\"\nexit 0\n";
   }
   std::filesystem::permissions(script, std::filesystem::perms::owner_all);
-  auto result = vm.ns->Run({"busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "4", "-T",
-                            "1", "-s", script.string()});
+  std::vector<std::string> argv = {"busybox", "udhcpc", "-i", "eth0", "-f", "-q",           "-n",
+                                   "-t",      "4",      "-T", "1",    "-s", script.string()};
+  if (!requested.empty()) {
+    argv.push_back("-r");
+    argv.push_back(requested);
+  }
+  auto result = vm.ns->Run(argv);
   auto at = result.out.find("ip=");
   if (!result.ok() || at == std::string::npos) return std::nullopt;
   return result.out.substr(at, result.out.find('\n', at) - at);
@@ -685,7 +692,8 @@ TEST_F(GatewayDhcpTest, UnbindingRemovesTheReservation) {
     std::ifstream file(netd_->state_dir().parent_path() / "run" / "dnsmasq.hosts");
     return std::string(std::istreambuf_iterator<char>(file), {}).empty();
   }));
-  EXPECT_FALSE(Lease(vm, temp_->path())) << "an unbound VM still gets a lease";
+  EXPECT_FALSE(Lease(vm, temp_->path(), "192.168.129.1"))
+      << "an unbound VM asking for its old address still gets it";
 }
 
 TEST_F(GatewayDhcpTest, AKilledDnsmasqIsRestartedAndServesAgain) {

@@ -30,6 +30,11 @@ pid_t SpawnDnsmasq(const std::vector<std::string>& arguments, const std::filesys
   if (output < 0) {
     throw std::system_error(errno, std::generic_category(), "opening " + log.string());
   }
+  // Built before fork: netd has other threads, so the child may only make system calls.
+  std::vector<std::string> copy = arguments;
+  std::vector<char*> argv;
+  for (auto& argument : copy) argv.push_back(argument.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) {
     int error = errno;
@@ -43,12 +48,9 @@ pid_t SpawnDnsmasq(const std::vector<std::string>& arguments, const std::filesys
     dup2(output, STDERR_FILENO);
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0) dup2(null, STDIN_FILENO);
-    std::vector<char*> argv;
-    std::vector<std::string> copy = arguments;
-    for (auto& argument : copy) argv.push_back(argument.data());
-    argv.push_back(nullptr);
     execvp(argv[0], argv.data());
-    dprintf(STDERR_FILENO, "netd: cannot run dnsmasq: %s\n", strerror(errno));
+    constexpr char kMessage[] = "netd: cannot run dnsmasq\n";
+    [[maybe_unused]] auto ignored = write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
     _exit(127);
   }
   close(output);

@@ -655,6 +655,23 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
         .Comment("port forwards");
     rules.Add(rule, "prerouting", "port forwards");
   }
+  // A network's addresses arrive only through its interface: a packet with such a source on any
+  // other interface (another network, the external one, a switch port the kernel answered ARP
+  // on) would bypass that network's chains.
+  for (const char* chain : {"input", "forward"}) {
+    for (const auto& network : layout.networks) {
+      auto rule = rules.Start(chain);
+      MatchIpv4Source(rule, network.cidr, /*inside=*/true);
+      rule.InterfaceIs(/*input=*/true, network.interface, /*equal=*/false);
+      // The gateway talking to its own address on that network comes in on lo.
+      if (std::string_view(chain) == "input") rule.InterfaceIs(/*input=*/true, "lo", false);
+      rule.NamedCounter(std::string_view(chain) == "input" ? kCounterSpoofedInput
+                                                           : kCounterSpoofedForward)
+          .Verdict(NF_DROP)
+          .Comment(fmt::format("{} addresses from another interface", network.name));
+      rules.Add(rule, chain, fmt::format("{} source pinned to {}", network.name, network.interface));
+    }
+  }
   {
     // A forward's port reached the gateway itself: not from that forward's client.
     auto rule = rules.Start("input");

@@ -342,6 +342,26 @@ TEST_F(GatewayFirewallTest, SpoofedAddressesAreDroppedAtTheGateway) {
   EXPECT_GT(Counter("spoofed_forward"), spoofed);
 }
 
+TEST_F(GatewayFirewallTest, AVmNetworkSourceFromAnotherInterfaceIsDropped) {
+  // The outside claims a secure VM's address and sends through the gateway to a service VM:
+  // the packet must not get past the gateway on the strength of its source.
+  auto service = AddVm("svc1", "service");
+  processes_.push_back(
+      service.ns->Start({"socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo reached"}));
+  outside_->RunChecked({"ip", "address", "add", "192.168.129.77/32", "dev", "eth0"});
+  outside_->RunChecked({"ip", "route", "add", "192.168.122.0/24", "via", kGatewayOutside});
+  auto spoofed = Counter("spoofed_forward");
+  auto result = outside_->Run({"socat", "-u", "-T2",
+                               "TCP:" + service.ip + ":8080,bind=192.168.129.77,connect-timeout=1",
+                               "STDOUT"});
+  EXPECT_FALSE(result.ok() && !result.out.empty()) << result.out;
+  EXPECT_GT(Counter("spoofed_forward"), spoofed);
+  // Also to the gateway itself.
+  auto input = Counter("spoofed_input");
+  outside_->Run({"ping", "-c1", "-W1", "-I", "192.168.129.77", kGatewayOutside});
+  EXPECT_GT(Counter("spoofed_input"), input);
+}
+
 TEST_F(GatewayFirewallTest, RevokingARuleCutsAnEstablishedConnection) {
   auto vm = AddVm("sec1", "secure");
   PutRule("session",

@@ -110,6 +110,10 @@ void OvsInstance::AttachNamespace(const std::string& bridge, const Namespace& vm
                                   const std::string& vm_ifname, const std::string& port,
                                   std::optional<int> vlan_tag) const {
   CreateVethPair(vm, vm_ifname, ns_, port);
+  // The userspace datapath reads the port with a packet socket, so ns()'s own stack sees its
+  // frames too: it must not answer ARP there for its addresses (the bridge's internal port
+  // does), or the VM would send to the port's MAC and be routed around the bridge.
+  ns_.RunChecked({"sysctl", "-qw", "net.ipv4.conf." + port + ".arp_ignore=8"});
   AddPort(bridge, port, vlan_tag);
 }
 

@@ -54,7 +54,7 @@ class OvsInstance {
   void AddPort(const std::string& bridge, const std::string& ifname,
                std::optional<int> vlan_tag = std::nullopt) const;
   // Connects `vm` to `bridge`: a veth pair with `vm_ifname` in `vm` and `port` in ns(), and
-  // `port` added to the bridge.
+  // `port` added to the bridge; ns() does not answer ARP on `port`.
   void AttachNamespace(const std::string& bridge, const Namespace& vm, const std::string& vm_ifname,
                        const std::string& port, std::optional<int> vlan_tag = std::nullopt) const;
 

@@ -470,7 +470,10 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
     audit_.Record(event, [&] { store_.DeleteBinding(vm); });
   }
   ipam_.Remove(vm);
-  if (dhcp_) dhcp_->ReservationsChanged();
+  if (dhcp_) {
+    dhcp_->ReleaseLease(binding);
+    dhcp_->ReservationsChanged();
+  }
   spdlog::info("vm {}: unbound from {}, released ip={}", vm, binding.network,
                binding.ip.ToString());
   return JsonResponse(200, {{"unbound", BindingJson(binding)}});

@@ -1,16 +1,22 @@
 #include "netd/daemon/dhcp_server.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -81,10 +87,9 @@ void DhcpServer::Start() {
   settings.lease_time = std::chrono::seconds(config_.gateway.dhcp_lease_time_s);
   for (const auto& network : config_.networks) {
     bool secure = network.egress == Egress::kAllowlist;
-    dhcp::DhcpNetwork served{network.name,       network.bridge,    network.cidr,
-                             network.gateway,    network.dhcp_first, network.dhcp_last,
-                             secure,             network.dhcp_dynamic,
-                             {}};
+    dhcp::DhcpNetwork served{network.name,    network.bridge,       network.cidr,
+                             network.gateway, network.dhcp_first,   network.dhcp_last,
+                             secure,          network.dhcp_dynamic, {}};
     // Secure VMs resolve through netd's filtered DNS on their gateway; the others' DNS is not
     // controlled.
     if (secure) {
@@ -99,8 +104,8 @@ void DhcpServer::Start() {
 
   auto check_log = config_.run_dir / "dnsmasq-test.log";
   std::filesystem::remove(check_log);
-  pid_t check = SpawnDnsmasq({"dnsmasq", "--test", "--conf-file=" + config_file_.string()},
-                             check_log);
+  pid_t check =
+      SpawnDnsmasq({"dnsmasq", "--test", "--conf-file=" + config_file_.string()}, check_log);
   int status = 0;
   while (waitpid(check, &status, 0) < 0 && errno == EINTR) {
   }
@@ -168,7 +173,8 @@ void DhcpServer::OnExit() {
   auto how = WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
                                : fmt::format("signal {}", WTERMSIG(status));
   last_error_ = fmt::format("dnsmasq ended ({}): {}", how, LogTail());
-  if (std::chrono::steady_clock::now() - started_at_ > kStableRun) backoff_ = std::chrono::seconds(1);
+  if (std::chrono::steady_clock::now() - started_at_ > kStableRun)
+    backoff_ = std::chrono::seconds(1);
   spdlog::error("dhcp: {}; restarting in {} s", last_error_, backoff_.count());
   restart_timer_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, kMaxBackoff);
@@ -200,6 +206,59 @@ void DhcpServer::ReservationsChanged() {
     // A dnsmasq being restarted reads the file when it starts.
     if (pid_ > 0 && kill(pid_, SIGHUP) == 0) ++counters_.reloads;
   });
+}
+
+void DhcpServer::ReleaseLease(const dhcp::VmBinding& binding) {
+  const NetworkConfig* network = nullptr;
+  for (const auto& candidate : config_.networks) {
+    if (candidate.name == binding.network) network = &candidate;
+  }
+  if (!network || pid_ <= 0) return;
+  // BOOTP header (236 bytes), magic cookie, options 53 (RELEASE) and 54 (server id), end.
+  std::array<std::uint8_t, 300> packet{};
+  packet[0] = 1;  // BOOTREQUEST
+  packet[1] = 1;  // Ethernet
+  packet[2] = 6;
+  auto put32 = [&](std::size_t at, std::uint32_t value) {
+    for (int i = 0; i < 4; ++i) packet[at + i] = static_cast<std::uint8_t>(value >> (24 - 8 * i));
+  };
+  put32(4, static_cast<std::uint32_t>(std::random_device()()));  // xid
+  put32(12, binding.ip.value());                                 // ciaddr
+  for (int i = 0; i < 6; ++i) {
+    packet[28 + i] = static_cast<std::uint8_t>(binding.mac.value() >> (40 - 8 * i));  // chaddr
+  }
+  put32(236, 0x63825363);
+  std::size_t at = 240;
+  packet[at++] = 53;
+  packet[at++] = 1;
+  packet[at++] = 7;
+  packet[at++] = 54;
+  packet[at++] = 4;
+  put32(at, network->gateway.value());
+  at += 4;
+  packet[at++] = 255;
+
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    spdlog::error("dhcp: cannot release the lease of {}: socket: {}", binding.vm, strerror(errno));
+    return;
+  }
+  sockaddr_in server{};
+  server.sin_family = AF_INET;
+  server.sin_port = htons(67);
+  server.sin_addr.s_addr = htonl(network->gateway.value());
+  bool sent = setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, network->bridge.c_str(),
+                         static_cast<socklen_t>(network->bridge.size())) == 0 &&
+              sendto(fd, packet.data(), at, 0, reinterpret_cast<sockaddr*>(&server),
+                     sizeof(server)) == static_cast<ssize_t>(at);
+  int error = errno;
+  close(fd);
+  if (!sent) {
+    spdlog::error("dhcp: cannot release the lease of {}: {}", binding.vm, strerror(error));
+    return;
+  }
+  spdlog::info("dhcp: released the lease of {} ({} {})", binding.vm, binding.ip.ToString(),
+               binding.mac.ToString());
 }
 
 void DhcpServer::Stop() {

@@ -707,7 +707,14 @@ TEST_F(GatewayDhcpTest, UnbindingRemovesTheReservation) {
   ASSERT_EQ(answer.status, 201) << answer.body;
   auto vm = PlugVm("sec1", "secure", answer.Json()["mac"]);
   ASSERT_TRUE(Lease(vm, temp_->path()));
+  auto leases = [&] { return Api("GET", "/metrics").body; };
+  ASSERT_TRUE(Within(2s, [&] {
+    return leases().find("netd_dhcp_leases{network=\"secure\"} 1") != std::string::npos;
+  }));
   ASSERT_EQ(Api("DELETE", "/v1/vms/sec1").status, 200);
+  EXPECT_TRUE(Within(2s, [&] {
+    return leases().find("netd_dhcp_leases{network=\"secure\"} 0") != std::string::npos;
+  })) << "the unbound VM's lease was not released";
   EXPECT_TRUE(Within(2s, [&] {
     std::ifstream file(netd_->state_dir().parent_path() / "run" / "dnsmasq.hosts");
     return std::string(std::istreambuf_iterator<char>(file), {}).empty();

@@ -33,6 +33,9 @@ class DhcpServer {
   void Start();
   // The bound VMs changed: the reservations are rewritten and dnsmasq reloaded shortly.
   void ReservationsChanged();
+  // Ends an unbound VM's lease at once: a DHCPRELEASE on the VM's behalf, sent from the
+  // gateway to dnsmasq on the network's interface (what dnsmasq's own dhcp_release does).
+  void ReleaseLease(const dhcp::VmBinding& binding);
   // SIGTERM to dnsmasq; no restart follows.
   void Stop();
 

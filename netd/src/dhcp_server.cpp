@@ -209,10 +209,7 @@ void DhcpServer::ReservationsChanged() {
 }
 
 void DhcpServer::ReleaseLease(const dhcp::VmBinding& binding) {
-  const NetworkConfig* network = nullptr;
-  for (const auto& candidate : config_.networks) {
-    if (candidate.name == binding.network) network = &candidate;
-  }
+  const auto* network = config_.FindNetwork(binding.network);
   if (!network || pid_ <= 0) return;
   // BOOTP header (236 bytes), magic cookie, options 53 (RELEASE) and 54 (server id), end.
   std::array<std::uint8_t, 300> packet{};

@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -48,8 +48,6 @@ pid_t SpawnDnsmasq(const std::vector<std::string>& arguments, const std::filesys
     throw std::system_error(error, std::generic_category(), "fork for dnsmasq");
   }
   if (pid == 0) {
-    // dnsmasq goes when netd goes, even when netd is killed.
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(output, STDOUT_FILENO);
     dup2(output, STDERR_FILENO);
     int null = open("/dev/null", O_RDONLY);
@@ -63,6 +61,37 @@ pid_t SpawnDnsmasq(const std::vector<std::string>& arguments, const std::filesys
   return pid;
 }
 
+// glibc 2.36's <sys/pidfd.h> lacks C++ linkage: the system call itself.
+int OpenPidfd(pid_t pid) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
+// Ends a dnsmasq that a killed netd left running on this configuration: dnsmasq drops its
+// privileges, which clears any parent-death signal, so it outlives a netd killed with SIGKILL
+// (under systemd the unit's cgroup ends it). It is found through its pid file and recognised by
+// its command line, so an unrelated process that reused the pid is left alone.
+void EndLeftoverDnsmasq(const std::filesystem::path& pid_file,
+                        const std::filesystem::path& config_file) {
+  pid_t pid = 0;
+  if (!(std::ifstream(pid_file) >> pid) || pid <= 0) return;
+  std::ifstream cmdline_file("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmdline(std::istreambuf_iterator<char>(cmdline_file), {});
+  if (cmdline.find("--conf-file=" + config_file.string() + '\0') == std::string::npos) return;
+  int pidfd = OpenPidfd(pid);
+  if (pidfd < 0) return;
+  spdlog::warn("dhcp: ending dnsmasq pid={} left running by an earlier netd", pid);
+  auto ended = [pidfd](int timeout_ms) {
+    pollfd watch{pidfd, POLLIN, 0};
+    return poll(&watch, 1, timeout_ms) == 1;
+  };
+  kill(pid, SIGTERM);
+  if (!ended(1000)) {
+    kill(pid, SIGKILL);
+    ended(1000);
+  }
+  close(pidfd);
+}
+
 }  // namespace
 
 DhcpServer::DhcpServer(boost::asio::io_context& io, const Config& config, const dhcp::Ipam& ipam)
@@ -72,6 +101,7 @@ DhcpServer::DhcpServer(boost::asio::io_context& io, const Config& config, const 
       config_file_(config.run_dir / "dnsmasq.conf"),
       hosts_file_(config.run_dir / "dnsmasq.hosts"),
       lease_file_(config.state_dir / "dnsmasq.leases"),
+      pid_file_(config.run_dir / "dnsmasq.pid"),
       log_file_(config.run_dir / "dnsmasq.log"),
       reload_timer_(io),
       restart_timer_(io) {}
@@ -84,6 +114,7 @@ void DhcpServer::Start() {
   dhcp::DnsmasqSettings settings;
   settings.hosts_file = hosts_file_;
   settings.lease_file = lease_file_;
+  settings.pid_file = pid_file_;
   settings.lease_time = std::chrono::seconds(config_.gateway.dhcp_lease_time_s);
   for (const auto& network : config_.networks) {
     bool secure = network.egress == Egress::kAllowlist;
@@ -118,6 +149,7 @@ void DhcpServer::Start() {
     refused_ = true;
     throw std::runtime_error(last_error_);
   }
+  EndLeftoverDnsmasq(pid_file_, config_file_);
   Spawn();
 }
 
@@ -134,8 +166,7 @@ void DhcpServer::Spawn() {
   pid_ = SpawnDnsmasq({"dnsmasq", "--keep-in-foreground", "--log-facility=-",
                        "--conf-file=" + config_file_.string()},
                       log_file_);
-  // glibc 2.36's <sys/pidfd.h> lacks C++ linkage: the system call itself.
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  int pidfd = OpenPidfd(pid_);
   if (pidfd < 0) {
     throw std::system_error(errno, std::generic_category(), "pidfd_open for dnsmasq");
   }

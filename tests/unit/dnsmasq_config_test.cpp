@@ -21,6 +21,7 @@ DnsmasqSettings Settings() {
   DnsmasqSettings settings;
   settings.hosts_file = "/run/netd/dnsmasq.hosts";
   settings.lease_file = "/var/lib/netd/dnsmasq.leases";
+  settings.pid_file = "/run/netd/dnsmasq.pid";
   settings.networks.push_back({"secure",
                                "br-secure",
                                *Ipv4Cidr::Parse("192.168.128.0/17"),
@@ -50,6 +51,12 @@ TEST(DnsmasqConfig, ServesDhcpOnlyOnTheNetworksInterfaces) {
   EXPECT_THAT(text, HasSubstr("\ndhcp-leasefile=/var/lib/netd/dnsmasq.leases\n"));
   EXPECT_THAT(text, HasSubstr("\ninterface=br-secure\n"));
   EXPECT_THAT(text, HasSubstr("\ninterface=br-service\n"));
+}
+
+TEST(DnsmasqConfig, DropsPrivilegesAndWritesItsPidFile) {
+  auto text = RenderDnsmasqConfig(Settings());
+  EXPECT_THAT(text, HasSubstr("\nuser=dnsmasq\ngroup=nogroup\n"));
+  EXPECT_THAT(text, HasSubstr("\npid-file=/run/netd/dnsmasq.pid\n"));
 }
 
 TEST(DnsmasqConfig, TheSecureNetworkServesKnownMacsOnlyAndNamesTheGatewayAsDns) {

@@ -2,10 +2,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <string_view>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "netd/common/address.hpp"
@@ -31,7 +31,13 @@ struct DnsmasqSettings {
   std::vector<DhcpNetwork> networks;
   std::filesystem::path hosts_file;
   std::filesystem::path lease_file;
+  // Written by dnsmasq as root before it drops privileges; netd finds a dnsmasq left behind
+  // by a killed netd through it.
+  std::filesystem::path pid_file;
   std::chrono::seconds lease_time{3600};
+  // dnsmasq drops to this user and group once its sockets and files are open.
+  std::string user = "dnsmasq";
+  std::string group = "nogroup";
 };
 
 // dnsmasq.conf for DHCP only (port=0: never DNS), bound to the networks' interfaces only.

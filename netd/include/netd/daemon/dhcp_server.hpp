@@ -67,6 +67,7 @@ class DhcpServer {
   std::filesystem::path config_file_;
   std::filesystem::path hosts_file_;
   std::filesystem::path lease_file_;
+  std::filesystem::path pid_file_;
   std::filesystem::path log_file_;
   pid_t pid_ = -1;
   std::optional<boost::asio::posix::stream_descriptor> exit_watch_;  // a pidfd

@@ -1,0 +1,199 @@
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "netd/dns/message.hpp"
+#include "netd/dns/name_pattern.hpp"
+
+namespace netd::dns {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+void Put16(Bytes& out, std::uint16_t value) {
+  out.push_back(static_cast<std::uint8_t>(value >> 8));
+  out.push_back(static_cast<std::uint8_t>(value));
+}
+
+void PutName(Bytes& out, const std::string& name) {
+  std::size_t start = 0;
+  while (start < name.size()) {
+    auto dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    out.push_back(static_cast<std::uint8_t>(dot - start));
+    out.insert(out.end(), name.begin() + static_cast<std::ptrdiff_t>(start),
+               name.begin() + static_cast<std::ptrdiff_t>(dot));
+    start = dot + 1;
+  }
+  out.push_back(0);
+}
+
+Bytes Header(std::uint16_t id, std::uint16_t flags, std::uint16_t qd, std::uint16_t an,
+             std::uint16_t ns, std::uint16_t ar) {
+  Bytes out;
+  for (auto value : {id, flags, qd, an, ns, ar}) Put16(out, value);
+  return out;
+}
+
+Bytes Query(const std::string& name, std::uint16_t qtype, bool edns = false) {
+  auto out = Header(0x1234, 0x0100, 1, 0, 0, edns ? 1 : 0);
+  PutName(out, name);
+  Put16(out, qtype);
+  Put16(out, 1);
+  if (edns) {
+    out.push_back(0);
+    Put16(out, type::kOpt);
+    Put16(out, 4096);
+    Put16(out, 0);
+    Put16(out, 0);
+    Put16(out, 0);
+  }
+  return out;
+}
+
+// A record whose owner is a compression pointer to `owner_at`.
+void PutRecord(Bytes& out, std::uint16_t owner_at, std::uint16_t rtype, std::uint32_t ttl,
+               const Bytes& rdata) {
+  Put16(out, static_cast<std::uint16_t>(0xc000 | owner_at));
+  Put16(out, rtype);
+  Put16(out, 1);
+  Put16(out, static_cast<std::uint16_t>(ttl >> 16));
+  Put16(out, static_cast<std::uint16_t>(ttl));
+  Put16(out, static_cast<std::uint16_t>(rdata.size()));
+  out.insert(out.end(), rdata.begin(), rdata.end());
+}
+
+// license.example.org CNAME lic.cdn.example.net (TTL 60); lic.cdn.example.net A 198.51.100.2
+// (TTL 300) and AAAA 2001:db8::2; other.example A 203.0.113.9, not on the chain.
+Bytes ChainResponse() {
+  auto out = Header(0x4321, 0x8180, 1, 4, 0, 0);
+  PutName(out, "License.Example.org");  // at 12
+  Put16(out, type::kA);
+  Put16(out, 1);
+  Bytes target;
+  PutName(target, "lic.cdn.example.net");
+  auto target_at = static_cast<std::uint16_t>(out.size() + 12);  // rdata after the RR fields
+  PutRecord(out, 12, type::kCname, 60, target);
+  PutRecord(out, target_at, type::kA, 300, {198, 51, 100, 2});
+  PutRecord(out, target_at, type::kAaaa, 300,
+            Bytes{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
+  Bytes other;
+  PutName(other, "other.example");
+  // An owner written out in full, then its A record.
+  out.insert(out.end(), other.begin(), other.end());
+  Put16(out, type::kA);
+  Put16(out, 1);
+  Put16(out, 0);
+  Put16(out, 600);
+  Put16(out, 4);
+  for (std::uint8_t b : {203, 0, 113, 9}) out.push_back(b);
+  return out;
+}
+
+TEST(DnsQuery, ReadsTheQuestionInLowerCaseAndEchoesItAsItCame) {
+  auto parsed = ParseQuery(Query("LiCense.Example.ORG", type::kA, true));
+  ASSERT_TRUE(parsed.query);
+  EXPECT_EQ(parsed.query->name, "license.example.org");
+  EXPECT_TRUE(parsed.query->plain_name);
+  EXPECT_EQ(parsed.query->type, type::kA);
+  EXPECT_EQ(parsed.query->edns_udp_size, 4096);
+  EXPECT_TRUE(parsed.query->recursion_desired);
+  auto answer = BuildResponse(*parsed.query, Rcode::kRefused);
+  auto again = ParseQuery(Query("LiCense.Example.ORG", type::kA, true));
+  // id, flags QR|RD|RA|REFUSED, one question, one OPT; the question byte for byte.
+  EXPECT_EQ(answer[0], 0x12);
+  EXPECT_EQ(answer[1], 0x34);
+  EXPECT_EQ(answer[2], 0x81);
+  EXPECT_EQ(answer[3], 0x85);
+  EXPECT_EQ(answer[11], 1);
+  EXPECT_EQ(
+      Bytes(answer.begin() + 12,
+            answer.begin() + 12 + static_cast<std::ptrdiff_t>(again.query->question_wire.size())),
+      again.query->question_wire);
+  EXPECT_TRUE(std::string(answer.begin(), answer.end()).find("LiCense") != std::string::npos);
+}
+
+TEST(DnsQuery, ANameWithADotInsideALabelIsNotPlain) {
+  auto message = Header(1, 0, 1, 0, 0, 0);
+  message.push_back(15);
+  for (char c : std::string("license.example")) message.push_back(static_cast<std::uint8_t>(c));
+  PutName(message, "org");
+  Put16(message, type::kA);
+  Put16(message, 1);
+  auto parsed = ParseQuery(message);
+  ASSERT_TRUE(parsed.query);
+  EXPECT_FALSE(parsed.query->plain_name);
+  EXPECT_EQ(parsed.query->name, "");
+}
+
+TEST(DnsQuery, DamagedOrUnsupportedMessagesAreTold) {
+  EXPECT_EQ(ParseQuery(Bytes{1, 2, 3}).problem, QueryProblem::kIgnore);
+  auto response = Query("a.example", type::kA);
+  response[2] |= 0x80;
+  EXPECT_EQ(ParseQuery(response).problem, QueryProblem::kIgnore);
+  auto notify = Query("a.example", type::kA);
+  notify[2] |= 4 << 3;
+  EXPECT_EQ(ParseQuery(notify).problem, QueryProblem::kNotImp);
+  auto cut = Query("a.example", type::kA);
+  cut.resize(cut.size() - 3);
+  EXPECT_EQ(ParseQuery(cut).problem, QueryProblem::kFormErr);
+  EXPECT_EQ(ParseQuery(cut).id, 0x1234);
+  // A name that points at itself.
+  auto loop = Header(7, 0, 1, 0, 0, 0);
+  Put16(loop, 0xc00c);
+  Put16(loop, type::kA);
+  Put16(loop, 1);
+  EXPECT_EQ(ParseQuery(loop).problem, QueryProblem::kFormErr);
+  auto two = Query("a.example", type::kA);
+  two[5] = 2;
+  EXPECT_FALSE(ParseQuery(two).query);
+  auto trailing = Query("a.example", type::kA);
+  trailing.push_back(0);
+  EXPECT_FALSE(ParseQuery(trailing).query);
+}
+
+TEST(DnsResponse, FollowsTheCnameChainAndTakesTheSmallestTtl) {
+  auto summary = ParseResponse(ChainResponse(), "license.example.org");
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->id, 0x4321);
+  EXPECT_EQ(summary->rcode, Rcode::kNoError);
+  ASSERT_EQ(summary->addresses.size(), 1u);
+  EXPECT_EQ(summary->addresses[0].address.ToString(), "198.51.100.2");
+  EXPECT_EQ(summary->addresses[0].ttl, 60u);
+  EXPECT_TRUE(summary->has_aaaa);
+  auto unrelated = ParseResponse(ChainResponse(), "other.example");
+  ASSERT_TRUE(unrelated);
+  ASSERT_EQ(unrelated->addresses.size(), 1u);
+  EXPECT_EQ(unrelated->addresses[0].ttl, 600u);
+  EXPECT_TRUE(ParseResponse(ChainResponse(), "elsewhere.example")->addresses.empty());
+}
+
+TEST(DnsResponse, AaaaRecordsAreRemovedAndTheRestKept) {
+  auto stripped = WithoutAaaa(ChainResponse());
+  ASSERT_TRUE(stripped);
+  EXPECT_EQ((*stripped)[7], 3) << "answer count";
+  auto summary = ParseResponse(*stripped, "license.example.org");
+  ASSERT_TRUE(summary);
+  EXPECT_FALSE(summary->has_aaaa);
+  ASSERT_EQ(summary->addresses.size(), 1u);
+  EXPECT_EQ(summary->addresses[0].address.ToString(), "198.51.100.2");
+  EXPECT_EQ(ParseResponse(*stripped, "other.example")->addresses.size(), 1u);
+  auto damaged = ChainResponse();
+  damaged.resize(damaged.size() - 2);
+  EXPECT_FALSE(WithoutAaaa(damaged));
+  EXPECT_FALSE(ParseResponse(damaged, "license.example.org"));
+}
+
+TEST(DnsNamePattern, ExactNamesAndOneLabelWildcards) {
+  EXPECT_TRUE(NameMatches("license.example.org", "License.Example.org."));
+  EXPECT_FALSE(NameMatches("license.example.org", "a.license.example.org"));
+  EXPECT_TRUE(NameMatches("*.example.org", "a.example.org"));
+  EXPECT_FALSE(NameMatches("*.example.org", "example.org"));
+  EXPECT_FALSE(NameMatches("*.example.org", "a.b.example.org"));
+  EXPECT_FALSE(NameMatches("*.example.org", "aexample.org"));
+}
+
+}  // namespace
+}  // namespace netd::dns

@@ -373,6 +373,76 @@ std::optional<std::vector<std::uint8_t>> WithoutAaaa(std::span<const std::uint8_
   return out;
 }
 
+std::vector<std::uint8_t> BuildAddressAnswer(const Query& query,
+                                             const std::vector<Ipv4Address>& addresses,
+                                             std::uint32_t ttl) {
+  auto out = BuildResponse(query, Rcode::kNoError);
+  bool answers = query.type == type::kA || query.type == type::kAny;
+  if (!answers || addresses.empty()) return out;
+  // The answers go between the question and the OPT record.
+  std::vector<std::uint8_t> records;
+  for (auto address : addresses) {
+    Put16(records, 0xc000 | kHeaderBytes);  // the question's name
+    Put16(records, type::kA);
+    Put16(records, 1);
+    Put32(records, ttl);
+    Put16(records, 4);
+    Put32(records, address.value());
+  }
+  out.insert(out.begin() + static_cast<std::ptrdiff_t>(kHeaderBytes + query.question_wire.size()),
+             records.begin(), records.end());
+  out[6] = static_cast<std::uint8_t>(addresses.size() >> 8);
+  out[7] = static_cast<std::uint8_t>(addresses.size());
+  return out;
+}
+
+std::vector<std::uint8_t> BuildUpstreamQuery(const Query& query) {
+  std::vector<std::uint8_t> out;
+  Put16(out, query.id);
+  Put16(out, kFlagRecursionDesired);
+  Put16(out, 1);
+  Put16(out, 0);
+  Put16(out, 0);
+  Put16(out, query.edns_udp_size ? 1 : 0);
+  out.insert(out.end(), query.question_wire.begin(), query.question_wire.end());
+  if (query.edns_udp_size) {
+    out.push_back(0);
+    Put16(out, type::kOpt);
+    Put16(out, kEdnsPayload);
+    Put32(out, 0);
+    Put16(out, 0);
+  }
+  return out;
+}
+
+bool AdjustTtls(std::vector<std::uint8_t>& message, std::uint32_t age_s, std::uint32_t cap_s) {
+  if (message.size() < kHeaderBytes) return false;
+  Reader reader(message);
+  auto header = ReadHeader(reader);
+  for (int i = 0; i < header.counts[0]; ++i) {
+    reader.Name();
+    reader.Bytes(4);
+  }
+  for (int section = 1; section < 4; ++section) {
+    for (int i = 0; i < header.counts[section]; ++i) {
+      reader.Name();
+      auto record_type = reader.U16();
+      reader.U16();
+      auto ttl_at = reader.pos();
+      auto ttl = reader.U32();
+      reader.Bytes(reader.U16());
+      if (!reader.ok()) return false;
+      if (record_type == type::kOpt) continue;  // its TTL field holds flags
+      auto aged = std::min(ttl > age_s ? ttl - age_s : 0, cap_s);
+      for (int byte = 0; byte < 4; ++byte) {
+        message[ttl_at + static_cast<std::size_t>(byte)] =
+            static_cast<std::uint8_t>(aged >> (24 - 8 * byte));
+      }
+    }
+  }
+  return reader.ok();
+}
+
 void SetId(std::vector<std::uint8_t>& message, std::uint16_t id) {
   if (message.size() < 2) return;
   message[0] = static_cast<std::uint8_t>(id >> 8);

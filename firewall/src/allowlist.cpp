@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "netd/dns/name_pattern.hpp"
+
 namespace netd::firewall {
 namespace {
 
@@ -97,6 +99,41 @@ std::string_view ToString(AllowProtocol protocol) {
 
 bool AllowlistRule::AppliesTo(std::string_view vm) const {
   return all_vms || std::binary_search(vms.begin(), vms.end(), vm);
+}
+
+bool AllowlistRule::Names(std::string_view name) const {
+  return std::any_of(hosts.begin(), hosts.end(),
+                     [&](const std::string& host) { return dns::NameMatches(host, name); });
+}
+
+bool AllowlistRule::OpensPort(std::uint8_t protocol_number, std::uint16_t port) const {
+  auto protocols = Protocols(protocol);
+  if (std::find(protocols.begin(), protocols.end(), protocol_number) == protocols.end()) {
+    return false;
+  }
+  return std::any_of(ports.begin(), ports.end(),
+                     [&](const PortRange& range) { return range.Contains(port); });
+}
+
+const SecureVm* AllowlistPolicy::FindVmAt(Ipv4Address ip) const {
+  auto it = vm_by_ip_.find(ip);
+  return it == vm_by_ip_.end() ? nullptr : FindVm(it->second);
+}
+
+bool AllowlistPolicy::HoldsExact(const ExactAllow& element) const {
+  auto vm = vm_by_ip_.find(element.vm);
+  if (vm == vm_by_ip_.end()) return false;
+  auto current = current_.find(vm->second);
+  return current != current_.end() && current->second.exact.contains(element);
+}
+
+std::vector<const AllowlistRule*> AllowlistPolicy::RulesNaming(std::string_view vm,
+                                                               std::string_view name) const {
+  std::vector<const AllowlistRule*> naming;
+  for (const auto& [rule_name, rule] : rules_) {
+    if (!rule.hosts.empty() && rule.AppliesTo(vm) && rule.Names(name)) naming.push_back(&rule);
+  }
+  return naming;
 }
 
 const AllowlistRule* AllowlistPolicy::FindRule(std::string_view name) const {

@@ -31,7 +31,7 @@ constexpr std::uint32_t kFamily = NFPROTO_INET;
 // lists wrap around and the kernel silently reads only the first elements. Messages are cut
 // well below that, by an upper bound of each set's element size.
 constexpr std::size_t kMaxElementListBytes = 60 * 1024;
-constexpr std::size_t kExactElementBytes = 32;    // list entry, key nest, 16-byte key
+constexpr std::size_t kExactElementBytes = 44;    // list entry, key nest, 16-byte key, timeout
 constexpr std::size_t kRangeElementBytes = 64;    // list entry, key and key-end nests
 constexpr std::size_t kBindElementBytes = 32;     // list entry, key nest, 12-byte key
 constexpr std::size_t kMapElementBytes = 320;     // ifname key, verdict with a chain name
@@ -280,6 +280,9 @@ void AddAllowElements(NftBatch& batch, std::uint16_t type, const TableElements& 
         auto key =
             MakeAllowKey(exact[i].vm, exact[i].destination, exact[i].protocol, exact[i].port);
         nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+        if (type == NFT_MSG_NEWSETELEM && exact[i].timeout_ms > 0) {
+          nftnl_set_elem_set_u64(element, NFTNL_SET_ELEM_TIMEOUT, exact[i].timeout_ms);
+        }
       },
       [&](std::size_t i) {
         return fmt::format("{} . {} . {} . {}", exact[i].vm.ToString(),
@@ -669,7 +672,8 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
                                                            : kCounterSpoofedForward)
           .Verdict(NF_DROP)
           .Comment(fmt::format("{} addresses from another interface", network.name));
-      rules.Add(rule, chain, fmt::format("{} source pinned to {}", network.name, network.interface));
+      rules.Add(rule, chain,
+                fmt::format("{} source pinned to {}", network.name, network.interface));
     }
   }
   {

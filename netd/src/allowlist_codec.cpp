@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "api_support.hpp"
+#include "netd/dns/name_pattern.hpp"
 #include "netd/dns/names.hpp"
 
 namespace netd {
@@ -86,6 +87,8 @@ std::vector<std::string> Destinations(const json& value, firewall::AllowlistRule
                       "labels with at least one dot, optionally starting with \"*.\")",
                       field, text.substr(0, 80)),
           field);
+    } else {
+      rule.hosts.push_back(dns::CanonicalName(text));
     }
     destinations.push_back(std::move(text));
   }
@@ -170,6 +173,20 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
   }
 
   rule.ports = Ports(Required(body, "ports"));
+  if (!rule.hosts.empty()) {
+    for (std::size_t i = 0; i < rule.ports.size(); ++i) {
+      const auto& range = rule.ports[i];
+      if (static_cast<std::uint32_t>(range.last - range.first) + 1 >
+          firewall::kMaxLearnedPortsPerRange) {
+        throw Unprocessable(
+            "invalid_ports",
+            fmt::format("ports[{}] {} spans more than {} ports; a rule that names host names "
+                        "opens the addresses DNS answers port by port",
+                        i, range.ToString(), firewall::kMaxLearnedPortsPerRange),
+            fmt::format("ports[{}]", i));
+      }
+    }
+  }
 
   const auto& vms = Required(body, "vms");
   if (vms.is_string() && vms.get<std::string>() == "*") {

@@ -13,6 +13,23 @@ using nlohmann::json;
 ApiError BadRequest(std::string code, std::string message, std::string field) {
   return {400, std::move(code), std::move(message), std::move(field)};
 }
+std::int64_t QueryNumber(const std::map<std::string, std::string, std::less<>>& query,
+                         std::string_view key, std::int64_t fallback, std::int64_t min,
+                         std::int64_t max) {
+  auto it = query.find(key);
+  if (it == query.end()) return fallback;
+  std::int64_t value = 0;
+  const auto& text = it->second;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < min ||
+      value > max) {
+    throw BadRequest("invalid_query",
+                     fmt::format("query parameter {} must be an integer {}-{}", key, min, max),
+                     std::string(key));
+  }
+  return value;
+}
+
 ApiError Unprocessable(std::string code, std::string message, std::string field) {
   return {422, std::move(code), std::move(message), std::move(field)};
 }

@@ -26,6 +26,10 @@ struct ControlApi::Call {
 inline constexpr std::size_t kMaxVmIdLength = 64;
 
 ApiError BadRequest(std::string code, std::string message, std::string field = {});
+// The integer query parameter `key` (min-max), `fallback` when absent; a 400 naming it otherwise.
+std::int64_t QueryNumber(const std::map<std::string, std::string, std::less<>>& query,
+                         std::string_view key, std::int64_t fallback,
+                         std::int64_t min, std::int64_t max);
 ApiError Unprocessable(std::string code, std::string message, std::string field = {});
 
 std::optional<std::string> PercentDecode(std::string_view text);

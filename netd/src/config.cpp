@@ -5,15 +5,36 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "netd/dns/name_pattern.hpp"
 #include "netd/dns/names.hpp"
 #include "netd/firewall/interface_name.hpp"
 
 namespace netd {
 namespace {
+
+// "192.0.2.53" or "192.0.2.53:5353".
+std::optional<DnsUpstream> ParseDnsUpstream(std::string_view text) {
+  DnsUpstream upstream;
+  auto colon = text.find(':');
+  auto address = Ipv4Address::Parse(text.substr(0, colon));
+  if (!address) return std::nullopt;
+  upstream.address = *address;
+  if (colon != std::string_view::npos) {
+    auto port = text.substr(colon + 1);
+    unsigned value = 0;
+    auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      return std::nullopt;
+    }
+    upstream.port = static_cast<std::uint16_t>(value);
+  }
+  return upstream;
+}
 
 // Reads one TOML table, remembering which keys were consumed so that unknown keys (usually
 // typos) are reported instead of silently ignored.
@@ -351,8 +372,8 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     }
     if (const auto* servers = reader.Array("upstream_dns")) {
       for (const auto& element : *servers) {
-        auto address = element.is_string() ? Ipv4Address::Parse(*element.value<std::string>())
-                                            : std::nullopt;
+        auto address =
+            element.is_string() ? Ipv4Address::Parse(*element.value<std::string>()) : std::nullopt;
         if (!address) reader.Fail(&element, "upstream_dns", "expected IPv4 addresses as strings");
         config.gateway.upstream_dns.push_back(*address);
       }
@@ -379,6 +400,73 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     reader.RejectUnknownKeys();
   } else if (config.HasRole(Role::kGateway)) {
     top.Fail(nullptr, "gateway", "missing; the gateway role needs [gateway] external_interface");
+  }
+
+  if (const auto* table = top.Table("dns")) {
+    TableReader reader(*table, "dns", file);
+    auto& dns = config.dns;
+    if (const auto* servers = reader.Array("upstream")) {
+      for (const auto& element : *servers) {
+        std::optional<DnsUpstream> upstream;
+        if (element.is_string()) upstream = ParseDnsUpstream(*element.value<std::string>());
+        if (!upstream) {
+          reader.Fail(&element, "upstream",
+                      "expected IPv4 addresses as strings, with an optional port "
+                      "(\"192.0.2.53\" or \"192.0.2.53:5353\")");
+        }
+        dns.upstream.push_back(*upstream);
+      }
+    }
+    dns.listen_port = static_cast<std::uint16_t>(
+        reader.Integer("listen_port", 1, 65535).value_or(dns.listen_port));
+    dns.upstream_timeout_ms =
+        reader.Integer("upstream_timeout_ms", 100, 60'000).value_or(dns.upstream_timeout_ms);
+    dns.min_ttl_s = reader.Integer("min_ttl_s", 0, 86400).value_or(dns.min_ttl_s);
+    dns.max_ttl_s = reader.Integer("max_ttl_s", 1, 7 * 86400).value_or(dns.max_ttl_s);
+    if (dns.min_ttl_s > dns.max_ttl_s) {
+      reader.Fail(reader.Node("min_ttl_s"), "min_ttl_s",
+                  fmt::format("expected at most max_ttl_s ({})", dns.max_ttl_s));
+    }
+    dns.grace_s = reader.Integer("grace_s", 0, 86400).value_or(dns.grace_s);
+    if (auto refuse = reader.String("refuse_with")) {
+      if (*refuse != "refused" && *refuse != "nxdomain") {
+        reader.Fail(reader.Node("refuse_with"), "refuse_with",
+                    fmt::format("expected \"refused\" or \"nxdomain\", got \"{}\"", *refuse));
+      }
+      dns.refuse_with_nxdomain = *refuse == "nxdomain";
+    }
+    dns.max_in_flight =
+        static_cast<std::size_t>(reader.Integer("max_in_flight", 1, 1'000'000)
+                                     .value_or(static_cast<std::int64_t>(dns.max_in_flight)));
+    dns.vm_queries_per_second =
+        reader.Integer("vm_queries_per_second", 1, 1'000'000).value_or(dns.vm_queries_per_second);
+    dns.tcp_idle_timeout_ms =
+        reader.Integer("tcp_idle_timeout_ms", 100, 600'000).value_or(dns.tcp_idle_timeout_ms);
+    dns.tcp_max_connections =
+        static_cast<std::size_t>(reader.Integer("tcp_max_connections", 1, 65536)
+                                     .value_or(static_cast<std::int64_t>(dns.tcp_max_connections)));
+    dns.cache_entries =
+        static_cast<std::size_t>(reader.Integer("cache_entries", 0, 10'000'000)
+                                     .value_or(static_cast<std::int64_t>(dns.cache_entries)));
+    if (const auto* names = reader.Table("local_names")) {
+      for (const auto& [key, value] : *names) {
+        auto name = dns::CanonicalName(key.str());
+        auto address =
+            value.is_string() ? Ipv4Address::Parse(*value.value<std::string>()) : std::nullopt;
+        if (!dns::IsValidHostname(name)) {
+          reader.Fail(&value, "local_names", fmt::format("\"{}\" is not a host name", key.str()));
+        }
+        if (!address) {
+          reader.Fail(&value, fmt::format("local_names.\"{}\"", key.str()),
+                      "expected an IPv4 address as a string");
+        }
+        dns.local_names[name] = *address;
+      }
+    }
+    reader.RejectUnknownKeys();
+  }
+  if (config.dns.upstream.empty()) {
+    for (auto address : config.gateway.upstream_dns) config.dns.upstream.push_back({address, 53});
   }
 
   if (const auto* table = top.Table("host")) {
@@ -533,6 +621,7 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
         "gateway.forward_address");
   check(running.gateway.forward_ttl_s != reloaded.gateway.forward_ttl_s, "gateway.forward_ttl_s");
   check(running.gateway.upstream_dns != reloaded.gateway.upstream_dns, "gateway.upstream_dns");
+  check(running.dns != reloaded.dns, "dns");
   check(running.gateway.dhcp_lease_time_s != reloaded.gateway.dhcp_lease_time_s,
         "gateway.dhcp_lease_time_s");
   check(running.gateway.forward_max_ttl_s != reloaded.gateway.forward_max_ttl_s,

@@ -118,6 +118,7 @@ ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dh
            &ControlApi::CloseForward},
           {"GET", "/v1/audit", AccessLevel::kAdmin, "", "", &ControlApi::ReadAudit},
           {"GET", "/v1/audit/verify", AccessLevel::kAdmin, "", "", &ControlApi::VerifyAudit},
+          {"GET", "/v1/dns/log", AccessLevel::kAdmin, "", "", &ControlApi::DnsLog},
           {"GET", "/metrics", AccessLevel::kService, "", "", &ControlApi::Metrics},
       } {}
 
@@ -263,14 +264,15 @@ ApiResponse ControlApi::Status(const Call&) {
                                {"forwards", firewall_->forwards().all().size()},
                                {"forward_sessions_cut", firewall_->counters().forward_flows_cut}}
                         : json(nullptr)},
-       {"dhcp", dhcp_ ? json{{"state", dhcp_->state()},
-                             {"starts", dhcp_->counters().starts},
-                             {"restarts", dhcp_->counters().restarts},
-                             {"reloads", dhcp_->counters().reloads},
-                             {"last_error", dhcp_->last_error().empty()
-                                                ? json(nullptr)
-                                                : json(dhcp_->last_error())}}
-                      : json(nullptr)},
+       {"dhcp", dhcp_
+                    ? json{{"state", dhcp_->state()},
+                           {"starts", dhcp_->counters().starts},
+                           {"restarts", dhcp_->counters().restarts},
+                           {"reloads", dhcp_->counters().reloads},
+                           {"last_error", dhcp_->last_error().empty() ? json(nullptr)
+                                                                      : json(dhcp_->last_error())}}
+                    : json(nullptr)},
+       {"dns", DnsStatusJson()},
        {"last_reconcile", last_reconcile},
        {"drift", drift}});
 }
@@ -323,11 +325,13 @@ ApiResponse ControlApi::GetVm(const Call& call) {
       if (lease.ip != binding->ip || lease.mac != binding->mac) continue;
       auto now_s = AuditChain::NowMs() / 1000;
       bool active = lease.expires_s == 0 || lease.expires_s > now_s;
-      body["lease"] = {{"state", active ? "active" : "expired"},
-                       {"expires_at", lease.expires_s == 0 ? json(nullptr)
-                                                           : json(IsoTime(lease.expires_s * 1000))}};
+      body["lease"] = {
+          {"state", active ? "active" : "expired"},
+          {"expires_at",
+           lease.expires_s == 0 ? json(nullptr) : json(IsoTime(lease.expires_s * 1000))}};
     }
   }
+  if (dns_) body["dns_learned"] = DnsLearnedJson(binding->ip);
   return JsonResponse(200, body);
 }
 
@@ -480,23 +484,8 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
 }
 
 ApiResponse ControlApi::ReadAudit(const Call& call) {
-  auto number = [&](std::string_view key, std::int64_t fallback, std::int64_t min,
-                    std::int64_t max) {
-    auto it = call.query.find(key);
-    if (it == call.query.end()) return fallback;
-    std::int64_t value = 0;
-    const auto& text = it->second;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < min ||
-        value > max) {
-      throw BadRequest("invalid_query",
-                       fmt::format("query parameter {} must be an integer {}-{}", key, min, max),
-                       std::string(key));
-    }
-    return value;
-  };
-  auto after = number("after", 0, 0, std::numeric_limits<std::int64_t>::max());
-  auto limit = number("limit", 100, 1, 1000);
+  auto after = QueryNumber(call.query, "after", 0, 0, std::numeric_limits<std::int64_t>::max());
+  auto limit = QueryNumber(call.query, "limit", 100, 1, 1000);
   auto records = audit_.Read(after, limit);
   auto next_after = records.empty() ? after : records.back()["seq"].get<std::int64_t>();
   return JsonResponse(200, {{"records", records}, {"next_after", next_after}});
@@ -539,8 +528,7 @@ ApiResponse ControlApi::Metrics(const Call&) {
         "# TYPE netd_dhcp_leases gauge\n";
     for (const auto& network : config_.networks) {
       auto active = std::count_if(leases.begin(), leases.end(), [&](const dhcp::Lease& lease) {
-        return network.cidr.Contains(lease.ip) &&
-               (lease.expires_s == 0 || lease.expires_s > now_s);
+        return network.cidr.Contains(lease.ip) && (lease.expires_s == 0 || lease.expires_s > now_s);
       });
       out += fmt::format("netd_dhcp_leases{{network=\"{}\"}} {}\n", network.name, active);
     }
@@ -606,6 +594,7 @@ ApiResponse ControlApi::Metrics(const Call&) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
                                                        started_at_)
           .count());
+  out += DnsMetrics();
   return {200, out, "text/plain; version=0.0.4"};
 }
 

@@ -18,6 +18,7 @@
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
+#include "netd/daemon/filtered_dns.hpp"
 #include "netd/daemon/firewall_reconciler.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/http_server.hpp"
@@ -154,6 +155,13 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
       spdlog::error("dhcp: not serving: {}", failure.what());
     }
   }
+  // Filtered DNS for the secure networks; netd does not run without it.
+  std::optional<FilteredDns> filtered_dns;
+  if (gateway_firewall) {
+    filtered_dns.emplace(io, config, *gateway_firewall);
+    filtered_dns->Start();
+    api.AttachDns(&*filtered_dns);
+  }
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
   std::optional<FirewallReconciler> reconciler;
@@ -167,6 +175,15 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     expiry_timer.async_wait(expire_forwards);
   };
   if (gateway_firewall) expire_forwards({});
+  // DNS-learned destinations close at their expiry, give or take this period.
+  boost::asio::steady_timer learned_timer(io);
+  std::function<void(boost::system::error_code)> expire_learned = [&](auto error) {
+    if (error) return;
+    gateway_firewall->ExpireLearned();
+    learned_timer.expires_after(std::chrono::seconds(1));
+    learned_timer.async_wait(expire_learned);
+  };
+  if (gateway_firewall) expire_learned({});
 
   // Answers being written finish; after this grace period the loop is stopped regardless.
   boost::asio::steady_timer stop_deadline(io);
@@ -177,7 +194,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     server.Stop();
     if (reconciler) reconciler->Stop();
     if (dhcp_server) dhcp_server->Stop();
+    if (filtered_dns) filtered_dns->Stop();
     expiry_timer.cancel();
+    learned_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::function<void(boost::system::error_code)> wait_for_answers = [&, give_up](auto) {

@@ -13,6 +13,12 @@ firewall::ElementChanges Inverse(const firewall::ElementChanges& changes) {
   return {changes.remove, changes.add};
 }
 
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 GatewayFirewall::GatewayFirewall(const Config& config, firewall::PacketFilter& filter)
@@ -67,9 +73,9 @@ void GatewayFirewall::ApplyWholeTable() {
   auto elements = policy_.Elements();
   // A forward past its expiry but within its grace goes in for the rest of the grace, so that
   // netd's own expiry finds it there to delete.
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  auto now = NowMs();
+  auto learned = learned_.KernelElements(now, policy_);
+  elements.exact.insert(elements.exact.end(), learned.begin(), learned.end());
   for (const auto& [id, forward] : forwards_.all()) {
     if (forward.expires_ms + kForwardGraceMs > now) {
       elements.forwards.push_back(ElementOf(forward, now));
@@ -113,8 +119,10 @@ void GatewayFirewall::Repair() {
   CheckForeignChanges();
 }
 
-void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
+void GatewayFirewall::Apply(const firewall::ElementChanges& policy_changes,
                             const std::function<void()>& undo_policy, const Persist& persist) {
+  auto plan = learned_.Adjust(policy_changes, NowMs(), policy_);
+  const auto& changes = plan.changes;
   bool kernel_applied = false;
   try {
     persist([&] {
@@ -137,8 +145,47 @@ void GatewayFirewall::Apply(const firewall::ElementChanges& changes,
     throw;
   }
   counters_.element_updates += changes.size();
-  CutRevokedFlows(changes);
+  learned_.Commit(std::move(plan));
+  CutRevokedFlows(policy_changes);
   CheckForeignChanges();
+}
+
+void GatewayFirewall::OpenLearned(const firewall::SecureVm& vm,
+                                  const std::vector<const firewall::AllowlistRule*>& rules,
+                                  const std::string& name,
+                                  const std::vector<Ipv4Address>& addresses,
+                                  std::int64_t lifetime_ms) {
+  auto now = NowMs();
+  auto plan = learned_.Learn(vm, rules, name, addresses, now + lifetime_ms, now, policy_);
+  if (!plan.changes.empty()) {
+    try {
+      filter_.Update(plan.changes);
+    } catch (...) {
+      ++counters_.kernel_failures;
+      CheckForeignChanges();
+      throw;
+    }
+    counters_.element_updates += plan.changes.size();
+    counters_.learned_inserts += plan.changes.add.exact.size();
+  }
+  learned_.Commit(std::move(plan));
+}
+
+void GatewayFirewall::ExpireLearned() {
+  auto plan = learned_.Expire(NowMs(), policy_);
+  if (!plan.changes.empty()) {
+    try {
+      filter_.Update(plan.changes);
+      counters_.element_updates += plan.changes.size();
+    } catch (const std::exception& failure) {
+      // Only if the kernel dropped one already (netd stalled past the backstop): the kernel's
+      // timeouts end the rest within kBackstopMs.
+      ++counters_.kernel_failures;
+      spdlog::error("firewall: cannot delete {} expired DNS-learned elements: {}",
+                    plan.changes.size(), failure.what());
+    }
+  }
+  learned_.Commit(std::move(plan));
 }
 
 void GatewayFirewall::CutFlowsInBackground() {
@@ -153,6 +200,10 @@ void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {
   for (const auto& binding : changes.remove.bindings) vms.insert(binding.ip);
   if (vms.empty()) return;
   auto revoked = policy_.ElementsOf(vms);
+  // Addresses the VMs learned from DNS still count as allowed.
+  for (const auto& [key, entry] : learned_.entries()) {
+    if (auto it = revoked.find(key.vm); it != revoked.end()) it->second.exact.insert(key);
+  }
   if (cutter_) {
     cutter_->Cut(revoked);
   } else {

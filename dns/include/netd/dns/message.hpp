@@ -97,6 +97,22 @@ std::optional<ResponseSummary> ParseResponse(std::span<const std::uint8_t> messa
 // uncompressed), or nullopt when it is damaged.
 std::optional<std::vector<std::uint8_t>> WithoutAaaa(std::span<const std::uint8_t> message);
 
+// An answer to `query` with the given A records of the query name (NOERROR; none for
+// another type): the backend's own names.
+std::vector<std::uint8_t> BuildAddressAnswer(const Query& query,
+                                             const std::vector<Ipv4Address>& addresses,
+                                             std::uint32_t ttl);
+
+// The query netd sends upstream for `query`: rebuilt from its question alone (recursion
+// desired, EDNS with netd's own payload size when the VM used EDNS), so nothing else a VM
+// put in its message (EDNS options, extra records) leaves the backend.
+std::vector<std::uint8_t> BuildUpstreamQuery(const Query& query);
+
+// Lowers every TTL in a response by `age_s` (not below 0; an answer served from the cache)
+// and caps it at `cap_s` (no VM keeps an address longer than netd keeps it open); false when
+// the message is damaged.
+bool AdjustTtls(std::vector<std::uint8_t>& message, std::uint32_t age_s, std::uint32_t cap_s);
+
 // Sets the message id (bytes 0-1).
 void SetId(std::vector<std::uint8_t>& message, std::uint16_t id);
 

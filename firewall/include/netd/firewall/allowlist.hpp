@@ -14,6 +14,10 @@
 namespace netd::firewall {
 
 enum class AllowProtocol { kTcp, kUdp, kBoth };
+
+// Addresses learned from DNS answers are opened port by port, so a rule naming host names
+// keeps its port ranges this narrow.
+constexpr std::uint32_t kMaxLearnedPortsPerRange = 1024;
 std::string_view ToString(AllowProtocol protocol);
 
 // A superadmin's egress rule: which secure VMs may open connections to which destinations.
@@ -21,6 +25,7 @@ struct AllowlistRule {
   std::string name;
   std::vector<std::string> destinations;  // as given: IPv4 addresses, CIDRs and host names
   std::vector<Ipv4Cidr> networks;         // the address and CIDR destinations (an address is /32)
+  std::vector<std::string> hosts;         // the host name destinations, lower case (`*.` allowed)
   AllowProtocol protocol = AllowProtocol::kTcp;
   std::vector<PortRange> ports;
   bool all_vms = false;          // "*": every secure VM, also those bound later
@@ -30,6 +35,10 @@ struct AllowlistRule {
   std::int64_t updated_ms = 0;
 
   bool AppliesTo(std::string_view vm) const;
+  // Whether one of the rule's host names matches `name` (lower case, no trailing dot).
+  bool Names(std::string_view name) const;
+  // Whether the rule opens this protocol and port (whatever the destination).
+  bool OpensPort(std::uint8_t protocol, std::uint16_t port) const;
   friend bool operator==(const AllowlistRule&, const AllowlistRule&) = default;
 };
 
@@ -53,6 +62,11 @@ class AllowlistPolicy {
   const AllowlistRule* FindRule(std::string_view name) const;
   const std::map<std::string, AllowlistRule, std::less<>>& rules() const { return rules_; }
   const SecureVm* FindVm(std::string_view vm) const;
+  const SecureVm* FindVmAt(Ipv4Address ip) const;
+  // Whether allow4 holds this element because of a rule's address destinations.
+  bool HoldsExact(const ExactAllow& element) const;
+  // The rules that apply to `vm` and name `name` among their host names.
+  std::vector<const AllowlistRule*> RulesNaming(std::string_view vm, std::string_view name) const;
   // The bound secure VMs a rule opens destinations for, sorted.
   std::vector<std::string> BoundVmsOf(const AllowlistRule& rule) const;
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "netd/common/address.hpp"
@@ -57,7 +58,14 @@ struct ExactAllow {
   Ipv4Address destination;
   std::uint8_t protocol = 0;
   std::uint16_t port = 0;
-  friend auto operator<=>(const ExactAllow&, const ExactAllow&) = default;
+  // The kernel drops the element after this long (0: never); set on additions of addresses
+  // learned from DNS answers. Not part of the element's identity.
+  std::uint64_t timeout_ms = 0;
+  friend auto operator<=>(const ExactAllow& a, const ExactAllow& b) {
+    return std::tie(a.vm, a.destination, a.protocol, a.port) <=>
+           std::tie(b.vm, b.destination, b.protocol, b.port);
+  }
+  friend bool operator==(const ExactAllow& a, const ExactAllow& b) { return (a <=> b) == 0; }
 };
 
 // An `allow4_ranges` element: destination and port as inclusive ranges. Elements of one VM

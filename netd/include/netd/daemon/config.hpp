@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -62,6 +63,32 @@ struct GatewayConfig {
   std::size_t max_allowlist_elements = 1'000'000;
 };
 
+// An upstream resolver of the filtered DNS.
+struct DnsUpstream {
+  Ipv4Address address;
+  std::uint16_t port = 53;
+  friend bool operator==(const DnsUpstream&, const DnsUpstream&) = default;
+};
+
+// The filtered DNS on the secure networks' gateway addresses (docs/dns.md).
+struct DnsConfig {
+  std::vector<DnsUpstream> upstream;  // empty: gateway.upstream_dns on port 53
+  std::uint16_t listen_port = 53;
+  std::int64_t upstream_timeout_ms = 2000;  // an allowed query gets SERVFAIL after this
+  std::int64_t min_ttl_s = 30;              // how long an answer opens its addresses:
+  std::int64_t max_ttl_s = 3600;            // clamp(TTL, min, max) + grace
+  std::int64_t grace_s = 30;
+  bool refuse_with_nxdomain = false;  // what a name that is not allowed gets; REFUSED by default
+  std::size_t max_in_flight = 1024;   // queries waiting for upstream, all VMs together
+  std::int64_t vm_queries_per_second = 500;  // per VM, with bursts of twice that
+  std::int64_t tcp_idle_timeout_ms = 10'000;
+  std::size_t tcp_max_connections = 256;
+  std::size_t cache_entries = 10'000;
+  // Names the backend answers itself (lower case), e.g. its own services.
+  std::map<std::string, Ipv4Address> local_names;
+  friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
+};
+
 struct HostConfig {
   std::string datapath_type = "system";
 };
@@ -75,6 +102,7 @@ struct Config {
   std::string log_level = "info";
   ApiConfig api;
   GatewayConfig gateway;
+  DnsConfig dns;
   HostConfig host;
   std::vector<NetworkConfig> networks;
 

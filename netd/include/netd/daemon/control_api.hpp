@@ -17,6 +17,7 @@
 namespace netd {
 
 class DhcpServer;
+class FilteredDns;
 class GatewayFirewall;
 
 // What a caller may do, from its credentials: admins can do everything services can.
@@ -70,6 +71,8 @@ class ControlApi {
 
   // dnsmasq, when this netd serves DHCP: told of every change to the bindings.
   void AttachDhcp(DhcpServer* dhcp) { dhcp_ = dhcp; }
+  // The filtered DNS, when this netd runs it: its decisions and counters.
+  void AttachDns(FilteredDns* dns) { dns_ = dns; }
 
   // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
   // The daemon calls it several times a second.
@@ -107,6 +110,11 @@ class ControlApi {
   ApiResponse GetForward(const Call& call);
   ApiResponse RenewForward(const Call& call);
   ApiResponse CloseForward(const Call& call);
+  ApiResponse DnsLog(const Call& call);
+  // The VM's DNS-learned destinations, the DNS part of /v1/status and of /metrics.
+  nlohmann::json DnsLearnedJson(Ipv4Address vm) const;
+  nlohmann::json DnsStatusJson() const;
+  std::string DnsMetrics() const;
 
   GatewayFirewall& RequireFirewall();
   // The rule named `name`, or a 404 (422 for a malformed name; 409 without the gateway role).
@@ -129,6 +137,7 @@ class ControlApi {
   ApiMetrics& metrics_;
   GatewayFirewall* firewall_;
   DhcpServer* dhcp_ = nullptr;
+  FilteredDns* dns_ = nullptr;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
 };

@@ -11,6 +11,7 @@
 #include "netd/daemon/config.hpp"
 #include "netd/dhcp/ipam.hpp"
 #include "netd/firewall/allowlist.hpp"
+#include "netd/firewall/learned_allows.hpp"
 #include "netd/firewall/packet_filter.hpp"
 #include "netd/proxy/forward_table.hpp"
 
@@ -58,6 +59,16 @@ class GatewayFirewall {
   void Apply(const firewall::ElementChanges& changes, const std::function<void()>& undo_policy,
              const Persist& persist);
 
+  // Opens `addresses`, answered for `name`, to `vm` on the ports of `rules` (those that name
+  // it) for `lifetime_ms`; returns once the kernel holds them. Throws if the kernel refuses.
+  void OpenLearned(const firewall::SecureVm& vm,
+                   const std::vector<const firewall::AllowlistRule*>& rules,
+                   const std::string& name, const std::vector<Ipv4Address>& addresses,
+                   std::int64_t lifetime_ms);
+  // Deletes the DNS-learned elements whose time is up; the daemon calls it every second.
+  void ExpireLearned();
+  const firewall::LearnedAllows& learned() const { return learned_; }
+
   // Cutting flows walks the whole conntrack table (milliseconds on a gateway), so the daemon
   // has it done on a thread of its own, where it does not hold up the API.
   void CutFlowsInBackground();
@@ -79,6 +90,7 @@ class GatewayFirewall {
     std::uint64_t drift_repairs = 0;
     std::uint64_t repair_failures = 0;
     std::uint64_t forward_flows_cut = 0;
+    std::uint64_t learned_inserts = 0;  // allow4 elements added from DNS answers
   };
   Counters counters() const;
   // When the kernel last took the whole table (start or repair).
@@ -97,6 +109,7 @@ class GatewayFirewall {
   std::vector<Ipv4Cidr> enclave_networks_;
   firewall::PacketFilter& filter_;
   firewall::AllowlistPolicy policy_;
+  firewall::LearnedAllows learned_;
   proxy::ForwardTable forwards_;
   std::size_t max_allow_elements_;
   Counters counters_;

@@ -1,0 +1,277 @@
+#include "netd/dns/server.hpp"
+
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <stdexcept>
+
+namespace netd::dns {
+namespace {
+
+using boost::asio::ip::tcp;
+using boost::asio::ip::udp;
+
+constexpr std::size_t kUdpBuffer = 65536;
+constexpr std::size_t kClassicUdpLimit = 512;
+// Datagrams read per wake-up before the loop serves anything else.
+constexpr int kUdpBatch = 64;
+
+Ipv4Address FromAsio(const boost::asio::ip::address& address) {
+  return address.is_v4() ? Ipv4Address(address.to_v4().to_uint()) : Ipv4Address();
+}
+
+template <typename Socket>
+void SetFreebind(Socket& socket, Ipv4Address address) {
+  int on = 1;
+  if (setsockopt(socket.native_handle(), IPPROTO_IP, IP_FREEBIND, &on, sizeof(on)) != 0) {
+    throw std::runtime_error("dns: cannot set IP_FREEBIND for " + address.ToString());
+  }
+}
+
+// A problem answer for a message that is not a usable query; empty when it gets none.
+std::vector<std::uint8_t> ProblemAnswer(const ParsedQuery& parsed) {
+  switch (parsed.problem) {
+    case QueryProblem::kFormErr:
+      return BuildHeaderOnly(parsed.id, Rcode::kFormErr);
+    case QueryProblem::kNotImp:
+      return BuildHeaderOnly(parsed.id, Rcode::kNotImp);
+    case QueryProblem::kIgnore:
+      break;
+  }
+  return {};
+}
+
+}  // namespace
+
+struct DnsServer::UdpListener {
+  explicit UdpListener(boost::asio::io_context& io) : socket(io) {}
+  udp::socket socket;
+  udp::endpoint peer;
+  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(kUdpBuffer);
+};
+
+struct DnsServer::TcpListener {
+  explicit TcpListener(boost::asio::io_context& io) : acceptor(io) {}
+  tcp::acceptor acceptor;
+};
+
+struct DnsServer::TcpConnection {
+  explicit TcpConnection(boost::asio::io_context& io) : socket(io), idle(io) {}
+  tcp::socket socket;
+  boost::asio::steady_timer idle;
+  Ipv4Address peer;
+  std::array<std::uint8_t, 2> length{};
+  std::vector<std::uint8_t> body;
+  std::deque<std::vector<std::uint8_t>> writes;
+  bool closed = false;
+  void Close() {
+    if (closed) return;
+    closed = true;
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    idle.cancel();
+  }
+};
+
+DnsServer::DnsServer(boost::asio::io_context& io, Handler handler, ServerLimits limits)
+    : io_(io),
+      handler_(std::move(handler)),
+      limits_(limits),
+      alive_(std::make_shared<bool>(true)) {}
+
+DnsServer::~DnsServer() {
+  Stop();
+}
+
+void DnsServer::Listen(Ipv4Address address, std::uint16_t port) {
+  auto where = address.ToString() + ":" + std::to_string(port);
+  auto endpoint_address = boost::asio::ip::address_v4(address.value());
+  try {
+    auto udp_listener = std::make_shared<UdpListener>(io_);
+    udp_listener->socket.open(udp::v4());
+    SetFreebind(udp_listener->socket, address);
+    udp_listener->socket.bind({endpoint_address, port});
+    udp_listener->socket.non_blocking(true);
+    auto tcp_listener = std::make_shared<TcpListener>(io_);
+    tcp_listener->acceptor.open(tcp::v4());
+    tcp_listener->acceptor.set_option(tcp::acceptor::reuse_address(true));
+    SetFreebind(tcp_listener->acceptor, address);
+    tcp_listener->acceptor.bind({endpoint_address, port});
+    tcp_listener->acceptor.listen();
+    udp_.push_back(udp_listener);
+    tcp_.push_back(tcp_listener);
+    ReceiveUdp(udp_listener);
+    Accept(tcp_listener);
+  } catch (const boost::system::system_error& failure) {
+    throw std::runtime_error("dns: cannot listen on " + where + ": " + failure.code().message());
+  }
+  spdlog::info("dns: listening on {} (udp, tcp)", where);
+}
+
+void DnsServer::Stop() {
+  for (auto& listener : udp_) {
+    boost::system::error_code ignored;
+    listener->socket.close(ignored);
+  }
+  for (auto& listener : tcp_) {
+    boost::system::error_code ignored;
+    listener->acceptor.close(ignored);
+  }
+  for (auto& weak : connections_) {
+    if (auto connection = weak.lock()) connection->Close();
+  }
+  udp_.clear();
+  tcp_.clear();
+  connections_.clear();
+}
+
+std::size_t DnsServer::tcp_open() const {
+  std::size_t open = 0;
+  for (const auto& weak : connections_) {
+    if (auto connection = weak.lock(); connection && !connection->closed) ++open;
+  }
+  return open;
+}
+
+void DnsServer::ReceiveUdp(const std::shared_ptr<UdpListener>& listener) {
+  listener->socket.async_wait(udp::socket::wait_read, [this, listener](auto error) {
+    if (error) return;
+    for (int i = 0; i < kUdpBatch; ++i) {
+      boost::system::error_code receive_error;
+      auto length = listener->socket.receive_from(boost::asio::buffer(listener->buffer),
+                                                  listener->peer, 0, receive_error);
+      if (receive_error == boost::asio::error::would_block) break;
+      if (receive_error == boost::asio::error::bad_descriptor ||
+          receive_error == boost::asio::error::operation_aborted) {
+        return;
+      }
+      if (receive_error) continue;  // an ICMP error of an earlier send, reported here
+      HandleUdp(listener, length);
+    }
+    ReceiveUdp(listener);
+  });
+}
+
+void DnsServer::HandleUdp(const std::shared_ptr<UdpListener>& listener, std::size_t length) {
+  auto parsed = ParseQuery(std::span<const std::uint8_t>(listener->buffer.data(), length));
+  auto peer = listener->peer;
+  if (!parsed.query) {
+    ++counters_.malformed;
+    auto answer = ProblemAnswer(parsed);
+    boost::system::error_code ignored;
+    if (!answer.empty()) listener->socket.send_to(boost::asio::buffer(answer), peer, 0, ignored);
+    return;
+  }
+  ++counters_.udp_queries;
+  const auto& query = *parsed.query;
+  std::size_t limit = query.edns_udp_size.value_or(kClassicUdpLimit);
+  std::weak_ptr<bool> alive = alive_;
+  Responder reply([this, alive, listener, peer, limit, query](std::vector<std::uint8_t> answer) {
+    if (answer.size() > limit) {
+      auto rcode = static_cast<Rcode>(answer.size() > 3 ? answer[3] & 0xf : 0);
+      answer = BuildResponse(query, rcode, true);
+      if (alive.lock()) ++counters_.truncated;
+    }
+    boost::system::error_code ignored;
+    listener->socket.send_to(boost::asio::buffer(answer), peer, 0, ignored);
+  });
+  handler_(query, FromAsio(peer.address()), std::move(reply));
+}
+
+void DnsServer::Accept(const std::shared_ptr<TcpListener>& listener) {
+  auto connection = std::make_shared<TcpConnection>(io_);
+  listener->acceptor.async_accept(connection->socket, [this, listener, connection](auto error) {
+    if (error == boost::asio::error::operation_aborted ||
+        error == boost::asio::error::bad_descriptor) {
+      return;
+    }
+    if (!error) {
+      std::erase_if(connections_, [](const auto& weak) {
+        auto open = weak.lock();
+        return !open || open->closed;
+      });
+      if (connections_.size() >= limits_.tcp_max_connections) {
+        ++counters_.tcp_refused;
+        connection->Close();
+      } else {
+        ++counters_.tcp_connections;
+        boost::system::error_code ignored;
+        connection->peer = FromAsio(connection->socket.remote_endpoint(ignored).address());
+        connections_.push_back(connection);
+        ArmIdle(connection);
+        ReadTcp(connection);
+      }
+    }
+    Accept(listener);
+  });
+}
+
+void DnsServer::ArmIdle(const std::shared_ptr<TcpConnection>& connection) {
+  connection->idle.expires_after(limits_.tcp_idle_timeout);
+  connection->idle.async_wait([connection](auto error) {
+    if (!error) connection->Close();
+  });
+}
+
+void DnsServer::ReadTcp(const std::shared_ptr<TcpConnection>& connection) {
+  boost::asio::async_read(
+      connection->socket, boost::asio::buffer(connection->length),
+      [this, connection](auto error, std::size_t) {
+        if (error || connection->closed) return connection->Close();
+        std::size_t length = connection->length[0] << 8 | connection->length[1];
+        connection->body.resize(length);
+        boost::asio::async_read(
+            connection->socket, boost::asio::buffer(connection->body),
+            [this, connection](auto body_error, std::size_t) {
+              if (body_error || connection->closed) return connection->Close();
+              ArmIdle(connection);
+              auto parsed = ParseQuery(connection->body);
+              if (!parsed.query) {
+                ++counters_.malformed;
+                auto answer = ProblemAnswer(parsed);
+                if (answer.empty()) return connection->Close();
+                WriteTcp(connection, std::move(answer));
+              } else {
+                ++counters_.tcp_queries;
+                std::weak_ptr<bool> alive = alive_;
+                Responder reply([this, alive, connection](std::vector<std::uint8_t> answer) {
+                  if (alive.lock()) WriteTcp(connection, std::move(answer));
+                });
+                handler_(*parsed.query, connection->peer, std::move(reply));
+              }
+              ReadTcp(connection);
+            });
+      });
+}
+
+void DnsServer::WriteTcp(const std::shared_ptr<TcpConnection>& connection,
+                         std::vector<std::uint8_t> answer) {
+  if (connection->closed || answer.size() > 65535) return;
+  std::vector<std::uint8_t> framed;
+  framed.reserve(answer.size() + 2);
+  framed.push_back(static_cast<std::uint8_t>(answer.size() >> 8));
+  framed.push_back(static_cast<std::uint8_t>(answer.size()));
+  framed.insert(framed.end(), answer.begin(), answer.end());
+  connection->writes.push_back(std::move(framed));
+  if (connection->writes.size() == 1) WriteNext(connection);  // one write at a time, in order
+}
+
+void DnsServer::WriteNext(const std::shared_ptr<TcpConnection>& connection) {
+  boost::asio::async_write(connection->socket, boost::asio::buffer(connection->writes.front()),
+                           [this, connection](auto error, std::size_t) {
+                             if (error || connection->closed) return connection->Close();
+                             ArmIdle(connection);
+                             connection->writes.pop_front();
+                             if (!connection->writes.empty()) WriteNext(connection);
+                           });
+}
+
+}  // namespace netd::dns

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "netd/common/address.hpp"
+#include "netd/firewall/allowlist.hpp"
+#include "netd/firewall/packet_filter.hpp"
+
+namespace netd::firewall {
+
+// `allow4` elements opened for a while because netd's filtered DNS answered a name that a
+// VM's rules allow. The kernel holds an element once: a rule's address destination makes it
+// permanent (the policy's), otherwise it carries a timeout. Each method returns the element
+// changes that bring the kernel along; nothing here changes until Commit, so a change the
+// kernel refuses leaves this as it was.
+class LearnedAllows {
+ public:
+  struct Entry {
+    std::int64_t expires_ms = 0;  // netd deletes the element then
+    std::string name;             // the query name that opened it
+    std::set<std::string, std::less<>> rules;
+  };
+  using Entries = std::map<ExactAllow, Entry>;
+
+  // The kernel keeps an element this long past its expiry, so that netd deletes it itself
+  // rather than racing the kernel (a delete of an element the kernel already dropped fails the
+  // whole transaction); the kernel's timeout still ends it if netd is gone.
+  static constexpr std::int64_t kBackstopMs = 2000;
+
+  // A pending change: the kernel's part and the bookkeeping to keep once the kernel took it.
+  struct Plan {
+    ElementChanges changes;
+    Entries entries;
+  };
+
+  // Opens `addresses` for `vm` on every protocol and port of `rules` until `expires_ms`
+  // (a later expiry than an element already has restarts its kernel timeout).
+  Plan Learn(const SecureVm& vm, const std::vector<const AllowlistRule*>& rules,
+             const std::string& name, const std::vector<Ipv4Address>& addresses,
+             std::int64_t expires_ms, std::int64_t now_ms, const AllowlistPolicy& policy) const;
+  // Ends the elements whose time is up.
+  Plan Expire(std::int64_t now_ms, const AllowlistPolicy& policy) const;
+  // Brings a change of the policy's own elements (`changes`, already made to `policy`) in
+  // line with the learned ones: entries whose rules no longer allow them go, and an element
+  // that moves between permanent and timed is deleted and added again in the same
+  // transaction. Extends `changes`.
+  Plan Adjust(const ElementChanges& changes, std::int64_t now_ms,
+              const AllowlistPolicy& policy) const;
+  void Commit(Plan plan) { entries_ = std::move(plan.entries); }
+
+  // The timed elements, for a whole-table apply.
+  std::vector<ExactAllow> KernelElements(std::int64_t now_ms, const AllowlistPolicy& policy) const;
+  const Entries& entries() const { return entries_; }
+
+ private:
+  Entries entries_;
+};
+
+}  // namespace netd::firewall

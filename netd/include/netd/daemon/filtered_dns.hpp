@@ -1,0 +1,118 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "netd/common/address.hpp"
+#include "netd/daemon/config.hpp"
+#include "netd/dns/message.hpp"
+#include "netd/dns/server.hpp"
+#include "netd/dns/upstream.hpp"
+
+namespace netd {
+
+class GatewayFirewall;
+
+// The secure networks' resolver (docs/dns.md): a VM gets answers only for names its rules
+// allow, and those answers open their addresses for that VM before the VM sees them. Any
+// other name is refused and never leaves the backend.
+class FilteredDns {
+ public:
+  FilteredDns(boost::asio::io_context& io, const Config& config, GatewayFirewall& firewall);
+  ~FilteredDns();
+  FilteredDns(const FilteredDns&) = delete;
+  FilteredDns& operator=(const FilteredDns&) = delete;
+
+  // Listens on the gateway address of every allowlisted network; throws if it cannot.
+  void Start();
+  void Stop();
+
+  // One decision, for `netctl dns log` and the API.
+  struct Decision {
+    std::int64_t at_ms = 0;
+    std::string vm;  // empty for an unknown source
+    Ipv4Address source;
+    std::string name;
+    std::uint16_t type = 0;
+    std::string verdict;  // allowed, cached, local, refused, unknown_source, rate_limited, ...
+    std::vector<Ipv4Address> addresses;  // what an allowed answer opened
+  };
+  // The most recent decisions first, at most `limit`, of one VM when `vm` is not empty.
+  std::vector<Decision> RecentDecisions(const std::string& vm, std::size_t limit) const;
+
+  struct Histogram {
+    static constexpr double kBoundsMs[] = {0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000};
+    std::uint64_t buckets[std::size(kBoundsMs)] = {};
+    std::uint64_t count = 0;
+    double sum_ms = 0;
+    void Add(double ms);
+  };
+  struct Counters {
+    std::map<std::string, std::uint64_t> verdicts;
+    std::map<std::string, std::uint64_t> refused_by_vm;
+    Histogram upstream_ms;  // query sent to answer received
+    Histogram insert_ms;    // kernel transaction of an answer's addresses, to its ACK
+    std::size_t cache_entries = 0;
+    std::size_t in_flight = 0;
+  };
+  const Counters& counters() const { return counters_; }
+  const dns::DnsServer::Counters& server_counters() const { return server_.counters(); }
+
+ private:
+  struct Pending;
+  struct CacheKey {
+    std::string name;
+    std::uint16_t type;
+    std::uint16_t klass;
+    bool edns;
+    friend auto operator<=>(const CacheKey&, const CacheKey&) = default;
+  };
+  struct Cached {
+    std::vector<std::uint8_t> answer;  // as received, AAAA removed
+    std::chrono::steady_clock::time_point stored;
+    std::chrono::steady_clock::time_point expires;
+    std::vector<Ipv4Address> addresses;
+    std::uint32_t ttl_s = 0;
+  };
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+  };
+
+  void OnQuery(const dns::Query& query, Ipv4Address source, dns::Responder reply);
+  void OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
+                        std::span<const std::uint8_t> answer, const char* error);
+  bool TakeToken(Ipv4Address source);
+  // Opens the addresses for the VM; false (and SERVFAIL sent) if the kernel refused.
+  bool Open(const std::string& vm, const dns::Query& query,
+            const std::vector<Ipv4Address>& addresses, std::uint32_t ttl_s);
+  void Refuse(const dns::Query& query, const dns::Responder& reply);
+  void Record(Decision decision);
+  std::int64_t LifetimeMs(std::uint32_t ttl_s) const;
+
+  boost::asio::io_context& io_;
+  const Config& config_;
+  GatewayFirewall& firewall_;
+  dns::DnsServer server_;
+  std::unique_ptr<dns::AresUpstream> upstream_;
+  bool stopping_ = false;
+  Counters counters_;
+  std::deque<Decision> decisions_;
+  std::unordered_map<std::uint32_t, Bucket> buckets_;
+  std::map<CacheKey, Cached> cache_;
+  std::chrono::steady_clock::time_point log_window_;
+  std::uint64_t logged_in_window_ = 0;
+  std::uint64_t suppressed_ = 0;
+};
+
+}  // namespace netd

@@ -1,0 +1,369 @@
+// The filtered DNS end to end: a real netd in a gateway namespace answers secure VMs on their
+// gateway address, forwarding allowed names to a real upstream (dnsmasq in the outside
+// namespace, logging every query it receives) and opening the answers' addresses in the
+// kernel. Clients: tests/kernel/tools/dns_probe.py in VM namespaces.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "netd/lab/guard.hpp"
+#include "netd/lab/namespace.hpp"
+#include "netd/lab/temp_dir.hpp"
+#include "netd/testing/netd_process.hpp"
+#include "netd/testing/raw_http.hpp"
+
+namespace netd {
+namespace {
+
+using namespace std::chrono_literals;
+using lab::Namespace;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr const char* kGateway = "192.168.128.1";
+constexpr const char* kUpstream = "198.51.100.2";
+constexpr int kNamedServers = 20;  // 198.51.100.10-29 answer on port 443
+
+class FilteredDnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NETD_REQUIRE_ROOT_OR_SKIP();
+    gateway_.emplace("dns-gw");
+    outside_.emplace("dns-out");
+    temp_.emplace("dns");
+    gateway_->RunChecked({"sysctl", "-qw", "net.ipv4.ip_forward=1"});
+    gateway_->RunChecked({"ip", "link", "add", "br-secure", "type", "bridge"});
+    gateway_->SetLinkUp("br-secure");
+    gateway_->AddAddress("br-secure", std::string(kGateway) + "/17");
+    lab::CreateVethPair(*gateway_, "ext0", *outside_, "eth0");
+    gateway_->AddAddress("ext0", "198.51.100.1/24");
+    outside_->AddAddress("eth0", std::string(kUpstream) + "/24");
+    for (int i = 0; i < kNamedServers; ++i) {
+      outside_->AddAddress("eth0", "198.51.100." + std::to_string(10 + i) + "/24");
+    }
+    StartUpstream();
+    // Accepts and closes connections on port 443 of every outside address.
+    processes_.push_back(outside_->Start(
+        {"/usr/bin/python3", "-c",
+         "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, "
+         "socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', 443))\ns.listen(1024)\nwhile True:\n"
+         "    c, _ = s.accept()\n    c.close()\n"}));
+  }
+
+  // dnsmasq as the outside world's resolver: license.example.org, n<i>.lic.example.org on
+  // the named servers, a dual-stack name, a name with 40 addresses; every query logged.
+  void StartUpstream() {
+    auto conf = temp_->path() / "upstream.conf";
+    upstream_log_ = temp_->path() / "upstream.log";
+    std::ofstream file(conf);
+    file << "port=53\nlisten-address=" << kUpstream
+         << "\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\ngroup=root\nlog-queries\n"
+            "log-facility="
+         << upstream_log_.string()
+         << "\nlocal-ttl=300\nhost-record=license.example.org,198.51.100.2\n"
+            "cname=alias.example.org,license.example.org\n"
+            "host-record=dual.lic.example.org,198.51.100.12,2001:db8::12\n";
+    for (int i = 0; i < 1000; ++i) {
+      file << "host-record=n" << i << ".lic.example.org,198.51.100." << 10 + i % kNamedServers
+           << "\n";
+    }
+    for (int i = 0; i < 40; ++i) file << "host-record=big.lic.example.org,203.0.113." << i << "\n";
+    file.close();
+    processes_.push_back(
+        outside_->Start({"dnsmasq", "--keep-in-foreground", "--conf-file=" + conf.string()}));
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!outside_
+                ->Run({"dig", "+short", "+time=1", "+tries=1", "@" + std::string(kUpstream),
+                       "license.example.org"})
+                .out.starts_with("198.51.100.2") &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // netd with the demo configuration, the filtered DNS forwarding to the upstream, and
+  // `dns_settings` added to its [dns] table.
+  void StartNetd(const std::string& dns_settings = "") {
+    netd_.emplace(temp_->path(), [dns_settings](std::string config) {
+      return config + "\n[dns]\nupstream = [\"" + kUpstream +
+             "\"]\nlocal_names = { \"backend.enclave\" = \"" + kGateway + "\" }\n" + dns_settings;
+    });
+    netd_->RunInNamespace(gateway_->name());
+    netd_->Start();
+  }
+
+  testing::HttpAnswer Api(const std::string& method, const std::string& target,
+                          const json& body = nullptr) {
+    return testing::Request(netd_->socket(), method, target, body.is_null() ? "" : body.dump());
+  }
+
+  void PutRule(const std::string& name, const json& rule) {
+    auto answer = Api("PUT", "/v1/allowlist/" + name, rule);
+    ASSERT_TRUE(answer.status == 200 || answer.status == 201) << answer.body;
+  }
+
+  // A VM namespace on br-secure with `ip` (bound through the API unless `bind` is false).
+  Namespace& AddVm(const std::string& id, bool bind = true) {
+    std::string ip = "192.168.200.200";
+    std::string mac = "52:54:c0:a8:c8:c8";
+    if (bind) {
+      auto answer = Api("PUT", "/v1/vms/" + id, {{"network", "secure"}});
+      EXPECT_EQ(answer.status, 201) << answer.body;
+      ip = answer.Json()["ip"];
+      mac = answer.Json()["mac"];
+    }
+    auto& vm = *vms_.emplace_back(std::make_unique<Namespace>(id));
+    lab::CreateVethPair(*gateway_, "p-" + id, vm, "eth0");
+    gateway_->RunChecked({"ip", "link", "set", "p-" + id, "master", "br-secure"});
+    vm.RunChecked({"ip", "link", "set", "eth0", "address", mac});
+    vm.AddAddress("eth0", ip + "/17");
+    vm.AddRoute("default", kGateway);
+    return vm;
+  }
+
+  // dns_probe.py in `vm`; its first output line, or "failed: …".
+  static std::string Probe(const Namespace& vm, std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/python3", NETD_DNS_PROBE});
+    auto result = vm.Run(args);
+    if (!result.ok()) return "failed: " + result.err;
+    return result.out;
+  }
+
+  static std::string Query(const Namespace& vm, const std::string& name,
+                           std::vector<std::string> flags = {}) {
+    std::vector<std::string> args = {"query", kGateway, name};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto out = Probe(vm, args);
+    return out.substr(0, out.find('\n'));
+  }
+
+  static bool Connects(const Namespace& vm, const std::string& address, int port) {
+    return vm
+        .Run({"/usr/bin/python3", "-c",
+              "import socket; socket.create_connection(('" + address + "', " +
+                  std::to_string(port) + "), timeout=1)"})
+        .ok();
+  }
+
+  json Allow4() const {
+    auto dump = json::parse(
+        gateway_->RunChecked({"nft", "-j", "list", "set", "inet", "ticrypt", "allow4"}).out);
+    for (const auto& item : dump["nftables"]) {
+      if (item.contains("set")) return item["set"].value("elem", json::array());
+    }
+    return json::array();
+  }
+
+  std::string UpstreamLog() const {
+    std::ifstream file(upstream_log_);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  }
+
+  static bool Within(std::chrono::milliseconds limit, const std::function<bool()>& check) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!check()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+
+  std::optional<Namespace> gateway_;
+  std::optional<Namespace> outside_;
+  std::optional<lab::TempDir> temp_;
+  std::vector<lab::Process> processes_;
+  std::optional<testing::NetdProcess> netd_;
+  std::vector<std::unique_ptr<Namespace>> vms_;
+  std::filesystem::path upstream_log_;
+};
+
+TEST_F(FilteredDnsTest, AnAllowlistedNameOpensExactlyItsAddressBeforeTheVmSeesIt) {
+  StartNetd();
+  auto& vm = AddVm("sec1");
+  PutRule("license", {{"destinations", {"license.example.org"}},
+                      {"protocol", "tcp"},
+                      {"ports", {443}},
+                      {"vms", {"sec1"}}});
+  EXPECT_FALSE(Connects(vm, kUpstream, 443)) << "open before any answer";
+  EXPECT_EQ(Allow4().size(), 0u);
+
+  EXPECT_EQ(Query(vm, "License.Example.ORG"), "rcode=0 tc=0 a=198.51.100.2 other=");
+  auto elements = Allow4();
+  ASSERT_EQ(elements.size(), 1u) << elements;
+  EXPECT_TRUE(elements[0].contains("elem") && elements[0]["elem"].contains("timeout"))
+      << "a learned element carries a timeout: " << elements[0];
+  EXPECT_TRUE(Connects(vm, kUpstream, 443));
+  EXPECT_FALSE(Connects(vm, kUpstream, 444)) << "only the rule's port is open";
+
+  auto learned = Api("GET", "/v1/vms/sec1").Json()["dns_learned"];
+  ASSERT_EQ(learned.size(), 1u) << learned;
+  EXPECT_EQ(learned[0]["destination"], kUpstream);
+  EXPECT_EQ(learned[0]["port"], 443);
+  EXPECT_EQ(learned[0]["name"], "license.example.org");
+  auto log = Api("GET", "/v1/dns/log?vm=sec1").Json()["decisions"];
+  ASSERT_GE(log.size(), 1u);
+  EXPECT_EQ(log[0]["verdict"], "allowed");
+  EXPECT_EQ(log[0]["opened"], json::array({kUpstream}));
+
+  // A second ask is served from the cache.
+  EXPECT_EQ(Query(vm, "license.example.org"), "rcode=0 tc=0 a=198.51.100.2 other=");
+  EXPECT_EQ(Api("GET", "/v1/dns/log?vm=sec1&limit=1").Json()["decisions"][0]["verdict"], "cached");
+  // An allowed alias opens the address its CNAME chain leads to, on the alias rule's port.
+  PutRule("alias", {{"destinations", {"alias.example.org"}},
+                    {"protocol", "tcp"},
+                    {"ports", {444}},
+                    {"vms", {"sec1"}}});
+  EXPECT_EQ(Query(vm, "alias.example.org"), "rcode=0 tc=0 a=198.51.100.2 other=5");
+  EXPECT_EQ(Allow4().size(), 2u);
+  EXPECT_EQ(Query(vm, "backend.enclave"), "rcode=0 tc=0 a=192.168.128.1 other=")
+      << "the backend's own names are answered locally";
+  EXPECT_THAT(Api("GET", "/metrics").body,
+              HasSubstr("netd_dns_queries_total{verdict=\"allowed\"} 2"));
+}
+
+TEST_F(FilteredDnsTest, AThousandAllowedNamesAreReachableTheMomentTheyAreAnswered) {
+  StartNetd("vm_queries_per_second = 100000\n");
+  auto& vm = AddVm("sec1");
+  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
+                  {"protocol", "tcp"},
+                  {"ports", {443}},
+                  {"vms", {"sec1"}}});
+  auto out = Probe(vm, {"resolve-connect", kGateway, "n{}.lic.example.org", "1000", "443"});
+  EXPECT_THAT(out, StartsWith("resolved=1000 connected=1000 failed=0")) << out;
+  EXPECT_EQ(Allow4().size(), static_cast<std::size_t>(kNamedServers));
+}
+
+TEST_F(FilteredDnsTest, NamesThatAreNotAllowedAreRefusedAndNeverLeaveTheBackend) {
+  StartNetd("vm_queries_per_second = 100000\n");
+  auto& vm = AddVm("sec1");
+  PutRule("license", {{"destinations", {"license.example.org"}},
+                      {"protocol", "tcp"},
+                      {"ports", {443}},
+                      {"vms", {"sec1"}}});
+  auto out = Probe(vm, {"refused", kGateway, "exfil.example", "1000"});
+  EXPECT_EQ(out, "rcode=5 1000\n");
+  auto log = UpstreamLog();
+  EXPECT_THAT(log, HasSubstr("license.example.org")) << "the upstream log is not being written";
+  for (char& c : log) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_EQ(log.find("exfil"), std::string::npos) << "a refused name reached the upstream";
+  EXPECT_EQ(Allow4().size(), 0u);
+  EXPECT_THAT(Api("GET", "/metrics").body, HasSubstr("netd_dns_refused_total{vm=\"sec1\"} 1000"));
+}
+
+TEST_F(FilteredDnsTest, AVmAskingTooFastIsRefusedAndOthersAreNot) {
+  StartNetd("vm_queries_per_second = 10\n");
+  auto& noisy = AddVm("sec1");
+  auto& quiet = AddVm("sec2");
+  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
+                  {"protocol", "tcp"},
+                  {"ports", {443}},
+                  {"vms", "*"}});
+  // A burst of twice the rate is answered, the rest refused.
+  auto out = Probe(noisy, {"resolve-connect", kGateway, "n{}.lic.example.org", "100", "443"});
+  EXPECT_THAT(out, StartsWith("resolved=2")) << out;
+  EXPECT_THAT(out, HasSubstr(": rcode 5,")) << out;
+  EXPECT_EQ(Query(quiet, "n1.lic.example.org"), "rcode=0 tc=0 a=198.51.100.11 other=");
+  EXPECT_THAT(
+      Api("GET", "/metrics").body,
+      ::testing::ContainsRegex("netd_dns_queries_total\\{verdict=\"rate_limited\"\\} [0-9]+"));
+}
+
+TEST_F(FilteredDnsTest, WildcardsMatchOneLabelAndAnAnswerOpensOnlyForTheVmThatAsked) {
+  StartNetd();
+  auto& first = AddVm("sec1");
+  auto& second = AddVm("sec2");
+  auto& stranger = AddVm("stranger", false);
+  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
+                  {"protocol", "tcp"},
+                  {"ports", {443}},
+                  {"vms", {"sec1"}}});
+  EXPECT_EQ(Query(first, "n1.lic.example.org"), "rcode=0 tc=0 a=198.51.100.11 other=");
+  EXPECT_THAT(Query(first, "x.n1.lic.example.org"), StartsWith("rcode=5 "));
+  EXPECT_THAT(Query(first, "lic.example.org"), StartsWith("rcode=5 "));
+  EXPECT_THAT(Query(second, "n1.lic.example.org"), StartsWith("rcode=5 "));
+  EXPECT_THAT(Query(stranger, "n1.lic.example.org"), StartsWith("failed"))
+      << "an address no VM is bound to is dropped before it reaches the resolver";
+  EXPECT_TRUE(Connects(first, "198.51.100.11", 443));
+  EXPECT_FALSE(Connects(second, "198.51.100.11", 443)) << "opened for sec1 only";
+}
+
+TEST_F(FilteredDnsTest, LearnedAddressesCloseAtTheirExpiryAndWithTheirRule) {
+  StartNetd("min_ttl_s = 0\nmax_ttl_s = 1\ngrace_s = 0\n");
+  auto& vm = AddVm("sec1");
+  json rule = {{"destinations", {"*.lic.example.org"}},
+               {"protocol", "tcp"},
+               {"ports", {443}},
+               {"vms", {"sec1"}}};
+  PutRule("lic", rule);
+  // The answer's TTL (300 upstream) is capped at max_ttl_s for the VM too.
+  EXPECT_EQ(Query(vm, "n3.lic.example.org"), "rcode=0 tc=0 a=198.51.100.13 other=");
+  EXPECT_EQ(Allow4().size(), 1u);
+  EXPECT_TRUE(Within(4s, [&] { return Allow4().empty(); })) << "the learned address stayed";
+  EXPECT_EQ(Api("GET", "/v1/vms/sec1").Json()["dns_learned"].size(), 0u);
+  EXPECT_FALSE(Connects(vm, "198.51.100.13", 443));
+
+  EXPECT_THAT(Query(vm, "n4.lic.example.org"), StartsWith("rcode=0 "));
+  ASSERT_EQ(Allow4().size(), 1u);
+  ASSERT_EQ(Api("DELETE", "/v1/allowlist/lic").status, 200);
+  EXPECT_EQ(Allow4().size(), 0u) << "a removed rule's learned addresses stay open";
+  EXPECT_FALSE(Connects(vm, "198.51.100.14", 443));
+}
+
+TEST_F(FilteredDnsTest, SecureVmsReachNoOtherResolver) {
+  StartNetd();
+  auto& vm = AddVm("sec1");
+  PutRule("license", {{"destinations", {"license.example.org"}},
+                      {"protocol", "tcp"},
+                      {"ports", {443}},
+                      {"vms", {"sec1"}}});
+  EXPECT_THAT(Probe(vm, {"query", kUpstream, "license.example.org"}), StartsWith("failed"));
+  EXPECT_THAT(Probe(vm, {"query", kUpstream, "license.example.org", "--tcp"}),
+              StartsWith("failed"));
+}
+
+TEST_F(FilteredDnsTest, AnUnreachableUpstreamGivesServfailWithinTheBound) {
+  gateway_->AddRoute("203.0.113.0/24", kUpstream);  // 203.0.113.53 answers nothing
+  netd_.emplace(temp_->path(), [](std::string config) {
+    return config + "\n[dns]\nupstream = [\"203.0.113.53\"]\nupstream_timeout_ms = 500\n";
+  });
+  netd_->RunInNamespace(gateway_->name());
+  netd_->Start();
+  auto& vm = AddVm("sec1");
+  PutRule("license", {{"destinations", {"license.example.org"}},
+                      {"protocol", "tcp"},
+                      {"ports", {443}},
+                      {"vms", {"sec1"}}});
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_THAT(Query(vm, "license.example.org"), StartsWith("rcode=2 "));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "SERVFAIL came late";
+  EXPECT_EQ(Allow4().size(), 0u);
+}
+
+TEST_F(FilteredDnsTest, AaaaRecordsAreRemovedAndLongAnswersMoveToTcp) {
+  StartNetd();
+  auto& vm = AddVm("sec1");
+  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
+                  {"protocol", "tcp"},
+                  {"ports", {443}},
+                  {"vms", {"sec1"}}});
+  EXPECT_EQ(Query(vm, "dual.lic.example.org", {"--type", "AAAA"}), "rcode=0 tc=0 a= other=");
+  EXPECT_EQ(Query(vm, "dual.lic.example.org"), "rcode=0 tc=0 a=198.51.100.12 other=");
+  // 40 addresses do not fit 512 bytes: over UDP the VM is told to ask over TCP.
+  EXPECT_EQ(Query(vm, "big.lic.example.org"), "rcode=0 tc=1 a= other=");
+  auto whole = Query(vm, "big.lic.example.org", {"--tcp"});
+  EXPECT_THAT(whole, StartsWith("rcode=0 tc=0 a=203.0.113."));
+  EXPECT_EQ(std::count(whole.begin(), whole.end(), ','), 39) << whole;
+  EXPECT_EQ(Allow4().size(), 41u);
+}
+
+}  // namespace
+}  // namespace netd

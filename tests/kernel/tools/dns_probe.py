@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""A DNS client for the filtered DNS tests, run inside a VM namespace.
+
+  dns_probe.py query SERVER NAME [--type T] [--tcp] [--edns]
+      prints "rcode=N tc=0|1 a=ADDR,ADDR other=TYPE,TYPE"
+  dns_probe.py resolve-connect SERVER PATTERN COUNT PORT
+      resolves PATTERN.format(i) for i in 0..COUNT-1 and opens a TCP connection to the first
+      address at once; prints "resolved=N connected=N failed=N" and the first failures
+  dns_probe.py refused SERVER DOMAIN COUNT
+      COUNT random names under DOMAIN, types TXT/NULL/ANY/A/AAAA, mixed case, some with a
+      trailing dot, some with EDNS, every other one over TCP; prints "rcode=N count" lines
+"""
+import random
+import socket
+import struct
+import sys
+
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "NULL": 10, "MX": 15, "TXT": 16, "AAAA": 28, "ANY": 255}
+
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def build(name, qtype, edns):
+    qid = random.randrange(65536)
+    header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1 if edns else 0)
+    message = header + encode_name(name) + struct.pack("!HH", qtype, 1)
+    if edns:
+        message += b"\0" + struct.pack("!HHIH", 41, 4096, 0, 0)
+    return qid, message
+
+
+def skip_name(message, at):
+    while True:
+        length = message[at]
+        if length & 0xC0 == 0xC0:
+            return at + 2
+        if length == 0:
+            return at + 1
+        at += 1 + length
+
+
+def parse(message):
+    qid, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", message[:12])
+    at = 12
+    for _ in range(qd):
+        at = skip_name(message, at) + 4
+    addresses, others = [], []
+    for _ in range(an):
+        at = skip_name(message, at)
+        rtype, _, _, length = struct.unpack("!HHIH", message[at:at + 10])
+        at += 10
+        if rtype == 1:
+            addresses.append(socket.inet_ntoa(message[at:at + 4]))
+        else:
+            others.append(str(rtype))
+        at += length
+    return qid, flags & 0xF, bool(flags & 0x200), addresses, others
+
+
+def ask(server, name, qtype, tcp=False, edns=False, timeout=3.0):
+    qid, message = build(name, qtype, edns)
+    if tcp:
+        with socket.create_connection((server, 53), timeout=timeout) as conn:
+            conn.sendall(struct.pack("!H", len(message)) + message)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise OSError("connection closed")
+                data += chunk
+            answer = data[2:]
+    else:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            sock.sendto(message, (server, 53))
+            answer, _ = sock.recvfrom(65536)
+    parsed = parse(answer)
+    if parsed[0] != qid:
+        raise OSError("answer with another id")
+    return parsed[1:]
+
+
+def main(argv):
+    mode = argv[1]
+    if mode == "query":
+        server, name = argv[2], argv[3]
+        qtype = TYPES[argv[argv.index("--type") + 1]] if "--type" in argv else 1
+        try:
+            rcode, tc, addresses, others = ask(server, name, qtype, "--tcp" in argv,
+                                               "--edns" in argv)
+        except OSError as error:
+            print(f"no answer: {error}")
+            return 1
+        print(f"rcode={rcode} tc={int(tc)} a={','.join(addresses)} other={','.join(others)}")
+    elif mode == "resolve-connect":
+        server, pattern, count, port = argv[2], argv[3], int(argv[4]), int(argv[5])
+        resolved = connected = 0
+        failures = []
+        for i in range(count):
+            name = pattern.format(i)
+            try:
+                rcode, _, addresses, _ = ask(server, name, 1)
+            except OSError as error:
+                failures.append(f"{name}: no answer: {error}")
+                continue
+            if rcode != 0 or not addresses:
+                failures.append(f"{name}: rcode {rcode}, addresses {addresses}")
+                continue
+            resolved += 1
+            try:
+                with socket.create_connection((addresses[0], port), timeout=2):
+                    connected += 1
+            except OSError as error:
+                failures.append(f"{name} -> {addresses[0]}:{port}: {error}")
+        print(f"resolved={resolved} connected={connected} failed={len(failures)}")
+        for failure in failures[:5]:
+            print(failure)
+    elif mode == "refused":
+        server, domain, count = argv[2], argv[3], int(argv[4])
+        rcodes = {}
+        kinds = ["TXT", "NULL", "ANY", "A", "AAAA"]
+        for i in range(count):
+            label = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                            for _ in range(random.randrange(1, 40)))
+            name = f"{label}.{domain}"
+            name = "".join(c.upper() if random.random() < 0.5 else c for c in name)
+            if i % 3 == 0:
+                name += "."
+            try:
+                rcode = ask(server, name, TYPES[kinds[i % len(kinds)]], tcp=i % 2 == 1,
+                            edns=i % 4 < 2)[0]
+            except OSError:
+                rcode = "none"
+            rcodes[rcode] = rcodes.get(rcode, 0) + 1
+        for rcode, n in sorted(rcodes.items(), key=str):
+            print(f"rcode={rcode} {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -12,13 +12,14 @@ std::string CanonicalName(std::string_view name) {
 }
 
 bool NameMatches(std::string_view pattern, std::string_view name) {
-  auto wanted = CanonicalName(pattern);
-  auto asked = CanonicalName(name);
-  if (!wanted.starts_with("*.")) return wanted == asked;
-  std::string_view suffix = std::string_view(wanted).substr(1);  // ".example.org"
-  if (asked.size() <= suffix.size() || !asked.ends_with(suffix)) return false;
-  auto label = std::string_view(asked).substr(0, asked.size() - suffix.size());
-  return label.find('.') == std::string_view::npos;
+  return CanonicalNameMatches(CanonicalName(pattern), CanonicalName(name));
+}
+
+bool CanonicalNameMatches(std::string_view pattern, std::string_view name) {
+  if (!pattern.starts_with("*.")) return pattern == name;
+  auto suffix = pattern.substr(1);  // ".example.org"
+  if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
+  return name.substr(0, name.size() - suffix.size()).find('.') == std::string_view::npos;
 }
 
 }  // namespace netd::dns

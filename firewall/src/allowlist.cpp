@@ -102,8 +102,9 @@ bool AllowlistRule::AppliesTo(std::string_view vm) const {
 }
 
 bool AllowlistRule::Names(std::string_view name) const {
-  return std::any_of(hosts.begin(), hosts.end(),
-                     [&](const std::string& host) { return dns::NameMatches(host, name); });
+  return std::any_of(hosts.begin(), hosts.end(), [&](const std::string& host) {
+    return dns::CanonicalNameMatches(host, name);
+  });
 }
 
 bool AllowlistRule::OpensPort(std::uint8_t protocol_number, std::uint16_t port) const {

@@ -31,18 +31,28 @@ LearnedAllows::Plan LearnedAllows::Learn(const SecureVm& vm,
                                          const std::vector<Ipv4Address>& addresses,
                                          std::int64_t expires_ms, std::int64_t now_ms,
                                          const AllowlistPolicy& policy) const {
-  Plan plan{{}, entries_};
+  Plan plan;
   for (const auto* rule : rules) {
     for (auto protocol : ProtocolNumbers(rule->protocol)) {
       for (const auto& range : rule->ports) {
         for (std::uint32_t port = range.first; port <= range.last; ++port) {
           for (auto address : addresses) {
             ExactAllow key{vm.ip, address, protocol, static_cast<std::uint16_t>(port)};
-            auto [it, fresh] = plan.entries.try_emplace(key);
-            auto& entry = it->second;
-            entry.rules.insert(rule->name);
+            auto& update = plan.updates[key];
+            bool fresh = false;
+            if (!update) {
+              auto known = entries_.find(key);
+              fresh = known == entries_.end();
+              update = fresh ? Entry{} : known->second;
+            }
+            auto& entry = *update;
+            bool new_rule = entry.rules.insert(rule->name).second;
+            bool new_name = entry.name != name;
             entry.name = name;
-            if (!fresh && entry.expires_ms >= expires_ms) continue;
+            if (!fresh && entry.expires_ms >= expires_ms) {
+              if (!new_rule && !new_name) plan.updates.erase(key);
+              continue;
+            }
             entry.expires_ms = expires_ms;
             if (policy.HoldsExact(key)) continue;  // permanent already
             if (!fresh) plan.changes.remove.exact.push_back(key);
@@ -57,26 +67,22 @@ LearnedAllows::Plan LearnedAllows::Learn(const SecureVm& vm,
 
 LearnedAllows::Plan LearnedAllows::Expire(std::int64_t now_ms,
                                           const AllowlistPolicy& policy) const {
-  Plan plan{{}, entries_};
-  for (auto it = plan.entries.begin(); it != plan.entries.end();) {
-    if (it->second.expires_ms > now_ms) {
-      ++it;
-      continue;
-    }
-    if (!policy.HoldsExact(it->first)) plan.changes.remove.exact.push_back(it->first);
-    it = plan.entries.erase(it);
+  Plan plan;
+  for (const auto& [key, entry] : entries_) {
+    if (entry.expires_ms > now_ms) continue;
+    if (!policy.HoldsExact(key)) plan.changes.remove.exact.push_back(key);
+    plan.updates[key] = std::nullopt;
   }
   return plan;
 }
 
 LearnedAllows::Plan LearnedAllows::Adjust(const ElementChanges& changes, std::int64_t now_ms,
                                           const AllowlistPolicy& policy) const {
-  Plan plan{changes, entries_};
+  Plan plan{changes, {}};
   std::set<ExactAllow> added(changes.add.exact.begin(), changes.add.exact.end());
   std::set<ExactAllow> removed(changes.remove.exact.begin(), changes.remove.exact.end());
-  for (auto it = plan.entries.begin(); it != plan.entries.end();) {
-    const auto& key = it->first;
-    auto& entry = it->second;
+  for (const auto& [key, known] : entries_) {
+    auto entry = known;
     bool permanent_after = policy.HoldsExact(key);
     bool permanent_before = (permanent_after && !added.contains(key)) || removed.contains(key);
     bool timed_before = !permanent_before;
@@ -94,13 +100,23 @@ LearnedAllows::Plan LearnedAllows::Adjust(const ElementChanges& changes, std::in
     } else if (!live && !permanent_after && timed_before) {
       plan.changes.remove.exact.push_back(key);
     }
-    if (live) {
-      ++it;
-    } else {
-      it = plan.entries.erase(it);
+    if (!live) {
+      plan.updates[key] = std::nullopt;
+    } else if (entry.rules != known.rules) {
+      plan.updates[key] = std::move(entry);
     }
   }
   return plan;
+}
+
+void LearnedAllows::Commit(Plan plan) {
+  for (auto& [key, update] : plan.updates) {
+    if (update) {
+      entries_[key] = std::move(*update);
+    } else {
+      entries_.erase(key);
+    }
+  }
 }
 
 std::vector<ExactAllow> LearnedAllows::KernelElements(std::int64_t now_ms,

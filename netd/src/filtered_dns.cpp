@@ -322,8 +322,10 @@ void FilteredDns::Record(Decision decision) {
   bool routine =
       decision.verdict == "allowed" || decision.verdict == "cached" || decision.verdict == "local";
   if (routine) {
-    spdlog::debug("dns: vm {}: {} {} {}", decision.vm, decision.name, TypeName(decision.type),
-                  decision.verdict);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("dns: vm {}: {} {} {}", decision.vm, decision.name, TypeName(decision.type),
+                    decision.verdict);
+    }
   } else if (logged_in_window_ < kLogLinesPerSecond) {
     ++logged_in_window_;
     spdlog::info("dns: vm={} source={} name={} type={} verdict={}",

@@ -10,6 +10,9 @@ namespace netd::dns {
 // nor `a.b.example.org`). Case-insensitive; `name` may end with a dot.
 bool NameMatches(std::string_view pattern, std::string_view name);
 
+// The same for a pattern and a name already canonical (no allocation: the query path).
+bool CanonicalNameMatches(std::string_view pattern, std::string_view name);
+
 // Lower case, without a trailing dot.
 std::string CanonicalName(std::string_view name);
 

@@ -35,7 +35,8 @@ struct AllowlistRule {
   std::int64_t updated_ms = 0;
 
   bool AppliesTo(std::string_view vm) const;
-  // Whether one of the rule's host names matches `name` (lower case, no trailing dot).
+  // Whether one of the rule's host names matches `name` (canonical: lower case, no trailing
+  // dot).
   bool Names(std::string_view name) const;
   // Whether the rule opens this protocol and port (whatever the destination).
   bool OpensPort(std::uint8_t protocol, std::uint16_t port) const;

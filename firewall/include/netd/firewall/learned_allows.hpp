@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,10 +32,11 @@ class LearnedAllows {
   // whole transaction); the kernel's timeout still ends it if netd is gone.
   static constexpr std::int64_t kBackstopMs = 2000;
 
-  // A pending change: the kernel's part and the bookkeeping to keep once the kernel took it.
+  // A pending change: the kernel's part and the entries to replace (or erase, when empty)
+  // once the kernel took it.
   struct Plan {
     ElementChanges changes;
-    Entries entries;
+    std::map<ExactAllow, std::optional<Entry>> updates;
   };
 
   // Opens `addresses` for `vm` on every protocol and port of `rules` until `expires_ms`
@@ -50,7 +52,7 @@ class LearnedAllows {
   // transaction. Extends `changes`.
   Plan Adjust(const ElementChanges& changes, std::int64_t now_ms,
               const AllowlistPolicy& policy) const;
-  void Commit(Plan plan) { entries_ = std::move(plan.entries); }
+  void Commit(Plan plan);
 
   // The timed elements, for a whole-table apply.
   std::vector<ExactAllow> KernelElements(std::int64_t now_ms, const AllowlistPolicy& policy) const;

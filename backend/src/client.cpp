@@ -239,6 +239,11 @@ AuditVerification Client::VerifyAudit() const {
   return Decode<AuditVerification>(Request("GET", targets::kAuditVerify).body);
 }
 
+std::vector<DnsDecision> Client::DnsLog(std::optional<std::string_view> vm,
+                                        std::optional<std::uint64_t> limit) const {
+  return DecodeDnsLog(Request("GET", targets::DnsLog(vm, limit)).body);
+}
+
 std::string Client::Metrics() const {
   return Request("GET", targets::kMetrics).text;
 }

@@ -50,6 +50,30 @@ void from_json(const json& object, VmBinding& binding) {
     binding.lease_state = lease->is_object() ? lease->at("state").get<std::string>() : "none";
     if (lease->is_object()) binding.lease_expires_at = OptionalString(*lease, "expires_at");
   }
+  auto dns_learned = object.find("dns_learned");
+  if (dns_learned == object.end() || dns_learned->is_null()) {
+    binding.dns_learned.reset();
+  } else {
+    binding.dns_learned = dns_learned->get<std::vector<DnsLearned>>();
+  }
+}
+
+void from_json(const json& object, DnsLearned& learned) {
+  object.at("destination").get_to(learned.destination);
+  object.at("protocol").get_to(learned.protocol);
+  object.at("port").get_to(learned.port);
+  object.at("name").get_to(learned.name);
+  object.at("expires_at").get_to(learned.expires_at);
+}
+
+void from_json(const json& object, DnsDecision& decision) {
+  object.at("at").get_to(decision.at);
+  decision.vm = OptionalString(object, "vm");
+  object.at("source").get_to(decision.source);
+  object.at("name").get_to(decision.name);
+  object.at("type").get_to(decision.type);
+  object.at("verdict").get_to(decision.verdict);
+  object.at("opened").get_to(decision.opened);
 }
 
 void from_json(const json& object, DhcpRange& range) {
@@ -179,6 +203,10 @@ std::vector<Forward> DecodeForwards(const nlohmann::json& body) {
 
 Forward DecodeClosedForward(const nlohmann::json& body) {
   return DecodeMember<Forward>(body, "closed");
+}
+
+std::vector<DnsDecision> DecodeDnsLog(const nlohmann::json& body) {
+  return DecodeMember<std::vector<DnsDecision>>(body, "decisions");
 }
 
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body) {

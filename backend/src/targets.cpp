@@ -57,4 +57,15 @@ std::string Audit(std::optional<std::uint64_t> after, std::optional<std::uint64_
   return target;
 }
 
+std::string DnsLog(std::optional<std::string_view> vm, std::optional<std::uint64_t> limit) {
+  std::string target = "/v1/dns/log";
+  char separator = '?';
+  if (vm) {
+    target += fmt::format("{}vm={}", separator, PercentEncode(*vm));
+    separator = '&';
+  }
+  if (limit) target += fmt::format("{}limit={}", separator, *limit);
+  return target;
+}
+
 }  // namespace netd::client::targets

@@ -16,6 +16,7 @@ using cli_testing::HttpReply;
 using cli_testing::ScriptedServer;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 struct Outcome {
@@ -64,6 +65,7 @@ INSTANTIATE_TEST_SUITE_P(
         std::vector<std::string>{"allowlist", "unassign"}, std::vector<std::string>{"forward"},
         std::vector<std::string>{"forward", "open"}, std::vector<std::string>{"forward", "list"},
         std::vector<std::string>{"forward", "renew"}, std::vector<std::string>{"forward", "close"},
+        std::vector<std::string>{"dns"}, std::vector<std::string>{"dns", "log"},
         std::vector<std::string>{"audit"}, std::vector<std::string>{"metrics"}));
 
 TEST(NetctlHelpTest, TopLevelListsEveryCommandWithItsSummary) {
@@ -74,6 +76,27 @@ TEST(NetctlHelpTest, TopLevelListsEveryCommandWithItsSummary) {
   EXPECT_THAT(outcome.out, HasSubstr("  allowlist                   Manage the secure network's "
                                      "egress allowlist\n"));
   EXPECT_THAT(outcome.out, HasSubstr("NETD_SOCKET"));
+  EXPECT_THAT(outcome.out, HasSubstr("  dns                         Read the secure networks' "
+                                     "filtered DNS decisions\n"));
+}
+
+TEST(NetctlHelpTest, DnsLogExplainsTheFilteredDnsItsVerdictsAndWhoMayReadIt) {
+  const auto group = Netctl({"dns", "--help"});
+  EXPECT_EQ(group.exit_code, kExitOk);
+  EXPECT_THAT(group.out, HasSubstr("only the names their allowlist rules name"));
+  EXPECT_THAT(group.out, HasSubstr("never leaves the backend"));
+  EXPECT_THAT(group.out, HasSubstr("  log                         List the filtered DNS's recent "
+                                   "decisions\n"));
+  const auto log = Netctl({"dns", "log", "--help"});
+  EXPECT_EQ(log.exit_code, kExitOk);
+  EXPECT_THAT(log.out, HasSubstr("last 1000 decisions"));
+  EXPECT_THAT(log.out, HasSubstr("Needs admin rights"));
+  for (const char* verdict : {"allowed", "cached", "local", "refused", "unknown_source",
+                              "rate_limited", "servfail", "upstream_timeout", "overloaded"}) {
+    EXPECT_THAT(log.out, HasSubstr(std::string("\n  ") + verdict + " ")) << verdict;
+  }
+  EXPECT_THAT(log.out, HasSubstr("  --vm VM "));
+  EXPECT_THAT(log.out, HasSubstr("  --limit N "));
 }
 
 class NetctlUsageErrorTest : public ::testing::TestWithParam<std::vector<std::string>> {};
@@ -107,7 +130,13 @@ INSTANTIATE_TEST_SUITE_P(
                       std::vector<std::string>{"allowlist", "add", "r1", "--dest", "1.2.3.4",
                                                "--port", "22", "--all-vms"},  // no --proto
                       std::vector<std::string>{"allowlist", "add", "r1", "--dest", "1.2.3.4",
-                                               "--proto", "tcp", "--all-vms"}));  // no --port
+                                               "--proto", "tcp", "--all-vms"},  // no --port
+                      std::vector<std::string>{"dns"},                          // no subcommand
+                      std::vector<std::string>{"dns", "show"},                  // unknown
+                      std::vector<std::string>{"dns", "log", "vm-1"},           // not --vm
+                      std::vector<std::string>{"dns", "log", "--vm"},           // no VM
+                      std::vector<std::string>{"dns", "log", "--limit", "-1"},
+                      std::vector<std::string>{"dns", "log", "--limit", "many"}));
 
 TEST(NetctlAllowlistUsageTest, AddNeedsEitherVmsOrAllVms) {
   const auto outcome =
@@ -363,6 +392,125 @@ TEST(NetctlAllowlistTest, AssignAndUnassignEncodeRuleAndVm) {
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_THAT(requests[0], StartsWith("PUT /v1/allowlist/flex%20lm/vms/vm%2F1 HTTP/1.1\r\n"));
   EXPECT_THAT(requests[1], StartsWith("DELETE /v1/allowlist/flex%20lm/vms/vm%2F1 HTTP/1.1\r\n"));
+}
+
+constexpr const char* kDnsLogJson =
+    R"({"decisions":[{"at":"2026-11-28T18:40:01.123Z","vm":"sec1","source":"192.168.129.1",)"
+    R"("name":"license.example.org","type":1,"verdict":"allowed",)"
+    R"("opened":["198.51.100.2","198.51.100.3"]},)"
+    R"({"at":"2026-11-28T18:40:00.980Z","vm":"sec1","source":"192.168.129.1",)"
+    R"("name":"license.example.org","type":28,"verdict":"cached","opened":[]},)"
+    R"({"at":"2026-11-28T18:39:58.002Z","vm":"sec2","source":"192.168.129.2",)"
+    R"("name":"x7f3a.exfil.example.net","type":16,"verdict":"refused","opened":[]},)"
+    R"({"at":"2026-11-28T18:39:57.000Z","vm":null,"source":"192.168.200.9",)"
+    R"("name":"","type":99,"verdict":"unknown_source","opened":[]}]})";
+
+TEST(NetctlDnsLogTest, ListsDecisionsNewestFirstInATable) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kDnsLogJson)});
+  const auto outcome = Netctl({"dns", "log"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_THAT(outcome.err, IsEmpty());
+  EXPECT_EQ(outcome.out,
+            "TIME (UTC)                VM    SOURCE         NAME                     TYPE    "
+            "VERDICT         OPENED\n"
+            "2026-11-28T18:40:01.123Z  sec1  192.168.129.1  license.example.org      A       "
+            "allowed         198.51.100.2,198.51.100.3\n"
+            "2026-11-28T18:40:00.980Z  sec1  192.168.129.1  license.example.org      AAAA    "
+            "cached          -\n"
+            "2026-11-28T18:39:58.002Z  sec2  192.168.129.2  x7f3a.exfil.example.net  TXT     "
+            "refused         -\n"
+            "2026-11-28T18:39:57.000Z  -     192.168.200.9  -                        TYPE99  "
+            "unknown_source  -\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/dns/log HTTP/1.1\r\n"));
+}
+
+TEST(NetctlDnsLogTest, VmAndLimitAreSentEncoded) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", R"({"decisions":[]})")});
+  const auto outcome =
+      Netctl({"dns", "log", "--vm", "vm 1&x", "--limit", "20"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out, "no DNS decisions for VM vm 1&x\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/dns/log?vm=vm%201%26x&limit=20 HTTP/1.1\r\n"));
+}
+
+TEST(NetctlDnsLogTest, EmptyLogSaysSo) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", R"({"decisions":[]})")});
+  const auto outcome = Netctl({"dns", "log"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out, "no DNS decisions\n");
+}
+
+TEST(NetctlDnsLogTest, JsonPrintsNetdsBodyUnchanged) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kDnsLogJson)});
+  const auto outcome = Netctl({"dns", "log", "--json"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(nlohmann::json::parse(outcome.out), nlohmann::json::parse(kDnsLogJson));
+}
+
+TEST(NetctlDnsLogTest, NetdWithoutTheGatewayRoleRefuses) {
+  ScriptedServer server({HttpReply(
+      409, "Conflict", "application/json",
+      R"({"error":{"code":"no_filtered_dns","message":"this netd does not run the gateway role"}})")});
+  const auto outcome = Netctl({"dns", "log"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitRefused);
+  EXPECT_THAT(outcome.out, IsEmpty());
+  EXPECT_EQ(outcome.err, "netctl: this netd does not run the gateway role (no_filtered_dns)\n");
+}
+
+TEST(NetctlDnsLogTest, DecisionOfTheWrongShapeExitsThree) {
+  ScriptedServer server(
+      {HttpReply(200, "OK", "application/json", R"({"decisions":[{"at":"x","type":"A"}]})")});
+  const auto outcome = Netctl({"dns", "log"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitUnreachable);
+  EXPECT_THAT(outcome.out, IsEmpty());
+  EXPECT_THAT(outcome.err, StartsWith("netctl: netd sent a response this client does not "));
+}
+
+TEST(NetctlVmShowTest, PrintsTheLeaseAndEveryDnsLearnedDestination) {
+  ScriptedServer server({HttpReply(
+      200, "OK", "application/json",
+      R"({"vm":"sec1","network":"secure","ip":"192.168.129.1","mac":"52:54:c0:a8:81:01",)"
+      R"("hostname":null,"created_at":"2026-11-28T13:00:00.000Z",)"
+      R"("lease":{"state":"active","expires_at":"2026-11-28T19:00:00.000Z"},)"
+      R"("dns_learned":[{"destination":"198.51.100.2","protocol":"tcp","port":443,)"
+      R"("name":"license.example.org","expires_at":"2026-11-28T18:45:01.123Z"},)"
+      R"({"destination":"198.51.100.3","protocol":"udp","port":27000,)"
+      R"("name":"license.example.org","expires_at":"2026-11-28T18:45:02.000Z"}]})")});
+  const auto outcome = Netctl({"vm", "show", "sec1"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out,
+            "vm:           sec1\n"
+            "network:      secure\n"
+            "ip:           192.168.129.1\n"
+            "mac:          52:54:c0:a8:81:01\n"
+            "hostname:     -\n"
+            "created:      2026-11-28T13:00:00.000Z\n"
+            "lease:        active, expires 2026-11-28T19:00:00.000Z\n"
+            "dns learned:  198.51.100.2 tcp/443 license.example.org, expires "
+            "2026-11-28T18:45:01.123Z\n"
+            "dns learned:  198.51.100.3 udp/27000 license.example.org, expires "
+            "2026-11-28T18:45:02.000Z\n");
+}
+
+TEST(NetctlVmShowTest, NothingLearnedAndNoGatewayPrintNoDnsLines) {
+  const std::string binding =
+      R"({"vm":"svc1","network":"service","ip":"192.168.122.2","mac":"52:54:c0:a8:7a:02",)"
+      R"("hostname":"h1","created_at":"2026-11-28T13:00:00.000Z")";
+  ScriptedServer server(
+      {HttpReply(200, "OK", "application/json", binding + R"(,"lease":null,"dns_learned":[]})"),
+       HttpReply(200, "OK", "application/json", binding + "}")});
+  const auto gateway = Netctl({"vm", "show", "svc1"}, server.socket_path());
+  EXPECT_EQ(gateway.exit_code, kExitOk) << gateway.err;
+  EXPECT_THAT(gateway.out, HasSubstr("\nlease:     none\n"));
+  EXPECT_THAT(gateway.out, Not(HasSubstr("dns")));
+  const auto elsewhere = Netctl({"vm", "show", "svc1"}, server.socket_path());
+  EXPECT_EQ(elsewhere.exit_code, kExitOk) << elsewhere.err;
+  EXPECT_THAT(elsewhere.out, Not(HasSubstr("lease")));
+  EXPECT_THAT(elsewhere.out, Not(HasSubstr("dns")));
 }
 
 }  // namespace

@@ -114,6 +114,26 @@ TEST_F(ClientAgainstNetdTest, StatusNetworksAuditAndMetrics) {
   EXPECT_THAT(client_.Metrics(), HasSubstr("# TYPE "));
 }
 
+TEST_F(ClientAgainstNetdTest, DnsLogStartsEmptyAndVmsHaveNothingLearned) {
+  client_.BindVm("vm-1", "secure");
+  EXPECT_TRUE(client_.DnsLog().empty());
+  EXPECT_TRUE(client_.DnsLog("vm-1", 1000).empty());
+  // A gateway sends the list, empty until an answer opens something.
+  const VmBinding binding = client_.GetVm("vm-1");
+  ASSERT_TRUE(binding.dns_learned.has_value());
+  EXPECT_TRUE(binding.dns_learned->empty());
+
+  try {
+    client_.DnsLog("../status");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 422u);
+    EXPECT_EQ(error.code(), "invalid_vm_id");
+    EXPECT_EQ(error.field(), "vm");
+  }
+  EXPECT_THROW(client_.DnsLog(std::nullopt, 0), ApiError);
+}
+
 TEST_F(ClientAgainstNetdTest, OpensRenewsListsAndClosesForwards) {
   client_.BindVm("vm-1", "secure");
   const Forward opened = client_.OpenForward(

@@ -40,6 +40,15 @@ TEST(ClientTargetsTest, BuildsPathsAndQueries) {
   EXPECT_EQ(targets::RuleVm("r 1", "vm?1"), "/v1/allowlist/r%201/vms/vm%3F1");
 }
 
+TEST(ClientTargetsTest, DnsLogEncodesTheVmAndAddsTheLimit) {
+  EXPECT_EQ(targets::DnsLog(), "/v1/dns/log");
+  EXPECT_EQ(targets::DnsLog("sec1"), "/v1/dns/log?vm=sec1");
+  EXPECT_EQ(targets::DnsLog("sec1", 20), "/v1/dns/log?vm=sec1&limit=20");
+  EXPECT_EQ(targets::DnsLog(std::nullopt, 1000), "/v1/dns/log?limit=1000");
+  // A VM id cannot smuggle in another parameter.
+  EXPECT_EQ(targets::DnsLog("a&limit=1 b"), "/v1/dns/log?vm=a%26limit%3D1%20b");
+}
+
 TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
   lab::TempDir directory("cli");
   const std::string path = (directory.path() / "absent.sock").string();
@@ -334,6 +343,99 @@ TEST(ClientScriptedTest, RuleOfTheWrongShapeIsProtocolError) {
   EXPECT_THROW(client.GetAllowlistRule("r"), ProtocolError);
   EXPECT_THROW(client.GetAllowlistRule("r"), ProtocolError);
   EXPECT_THROW(client.DeleteAllowlistRule("r"), ProtocolError);
+}
+
+constexpr const char* kDnsLogJson =
+    R"({"decisions":[{"at":"2026-11-28T18:40:01.123Z","vm":"sec1","source":"192.168.129.1",)"
+    R"("name":"license.example.org","type":1,"verdict":"allowed",)"
+    R"("opened":["198.51.100.2","198.51.100.3"]},)"
+    R"({"at":"2026-11-28T18:40:00.500Z","vm":null,"source":"192.168.200.9",)"
+    R"("name":"exfil.example.net","type":16,"verdict":"unknown_source","opened":[]}]})";
+
+TEST(ClientModelsTest, DecodesDnsDecisions) {
+  const auto decisions = DecodeDnsLog(nlohmann::json::parse(kDnsLogJson));
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].at, "2026-11-28T18:40:01.123Z");
+  EXPECT_EQ(decisions[0].vm, "sec1");
+  EXPECT_EQ(decisions[0].source, "192.168.129.1");
+  EXPECT_EQ(decisions[0].name, "license.example.org");
+  EXPECT_EQ(decisions[0].type, 1);
+  EXPECT_EQ(decisions[0].verdict, "allowed");
+  EXPECT_EQ(decisions[0].opened, (std::vector<std::string>{"198.51.100.2", "198.51.100.3"}));
+  EXPECT_EQ(decisions[1].vm, std::nullopt);
+  EXPECT_EQ(decisions[1].type, 16);
+  EXPECT_EQ(decisions[1].verdict, "unknown_source");
+  EXPECT_TRUE(decisions[1].opened.empty());
+
+  EXPECT_TRUE(DecodeDnsLog(nlohmann::json::parse(R"({"decisions":[]})")).empty());
+  EXPECT_THROW(DecodeDnsLog(nlohmann::json::parse(R"({"log":[]})")), ProtocolError);
+  EXPECT_THROW(DecodeDnsLog(nlohmann::json::parse(
+                   R"({"decisions":[{"at":"x","vm":null,"source":"1.2.3.4","name":"a"}]})")),
+               ProtocolError);
+}
+
+TEST(ClientModelsTest, DecodesTheLeaseAndDnsLearnedDestinationsOfAVm) {
+  const auto binding = Decode<VmBinding>(nlohmann::json::parse(
+      R"({"vm":"sec1","network":"secure","ip":"192.168.129.1","mac":"52:54:c0:a8:81:01",)"
+      R"("hostname":null,"created_at":"2026-11-28T13:00:00.000Z",)"
+      R"("lease":{"state":"active","expires_at":"2026-11-28T19:00:00.000Z"},)"
+      R"("dns_learned":[{"destination":"198.51.100.2","protocol":"tcp","port":443,)"
+      R"("name":"license.example.org","expires_at":"2026-11-28T18:45:01.123Z"},)"
+      R"({"destination":"198.51.100.2","protocol":"udp","port":27000,)"
+      R"("name":"license.example.org","expires_at":"2026-11-28T18:45:01.123Z"}]})"));
+  EXPECT_EQ(binding.lease_state, "active");
+  EXPECT_EQ(binding.lease_expires_at, "2026-11-28T19:00:00.000Z");
+  ASSERT_TRUE(binding.dns_learned.has_value());
+  ASSERT_EQ(binding.dns_learned->size(), 2u);
+  const DnsLearned& learned = binding.dns_learned->at(0);
+  EXPECT_EQ(learned.destination, "198.51.100.2");
+  EXPECT_EQ(learned.protocol, "tcp");
+  EXPECT_EQ(learned.port, 443);
+  EXPECT_EQ(learned.name, "license.example.org");
+  EXPECT_EQ(learned.expires_at, "2026-11-28T18:45:01.123Z");
+  EXPECT_EQ(binding.dns_learned->at(1).protocol, "udp");
+  EXPECT_EQ(binding.dns_learned->at(1).port, 27000);
+
+  // A gateway with nothing learned sends an empty list; a netd without the role none at all.
+  const auto nothing_learned = Decode<VmBinding>(
+      nlohmann::json::parse(std::string(kBindingJson).insert(1, R"("dns_learned":[],)")));
+  ASSERT_TRUE(nothing_learned.dns_learned.has_value());
+  EXPECT_TRUE(nothing_learned.dns_learned->empty());
+  const auto elsewhere = Decode<VmBinding>(nlohmann::json::parse(kBindingJson));
+  EXPECT_EQ(elsewhere.dns_learned, std::nullopt);
+  EXPECT_EQ(elsewhere.lease_state, std::nullopt);
+
+  EXPECT_THROW(Decode<VmBinding>(nlohmann::json::parse(
+                   std::string(kBindingJson).insert(1, R"("dns_learned":[{"port":443}],)"))),
+               ProtocolError);
+}
+
+TEST(ClientScriptedTest, DnsLogAsksTheEncodedTargetAndDecodesDecisions) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kDnsLogJson),
+                         HttpReply(200, "OK", "application/json", R"({"decisions":[]})")});
+  const Client client(server.socket_path());
+  const auto decisions = client.DnsLog();
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].name, "license.example.org");
+  EXPECT_TRUE(client.DnsLog("vm 1", 5).empty());
+
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/dns/log HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[1], StartsWith("GET /v1/dns/log?vm=vm%201&limit=5 HTTP/1.1\r\n"));
+}
+
+TEST(ClientScriptedTest, DnsLogWithoutTheGatewayRoleIsRefused) {
+  ScriptedServer server({HttpReply(
+      409, "Conflict", "application/json",
+      R"({"error":{"code":"no_filtered_dns","message":"this netd does not run the gateway role"}})")});
+  try {
+    Client(server.socket_path()).DnsLog();
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 409u);
+    EXPECT_EQ(error.code(), "no_filtered_dns");
+  }
 }
 
 TEST(ClientScriptedTest, UnknownMethodIsACallerError) {

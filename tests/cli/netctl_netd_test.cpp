@@ -421,6 +421,27 @@ TEST_F(NetctlAgainstNetdTest, AllowlistJsonPrintsNetdsBodies) {
   EXPECT_EQ(nlohmann::json::parse(refused.out)["error"]["code"], "no_such_rule");
 }
 
+TEST_F(NetctlAgainstNetdTest, DnsLogStartsEmptyAndRefusesInvalidQueries) {
+  EXPECT_EQ(Succeeds({"dns", "log"}), "no DNS decisions\n");
+  Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
+  EXPECT_EQ(Succeeds({"dns", "log", "--vm", "vm-1", "--limit", "5"}),
+            "no DNS decisions for VM vm-1\n");
+  const auto json = nlohmann::json::parse(Succeeds({"--json", "dns", "log"}));
+  EXPECT_EQ(json["decisions"], nlohmann::json::array());
+  // Nothing resolved yet: vm show prints no "dns learned" lines.
+  EXPECT_THAT(Succeeds({"vm", "show", "vm-1"}), Not(HasSubstr("dns")));
+  EXPECT_EQ(nlohmann::json::parse(Succeeds({"--json", "vm", "show", "vm-1"}))["dns_learned"],
+            nlohmann::json::array());
+
+  const auto bad_id = Netctl({"dns", "log", "--vm", "../status"});
+  EXPECT_EQ(bad_id.exit_code, 1);
+  EXPECT_THAT(bad_id.out, IsEmpty());
+  EXPECT_THAT(bad_id.err, MatchesRegex("netctl: .+ \\(invalid_vm_id, field vm\\)\n"));
+  const auto bad_limit = Netctl({"dns", "log", "--limit", "1001"});
+  EXPECT_EQ(bad_limit.exit_code, 1);
+  EXPECT_THAT(bad_limit.err, MatchesRegex("netctl: .+ \\(invalid_query, field limit\\)\n"));
+}
+
 TEST_F(NetctlAgainstNetdTest, MetricsPrintsPrometheusText) {
   EXPECT_THAT(Succeeds({"metrics"}), HasSubstr("# TYPE netd_api_requests_total counter\n"));
 }

@@ -100,5 +100,17 @@ TEST(NetctlFormatTest, LongListsAreShortenedToACount) {
   EXPECT_EQ(Shortened({"a", "b", "c", "d", "e"}, 3), "a,b,c +2 more");
 }
 
+TEST(NetctlFormatTest, DnsTypesByMnemonicOthersByNumber) {
+  EXPECT_EQ(DnsTypeName(1), "A");
+  EXPECT_EQ(DnsTypeName(28), "AAAA");
+  EXPECT_EQ(DnsTypeName(16), "TXT");
+  EXPECT_EQ(DnsTypeName(255), "ANY");
+  EXPECT_EQ(DnsTypeName(5), "CNAME");
+  EXPECT_EQ(DnsTypeName(15), "MX");
+  EXPECT_EQ(DnsTypeName(0), "TYPE0");
+  EXPECT_EQ(DnsTypeName(99), "TYPE99");
+  EXPECT_EQ(DnsTypeName(65535), "TYPE65535");
+}
+
 }  // namespace
 }  // namespace netd::netctl

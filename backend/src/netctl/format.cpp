@@ -34,6 +34,39 @@ std::string OrDash(const std::optional<std::string>& value) {
   return value.value_or("-");
 }
 
+std::string DnsTypeName(std::uint16_t type) {
+  switch (type) {
+    case 1:
+      return "A";
+    case 2:
+      return "NS";
+    case 5:
+      return "CNAME";
+    case 6:
+      return "SOA";
+    case 10:
+      return "NULL";
+    case 12:
+      return "PTR";
+    case 15:
+      return "MX";
+    case 16:
+      return "TXT";
+    case 28:
+      return "AAAA";
+    case 33:
+      return "SRV";
+    case 64:
+      return "SVCB";
+    case 65:
+      return "HTTPS";
+    case 255:
+      return "ANY";
+    default:
+      return fmt::format("TYPE{}", type);
+  }
+}
+
 std::string Shortened(const std::vector<std::string>& items, std::size_t shown) {
   if (items.empty()) return "-";
   if (items.size() <= shown) return fmt::format("{}", fmt::join(items, ","));

@@ -17,6 +17,9 @@ std::string FormatUnixMillis(std::int64_t millis);
 // The value, or "-" for a value that is not set.
 std::string OrDash(const std::optional<std::string>& value);
 
+// A DNS query type by its mnemonic ("A", "AAAA", "TXT", ...), "TYPE<n>" for others (RFC 3597).
+std::string DnsTypeName(std::uint16_t type);
+
 // A list for a table cell: the first `shown` items joined with ",", the rest counted
 // ("a,b,c +2 more"); "-" for no items.
 std::string Shortened(const std::vector<std::string>& items, std::size_t shown);

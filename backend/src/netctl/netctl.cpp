@@ -106,6 +106,7 @@ struct Context {
   const Invocation& invocation;
   // Options whose absence matters (an empty --hostname is still a hostname, for netd to judge).
   bool has_list_network = false;
+  bool has_dns_vm = false;
   bool has_hostname = false;
   bool has_after = false;
   bool has_limit = false;
@@ -204,6 +205,12 @@ int ShowVm(const Context& context) {
     std::string lease = *binding.lease_state;
     if (binding.lease_expires_at) lease += fmt::format(", expires {}", *binding.lease_expires_at);
     fields.emplace_back("lease", lease);
+  }
+  // One line per destination the filtered DNS opened for the VM (gateway only).
+  for (const auto& learned : binding.dns_learned.value_or(std::vector<client::DnsLearned>())) {
+    fields.emplace_back(
+        "dns learned", fmt::format("{} {}/{} {}, expires {}", learned.destination, learned.protocol,
+                                   learned.port, learned.name, learned.expires_at));
   }
   context.out << RenderFields(fields);
   return kExitOk;
@@ -476,6 +483,29 @@ int VerifyAudit(const Context& context) {
   return kExitRefused;
 }
 
+int ListDnsLog(const Context& context) {
+  std::optional<std::string_view> vm;
+  std::optional<std::uint64_t> limit;
+  if (context.has_dns_vm) vm = context.invocation.vm;
+  if (context.has_limit) limit = context.invocation.limit;
+  const Response response = context.client.Request("GET", targets::DnsLog(vm, limit));
+  if (PrintedAsJson(context, response)) return kExitOk;
+  const auto decisions = client::DecodeDnsLog(response.body);
+  if (decisions.empty()) {
+    context.out << (vm ? fmt::format("no DNS decisions for VM {}\n", *vm) : "no DNS decisions\n");
+    return kExitOk;
+  }
+  Table table({{"TIME (UTC)"}, {"VM"}, {"SOURCE"}, {"NAME"}, {"TYPE"}, {"VERDICT"}, {"OPENED"}});
+  for (const auto& decision : decisions) {
+    table.AddRow(
+        {decision.at, OrDash(decision.vm), decision.source,
+         decision.name.empty() ? "-" : decision.name, DnsTypeName(decision.type), decision.verdict,
+         decision.opened.empty() ? "-" : fmt::format("{}", fmt::join(decision.opened, ","))});
+  }
+  context.out << table.Render();
+  return kExitOk;
+}
+
 int ShowMetrics(const Context& context) {
   const std::string text = context.client.Metrics();
   context.out << text;
@@ -504,9 +534,9 @@ constexpr const char* kNetctlDescription =
 
 netctl talks to netd's control API (HTTP and JSON over netd's unix socket). It
 binds VMs to the enclave's networks, manages the secure network's egress
-allowlist and the kernel port forwards to VMs, shows what netd holds, and reads
-and checks the audit chain. Output
-is aligned tables for people; --json prints netd's JSON response unchanged, for
+allowlist and the kernel port forwards to VMs, shows what netd holds and what
+its filtered DNS decided, and reads and checks the audit chain. Output is
+aligned tables for people; --json prints netd's JSON response unchanged, for
 scripts. Global options (--socket, --json, --timeout) may come before or after
 the command.)";
 
@@ -517,6 +547,7 @@ constexpr const char* kNetctlExamples = R"(  netctl status
   netctl allowlist add flexlm --dest lic.example.org --proto tcp --port 1717 \
       --vm vm-42
   netctl forward open vm-42 --client 198.51.100.7
+  netctl dns log --vm vm-42
   NETD_SOCKET=/tmp/netd/s.sock netctl audit --verify
 
 ENVIRONMENT
@@ -613,7 +644,12 @@ first (netd refuses, exit status 1).)");
   auto* show = vm->add_subcommand("show", R"(Show one VM's binding
 
 Prints the VM's network, IP address, MAC address, hostname and when it was
-bound. A VM that is not bound is refused with code vm_not_bound (exit status 1).)");
+bound. A netd with the gateway role adds the VM's DHCP lease (active or expired,
+with its expiry; none when the VM has not taken it) and one "dns learned" line
+per destination its filtered DNS has opened for the VM: the address, protocol
+and port, the name whose answer held the address, and when it closes again
+(see 'netctl dns --help'). A VM that is not bound is refused with code
+vm_not_bound (exit status 1).)");
   show->add_option("VM", invocation.vm, vm_id_help)->type_name("")->required();
   show->footer(Footer("  netctl vm show vm-42\n  netctl --json vm show vm-42"));
   show->callback([&] { command = ShowVm; });
@@ -853,6 +889,58 @@ Removes the forward and cuts its open sessions. Prints what was closed.)");
   forward_close->footer(Footer("  netctl forward close fwd-5c1e0a9b77f2"));
   forward_close->callback([&] { command = CloseForward; });
 
+  auto* dns = app.add_subcommand("dns", R"(Read the secure networks' filtered DNS decisions
+
+VMs of a network whose egress is "allowlist" (secure) resolve names only through
+netd, on their gateway address, and only the names their allowlist rules name
+(lic.example.org exactly, *.example.org any one label below example.org; see
+'netctl allowlist --help'). An allowed answer opens the addresses it holds for
+that VM alone, on the rule's protocols and ports, for about the answer's time to
+live, before the VM sees it ('netctl vm show VM' lists them). Any other name is
+refused and never leaves the backend, not even to the upstream resolver. Only a
+netd with the gateway role runs the filtered DNS (others refuse with
+no_filtered_dns). Run 'netctl dns COMMAND --help' for each command.)");
+  dns->require_subcommand(1);
+  dns->footer(Footer("  netctl dns log\n  netctl dns log --vm vm-42 --limit 20"));
+
+  auto* dns_log = dns->add_subcommand("log", R"(List the filtered DNS's recent decisions
+
+netd keeps the last 1000 decisions of its filtered DNS in memory (a restart
+forgets them). Lists them newest first, one row per query: its time, the VM
+("-" for a source that is not a bound secure VM), the source address, the name
+("-" for one that is not plain text), the query type, the verdict, and the
+addresses the answer opened for the VM (OPENED). The verdicts:
+
+  allowed           a rule of the VM names the name: asked upstream, the
+                    answer's addresses opened before the VM got it
+  cached            allowed, answered from netd's cache
+  local             one of netd's dns.local_names, answered by netd
+  refused           no rule of the VM names the name (or it is not plain text):
+                    refused without asking upstream
+  unknown_source    the source is not a bound secure VM: refused
+  rate_limited      the VM asked more than dns.vm_queries_per_second: refused
+  servfail          the upstream failed, or the kernel refused the addresses
+  upstream_timeout  no upstream answer within dns.upstream_timeout_ms
+  overloaded        too many queries waiting upstream (dns.max_in_flight)
+
+Needs admin rights (root or netd's admin group, default netd-admin). An invalid
+VM id is refused with invalid_vm_id, a --limit outside 1 to 1000 with
+invalid_query (exit status 1).)");
+  auto* dns_vm =
+      dns_log->add_option("--vm", invocation.vm, "List only this VM's decisions")->type_name("VM");
+  auto* dns_limit = dns_log
+                        ->add_option("--limit", invocation.limit,
+                                     "List at most N decisions, 1 to 1000\n"
+                                     "(default 100)")
+                        ->type_name("N")
+                        ->check(kNotNegative);
+  dns_log->footer(
+      Footer("  netctl dns log\n"
+             "  netctl dns log --vm vm-42 --limit 20\n"
+             "  netctl --json dns log --vm vm-42 | \\\n"
+             "      jq -r '.decisions[] | select(.verdict == \"refused\") | .name'"));
+  dns_log->callback([&] { command = ListDnsLog; });
+
   auto* audit = app.add_subcommand("audit", R"(Read or verify the audit chain
 
 Without --verify, lists audit records in sequence order: time, action, object,
@@ -906,9 +994,10 @@ them (--json does not apply).)");
   const Context context{.client = client,
                         .invocation = invocation,
                         .has_list_network = list_network->count() > 0,
+                        .has_dns_vm = dns_vm->count() > 0,
                         .has_hostname = bind_hostname->count() > 0,
                         .has_after = after->count() > 0,
-                        .has_limit = limit->count() > 0,
+                        .has_limit = limit->count() > 0 || dns_limit->count() > 0,
                         .has_comment = add_comment->count() > 0,
                         .has_ttl = open_ttl->count() > 0 || renew_ttl->count() > 0,
                         .has_port = open_port->count() > 0,

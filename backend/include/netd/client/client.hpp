@@ -72,6 +72,11 @@ class Client {
   AuditPage Audit(std::optional<std::uint64_t> after = std::nullopt,
                   std::optional<std::uint64_t> limit = std::nullopt) const;
   AuditVerification VerifyAudit() const;
+  // The filtered DNS's most recent decisions, newest first: all VMs' or only `vm`'s, at most
+  // `limit` (1-1000; netd's default is 100). Needs admin rights; a netd without the gateway role
+  // refuses it (no_filtered_dns).
+  std::vector<DnsDecision> DnsLog(std::optional<std::string_view> vm = std::nullopt,
+                                  std::optional<std::uint64_t> limit = std::nullopt) const;
   // Prometheus text exposition format.
   std::string Metrics() const;
 

@@ -13,6 +13,16 @@
 // them: callers pass them on (to libvirt, to logs) rather than compute with them.
 namespace netd::client {
 
+// A destination the gateway's filtered DNS opened for a secure VM: an allowed answer named the
+// address, so the VM may connect to it on the protocol and port its rule names until expires_at.
+struct DnsLearned {
+  std::string destination;  // IPv4 address
+  std::string protocol;     // "tcp" or "udp"
+  std::uint16_t port = 0;
+  std::string name;        // the name whose answer held the address
+  std::string expires_at;  // RFC 3339, UTC
+};
+
 struct VmBinding {
   std::string vm;
   std::string network;
@@ -24,6 +34,9 @@ struct VmBinding {
   // "none" when the VM has not taken its lease; absent elsewhere.
   std::optional<std::string> lease_state;
   std::optional<std::string> lease_expires_at;
+  // GET /v1/vms/{vm} on a gateway: the destinations the filtered DNS has opened for the VM
+  // (empty for a VM it opened none for); absent elsewhere.
+  std::optional<std::vector<DnsLearned>> dns_learned;
 };
 
 struct BindResult {
@@ -160,6 +173,19 @@ struct ForwardSpec {
   std::optional<std::int64_t> ttl_s;  // netd's default is gateway.forward_ttl_s
 };
 
+// One decision of the gateway's filtered DNS on a query, as GET /v1/dns/log lists them.
+struct DnsDecision {
+  std::string at;                 // RFC 3339, UTC, with milliseconds
+  std::optional<std::string> vm;  // null when the source is not a bound secure VM
+  std::string source;             // the querying address
+  std::string name;               // lower case; empty for a name that is not plain text
+  std::uint16_t type = 0;         // the query type number: 1 A, 28 AAAA, 16 TXT, ...
+  // "allowed", "cached", "local", "refused", "unknown_source", "rate_limited", "servfail",
+  // "upstream_timeout" or "overloaded"
+  std::string verdict;
+  std::vector<std::string> opened;  // the addresses an allowed answer opened for the VM
+};
+
 // nlohmann::json conversions, found by argument-dependent lookup (`body.get<VmBinding>()`).
 // They throw nlohmann::json::exception on a body of the wrong shape; Decode() turns that into a
 // ProtocolError.
@@ -175,6 +201,8 @@ void from_json(const nlohmann::json& json, AllowlistRule& rule);
 void to_json(nlohmann::json& json, const AllowlistRuleSpec& spec);
 void from_json(const nlohmann::json& json, Forward& forward);
 void to_json(nlohmann::json& json, const ForwardSpec& spec);
+void from_json(const nlohmann::json& json, DnsLearned& learned);
+void from_json(const nlohmann::json& json, DnsDecision& decision);
 
 // The response bodies that wrap a list, a binding or a rule in one named member.
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body);
@@ -184,6 +212,7 @@ std::vector<AllowlistRule> DecodeAllowlist(const nlohmann::json& body);
 AllowlistRule DecodeDeletedRule(const nlohmann::json& body);
 std::vector<Forward> DecodeForwards(const nlohmann::json& body);
 Forward DecodeClosedForward(const nlohmann::json& body);
+std::vector<DnsDecision> DecodeDnsLog(const nlohmann::json& body);
 
 // Converts `body` to T, reporting a body of the wrong shape as a ProtocolError.
 template <typename T>

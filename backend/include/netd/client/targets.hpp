@@ -32,5 +32,8 @@ std::string Forward(std::string_view id);
 // "/v1/audit" with the `after` and `limit` query parameters that are set.
 std::string Audit(std::optional<std::uint64_t> after = std::nullopt,
                   std::optional<std::uint64_t> limit = std::nullopt);
+// "/v1/dns/log" with the `vm` and `limit` query parameters that are set.
+std::string DnsLog(std::optional<std::string_view> vm = std::nullopt,
+                   std::optional<std::uint64_t> limit = std::nullopt);
 
 }  // namespace netd::client::targets

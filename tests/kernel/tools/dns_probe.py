@@ -6,6 +6,9 @@
   dns_probe.py resolve-connect SERVER PATTERN COUNT PORT
       resolves PATTERN.format(i) for i in 0..COUNT-1 and opens a TCP connection to the first
       address at once; prints "resolved=N connected=N failed=N" and the first failures
+  dns_probe.py paired-latency SERVER_A SERVER_B PATTERN COUNT
+      asks SERVER_A, then SERVER_B, for PATTERN.format(i), i in 0..COUNT-1, over UDP; prints
+      one line per name: "MS_A MS_B" (milliseconds, client-side)
   dns_probe.py refused SERVER DOMAIN COUNT
       COUNT random names under DOMAIN, types TXT/NULL/ANY/A/AAAA, mixed case, some with a
       trailing dot, some with EDNS, every other one over TCP; prints "rcode=N count" lines
@@ -14,6 +17,7 @@ import random
 import socket
 import struct
 import sys
+import time
 
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "NULL": 10, "MX": 15, "TXT": 16, "AAAA": 28, "ANY": 255}
 
@@ -120,6 +124,19 @@ def main(argv):
         print(f"resolved={resolved} connected={connected} failed={len(failures)}")
         for failure in failures[:5]:
             print(failure)
+    elif mode == "paired-latency":
+        first, second, pattern, count = argv[2], argv[3], argv[4], int(argv[5])
+        for i in range(count):
+            name = pattern.format(i)
+            times = []
+            for server in (first, second):
+                started = time.perf_counter()
+                rcode = ask(server, name, 1)[0]
+                times.append((time.perf_counter() - started) * 1000)
+                if rcode != 0:
+                    print(f"{name} from {server}: rcode {rcode}", file=sys.stderr)
+                    return 1
+            print(f"{times[0]:.4f} {times[1]:.4f}")
     elif mode == "refused":
         server, domain, count = argv[2], argv[3], int(argv[4])
         rcodes = {}

@@ -1,0 +1,207 @@
+// bench/dns: the filtered DNS against dnsmasq, one run, same client, same upstream, same
+// query file. dnsperf in a secure VM namespace asks 200 allowed names (A) over and over:
+// once of netd's filtered DNS on the VM's gateway, once of dnsmasq (--cache-size=1000) in a
+// namespace of its own beside the VM, both forwarding to one upstream dnsmasq that holds the
+// names. Then the added latency of a first answer: 1,000 names nobody asked before, each
+// asked of netd (upstream, kernel insert) and then straight of the upstream by the same VM.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "netd/lab/namespace.hpp"
+#include "netd/lab/temp_dir.hpp"
+#include "netd/testing/netd_process.hpp"
+#include "netd/testing/raw_http.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using netd::lab::Namespace;
+using nlohmann::json;
+
+constexpr int kNames = 200;
+constexpr int kFirstAnswers = 1000;
+constexpr int kSeconds = 10;
+constexpr const char* kGateway = "192.168.128.1";
+constexpr const char* kUpstream = "198.51.100.2";
+constexpr const char* kPeer = "192.0.2.1";
+
+[[noreturn]] void Fail(const std::string& what) {
+  fmt::print(stderr, "bench/dns: {}\n", what);
+  std::exit(1);
+}
+
+double Percentile(std::vector<double> samples, double fraction) {
+  std::sort(samples.begin(), samples.end());
+  return samples[static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1))];
+}
+
+struct DnsperfResult {
+  double qps = 0;
+  double average_latency_ms = 0;
+  std::uint64_t lost = 0;
+};
+
+DnsperfResult Dnsperf(const Namespace& vm, const std::string& server,
+                      const std::filesystem::path& queries, int seconds) {
+  auto result = vm.Run({"dnsperf", "-s", server, "-d", queries.string(), "-l",
+                        std::to_string(seconds), "-q", "100", "-t", "2"});
+  if (!result.ok()) Fail("dnsperf against " + server + " failed: " + result.err + result.out);
+  DnsperfResult parsed;
+  std::smatch match;
+  if (std::regex_search(result.out, match, std::regex(R"(Queries per second:\s+([0-9.]+))"))) {
+    parsed.qps = std::stod(match[1]);
+  }
+  if (std::regex_search(result.out, match, std::regex(R"(Average Latency \(s\):\s+([0-9.]+))"))) {
+    parsed.average_latency_ms = std::stod(match[1]) * 1000;
+  }
+  if (std::regex_search(result.out, match, std::regex(R"(Queries lost:\s+([0-9]+))"))) {
+    parsed.lost = std::stoull(match[1]);
+  }
+  if (parsed.qps == 0) Fail("no dnsperf figures against " + server + ":\n" + result.out);
+  return parsed;
+}
+
+}  // namespace
+
+int main() {
+  Namespace gateway("bdns-gw");
+  Namespace outside("bdns-out");
+  Namespace vm("bdns-vm");
+  Namespace peer("bdns-peer");
+  netd::lab::TempDir dir("bdns");
+  gateway.RunChecked({"sysctl", "-qw", "net.ipv4.ip_forward=1"});
+  gateway.RunChecked({"ip", "link", "add", "br-secure", "type", "bridge"});
+  gateway.SetLinkUp("br-secure");
+  gateway.AddAddress("br-secure", std::string(kGateway) + "/17");
+  netd::lab::CreateVethPair(gateway, "ext0", outside, "eth0");
+  gateway.AddAddress("ext0", "198.51.100.1/24");
+  outside.AddAddress("eth0", std::string(kUpstream) + "/24");
+  // The peer resolver: beside the VM, with its own path to the upstream.
+  netd::lab::CreateVethPair(vm, "eth1", peer, "eth0");
+  vm.AddAddress("eth1", "192.0.2.2/24");
+  peer.AddAddress("eth0", std::string(kPeer) + "/24");
+  netd::lab::CreateVethPair(peer, "eth1", outside, "eth1");
+  peer.AddAddress("eth1", "198.18.0.2/24");
+  outside.AddAddress("eth1", "198.18.0.1/24");
+
+  // The upstream: every name the bench asks, from memory.
+  auto upstream_conf = dir.path() / "upstream.conf";
+  {
+    std::ofstream conf(upstream_conf);
+    conf << "port=53\nlisten-address=" << kUpstream
+         << ",198.18.0.1\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\ngroup=root\n"
+            "local-ttl=3600\n";
+    for (int i = 0; i < kNames; ++i) {
+      conf << "host-record=n" << i << ".bench.example,203.0.113." << i % 250 << "\n";
+    }
+    for (int i = 0; i < kFirstAnswers; ++i) {
+      conf << "host-record=f" << i << ".bench.example,198.51.100." << 10 + i % 200 << "\n";
+    }
+  }
+  auto upstream = outside.Start({"dnsmasq", "--keep-in-foreground", "--conf-file=" +
+                                                                        upstream_conf.string()});
+  auto peer_conf = dir.path() / "peer.conf";
+  std::ofstream(peer_conf) << "port=53\nlisten-address=" << kPeer
+                           << "\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\ngroup=root\n"
+                              "cache-size=1000\nserver=198.18.0.1\n";
+  auto peer_dnsmasq =
+      peer.Start({"dnsmasq", "--keep-in-foreground", "--conf-file=" + peer_conf.string()});
+
+  netd::testing::NetdProcess netd(dir.path(), [](std::string config) {
+    return config + "\n[dns]\nupstream = [\"" + kUpstream +
+           "\"]\nvm_queries_per_second = 1000000\nmax_in_flight = 100000\n";
+  });
+  netd.RunInNamespace(gateway.name());
+  netd.Start();
+  auto api = [&](const std::string& method, const std::string& target, const json& body) {
+    auto answer = netd::testing::Request(netd.socket(), method, target, body.dump());
+    if (answer.status >= 300) Fail(method + " " + target + ": " + answer.body);
+    return answer.Json();
+  };
+  auto bound = api("PUT", "/v1/vms/bench", {{"network", "secure"}});
+  netd::lab::CreateVethPair(gateway, "p-bench", vm, "eth0");
+  gateway.RunChecked({"ip", "link", "set", "p-bench", "master", "br-secure"});
+  vm.RunChecked({"ip", "link", "set", "eth0", "address", bound["mac"].get<std::string>()});
+  vm.AddAddress("eth0", bound["ip"].get<std::string>() + "/17");
+  vm.AddRoute("default", kGateway);
+  api("PUT", "/v1/allowlist/bench",
+      {{"destinations", {"*.bench.example"}},
+       {"protocol", "tcp"},
+       {"ports", {443}},
+       {"vms", {"bench"}}});
+  // So that the VM may ask the upstream straight, for the first-answer comparison.
+  api("PUT", "/v1/allowlist/upstream",
+      {{"destinations", {kUpstream}}, {"protocol", "udp"}, {"ports", {53}}, {"vms", {"bench"}}});
+
+  auto queries = dir.path() / "queries.txt";
+  {
+    std::ofstream file(queries);
+    for (int i = 0; i < kNames; ++i) file << "n" << i << ".bench.example A\n";
+  }
+  // Both resolvers answer before the clock starts; a short run fills both caches.
+  for (const auto* server : {kGateway, kPeer}) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!vm.Run({"dig", "+short", "+time=1", "+tries=1", std::string("@") + server,
+                    "n0.bench.example"})
+                .out.starts_with("203.0.113.")) {
+      if (std::chrono::steady_clock::now() > deadline) Fail(std::string(server) + " never answered");
+      std::this_thread::sleep_for(50ms);
+    }
+    Dnsperf(vm, server, queries, 1);
+  }
+
+  fmt::print("bench/dns: dnsperf, {} names, 100 queries outstanding, {} s per run, alternating\n",
+             kNames, kSeconds);
+  std::vector<double> netd_qps;
+  std::vector<double> peer_qps;
+  for (int round = 0; round < 2; ++round) {
+    auto ours = Dnsperf(vm, kGateway, queries, kSeconds);
+    auto theirs = Dnsperf(vm, kPeer, queries, kSeconds);
+    fmt::print("  round {}: netd {:.0f} q/s (avg {:.3f} ms, lost {}), dnsmasq {:.0f} q/s (avg "
+               "{:.3f} ms, lost {})\n",
+               round + 1, ours.qps, ours.average_latency_ms, ours.lost, theirs.qps,
+               theirs.average_latency_ms, theirs.lost);
+    netd_qps.push_back(ours.qps);
+    peer_qps.push_back(theirs.qps);
+  }
+  auto mean = [](const std::vector<double>& values) {
+    double sum = 0;
+    for (double value : values) sum += value;
+    return sum / static_cast<double>(values.size());
+  };
+
+  auto paired = vm.Run({"/usr/bin/python3", NETD_DNS_PROBE, "paired-latency", kGateway,
+                        kUpstream, "f{}.bench.example", std::to_string(kFirstAnswers)});
+  if (!paired.ok()) Fail("paired latency: " + paired.err);
+  std::vector<double> via_netd;
+  std::vector<double> direct;
+  std::vector<double> added;
+  std::istringstream lines(paired.out);
+  for (double a = 0, b = 0; lines >> a >> b;) {
+    via_netd.push_back(a);
+    direct.push_back(b);
+    added.push_back(a - b);
+  }
+  if (via_netd.size() != static_cast<std::size_t>(kFirstAnswers)) Fail("paired latency: short");
+  auto learned = api("GET", "/v1/status", nullptr)["dns"]["learned_destinations"].get<int>();
+  fmt::print("  first answers (each opens its address): netd p50 {:.3f} ms p99 {:.3f} ms, "
+             "upstream straight p50 {:.3f} ms p99 {:.3f} ms; {} learned destinations\n",
+             Percentile(via_netd, 0.5), Percentile(via_netd, 0.99), Percentile(direct, 0.5),
+             Percentile(direct, 0.99), learned);
+
+  fmt::print("BENCH dns netd_qps {:.0f} q/s\n", mean(netd_qps));
+  fmt::print("BENCH dns dnsmasq_qps {:.0f} q/s\n", mean(peer_qps));
+  fmt::print("BENCH dns qps_ratio {:.2f} x\n", mean(netd_qps) / mean(peer_qps));
+  fmt::print("BENCH dns first_answer_added_p50 {:.3f} ms\n", Percentile(added, 0.5));
+  fmt::print("BENCH dns first_answer_added_p99 {:.3f} ms\n", Percentile(added, 0.99));
+  return 0;
+}

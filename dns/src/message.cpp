@@ -50,43 +50,53 @@ class Reader {
     return out;
   }
 
-  // A possibly compressed name. Pointers may only go backwards, each before the previous one,
-  // so no message can make the reader loop.
-  Labels Name() {
-    Labels labels;
+  // A possibly compressed name, label by label: `visit(const char* label, std::size_t
+  // length)`. Pointers may only go backwards, each before the previous one, so no message can
+  // make the reader loop. False (and the reader failed) for a damaged name.
+  template <typename Visit>
+  bool WalkName(Visit&& visit) {
     std::size_t at = pos_;
     std::size_t limit = pos_;
     std::optional<std::size_t> resume;
     std::size_t total = 1;
     int pointers = 0;
     while (ok_) {
-      if (at >= message_.size()) return Fail();
+      if (at >= message_.size()) return FailWalk();
       std::uint8_t length = message_[at];
       if ((length & 0xc0) == 0xc0) {
-        if (at + 1 >= message_.size()) return Fail();
+        if (at + 1 >= message_.size()) return FailWalk();
         std::size_t target = static_cast<std::size_t>(length & 0x3f) << 8 | message_[at + 1];
         if (!resume) resume = at + 2;
-        if (target >= limit || ++pointers > kMaxPointers) return Fail();
+        if (target >= limit || ++pointers > kMaxPointers) return FailWalk();
         limit = target;
         at = target;
         continue;
       }
-      if (length & 0xc0) return Fail();  // the obsolete extended label types
+      if (length & 0xc0) return FailWalk();  // the obsolete extended label types
       if (length == 0) {
         pos_ = resume ? *resume : at + 1;
-        return labels;
+        return true;
       }
       total += length + 1;
-      if (total > kMaxNameBytes || at + 1 + length > message_.size()) return Fail();
-      labels.emplace_back(reinterpret_cast<const char*>(&message_[at + 1]), length);
+      if (total > kMaxNameBytes || at + 1 + length > message_.size()) return FailWalk();
+      visit(reinterpret_cast<const char*>(&message_[at + 1]), static_cast<std::size_t>(length));
       at += 1 + length;
+    }
+    return false;
+  }
+
+  Labels Name() {
+    Labels labels;
+    if (!WalkName(
+            [&](const char* label, std::size_t length) { labels.emplace_back(label, length); })) {
+      labels.clear();
     }
     return labels;
   }
 
-  Labels Fail() {
+  bool FailWalk() {
     ok_ = false;
-    return {};
+    return false;
   }
 
  private:
@@ -117,13 +127,6 @@ void PutName(std::vector<std::uint8_t>& out, const Labels& labels) {
     out.insert(out.end(), label.begin(), label.end());
   }
   out.push_back(0);
-}
-
-bool IsPlainLabel(const std::string& label) {
-  return std::all_of(label.begin(), label.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-  });
 }
 
 std::string Text(const Labels& labels) {
@@ -189,14 +192,26 @@ ParsedQuery ParseQuery(std::span<const std::uint8_t> message) {
   query.id = header.id;
   query.recursion_desired = header.flags & kFlagRecursionDesired;
   auto question_at = reader.pos();
-  auto labels = reader.Name();
+  query.plain_name = true;
+  reader.WalkName([&](const char* label, std::size_t length) {
+    if (!query.name.empty()) query.name += '.';
+    for (std::size_t i = 0; i < length; ++i) {
+      char c = label[i];
+      bool plain = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+      if (c >= 'A' && c <= 'Z') {
+        c = static_cast<char>(c - 'A' + 'a');
+        plain = true;
+      }
+      query.plain_name = query.plain_name && plain;
+      query.name += c;
+    }
+  });
   query.type = reader.U16();
   query.klass = reader.U16();
   if (!reader.ok()) return parsed;
   query.question_wire.assign(message.begin() + static_cast<std::ptrdiff_t>(question_at),
                              message.begin() + static_cast<std::ptrdiff_t>(reader.pos()));
-  query.plain_name = std::all_of(labels.begin(), labels.end(), IsPlainLabel);
-  if (query.plain_name) query.name = Text(labels);
+  if (!query.plain_name) query.name.clear();
   for (int section = 1; section < 4; ++section) {
     for (int i = 0; i < header.counts[section]; ++i) {
       auto record = ReadRecord(reader);
@@ -232,6 +247,22 @@ std::vector<std::uint8_t> BuildResponse(const Query& query, Rcode rcode, bool tr
     Put32(out, 0);
     Put16(out, 0);
   }
+  return out;
+}
+
+std::vector<std::uint8_t> Truncated(std::span<const std::uint8_t> answer) {
+  if (answer.size() < kHeaderBytes) return BuildHeaderOnly(0, Rcode::kServFail);
+  Reader reader(answer);
+  auto header = ReadHeader(reader);
+  for (int i = 0; i < header.counts[0]; ++i) {
+    reader.WalkName([](const char*, std::size_t) {});
+    reader.Bytes(4);
+  }
+  if (!reader.ok()) return BuildHeaderOnly(header.id, Rcode::kServFail);
+  std::vector<std::uint8_t> out(answer.begin(),
+                                answer.begin() + static_cast<std::ptrdiff_t>(reader.pos()));
+  out[2] |= kFlagTruncated >> 8;
+  std::fill(out.begin() + 6, out.begin() + kHeaderBytes, 0);
   return out;
 }
 

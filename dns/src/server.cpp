@@ -1,5 +1,6 @@
 #include "netd/dns/server.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -19,10 +20,12 @@ namespace {
 using boost::asio::ip::tcp;
 using boost::asio::ip::udp;
 
-constexpr std::size_t kUdpBuffer = 65536;
+// A query longer than this is no query netd answers (it arrives cut, and is dropped).
+constexpr std::size_t kUdpBuffer = 4096;
 constexpr std::size_t kClassicUdpLimit = 512;
-// Datagrams read per wake-up before the loop serves anything else.
-constexpr int kUdpBatch = 64;
+// Datagrams read per wake-up (one recvmmsg) before the loop serves anything else; answers
+// ready before the batch ends leave together (one sendmmsg).
+constexpr unsigned kUdpBatch = 64;
 
 Ipv4Address FromAsio(const boost::asio::ip::address& address) {
   return address.is_v4() ? Ipv4Address(address.to_v4().to_uint()) : Ipv4Address();
@@ -54,8 +57,45 @@ std::vector<std::uint8_t> ProblemAnswer(const ParsedQuery& parsed) {
 struct DnsServer::UdpListener {
   explicit UdpListener(boost::asio::io_context& io) : socket(io) {}
   udp::socket socket;
-  udp::endpoint peer;
-  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(kUdpBuffer);
+  std::array<std::array<std::uint8_t, kUdpBuffer>, kUdpBatch> buffers{};
+  std::array<sockaddr_in, kUdpBatch> peers{};
+  // Answers waiting for the end of the batch, with their destinations.
+  bool batching = false;
+  std::vector<std::vector<std::uint8_t>> answers;
+  std::vector<sockaddr_in> answer_peers;
+
+  void Send(std::vector<std::uint8_t> answer, const sockaddr_in& peer) {
+    if (batching) {
+      answers.push_back(std::move(answer));
+      answer_peers.push_back(peer);
+      return;
+    }
+    // Best effort, as UDP is: an answer the socket cannot take now is dropped.
+    sendto(socket.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT,
+           reinterpret_cast<const sockaddr*>(&peer), sizeof(peer));
+  }
+
+  void Flush() {
+    batching = false;
+    if (answers.empty()) return;
+    std::vector<mmsghdr> messages(answers.size());
+    std::vector<iovec> vectors(answers.size());
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      vectors[i] = {answers[i].data(), answers[i].size()};
+      messages[i].msg_hdr.msg_name = &answer_peers[i];
+      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (std::size_t sent = 0; sent < messages.size();) {
+      int n = sendmmsg(socket.native_handle(), messages.data() + sent,
+                       static_cast<unsigned>(messages.size() - sent), MSG_DONTWAIT);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    answers.clear();
+    answer_peers.clear();
+  }
 };
 
 struct DnsServer::TcpListener {
@@ -144,46 +184,56 @@ std::size_t DnsServer::tcp_open() const {
 void DnsServer::ReceiveUdp(const std::shared_ptr<UdpListener>& listener) {
   listener->socket.async_wait(udp::socket::wait_read, [this, listener](auto error) {
     if (error) return;
-    for (int i = 0; i < kUdpBatch; ++i) {
-      boost::system::error_code receive_error;
-      auto length = listener->socket.receive_from(boost::asio::buffer(listener->buffer),
-                                                  listener->peer, 0, receive_error);
-      if (receive_error == boost::asio::error::would_block) break;
-      if (receive_error == boost::asio::error::bad_descriptor ||
-          receive_error == boost::asio::error::operation_aborted) {
-        return;
-      }
-      if (receive_error) continue;  // an ICMP error of an earlier send, reported here
-      HandleUdp(listener, length);
+    std::array<mmsghdr, kUdpBatch> messages{};
+    std::array<iovec, kUdpBatch> vectors{};
+    for (unsigned i = 0; i < kUdpBatch; ++i) {
+      vectors[i] = {listener->buffers[i].data(), kUdpBuffer};
+      messages[i].msg_hdr.msg_name = &listener->peers[i];
+      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
     }
+    int received = recvmmsg(listener->socket.native_handle(), messages.data(), kUdpBatch,
+                            MSG_DONTWAIT, nullptr);
+    if (received < 0 && errno == EBADF) return;  // closed by Stop
+    // Otherwise nothing to read (EAGAIN), or an ICMP error of an earlier send reported here.
+    listener->batching = true;
+    for (int i = 0; i < received; ++i) {
+      const auto& header = messages[static_cast<std::size_t>(i)].msg_hdr;
+      if (header.msg_flags & MSG_TRUNC) {
+        ++counters_.malformed;
+        continue;
+      }
+      HandleUdp(listener, static_cast<std::size_t>(i),
+                messages[static_cast<std::size_t>(i)].msg_len);
+    }
+    listener->Flush();
     ReceiveUdp(listener);
   });
 }
 
-void DnsServer::HandleUdp(const std::shared_ptr<UdpListener>& listener, std::size_t length) {
-  auto parsed = ParseQuery(std::span<const std::uint8_t>(listener->buffer.data(), length));
-  auto peer = listener->peer;
+void DnsServer::HandleUdp(const std::shared_ptr<UdpListener>& listener, std::size_t slot,
+                          std::size_t length) {
+  auto parsed = ParseQuery(std::span<const std::uint8_t>(listener->buffers[slot].data(), length));
+  auto peer = listener->peers[slot];
   if (!parsed.query) {
     ++counters_.malformed;
     auto answer = ProblemAnswer(parsed);
-    boost::system::error_code ignored;
-    if (!answer.empty()) listener->socket.send_to(boost::asio::buffer(answer), peer, 0, ignored);
+    if (!answer.empty()) listener->Send(std::move(answer), peer);
     return;
   }
   ++counters_.udp_queries;
   const auto& query = *parsed.query;
   std::size_t limit = query.edns_udp_size.value_or(kClassicUdpLimit);
   std::weak_ptr<bool> alive = alive_;
-  Responder reply([this, alive, listener, peer, limit, query](std::vector<std::uint8_t> answer) {
+  Responder reply([this, alive, listener, peer, limit](std::vector<std::uint8_t> answer) {
     if (answer.size() > limit) {
-      auto rcode = static_cast<Rcode>(answer.size() > 3 ? answer[3] & 0xf : 0);
-      answer = BuildResponse(query, rcode, true);
+      answer = Truncated(answer);
       if (alive.lock()) ++counters_.truncated;
     }
-    boost::system::error_code ignored;
-    listener->socket.send_to(boost::asio::buffer(answer), peer, 0, ignored);
+    listener->Send(std::move(answer), peer);
   });
-  handler_(query, FromAsio(peer.address()), std::move(reply));
+  handler_(query, Ipv4Address(ntohl(peer.sin_addr.s_addr)), std::move(reply));
 }
 
 void DnsServer::Accept(const std::shared_ptr<TcpListener>& listener) {

@@ -36,7 +36,7 @@ ApiResponse ControlApi::DnsLog(const Call& call) {
                          {"source", decision.source.ToString()},
                          {"name", decision.name},
                          {"type", decision.type},
-                         {"verdict", decision.verdict},
+                         {"verdict", FilteredDns::ToString(decision.verdict)},
                          {"opened", addresses}});
   }
   return JsonResponse(200, {{"decisions", decisions}});
@@ -59,7 +59,14 @@ json ControlApi::DnsLearnedJson(Ipv4Address vm) const {
 json ControlApi::DnsStatusJson() const {
   if (!dns_) return nullptr;
   const auto& counters = dns_->counters();
-  return {{"verdicts", counters.verdicts},
+  json verdicts = json::object();
+  for (std::size_t i = 0; i < FilteredDns::kVerdicts; ++i) {
+    if (counters.verdicts[i] > 0) {
+      verdicts[std::string(FilteredDns::ToString(static_cast<FilteredDns::Verdict>(i)))] =
+          counters.verdicts[i];
+    }
+  }
+  return {{"verdicts", verdicts},
           {"in_flight", counters.in_flight},
           {"cache_entries", counters.cache_entries},
           {"learned_destinations", firewall_ ? firewall_->learned().entries().size() : 0}};
@@ -71,8 +78,11 @@ std::string ControlApi::DnsMetrics() const {
   std::string out =
       "# HELP netd_dns_queries_total Filtered DNS queries by verdict.\n"
       "# TYPE netd_dns_queries_total counter\n";
-  for (const auto& [verdict, count] : counters.verdicts) {
-    out += fmt::format("netd_dns_queries_total{{verdict=\"{}\"}} {}\n", verdict, count);
+  for (std::size_t i = 0; i < FilteredDns::kVerdicts; ++i) {
+    if (counters.verdicts[i] == 0) continue;
+    out += fmt::format("netd_dns_queries_total{{verdict=\"{}\"}} {}\n",
+                       FilteredDns::ToString(static_cast<FilteredDns::Verdict>(i)),
+                       counters.verdicts[i]);
   }
   out +=
       "# HELP netd_dns_refused_total Queries refused per VM (names not allowlisted for it).\n"

@@ -55,6 +55,30 @@ std::string TypeName(std::uint16_t type) {
 
 }  // namespace
 
+std::string_view FilteredDns::ToString(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kAllowed:
+      return "allowed";
+    case Verdict::kCached:
+      return "cached";
+    case Verdict::kLocal:
+      return "local";
+    case Verdict::kRefused:
+      return "refused";
+    case Verdict::kUnknownSource:
+      return "unknown_source";
+    case Verdict::kRateLimited:
+      return "rate_limited";
+    case Verdict::kServfail:
+      return "servfail";
+    case Verdict::kUpstreamTimeout:
+      return "upstream_timeout";
+    case Verdict::kOverloaded:
+      break;
+  }
+  return "overloaded";
+}
+
 void FilteredDns::Histogram::Add(double ms) {
   for (std::size_t i = 0; i < std::size(kBoundsMs); ++i) {
     if (ms <= kBoundsMs[i]) ++buckets[i];
@@ -122,63 +146,56 @@ void FilteredDns::Stop() {
 }
 
 void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Responder reply) {
+  static const std::string kNoVm;
   const auto& policy = firewall_.policy();
   const auto* vm = policy.FindVmAt(source);
-  Decision decision{NowMs(), vm ? vm->id : "", source, query.name, query.type, "", {}};
   if (!vm) {
     reply(dns::BuildResponse(query, dns::Rcode::kRefused));
-    decision.verdict = "unknown_source";
-    return Record(std::move(decision));
+    return Record(Verdict::kUnknownSource, kNoVm, source, query);
   }
   if (!TakeToken(source)) {
     reply(dns::BuildResponse(query, dns::Rcode::kRefused));
-    decision.verdict = "rate_limited";
-    return Record(std::move(decision));
+    return Record(Verdict::kRateLimited, vm->id, source, query);
   }
   if (query.plain_name && query.klass == 1) {
     if (auto local = config_.dns.local_names.find(query.name);
         local != config_.dns.local_names.end()) {
       reply(dns::BuildAddressAnswer(query, {local->second}, kLocalTtlS));
-      decision.verdict = "local";
-      return Record(std::move(decision));
+      return Record(Verdict::kLocal, vm->id, source, query);
     }
   }
-  if (!query.plain_name || query.klass != 1 || policy.RulesNaming(vm->id, query.name).empty()) {
+  auto rules = query.plain_name && query.klass == 1 ? policy.RulesNaming(vm->id, query.name)
+                                                    : std::vector<const firewall::AllowlistRule*>();
+  if (rules.empty()) {
     Refuse(query, reply);
     ++counters_.refused_by_vm[vm->id];
-    decision.verdict = "refused";
-    return Record(std::move(decision));
+    return Record(Verdict::kRefused, vm->id, source, query);
   }
 
-  CacheKey key{query.name, query.type, query.klass, query.edns_udp_size.has_value()};
   auto now = std::chrono::steady_clock::now();
-  if (auto cached = cache_.find(key); cached != cache_.end()) {
+  if (auto cached = cache_.find(CacheKeyOf(query)); cached != cache_.end()) {
     if (cached->second.expires > now) {
       auto age_s = static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::seconds>(now - cached->second.stored).count());
       auto remaining = cached->second.ttl_s > age_s ? cached->second.ttl_s - age_s : 0;
       // The addresses are open for this VM (again) before it sees them.
-      if (!Open(vm->id, query, cached->second.addresses, remaining)) {
+      if (!Open(*vm, rules, query, cached->second.addresses, remaining)) {
         reply(dns::BuildResponse(query, dns::Rcode::kServFail));
-        decision.verdict = "servfail";
-        return Record(std::move(decision));
+        return Record(Verdict::kServfail, vm->id, source, query);
       }
       auto answer = cached->second.answer;
       dns::AdjustTtls(answer, age_s, static_cast<std::uint32_t>(config_.dns.max_ttl_s));
       std::copy(query.question_wire.begin(), query.question_wire.end(), answer.begin() + 12);
       dns::SetId(answer, query.id);
       reply(std::move(answer));
-      decision.verdict = "cached";
-      decision.addresses = cached->second.addresses;
-      return Record(std::move(decision));
+      return Record(Verdict::kCached, vm->id, source, query, cached->second.addresses);
     }
     cache_.erase(cached);
   }
 
   if (counters_.in_flight >= config_.dns.max_in_flight) {
     reply(dns::BuildResponse(query, dns::Rcode::kServFail));
-    decision.verdict = "overloaded";
-    return Record(std::move(decision));
+    return Record(Verdict::kOverloaded, vm->id, source, query);
   }
   auto pending = std::make_shared<Pending>(io_, query, vm->id, source, std::move(reply));
   ++counters_.in_flight;
@@ -188,13 +205,7 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
     pending->done = true;
     --counters_.in_flight;
     pending->reply(dns::BuildResponse(pending->query, dns::Rcode::kServFail));
-    Record({NowMs(),
-            pending->vm,
-            pending->source,
-            pending->query.name,
-            pending->query.type,
-            "upstream_timeout",
-            {}});
+    Record(Verdict::kUpstreamTimeout, pending->vm, pending->source, pending->query);
   });
   upstream_->Send(dns::BuildUpstreamQuery(query),
                   [this, pending](std::span<const std::uint8_t> answer, const char* error) {
@@ -210,23 +221,22 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   --counters_.in_flight;
   counters_.upstream_ms.Add(MsSince(pending->started));
   const auto& query = pending->query;
-  Decision decision{NowMs(), pending->vm, pending->source, query.name, query.type, "", {}};
   auto fail = [&](const std::string& why) {
     pending->reply(dns::BuildResponse(query, dns::Rcode::kServFail));
-    decision.verdict = "servfail";
     spdlog::debug("dns: vm {}: {} {}: SERVFAIL: {}", pending->vm, query.name, TypeName(query.type),
                   why);
-    Record(std::move(decision));
+    Record(Verdict::kServfail, pending->vm, pending->source, query);
   };
   if (answer.empty()) return fail(error ? error : "no answer");
   auto summary = dns::ParseResponse(answer, query.name);
   if (!summary) return fail("a damaged answer");
   // The rules may have changed while the query was out.
   const auto* vm = firewall_.policy().FindVmAt(pending->source);
-  if (!vm || vm->id != pending->vm || firewall_.policy().RulesNaming(vm->id, query.name).empty()) {
+  auto rules = vm && vm->id == pending->vm ? firewall_.policy().RulesNaming(vm->id, query.name)
+                                           : std::vector<const firewall::AllowlistRule*>();
+  if (rules.empty()) {
     Refuse(query, pending->reply);
-    decision.verdict = "refused";
-    return Record(std::move(decision));
+    return Record(Verdict::kRefused, pending->vm, pending->source, query);
   }
   std::vector<std::uint8_t> out(answer.begin(), answer.end());
   if (summary->has_aaaa) {
@@ -242,27 +252,34 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
     }
     ttl_s = std::min(ttl_s, record.ttl);
   }
-  if (!addresses.empty() && !Open(vm->id, query, addresses, ttl_s)) {
+  if (!addresses.empty() && !Open(*vm, rules, query, addresses, ttl_s)) {
     return fail("the kernel refused the addresses");
   }
   dns::AdjustTtls(out, 0, static_cast<std::uint32_t>(config_.dns.max_ttl_s));
   if (!addresses.empty() && summary->rcode == dns::Rcode::kNoError &&
       config_.dns.cache_entries > 0) {
+    auto now = std::chrono::steady_clock::now();
     if (cache_.size() >= config_.dns.cache_entries) {
-      auto now = std::chrono::steady_clock::now();
       std::erase_if(cache_, [&](const auto& entry) { return entry.second.expires <= now; });
       if (cache_.size() >= config_.dns.cache_entries) cache_.erase(cache_.begin());
     }
-    auto now = std::chrono::steady_clock::now();
-    cache_[{query.name, query.type, query.klass, query.edns_udp_size.has_value()}] = {
-        out, now, now + std::chrono::seconds(ttl_s), addresses, ttl_s};
+    cache_[CacheKeyOf(query)] = {out, now, now + std::chrono::seconds(ttl_s), addresses, ttl_s};
     counters_.cache_entries = cache_.size();
   }
   dns::SetId(out, query.id);
   pending->reply(std::move(out));
-  decision.verdict = "allowed";
-  decision.addresses = std::move(addresses);
-  Record(std::move(decision));
+  Record(Verdict::kAllowed, pending->vm, pending->source, query, addresses);
+}
+
+const std::string& FilteredDns::CacheKeyOf(const dns::Query& query) {
+  cache_key_.assign(query.name);
+  cache_key_ += '\0';
+  cache_key_ += static_cast<char>(query.type >> 8);
+  cache_key_ += static_cast<char>(query.type);
+  cache_key_ += static_cast<char>(query.klass >> 8);
+  cache_key_ += static_cast<char>(query.klass);
+  cache_key_ += query.edns_udp_size ? 'e' : '-';
+  return cache_key_;
 }
 
 std::int64_t FilteredDns::LifetimeMs(std::uint32_t ttl_s) const {
@@ -270,18 +287,16 @@ std::int64_t FilteredDns::LifetimeMs(std::uint32_t ttl_s) const {
   return (ttl + config_.dns.grace_s) * 1000;
 }
 
-bool FilteredDns::Open(const std::string& vm_id, const dns::Query& query,
-                       const std::vector<Ipv4Address>& addresses, std::uint32_t ttl_s) {
+bool FilteredDns::Open(const firewall::SecureVm& vm,
+                       const std::vector<const firewall::AllowlistRule*>& rules,
+                       const dns::Query& query, const std::vector<Ipv4Address>& addresses,
+                       std::uint32_t ttl_s) {
   if (addresses.empty()) return true;
-  const auto& policy = firewall_.policy();
-  const auto* vm = policy.FindVm(vm_id);
-  if (!vm) return false;
   auto started = std::chrono::steady_clock::now();
   try {
-    firewall_.OpenLearned(*vm, policy.RulesNaming(vm_id, query.name), query.name, addresses,
-                          LifetimeMs(ttl_s));
+    firewall_.OpenLearned(vm, rules, query.name, addresses, LifetimeMs(ttl_s));
   } catch (const std::exception& failure) {
-    spdlog::error("dns: vm {}: cannot open the addresses of {}: {}", vm_id, query.name,
+    spdlog::error("dns: vm {}: cannot open the addresses of {}: {}", vm.id, query.name,
                   failure.what());
     return false;
   }
@@ -310,8 +325,9 @@ bool FilteredDns::TakeToken(Ipv4Address source) {
   return true;
 }
 
-void FilteredDns::Record(Decision decision) {
-  ++counters_.verdicts[decision.verdict];
+void FilteredDns::Record(Verdict verdict, const std::string& vm, Ipv4Address source,
+                         const dns::Query& query, const std::vector<Ipv4Address>& addresses) {
+  ++counters_.verdicts[static_cast<std::size_t>(verdict)];
   auto now = std::chrono::steady_clock::now();
   if (now - log_window_ >= std::chrono::seconds(1)) {
     if (suppressed_ > 0) spdlog::info("dns: {} more decisions not logged", suppressed_);
@@ -320,30 +336,37 @@ void FilteredDns::Record(Decision decision) {
     suppressed_ = 0;
   }
   bool routine =
-      decision.verdict == "allowed" || decision.verdict == "cached" || decision.verdict == "local";
+      verdict == Verdict::kAllowed || verdict == Verdict::kCached || verdict == Verdict::kLocal;
   if (routine) {
     if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("dns: vm {}: {} {} {}", decision.vm, decision.name, TypeName(decision.type),
-                    decision.verdict);
+      spdlog::debug("dns: vm {}: {} {} {}", vm, query.name, TypeName(query.type),
+                    ToString(verdict));
     }
   } else if (logged_in_window_ < kLogLinesPerSecond) {
     ++logged_in_window_;
-    spdlog::info("dns: vm={} source={} name={} type={} verdict={}",
-                 decision.vm.empty() ? "-" : decision.vm, decision.source.ToString(),
-                 decision.name.empty() ? "-" : decision.name, TypeName(decision.type),
-                 decision.verdict);
+    spdlog::info("dns: vm={} source={} name={} type={} verdict={}", vm.empty() ? "-" : vm,
+                 source.ToString(), query.name.empty() ? "-" : query.name, TypeName(query.type),
+                 ToString(verdict));
   } else {
     ++suppressed_;
   }
-  decisions_.push_front(std::move(decision));
-  if (decisions_.size() > kDecisionsKept) decisions_.pop_back();
+  if (decisions_.size() < kDecisionsKept) decisions_.emplace_back();
+  auto& slot = decisions_[next_decision_];
+  next_decision_ = (next_decision_ + 1) % kDecisionsKept;
+  slot.at_ms = NowMs();
+  slot.vm.assign(vm);
+  slot.source = source;
+  slot.name.assign(query.name);
+  slot.type = query.type;
+  slot.verdict = verdict;
+  slot.addresses.assign(addresses.begin(), addresses.end());
 }
 
 std::vector<FilteredDns::Decision> FilteredDns::RecentDecisions(const std::string& vm,
                                                                 std::size_t limit) const {
   std::vector<Decision> out;
-  for (const auto& decision : decisions_) {
-    if (out.size() >= limit) break;
+  for (std::size_t i = 1; i <= decisions_.size() && out.size() < limit; ++i) {
+    const auto& decision = decisions_[(next_decision_ + kDecisionsKept - i) % kDecisionsKept];
     if (vm.empty() || decision.vm == vm) out.push_back(decision);
   }
   return out;

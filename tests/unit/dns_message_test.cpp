@@ -186,6 +186,17 @@ TEST(DnsResponse, AaaaRecordsAreRemovedAndTheRestKept) {
   EXPECT_FALSE(ParseResponse(damaged, "license.example.org"));
 }
 
+TEST(DnsResponse, ATruncatedCopyKeepsTheHeaderAndQuestionOnly) {
+  auto cut = Truncated(ChainResponse());
+  auto parsed = ParseResponse(cut, "license.example.org");
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->truncated);
+  EXPECT_EQ(parsed->id, 0x4321);
+  EXPECT_TRUE(parsed->addresses.empty());
+  EXPECT_EQ(cut.size(), 12u + 21u + 4u);
+  EXPECT_EQ(Truncated(Bytes{1, 2})[3] & 0xf, 2) << "a damaged answer becomes SERVFAIL";
+}
+
 TEST(DnsNamePattern, ExactNamesAndOneLabelWildcards) {
   EXPECT_TRUE(NameMatches("license.example.org", "License.Example.org."));
   EXPECT_FALSE(NameMatches("license.example.org", "a.license.example.org"));

@@ -71,6 +71,9 @@ ParsedQuery ParseQuery(std::span<const std::uint8_t> message);
 // A response to `query` with only its question (and an OPT record when the query had one):
 // how REFUSED, NXDOMAIN and SERVFAIL are answered. `truncated` sets TC.
 std::vector<std::uint8_t> BuildResponse(const Query& query, Rcode rcode, bool truncated = false);
+// `answer` cut to its header and question with TC set: what goes over UDP instead of an
+// answer too long for the requester; a bare SERVFAIL header if `answer` is damaged.
+std::vector<std::uint8_t> Truncated(std::span<const std::uint8_t> answer);
 // A bare header for a damaged or unsupported query.
 std::vector<std::uint8_t> BuildHeaderOnly(std::uint16_t id, Rcode rcode);
 

@@ -62,7 +62,8 @@ class DnsServer {
   struct TcpListener;
   struct TcpConnection;
   void ReceiveUdp(const std::shared_ptr<UdpListener>& listener);
-  void HandleUdp(const std::shared_ptr<UdpListener>& listener, std::size_t length);
+  void HandleUdp(const std::shared_ptr<UdpListener>& listener, std::size_t slot,
+                 std::size_t length);
   void Accept(const std::shared_ptr<TcpListener>& listener);
   void ReadTcp(const std::shared_ptr<TcpConnection>& connection);
   void WriteTcp(const std::shared_ptr<TcpConnection>& connection, std::vector<std::uint8_t> answer);

@@ -1,10 +1,10 @@
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -18,6 +18,7 @@
 #include "netd/dns/message.hpp"
 #include "netd/dns/server.hpp"
 #include "netd/dns/upstream.hpp"
+#include "netd/firewall/allowlist.hpp"
 
 namespace netd {
 
@@ -37,6 +38,20 @@ class FilteredDns {
   void Start();
   void Stop();
 
+  enum class Verdict {
+    kAllowed,
+    kCached,
+    kLocal,
+    kRefused,
+    kUnknownSource,
+    kRateLimited,
+    kServfail,
+    kUpstreamTimeout,
+    kOverloaded,
+  };
+  static constexpr std::size_t kVerdicts = 9;
+  static std::string_view ToString(Verdict verdict);
+
   // One decision, for `netctl dns log` and the API.
   struct Decision {
     std::int64_t at_ms = 0;
@@ -44,7 +59,7 @@ class FilteredDns {
     Ipv4Address source;
     std::string name;
     std::uint16_t type = 0;
-    std::string verdict;  // allowed, cached, local, refused, unknown_source, rate_limited, ...
+    Verdict verdict = Verdict::kRefused;
     std::vector<Ipv4Address> addresses;  // what an allowed answer opened
   };
   // The most recent decisions first, at most `limit`, of one VM when `vm` is not empty.
@@ -58,7 +73,7 @@ class FilteredDns {
     void Add(double ms);
   };
   struct Counters {
-    std::map<std::string, std::uint64_t> verdicts;
+    std::array<std::uint64_t, kVerdicts> verdicts{};
     std::map<std::string, std::uint64_t> refused_by_vm;
     Histogram upstream_ms;  // query sent to answer received
     Histogram insert_ms;    // kernel transaction of an answer's addresses, to its ACK
@@ -70,13 +85,6 @@ class FilteredDns {
 
  private:
   struct Pending;
-  struct CacheKey {
-    std::string name;
-    std::uint16_t type;
-    std::uint16_t klass;
-    bool edns;
-    friend auto operator<=>(const CacheKey&, const CacheKey&) = default;
-  };
   struct Cached {
     std::vector<std::uint8_t> answer;  // as received, AAAA removed
     std::chrono::steady_clock::time_point stored;
@@ -93,11 +101,15 @@ class FilteredDns {
   void OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
                         std::span<const std::uint8_t> answer, const char* error);
   bool TakeToken(Ipv4Address source);
-  // Opens the addresses for the VM; false (and SERVFAIL sent) if the kernel refused.
-  bool Open(const std::string& vm, const dns::Query& query,
-            const std::vector<Ipv4Address>& addresses, std::uint32_t ttl_s);
+  // Opens the addresses for the VM on the ports of `rules`; false if the kernel refused.
+  bool Open(const firewall::SecureVm& vm, const std::vector<const firewall::AllowlistRule*>& rules,
+            const dns::Query& query, const std::vector<Ipv4Address>& addresses,
+            std::uint32_t ttl_s);
   void Refuse(const dns::Query& query, const dns::Responder& reply);
-  void Record(Decision decision);
+  void Record(Verdict verdict, const std::string& vm, Ipv4Address source, const dns::Query& query,
+              const std::vector<Ipv4Address>& addresses = {});
+  // The cache key of a query, in a buffer reused from query to query.
+  const std::string& CacheKeyOf(const dns::Query& query);
   std::int64_t LifetimeMs(std::uint32_t ttl_s) const;
 
   boost::asio::io_context& io_;
@@ -107,9 +119,13 @@ class FilteredDns {
   std::unique_ptr<dns::AresUpstream> upstream_;
   bool stopping_ = false;
   Counters counters_;
-  std::deque<Decision> decisions_;
+  // The last decisions, a ring: slots are overwritten in place, so that recording one
+  // reuses the memory of the one it replaces.
+  std::vector<Decision> decisions_;
+  std::size_t next_decision_ = 0;
   std::unordered_map<std::uint32_t, Bucket> buckets_;
-  std::map<CacheKey, Cached> cache_;
+  std::unordered_map<std::string, Cached> cache_;
+  std::string cache_key_;
   std::chrono::steady_clock::time_point log_window_;
   std::uint64_t logged_in_window_ = 0;
   std::uint64_t suppressed_ = 0;

@@ -38,6 +38,13 @@ LearnedAllows::Plan LearnedAllows::Learn(const SecureVm& vm,
         for (std::uint32_t port = range.first; port <= range.last; ++port) {
           for (auto address : addresses) {
             ExactAllow key{vm.ip, address, protocol, static_cast<std::uint16_t>(port)};
+            // The common case of an answer asked again: nothing to change, nothing to copy.
+            if (auto known = entries_.find(key);
+                known != entries_.end() && known->second.expires_ms >= expires_ms &&
+                known->second.name == name && known->second.rules.contains(rule->name) &&
+                !plan.updates.contains(key)) {
+              continue;
+            }
             auto& update = plan.updates[key];
             bool fresh = false;
             if (!update) {
@@ -89,7 +96,8 @@ LearnedAllows::Plan LearnedAllows::Adjust(const ElementChanges& changes, std::in
     const auto* vm = policy.FindVmAt(key.vm);
     std::erase_if(entry.rules, [&](const std::string& rule_name) {
       const auto* rule = policy.FindRule(rule_name);
-      return !vm || !rule || !rule->AppliesTo(vm->id) || !rule->Names(entry.name) ||
+      return !vm || !rule || !rule->AppliesTo(vm->id) ||
+             (entry.name.empty() ? rule->hosts.empty() : !rule->Names(entry.name)) ||
              !rule->OpensPort(key.protocol, key.port);
     });
     bool live = !entry.rules.empty();
@@ -107,6 +115,27 @@ LearnedAllows::Plan LearnedAllows::Adjust(const ElementChanges& changes, std::in
     }
   }
   return plan;
+}
+
+void LearnedAllows::Restore(const std::vector<ExactAllow>& kernel_elements, std::int64_t now_ms,
+                            const AllowlistPolicy& policy) {
+  for (const auto& element : kernel_elements) {
+    auto left = static_cast<std::int64_t>(element.timeout_ms) - kBackstopMs;
+    const auto* vm = policy.FindVmAt(element.vm);
+    if (left <= 0 || !vm || policy.HoldsExact(element)) continue;
+    Entry entry;
+    entry.expires_ms = now_ms + left;
+    for (const auto& [name, rule] : policy.rules()) {
+      if (!rule.hosts.empty() && rule.AppliesTo(vm->id) &&
+          rule.OpensPort(element.protocol, element.port)) {
+        entry.rules.insert(name);
+      }
+    }
+    if (entry.rules.empty()) continue;
+    ExactAllow key = element;
+    key.timeout_ms = 0;
+    entries_[key] = std::move(entry);
+  }
 }
 
 void LearnedAllows::Commit(Plan plan) {

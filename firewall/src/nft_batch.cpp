@@ -19,6 +19,7 @@
 #include <system_error>
 
 #include "netd/firewall/packet_filter.hpp"
+#include "nft_objects.hpp"
 
 namespace netd::firewall {
 namespace {
@@ -193,6 +194,67 @@ std::uint32_t NftSocket::Generation() {
       const auto* attribute = FindAttribute(header, sizeof(nfgenmsg), NFTA_GEN_ID);
       if (attribute && mnl_attr_validate(attribute, MNL_TYPE_U32) == 0) {
         generation = ntohl(mnl_attr_get_u32(attribute));
+      }
+    }
+  }
+}
+
+std::vector<NftSocket::ListedElement> NftSocket::ListSetElements(const char* table,
+                                                                 const char* set_name) {
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  auto sequence = next_sequence.fetch_add(1);
+  auto* request = nftnl_nlmsg_build_hdr(buffer.data(), NFT_MSG_GETSETELEM, NFPROTO_INET,
+                                        NLM_F_DUMP | NLM_F_ACK, sequence);
+  {
+    SetPtr set(nftnl_set_alloc());
+    if (!set) throw std::bad_alloc();
+    nftnl_set_set_str(set.get(), NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(set.get(), NFTNL_SET_NAME, set_name);
+    nftnl_set_elems_nlmsg_build_payload(request, set.get());
+  }
+  auto what = fmt::format("listing set {} of table inet {}", set_name, table);
+  if (mnl_socket_sendto(socket_, request, request->nlmsg_len) < 0) {
+    throw std::system_error(errno, std::generic_category(), what);
+  }
+  std::vector<ListedElement> elements;
+  for (;;) {
+    auto length = mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
+    if (length < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), what);
+    }
+    auto remaining = static_cast<int>(length);
+    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
+         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
+      if (header->nlmsg_seq != sequence) continue;
+      if (header->nlmsg_type == NLMSG_DONE) return elements;
+      if (header->nlmsg_type == NLMSG_ERROR) {
+        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
+        if (error->error == -ENOENT) return {};
+        if (error->error != 0) {
+          throw std::system_error(-error->error, std::generic_category(), what);
+        }
+        continue;
+      }
+      SetPtr set(nftnl_set_alloc());
+      if (!set) throw std::bad_alloc();
+      if (nftnl_set_elems_nlmsg_parse(header, set.get()) < 0) {
+        throw std::runtime_error(what + ": cannot parse the kernel's answer");
+      }
+      std::unique_ptr<nftnl_set_elems_iter, decltype(&nftnl_set_elems_iter_destroy)> iterator(
+          nftnl_set_elems_iter_create(set.get()), &nftnl_set_elems_iter_destroy);
+      if (!iterator) throw std::bad_alloc();
+      for (auto* element = nftnl_set_elems_iter_next(iterator.get()); element;
+           element = nftnl_set_elems_iter_next(iterator.get())) {
+        ListedElement listed;
+        std::uint32_t key_length = 0;
+        const auto* key = static_cast<const std::uint8_t*>(
+            nftnl_set_elem_get(element, NFTNL_SET_ELEM_KEY, &key_length));
+        if (key) listed.key.assign(key, key + key_length);
+        if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_EXPIRATION)) {
+          listed.expires_in_ms = nftnl_set_elem_get_u64(element, NFTNL_SET_ELEM_EXPIRATION);
+        }
+        elements.push_back(std::move(listed));
       }
     }
   }

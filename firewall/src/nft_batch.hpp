@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,14 @@ class NftSocket {
 
   // The ruleset's generation: the kernel adds one with every committed transaction.
   std::uint32_t Generation();
+
+  // The elements of set `set` of table inet `table`: key bytes and, for an element with a
+  // timeout, the milliseconds it has left. Empty when the table or set does not exist.
+  struct ListedElement {
+    std::vector<std::uint8_t> key;
+    std::optional<std::uint64_t> expires_in_ms;
+  };
+  std::vector<ListedElement> ListSetElements(const char* table, const char* set);
 
  private:
   mnl_socket* socket_ = nullptr;

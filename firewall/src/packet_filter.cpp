@@ -54,6 +54,23 @@ class NftablesPacketFilter final : public PacketFilter {
     return conntrack_.Delete(filter);
   }
 
+  std::vector<ExactAllow> TimedAllowElements() override {
+    std::vector<ExactAllow> timed;
+    for (const auto& element : socket_.ListSetElements(kTableName, "allow4")) {
+      if (!element.expires_in_ms || element.key.size() != 16) continue;
+      auto word = [&](std::size_t at) {
+        return static_cast<std::uint32_t>(element.key[at]) << 24 |
+               static_cast<std::uint32_t>(element.key[at + 1]) << 16 |
+               static_cast<std::uint32_t>(element.key[at + 2]) << 8 | element.key[at + 3];
+      };
+      ExactAllow allow{Ipv4Address(word(0)), Ipv4Address(word(4)), element.key[8],
+                       static_cast<std::uint16_t>(element.key[12] << 8 | element.key[13])};
+      allow.timeout_ms = *element.expires_in_ms;
+      timed.push_back(allow);
+    }
+    return timed;
+  }
+
   int foreign_change_fd() const override { return monitor_.fd(); }
 
   bool TakeForeignChanges() override {

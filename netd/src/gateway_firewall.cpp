@@ -65,6 +65,17 @@ void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
   for (const auto& binding : bindings) {
     if (IsAllowlisted(binding.network)) policy_.AddVm(SecureVmOf(binding));
   }
+  // What DNS answers opened before a restart stays open for the rest of its time.
+  try {
+    learned_.Restore(filter_.TimedAllowElements(), NowMs(), policy_);
+  } catch (const std::exception& failure) {
+    spdlog::warn("firewall: cannot read the DNS-learned elements of the previous run: {}",
+                 failure.what());
+  }
+  if (!learned_.entries().empty()) {
+    spdlog::info("firewall: kept {} DNS-learned elements of the previous run",
+                 learned_.entries().size());
+  }
   ApplyWholeTable();
 }
 

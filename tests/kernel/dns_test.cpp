@@ -318,6 +318,25 @@ TEST_F(FilteredDnsTest, LearnedAddressesCloseAtTheirExpiryAndWithTheirRule) {
   EXPECT_FALSE(Connects(vm, "198.51.100.14", 443));
 }
 
+TEST_F(FilteredDnsTest, ARestartKeepsWhatAnswersOpenedForTheRestOfTheirTime) {
+  StartNetd();
+  auto& vm = AddVm("sec1");
+  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
+                  {"protocol", "tcp"},
+                  {"ports", {443}},
+                  {"vms", {"sec1"}}});
+  ASSERT_EQ(Query(vm, "n5.lic.example.org"), "rcode=0 tc=0 a=198.51.100.15 other=");
+  ASSERT_EQ(netd_->Stop(), 0);
+  netd_->Start();
+  auto learned = Api("GET", "/v1/vms/sec1").Json()["dns_learned"];
+  ASSERT_EQ(learned.size(), 1u) << learned;
+  EXPECT_EQ(learned[0]["destination"], "198.51.100.15");
+  auto elements = Allow4();
+  ASSERT_EQ(elements.size(), 1u);
+  EXPECT_TRUE(elements[0]["elem"].contains("timeout")) << elements[0];
+  EXPECT_TRUE(Connects(vm, "198.51.100.15", 443)) << "the VM lost what its answer opened";
+}
+
 TEST_F(FilteredDnsTest, SecureVmsReachNoOtherResolver) {
   StartNetd();
   auto& vm = AddVm("sec1");

@@ -130,5 +130,32 @@ TEST_F(LearnedAllowsTest, AWholeTableApplyCarriesTheRemainingTime) {
   EXPECT_TRUE(learned_.KernelElements(61'000, policy_).empty());
 }
 
+TEST_F(LearnedAllowsTest, ARestartTakesBackWhatTheKernelStillHolds) {
+  auto left = kLicense;
+  left.timeout_ms = 30'000 + LearnedAllows::kBackstopMs;
+  auto ending = ExactAllow{Ip("192.168.129.1"), Ip("198.51.100.3"), IPPROTO_TCP, 443};
+  ending.timeout_ms = LearnedAllows::kBackstopMs;  // netd would have deleted it by now
+  auto stranger = ExactAllow{Ip("192.168.129.9"), Ip("198.51.100.4"), IPPROTO_TCP, 443};
+  stranger.timeout_ms = 60'000;  // no bound VM
+  auto other_port = ExactAllow{Ip("192.168.129.1"), Ip("198.51.100.5"), IPPROTO_TCP, 8443};
+  other_port.timeout_ms = 60'000;  // no rule opens it
+  learned_.Restore({left, ending, stranger, other_port}, 1000, policy_);
+  ASSERT_EQ(learned_.entries().size(), 1u);
+  const auto& [key, entry] = *learned_.entries().begin();
+  EXPECT_EQ(key, kLicense);
+  EXPECT_EQ(entry.expires_ms, 31'000);
+  EXPECT_TRUE(entry.name.empty());
+  auto elements = learned_.KernelElements(1000, policy_);
+  ASSERT_EQ(elements.size(), 1u);
+  EXPECT_EQ(elements[0].timeout_ms, 30'000u + LearnedAllows::kBackstopMs);
+  // A change of another rule keeps it; the rule that opened its port going takes it along.
+  EXPECT_TRUE(learned_.Adjust(policy_.PutRule(HostRule("x", "x.example.org")), 2000, policy_)
+                  .changes.empty());
+  auto removed = policy_.RemoveRule("lic");
+  auto plan = learned_.Adjust(removed, 2000, policy_);
+  ASSERT_EQ(plan.changes.remove.exact.size(), 1u);
+  EXPECT_EQ(plan.changes.remove.exact[0], kLicense);
+}
+
 }  // namespace
 }  // namespace netd::firewall

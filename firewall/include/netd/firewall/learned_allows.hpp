@@ -22,7 +22,7 @@ class LearnedAllows {
  public:
   struct Entry {
     std::int64_t expires_ms = 0;  // netd deletes the element then
-    std::string name;             // the query name that opened it
+    std::string name;  // the query name that opened it; empty when restored from the kernel
     std::set<std::string, std::less<>> rules;
   };
   using Entries = std::map<ExactAllow, Entry>;
@@ -53,6 +53,13 @@ class LearnedAllows {
   Plan Adjust(const ElementChanges& changes, std::int64_t now_ms,
               const AllowlistPolicy& policy) const;
   void Commit(Plan plan);
+
+  // Takes back the timed elements a previous netd left in the kernel (`timeout_ms`: the time
+  // each has left), as long as a rule naming host names still opens them for their VM: a
+  // restart does not close what VMs were told. Their names are unknown, so a later rule
+  // change keeps them while any host-name rule of the VM opens their protocol and port.
+  void Restore(const std::vector<ExactAllow>& kernel_elements, std::int64_t now_ms,
+               const AllowlistPolicy& policy);
 
   // The timed elements, for a whole-table apply.
   std::vector<ExactAllow> KernelElements(std::int64_t now_ms, const AllowlistPolicy& policy) const;

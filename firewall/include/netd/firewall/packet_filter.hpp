@@ -135,6 +135,10 @@ class PacketFilter {
   // that closing it cuts them; returns how many.
   virtual std::size_t CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) = 0;
 
+  // The `allow4` elements the kernel holds with a timeout (those DNS answers opened), each
+  // with the time it has left as its timeout_ms; empty when there is no table yet.
+  virtual std::vector<ExactAllow> TimedAllowElements() = 0;
+
   // Changes made by anyone else: the descriptor turns readable when the kernel reports one
   // (wait for it, then call TakeForeignChanges).
   virtual int foreign_change_fd() const = 0;

@@ -27,6 +27,13 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
       const std::function<bool(const firewall::FlowTuple&)>& still_allowed) override;
 
   std::size_t CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) override;
+  std::vector<firewall::ExactAllow> TimedAllowElements() override {
+    std::vector<firewall::ExactAllow> timed;
+    for (const auto& element : exact) {
+      if (element.timeout_ms > 0) timed.push_back(element);
+    }
+    return timed;
+  }
   int foreign_change_fd() const override { return foreign_changes_; }
   bool TakeForeignChanges() override;
 

@@ -86,16 +86,17 @@ void AresUpstream::Send(std::span<const std::uint8_t> query, Callback callback) 
           bytes = std::span<const std::uint8_t>(answer, static_cast<std::size_t>(length));
         }
         const char* error = bytes.empty() ? ares_strerror(status) : nullptr;
+        bool timed_out = status == ARES_ETIMEOUT;
         if (status != ARES_EDESTRUCTION && *done->in_send) {
           // Finished inside ares_send (no server to try): the caller hears it from the loop,
           // after Send has returned.
           boost::asio::post(*done->io,
                             [callback = std::move(done->callback),
-                             copy = std::vector<std::uint8_t>(bytes.begin(), bytes.end()),
-                             error] { callback(copy, error); });
+                             copy = std::vector<std::uint8_t>(bytes.begin(), bytes.end()), error,
+                             timed_out] { callback(copy, error, timed_out); });
           return;
         }
-        done->callback(bytes, error);
+        done->callback(bytes, error, timed_out);
       },
       pending);
   in_send_ = false;

@@ -207,14 +207,16 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
     pending->reply(dns::BuildResponse(pending->query, dns::Rcode::kServFail));
     Record(Verdict::kUpstreamTimeout, pending->vm, pending->source, pending->query);
   });
-  upstream_->Send(dns::BuildUpstreamQuery(query),
-                  [this, pending](std::span<const std::uint8_t> answer, const char* error) {
-                    if (!stopping_) OnUpstreamAnswer(pending, answer, error);
-                  });
+  upstream_->Send(
+      dns::BuildUpstreamQuery(query),
+      [this, pending](std::span<const std::uint8_t> answer, const char* error, bool timed_out) {
+        if (!stopping_) OnUpstreamAnswer(pending, answer, error, timed_out);
+      });
 }
 
 void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
-                                   std::span<const std::uint8_t> answer, const char* error) {
+                                   std::span<const std::uint8_t> answer, const char* error,
+                                   bool timed_out) {
   if (pending->done) return;  // answered with SERVFAIL at the deadline
   pending->done = true;
   pending->deadline.cancel();
@@ -225,7 +227,8 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
     pending->reply(dns::BuildResponse(query, dns::Rcode::kServFail));
     spdlog::debug("dns: vm {}: {} {}: SERVFAIL: {}", pending->vm, query.name, TypeName(query.type),
                   why);
-    Record(Verdict::kServfail, pending->vm, pending->source, query);
+    Record(timed_out ? Verdict::kUpstreamTimeout : Verdict::kServfail, pending->vm, pending->source,
+           query);
   };
   if (answer.empty()) return fail(error ? error : "no answer");
   auto summary = dns::ParseResponse(answer, query.name);

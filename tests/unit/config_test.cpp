@@ -113,6 +113,39 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[api]", "[api]\nmax_connections = 0", "netd.toml:10:19",
                 "api.max_connections: expected an integer 1-4096, got 0"}));
 
+TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
+  auto with_dns = [](const std::string& dns) { return DemoConfigText() + "\n[dns]\n" + dns; };
+  auto config =
+      ParseConfig(with_dns("upstream = [\"192.0.2.53\", \"192.0.2.54:5353\"]\n"
+                           "refuse_with = \"nxdomain\"\n"
+                           "local_names = { \"Backend.Enclave.\" = \"192.168.128.1\" }\n"),
+                  "netd.toml");
+  ASSERT_EQ(config.dns.upstream.size(), 2u);
+  EXPECT_EQ(config.dns.upstream[1].port, 5353);
+  EXPECT_TRUE(config.dns.refuse_with_nxdomain);
+  EXPECT_EQ(config.dns.local_names.at("backend.enclave").ToString(), "192.168.128.1");
+  // Without [dns] upstream, the open networks' resolvers are the filtered DNS's upstream.
+  auto fallback =
+      ParseConfig(DemoWith("forward_ports = \"6000-6100\"",
+                           "forward_ports = \"6000-6100\"\nupstream_dns = [\"192.0.2.1\"]"),
+                  "netd.toml");
+  ASSERT_EQ(fallback.dns.upstream.size(), 1u);
+  EXPECT_EQ(fallback.dns.upstream[0].address.ToString(), "192.0.2.1");
+  EXPECT_EQ(fallback.dns.upstream[0].port, 53);
+
+  EXPECT_THAT(ErrorOf(with_dns("upstream = [\"192.0.2.53:0\"]\n")),
+              HasSubstr("dns.upstream: expected IPv4 addresses as strings, with an optional port"));
+  EXPECT_THAT(ErrorOf(with_dns("refuse_with = \"drop\"\n")),
+              HasSubstr("dns.refuse_with: expected \"refused\" or \"nxdomain\", got \"drop\""));
+  EXPECT_THAT(ErrorOf(with_dns("min_ttl_s = 100\nmax_ttl_s = 10\n")),
+              HasSubstr("dns.min_ttl_s: expected at most max_ttl_s (10)"));
+  EXPECT_THAT(ErrorOf(with_dns("local_names = { \"backend.enclave\" = \"x\" }\n")),
+              HasSubstr("local_names.\"backend.enclave\": expected an IPv4 address"));
+  EXPECT_THAT(ErrorOf(with_dns("listen_port = 0\n")),
+              HasSubstr("dns.listen_port: expected an integer 1-65535, got 0"));
+  EXPECT_THAT(ErrorOf(with_dns("upstrem = []\n")), HasSubstr("dns.upstrem: unknown key"));
+}
+
 TEST(Config, SyntaxErrorsNameTheLocation) {
   auto error = ErrorOf(DemoWith("vlan = 1081", "vlan = = 1081"));
   EXPECT_THAT(error, HasSubstr("netd.toml:23:"));

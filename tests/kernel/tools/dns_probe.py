@@ -9,6 +9,12 @@
   dns_probe.py paired-latency SERVER_A SERVER_B PATTERN COUNT
       asks SERVER_A, then SERVER_B, for PATTERN.format(i), i in 0..COUNT-1, over UDP; prints
       one line per name: "MS_A MS_B" (milliseconds, client-side)
+  dns_probe.py burst SERVER PATTERN COUNT
+      sends COUNT UDP queries for PATTERN.format(i) at once, collects answers for 3 s; prints
+      "rcode=N count" lines ("none" for queries without an answer)
+  dns_probe.py tcp-limits SERVER COUNT WAIT_MS
+      opens COUNT TCP connections to SERVER:53, sends nothing, waits WAIT_MS and prints
+      "open=N closed=N" (closed: the server ended the connection)
   dns_probe.py refused SERVER DOMAIN COUNT
       COUNT random names under DOMAIN, types TXT/NULL/ANY/A/AAAA, mixed case, some with a
       trailing dot, some with EDNS, every other one over TCP; prints "rcode=N count" lines
@@ -137,6 +143,44 @@ def main(argv):
                     print(f"{name} from {server}: rcode {rcode}", file=sys.stderr)
                     return 1
             print(f"{times[0]:.4f} {times[1]:.4f}")
+    elif mode == "burst":
+        server, pattern, count = argv[2], argv[3], int(argv[4])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            waiting = {}
+            for i in range(count):
+                qid, message = build(pattern.format(i), 1, False)
+                waiting[qid] = True
+                sock.sendto(message, (server, 53))
+            rcodes = {}
+            deadline = time.monotonic() + 3
+            while waiting and time.monotonic() < deadline:
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    answer, _ = sock.recvfrom(65536)
+                except OSError:
+                    break
+                qid, rcode = parse(answer)[:2]
+                if waiting.pop(qid, None):
+                    rcodes[rcode] = rcodes.get(rcode, 0) + 1
+            if waiting:
+                rcodes["none"] = len(waiting)
+        for rcode, n in sorted(rcodes.items(), key=str):
+            print(f"rcode={rcode} {n}")
+    elif mode == "tcp-limits":
+        server, count, wait_ms = argv[2], int(argv[3]), int(argv[4])
+        connections = [socket.create_connection((server, 53), timeout=2) for _ in range(count)]
+        time.sleep(wait_ms / 1000)
+        closed = 0
+        for conn in connections:
+            conn.setblocking(False)
+            try:
+                closed += conn.recv(1, socket.MSG_PEEK) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+            conn.close()
+        print(f"open={count - closed} closed={closed}")
     elif mode == "refused":
         server, domain, count = argv[2], argv[3], int(argv[4])
         rcodes = {}

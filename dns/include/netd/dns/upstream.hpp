@@ -34,9 +34,10 @@ class AresUpstream {
   AresUpstream(const AresUpstream&) = delete;
   AresUpstream& operator=(const AresUpstream&) = delete;
 
-  // `answer` is the response with c-ares's message id, or empty with `error` set. Called on
-  // the loop, never from within Send.
-  using Callback = std::function<void(std::span<const std::uint8_t> answer, const char* error)>;
+  // `answer` is the response with c-ares's message id, or empty with `error` set (and
+  // `timed_out` when no server answered in time). Called on the loop, never from within Send.
+  using Callback =
+      std::function<void(std::span<const std::uint8_t> answer, const char* error, bool timed_out)>;
   void Send(std::span<const std::uint8_t> query, Callback callback);
 
  private:

@@ -99,7 +99,7 @@ class FilteredDns {
 
   void OnQuery(const dns::Query& query, Ipv4Address source, dns::Responder reply);
   void OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
-                        std::span<const std::uint8_t> answer, const char* error);
+                        std::span<const std::uint8_t> answer, const char* error, bool timed_out);
   bool TakeToken(Ipv4Address source);
   // Opens the addresses for the VM on the ports of `rules`; false if the kernel refused.
   bool Open(const firewall::SecureVm& vm, const std::vector<const firewall::AllowlistRule*>& rules,

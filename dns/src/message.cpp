@@ -67,6 +67,7 @@ class Reader {
         if (at + 1 >= message_.size()) return FailWalk();
         std::size_t target = static_cast<std::size_t>(length & 0x3f) << 8 | message_[at + 1];
         if (!resume) resume = at + 2;
+        compressed_ = true;
         if (target >= limit || ++pointers > kMaxPointers) return FailWalk();
         limit = target;
         at = target;
@@ -99,6 +100,9 @@ class Reader {
     return false;
   }
 
+  // Whether a name read so far followed a compression pointer.
+  bool compressed() const { return compressed_; }
+
  private:
   bool Need(std::size_t n) {
     if (!ok_ || message_.size() - pos_ < n) {
@@ -111,6 +115,7 @@ class Reader {
   std::span<const std::uint8_t> message_;
   std::size_t pos_ = 0;
   bool ok_ = true;
+  bool compressed_ = false;
 };
 
 void Put16(std::vector<std::uint8_t>& out, std::uint16_t value) {
@@ -208,7 +213,9 @@ ParsedQuery ParseQuery(std::span<const std::uint8_t> message) {
   });
   query.type = reader.U16();
   query.klass = reader.U16();
-  if (!reader.ok()) return parsed;
+  // A question's name is spelled out: a pointer could only point into the header, and the
+  // name checked must be the name forwarded, byte for byte.
+  if (!reader.ok() || reader.compressed()) return parsed;
   query.question_wire.assign(message.begin() + static_cast<std::ptrdiff_t>(question_at),
                              message.begin() + static_cast<std::ptrdiff_t>(reader.pos()));
   if (!query.plain_name) query.name.clear();

@@ -23,6 +23,10 @@ using boost::asio::ip::udp;
 // A query longer than this is no query netd answers (it arrives cut, and is dropped).
 constexpr std::size_t kUdpBuffer = 4096;
 constexpr std::size_t kClassicUdpLimit = 512;
+constexpr std::size_t kMaxOwedAnswers = 64;
+// DNS-over-TCP connections one source may hold, so that one VM cannot take every slot.
+constexpr std::size_t kTcpConnectionsPerSource = 16;
+
 // Datagrams read per wake-up (one recvmmsg) before the loop serves anything else; answers
 // ready before the batch ends leave together (one sendmmsg).
 constexpr unsigned kUdpBatch = 64;
@@ -90,8 +94,9 @@ struct DnsServer::UdpListener {
     for (std::size_t sent = 0; sent < messages.size();) {
       int n = sendmmsg(socket.native_handle(), messages.data() + sent,
                        static_cast<unsigned>(messages.size() - sent), MSG_DONTWAIT);
-      if (n <= 0) break;
-      sent += static_cast<std::size_t>(n);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      // An answer the kernel refuses (n < 0: the first one) is skipped, not the rest.
+      sent += n > 0 ? static_cast<std::size_t>(n) : 1;
     }
     answers.clear();
     answer_peers.clear();
@@ -99,8 +104,9 @@ struct DnsServer::UdpListener {
 };
 
 struct DnsServer::TcpListener {
-  explicit TcpListener(boost::asio::io_context& io) : acceptor(io) {}
+  explicit TcpListener(boost::asio::io_context& io) : acceptor(io), retry(io) {}
   tcp::acceptor acceptor;
+  boost::asio::steady_timer retry;  // after a failed accept (out of descriptors)
 };
 
 struct DnsServer::TcpConnection {
@@ -111,6 +117,10 @@ struct DnsServer::TcpConnection {
   std::array<std::uint8_t, 2> length{};
   std::vector<std::uint8_t> body;
   std::deque<std::vector<std::uint8_t>> writes;
+  // Queries read whose answers are not written yet; reading pauses at kMaxOwedAnswers, so a
+  // client that sends without reading cannot grow netd's memory.
+  std::size_t owed = 0;
+  bool paused = false;
   bool closed = false;
   void Close() {
     if (closed) return;
@@ -243,22 +253,33 @@ void DnsServer::Accept(const std::shared_ptr<TcpListener>& listener) {
         error == boost::asio::error::bad_descriptor) {
       return;
     }
-    if (!error) {
-      std::erase_if(connections_, [](const auto& weak) {
-        auto open = weak.lock();
-        return !open || open->closed;
+    if (error) {
+      // Out of descriptors or memory: try again shortly rather than spin.
+      listener->retry.expires_after(std::chrono::milliseconds(100));
+      listener->retry.async_wait([this, listener](auto retry_error) {
+        if (!retry_error) Accept(listener);
       });
-      if (connections_.size() >= limits_.tcp_max_connections) {
-        ++counters_.tcp_refused;
-        connection->Close();
-      } else {
-        ++counters_.tcp_connections;
-        boost::system::error_code ignored;
-        connection->peer = FromAsio(connection->socket.remote_endpoint(ignored).address());
-        connections_.push_back(connection);
-        ArmIdle(connection);
-        ReadTcp(connection);
-      }
+      return;
+    }
+    std::erase_if(connections_, [](const auto& weak) {
+      auto open = weak.lock();
+      return !open || open->closed;
+    });
+    boost::system::error_code ignored;
+    connection->peer = FromAsio(connection->socket.remote_endpoint(ignored).address());
+    auto from_peer = std::count_if(connections_.begin(), connections_.end(), [&](const auto& weak) {
+      auto open = weak.lock();
+      return open && open->peer == connection->peer;
+    });
+    if (connections_.size() >= limits_.tcp_max_connections ||
+        static_cast<std::size_t>(from_peer) >= kTcpConnectionsPerSource) {
+      ++counters_.tcp_refused;
+      connection->Close();
+    } else {
+      ++counters_.tcp_connections;
+      connections_.push_back(connection);
+      ArmIdle(connection);
+      ReadTcp(connection);
     }
     Accept(listener);
   });
@@ -288,6 +309,7 @@ void DnsServer::ReadTcp(const std::shared_ptr<TcpConnection>& connection) {
                 ++counters_.malformed;
                 auto answer = ProblemAnswer(parsed);
                 if (answer.empty()) return connection->Close();
+                ++connection->owed;
                 WriteTcp(connection, std::move(answer));
               } else {
                 ++counters_.tcp_queries;
@@ -295,16 +317,27 @@ void DnsServer::ReadTcp(const std::shared_ptr<TcpConnection>& connection) {
                 Responder reply([this, alive, connection](std::vector<std::uint8_t> answer) {
                   if (alive.lock()) WriteTcp(connection, std::move(answer));
                 });
+                ++connection->owed;
                 handler_(*parsed.query, connection->peer, std::move(reply));
               }
-              ReadTcp(connection);
+              if (connection->owed >= kMaxOwedAnswers) {
+                connection->paused = true;
+              } else {
+                ReadTcp(connection);
+              }
             });
       });
 }
 
 void DnsServer::WriteTcp(const std::shared_ptr<TcpConnection>& connection,
                          std::vector<std::uint8_t> answer) {
-  if (connection->closed || answer.size() > 65535) return;
+  if (connection->closed) return;
+  if (answer.size() > 65535) {
+    // Longer than a TCP message can be (names written out whole can make it so).
+    answer = BuildHeaderOnly(
+        answer.size() >= 2 ? static_cast<std::uint16_t>(answer[0] << 8 | answer[1]) : 0,
+        Rcode::kServFail);
+  }
   std::vector<std::uint8_t> framed;
   framed.reserve(answer.size() + 2);
   framed.push_back(static_cast<std::uint8_t>(answer.size() >> 8));
@@ -320,6 +353,11 @@ void DnsServer::WriteNext(const std::shared_ptr<TcpConnection>& connection) {
                              if (error || connection->closed) return connection->Close();
                              ArmIdle(connection);
                              connection->writes.pop_front();
+                             if (connection->owed > 0) --connection->owed;
+                             if (connection->paused && connection->owed < kMaxOwedAnswers / 2) {
+                               connection->paused = false;
+                               ReadTcp(connection);
+                             }
                              if (!connection->writes.empty()) WriteNext(connection);
                            });
 }

@@ -38,31 +38,26 @@ LearnedAllows::Plan LearnedAllows::Learn(const SecureVm& vm,
         for (std::uint32_t port = range.first; port <= range.last; ++port) {
           for (auto address : addresses) {
             ExactAllow key{vm.ip, address, protocol, static_cast<std::uint16_t>(port)};
-            // The common case of an answer asked again: nothing to change, nothing to copy.
-            if (auto known = entries_.find(key);
-                known != entries_.end() && known->second.expires_ms >= expires_ms &&
-                known->second.name == name && known->second.rules.contains(rule->name) &&
-                !plan.updates.contains(key)) {
-              continue;
+            auto known = entries_.find(key);
+            auto planned = plan.updates.find(key);
+            if (planned == plan.updates.end()) {
+              // The common case of an answer asked again: nothing to change, nothing to copy.
+              if (known != entries_.end() && known->second.expires_ms >= expires_ms &&
+                  known->second.name == name && known->second.rules.contains(rule->name)) {
+                continue;
+              }
+              planned = plan.updates.emplace(key, known != entries_.end() ? known->second : Entry{})
+                            .first;
             }
-            auto& update = plan.updates[key];
-            bool fresh = false;
-            if (!update) {
-              auto known = entries_.find(key);
-              fresh = known == entries_.end();
-              update = fresh ? Entry{} : known->second;
-            }
-            auto& entry = *update;
-            bool new_rule = entry.rules.insert(rule->name).second;
-            bool new_name = entry.name != name;
+            // The same key may come up again in this plan (two rules, overlapping port
+            // ranges): its kernel change is decided once, against the kernel as it is now.
+            auto& entry = *planned->second;
+            entry.rules.insert(rule->name);
             entry.name = name;
-            if (!fresh && entry.expires_ms >= expires_ms) {
-              if (!new_rule && !new_name) plan.updates.erase(key);
-              continue;
-            }
+            if (entry.expires_ms >= expires_ms) continue;
             entry.expires_ms = expires_ms;
             if (policy.HoldsExact(key)) continue;  // permanent already
-            if (!fresh) plan.changes.remove.exact.push_back(key);
+            if (known != entries_.end()) plan.changes.remove.exact.push_back(key);
             plan.changes.add.exact.push_back(Timed(key, expires_ms, now_ms));
           }
         }
@@ -152,7 +147,9 @@ std::vector<ExactAllow> LearnedAllows::KernelElements(std::int64_t now_ms,
                                                       const AllowlistPolicy& policy) const {
   std::vector<ExactAllow> elements;
   for (const auto& [key, entry] : entries_) {
-    if (entry.expires_ms > now_ms && !policy.HoldsExact(key)) {
+    // An element past its expiry that the sweep has not deleted yet goes in for the backstop,
+    // so that the sweep finds it there to delete.
+    if (!policy.HoldsExact(key)) {
       elements.push_back(Timed(key, entry.expires_ms, now_ms));
     }
   }

@@ -1,6 +1,8 @@
 // The control API's view of the filtered DNS: decisions, learned destinations, counters.
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "api_support.hpp"
 #include "netd/daemon/filtered_dns.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
@@ -45,13 +47,20 @@ ApiResponse ControlApi::DnsLog(const Call& call) {
 json ControlApi::DnsLearnedJson(Ipv4Address vm) const {
   json learned = json::array();
   if (!firewall_) return learned;
+  // Learned expiries are on the monotonic clock; the API tells wall-clock time.
+  auto wall_minus_monotonic = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count() -
+                              std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
   for (const auto& [key, entry] : firewall_->learned().entries()) {
     if (key.vm != vm) continue;
     learned.push_back({{"destination", key.destination.ToString()},
                        {"protocol", ProtocolName(key.protocol)},
                        {"port", key.port},
                        {"name", entry.name},
-                       {"expires_at", IsoTime(entry.expires_ms)}});
+                       {"expires_at", IsoTime(entry.expires_ms + wall_minus_monotonic)}});
   }
   return learned;
 }

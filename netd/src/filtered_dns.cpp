@@ -1,5 +1,6 @@
 #include "netd/daemon/filtered_dns.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +13,9 @@ namespace {
 constexpr std::size_t kDecisionsKept = 1000;
 constexpr std::uint64_t kLogLinesPerSecond = 20;
 constexpr std::uint32_t kLocalTtlS = 60;
+// An answer with more addresses gets SERVFAIL: each address is opened port by port, on the
+// loop, and a zone a VM can write to must not make it open thousands.
+constexpr std::size_t kMaxAddressesPerAnswer = 64;
 // Queries a server gets before c-ares tries the next one; netd's own deadline bounds the whole.
 constexpr int kUpstreamTries = 2;
 
@@ -184,7 +188,7 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
         return Record(Verdict::kServfail, vm->id, source, query);
       }
       auto answer = cached->second.answer;
-      dns::AdjustTtls(answer, age_s, static_cast<std::uint32_t>(config_.dns.max_ttl_s));
+      dns::AdjustTtls(answer, age_s, OpenSeconds(remaining));
       std::copy(query.question_wire.begin(), query.question_wire.end(), answer.begin() + 12);
       dns::SetId(answer, query.id);
       reply(std::move(answer));
@@ -193,17 +197,19 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
     cache_.erase(cached);
   }
 
-  if (counters_.in_flight >= config_.dns.max_in_flight) {
+  auto& vm_in_flight = in_flight_by_vm_[vm->id];
+  if (counters_.in_flight >= config_.dns.max_in_flight ||
+      vm_in_flight >= config_.dns.vm_max_in_flight) {
     reply(dns::BuildResponse(query, dns::Rcode::kServFail));
     return Record(Verdict::kOverloaded, vm->id, source, query);
   }
   auto pending = std::make_shared<Pending>(io_, query, vm->id, source, std::move(reply));
   ++counters_.in_flight;
+  ++vm_in_flight;
   pending->deadline.expires_after(std::chrono::milliseconds(config_.dns.upstream_timeout_ms));
   pending->deadline.async_wait([this, pending](boost::system::error_code error) {
     if (error || pending->done) return;
-    pending->done = true;
-    --counters_.in_flight;
+    Finish(*pending);
     pending->reply(dns::BuildResponse(pending->query, dns::Rcode::kServFail));
     Record(Verdict::kUpstreamTimeout, pending->vm, pending->source, pending->query);
   });
@@ -218,9 +224,8 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
                                    std::span<const std::uint8_t> answer, const char* error,
                                    bool timed_out) {
   if (pending->done) return;  // answered with SERVFAIL at the deadline
-  pending->done = true;
+  Finish(*pending);
   pending->deadline.cancel();
-  --counters_.in_flight;
   counters_.upstream_ms.Add(MsSince(pending->started));
   const auto& query = pending->query;
   auto fail = [&](const std::string& why) {
@@ -248,17 +253,22 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
     out = std::move(*stripped);
   }
   std::vector<Ipv4Address> addresses;
-  std::uint32_t ttl_s = UINT32_MAX;
+  auto ttl_s = static_cast<std::uint32_t>(config_.dns.max_ttl_s);
   for (const auto& record : summary->addresses) {
     if (std::find(addresses.begin(), addresses.end(), record.address) == addresses.end()) {
       addresses.push_back(record.address);
     }
     ttl_s = std::min(ttl_s, record.ttl);
   }
+  if (addresses.size() > kMaxAddressesPerAnswer) {
+    return fail(fmt::format("{} addresses in one answer, more than {}", addresses.size(),
+                            kMaxAddressesPerAnswer));
+  }
   if (!addresses.empty() && !Open(*vm, rules, query, addresses, ttl_s)) {
     return fail("the kernel refused the addresses");
   }
-  dns::AdjustTtls(out, 0, static_cast<std::uint32_t>(config_.dns.max_ttl_s));
+  // No record outlives what the answer opened.
+  dns::AdjustTtls(out, 0, OpenSeconds(ttl_s));
   if (!addresses.empty() && summary->rcode == dns::Rcode::kNoError &&
       config_.dns.cache_entries > 0) {
     auto now = std::chrono::steady_clock::now();
@@ -274,6 +284,15 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   Record(Verdict::kAllowed, pending->vm, pending->source, query, addresses);
 }
 
+void FilteredDns::Finish(Pending& pending) {
+  pending.done = true;
+  --counters_.in_flight;
+  if (auto it = in_flight_by_vm_.find(pending.vm);
+      it != in_flight_by_vm_.end() && --it->second == 0) {
+    in_flight_by_vm_.erase(it);
+  }
+}
+
 const std::string& FilteredDns::CacheKeyOf(const dns::Query& query) {
   cache_key_.assign(query.name);
   cache_key_ += '\0';
@@ -283,6 +302,11 @@ const std::string& FilteredDns::CacheKeyOf(const dns::Query& query) {
   cache_key_ += static_cast<char>(query.klass);
   cache_key_ += query.edns_udp_size ? 'e' : '-';
   return cache_key_;
+}
+
+std::uint32_t FilteredDns::OpenSeconds(std::uint32_t ttl_s) const {
+  return static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(ttl_s, config_.dns.min_ttl_s, config_.dns.max_ttl_s));
 }
 
 std::int64_t FilteredDns::LifetimeMs(std::uint32_t ttl_s) const {

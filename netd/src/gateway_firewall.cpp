@@ -1,5 +1,6 @@
 #include "netd/daemon/gateway_firewall.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -16,6 +17,14 @@ firewall::ElementChanges Inverse(const firewall::ElementChanges& changes) {
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Learned elements live on the monotonic clock, as the kernel's timeouts do: a step of the
+// wall clock changes neither.
+std::int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -67,7 +76,7 @@ void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
   }
   // What DNS answers opened before a restart stays open for the rest of its time.
   try {
-    learned_.Restore(filter_.TimedAllowElements(), NowMs(), policy_);
+    learned_.Restore(filter_.TimedAllowElements(), MonotonicMs(), policy_);
   } catch (const std::exception& failure) {
     spdlog::warn("firewall: cannot read the DNS-learned elements of the previous run: {}",
                  failure.what());
@@ -85,7 +94,7 @@ void GatewayFirewall::ApplyWholeTable() {
   // A forward past its expiry but within its grace goes in for the rest of the grace, so that
   // netd's own expiry finds it there to delete.
   auto now = NowMs();
-  auto learned = learned_.KernelElements(now, policy_);
+  auto learned = learned_.KernelElements(MonotonicMs(), policy_);
   elements.exact.insert(elements.exact.end(), learned.begin(), learned.end());
   for (const auto& [id, forward] : forwards_.all()) {
     if (forward.expires_ms + kForwardGraceMs > now) {
@@ -132,7 +141,7 @@ void GatewayFirewall::Repair() {
 
 void GatewayFirewall::Apply(const firewall::ElementChanges& policy_changes,
                             const std::function<void()>& undo_policy, const Persist& persist) {
-  auto plan = learned_.Adjust(policy_changes, NowMs(), policy_);
+  auto plan = learned_.Adjust(policy_changes, MonotonicMs(), policy_);
   const auto& changes = plan.changes;
   bool kernel_applied = false;
   try {
@@ -156,8 +165,10 @@ void GatewayFirewall::Apply(const firewall::ElementChanges& policy_changes,
     throw;
   }
   counters_.element_updates += changes.size();
+  // Learned elements a rule change deleted count as revoked too.
+  auto revoked = plan.changes;
   learned_.Commit(std::move(plan));
-  CutRevokedFlows(policy_changes);
+  CutRevokedFlows(revoked);
   CheckForeignChanges();
 }
 
@@ -166,8 +177,15 @@ void GatewayFirewall::OpenLearned(const firewall::SecureVm& vm,
                                   const std::string& name,
                                   const std::vector<Ipv4Address>& addresses,
                                   std::int64_t lifetime_ms) {
-  auto now = NowMs();
+  auto now = MonotonicMs();
   auto plan = learned_.Learn(vm, rules, name, addresses, now + lifetime_ms, now, policy_);
+  auto after = policy_.allow_elements() + learned_.entries().size() +
+               plan.changes.add.exact.size() - plan.changes.remove.exact.size();
+  if (after > max_allow_elements_) {
+    throw std::runtime_error(
+        fmt::format("{} allow elements would exceed gateway.max_allowlist_elements ({})", after,
+                    max_allow_elements_));
+  }
   if (!plan.changes.empty()) {
     try {
       filter_.Update(plan.changes);
@@ -183,7 +201,7 @@ void GatewayFirewall::OpenLearned(const firewall::SecureVm& vm,
 }
 
 void GatewayFirewall::ExpireLearned() {
-  auto plan = learned_.Expire(NowMs(), policy_);
+  auto plan = learned_.Expire(MonotonicMs(), policy_);
   if (!plan.changes.empty()) {
     try {
       filter_.Update(plan.changes);

@@ -146,6 +146,12 @@ TEST(DnsQuery, DamagedOrUnsupportedMessagesAreTold) {
   Put16(loop, type::kA);
   Put16(loop, 1);
   EXPECT_EQ(ParseQuery(loop).problem, QueryProblem::kFormErr);
+  // A question whose name points into the header: what was checked would not be what goes out.
+  auto pointing = Header(0x0161, 0, 1, 0, 0, 0);  // the id spells the label "a"
+  Put16(pointing, 0xc000);
+  Put16(pointing, type::kA);
+  Put16(pointing, 1);
+  EXPECT_EQ(ParseQuery(pointing).problem, QueryProblem::kFormErr);
   auto two = Query("a.example", type::kA);
   two[5] = 2;
   EXPECT_FALSE(ParseQuery(two).query);

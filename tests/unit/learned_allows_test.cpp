@@ -127,7 +127,33 @@ TEST_F(LearnedAllowsTest, AWholeTableApplyCarriesTheRemainingTime) {
   auto elements = learned_.KernelElements(31'000, policy_);
   ASSERT_EQ(elements.size(), 1u);
   EXPECT_EQ(elements[0].timeout_ms, 30'000u + LearnedAllows::kBackstopMs);
-  EXPECT_TRUE(learned_.KernelElements(61'000, policy_).empty());
+  elements = learned_.KernelElements(61'000, policy_);
+  ASSERT_EQ(elements.size(), 1u) << "past its expiry but not yet swept: in for the backstop";
+  EXPECT_EQ(elements[0].timeout_ms, 1u + LearnedAllows::kBackstopMs);
+}
+
+TEST_F(LearnedAllowsTest, AKeyTwoRulesOrRangesOpenIsChangedOnceAndKeptInTheBooks) {
+  auto overlapping = HostRule("lic", "license.example.org");
+  overlapping.ports = {{443, 443}, {440, 450}};
+  policy_.PutRule(overlapping);
+  policy_.PutRule(HostRule("api", "*.example.org"));
+  auto rules = policy_.RulesNaming("a", "license.example.org");
+  ASSERT_EQ(rules.size(), 2u);
+
+  auto first = learned_.Learn(*policy_.FindVm("a"), rules, "license.example.org",
+                              {Ip("198.51.100.2")}, 61'000, 1000, policy_);
+  EXPECT_EQ(first.changes.add.exact.size(), 11u) << "440-450 once each";
+  EXPECT_TRUE(first.changes.remove.exact.empty());
+  learned_.Commit(std::move(first));
+  ASSERT_EQ(learned_.entries().size(), 11u);
+  EXPECT_EQ(learned_.entries().at(kLicense).rules.size(), 2u);
+
+  auto later = learned_.Learn(*policy_.FindVm("a"), rules, "license.example.org",
+                              {Ip("198.51.100.2")}, 91'000, 31'000, policy_);
+  EXPECT_EQ(later.changes.remove.exact.size(), 11u);
+  EXPECT_EQ(later.changes.add.exact.size(), 11u);
+  learned_.Commit(std::move(later));
+  EXPECT_EQ(learned_.entries().at(kLicense).expires_ms, 91'000);
 }
 
 TEST_F(LearnedAllowsTest, ARestartTakesBackWhatTheKernelStillHolds) {

@@ -21,7 +21,7 @@ namespace netd::firewall {
 class LearnedAllows {
  public:
   struct Entry {
-    std::int64_t expires_ms = 0;  // netd deletes the element then
+    std::int64_t expires_ms = 0;  // netd deletes the element then (monotonic clock)
     std::string name;  // the query name that opened it; empty when restored from the kernel
     std::set<std::string, std::less<>> rules;
   };

@@ -80,6 +80,7 @@ struct DnsConfig {
   std::int64_t grace_s = 30;
   bool refuse_with_nxdomain = false;  // what a name that is not allowed gets; REFUSED by default
   std::size_t max_in_flight = 1024;   // queries waiting for upstream, all VMs together
+  std::size_t vm_max_in_flight = 64;  // and of one VM
   std::int64_t vm_queries_per_second = 500;  // per VM, with bursts of twice that
   std::int64_t tcp_idle_timeout_ms = 10'000;
   std::size_t tcp_max_connections = 256;

@@ -110,7 +110,11 @@ class FilteredDns {
               const std::vector<Ipv4Address>& addresses = {});
   // The cache key of a query, in a buffer reused from query to query.
   const std::string& CacheKeyOf(const dns::Query& query);
+  // How long an answer with this TTL opens its addresses: clamp(TTL, min, max) seconds for
+  // what the VM is told, plus the grace for the kernel element.
+  std::uint32_t OpenSeconds(std::uint32_t ttl_s) const;
   std::int64_t LifetimeMs(std::uint32_t ttl_s) const;
+  void Finish(Pending& pending);
 
   boost::asio::io_context& io_;
   const Config& config_;
@@ -124,6 +128,7 @@ class FilteredDns {
   std::vector<Decision> decisions_;
   std::size_t next_decision_ = 0;
   std::unordered_map<std::uint32_t, Bucket> buckets_;
+  std::unordered_map<std::string, std::size_t> in_flight_by_vm_;
   std::unordered_map<std::string, Cached> cache_;
   std::string cache_key_;
   std::chrono::steady_clock::time_point log_window_;

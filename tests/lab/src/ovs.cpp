@@ -28,18 +28,7 @@ OvsInstance::OvsInstance(const Namespace& ns, std::chrono::milliseconds ready_ti
   const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
   const std::string db_file = (dir() / "conf.db").string();
   RunCommandChecked({"ovsdb-tool", "create", db_file, kVswitchSchema}, {.env = Environment()});
-
-  ovsdb_server_ = ns_.Start(
-      {"ovsdb-server", db_file, "--remote=punix:" + db_socket().string(),
-       "--unixctl=" + (dir() / "ovsdb-server.ctl").string(),
-       "--pidfile=" + (dir() / "ovsdb-server.pid").string(),
-       "--log-file=" + (dir() / "ovsdb-server.log").string(), "--no-chdir", "-vconsole:off"},
-      {.env = Environment(), .output = dir() / "ovsdb-server.log"});
-  // `init` creates the Open_vSwitch row that ovs-vswitchd expects; it also proves the server
-  // answers.
-  WaitUntilReady("ovsdb-server", ovsdb_server_, deadline, ready_timeout, [this] {
-    return std::filesystem::exists(db_socket()) && Vsctl({"--no-wait", "init"}).ok();
-  });
+  StartOvsdbServer(deadline, ready_timeout);
 
   // --disable-system: there is no kernel datapath to probe for.
   vswitchd_ = ns_.Start(
@@ -49,6 +38,26 @@ OvsInstance::OvsInstance(const Namespace& ns, std::chrono::milliseconds ready_ti
       {.env = Environment(), .output = dir() / "ovs-vswitchd.log"});
   WaitUntilReady("ovs-vswitchd", vswitchd_, deadline, ready_timeout,
                  [this] { return Appctl({"version"}).ok(); });
+}
+
+void OvsInstance::StartOvsdbServer(std::chrono::steady_clock::time_point deadline,
+                                   std::chrono::milliseconds ready_timeout) {
+  ovsdb_server_ = ns_.Start(
+      {"ovsdb-server", (dir() / "conf.db").string(), "--remote=punix:" + db_socket().string(),
+       "--unixctl=" + (dir() / "ovsdb-server.ctl").string(),
+       "--pidfile=" + (dir() / "ovsdb-server.pid").string(),
+       "--log-file=" + (dir() / "ovsdb-server.log").string(), "--no-chdir", "-vconsole:off"},
+      {.env = Environment(), .output = dir() / "ovsdb-server.log"});
+  // `init` creates the Open_vSwitch row that ovs-vswitchd expects; it also proves the server
+  // answers.
+  WaitUntilReady("ovsdb-server", ovsdb_server_, deadline, ready_timeout, [this] {
+    return std::filesystem::exists(db_socket()) && Vsctl({"--no-wait", "init"}).ok();
+  });
+}
+
+void OvsInstance::RestartOvsdbServer(std::chrono::milliseconds ready_timeout) {
+  ovsdb_server_ = Process();
+  StartOvsdbServer(std::chrono::steady_clock::now() + ready_timeout, ready_timeout);
 }
 
 std::filesystem::path OvsInstance::db_socket() const {

@@ -39,6 +39,10 @@ class OvsInstance {
   pid_t ovsdb_server_pid() const { return ovsdb_server_.pid(); }
   pid_t vswitchd_pid() const { return vswitchd_.pid(); }
 
+  // Kills ovsdb-server and starts it again on the same database and socket, as a crash and a
+  // supervisor's restart would.
+  void RestartOvsdbServer(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
+
   // ovs-vsctl against the private database; waits for ovs-vswitchd to apply changes.
   CommandResult Vsctl(const std::vector<std::string>& args) const;
   // ovs-ofctl with bridge names resolved to this instance's management sockets.
@@ -60,6 +64,8 @@ class OvsInstance {
 
  private:
   std::vector<std::string> Environment() const;
+  void StartOvsdbServer(std::chrono::steady_clock::time_point deadline,
+                        std::chrono::milliseconds ready_timeout);
   void WaitUntilReady(const std::string& daemon, const Process& process,
                       std::chrono::steady_clock::time_point deadline,
                       std::chrono::milliseconds timeout, const std::function<bool()>& ready) const;

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "netd/ovs/json_stream.hpp"
+
+namespace netd::ovs {
+
+// An OVSDB client (RFC 7047, JSON-RPC over ovsdb-server's unix socket) on the caller's Asio
+// loop. It keeps a cache of the monitored tables, the observed state, by monitoring them whole;
+// sends transactions and checks every operation's result; answers the server's echo; and when
+// the connection drops it reconnects with backoff and monitors afresh, assuming nothing about
+// transactions that were in flight (their callbacks hear that the outcome is unknown).
+class OvsdbClient {
+ public:
+  struct Options {
+    std::string database = "Open_vSwitch";
+    std::vector<std::string> tables = {"Open_vSwitch", "Bridge", "Port", "Interface"};
+    std::chrono::milliseconds min_backoff{100};
+    std::chrono::milliseconds max_backoff{5000};
+  };
+  // uuid -> the row's columns, in OVSDB's JSON notation.
+  using Rows = std::map<std::string, nlohmann::json>;
+
+  OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket, Options options);
+  OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket);
+  ~OvsdbClient();
+  OvsdbClient(const OvsdbClient&) = delete;
+  OvsdbClient& operator=(const OvsdbClient&) = delete;
+
+  // Connects (and keeps reconnecting) until Stop.
+  void Start();
+  void Stop();
+
+  // Whether the cache holds the database's current state (monitor answered, connection up).
+  bool synced() const { return synced_; }
+  // The monitored rows of `table` (empty while not synced).
+  const Rows& rows(const std::string& table) const;
+  // Called on the loop after the cache changed: the first sync after each connect, and every
+  // update the server sends.
+  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
+
+  // The outcome of a transaction: `results` (one per operation) when every operation
+  // succeeded; otherwise `error` says which operation failed and why, or that the connection
+  // dropped before the answer (then the transaction may or may not have been committed).
+  struct TransactionResult {
+    nlohmann::json results;
+    std::string error;
+    bool ok() const { return error.empty(); }
+  };
+  using TransactCallback = std::function<void(const TransactionResult&)>;
+  // Sends `operations` (an array of RFC 7047 operations, e.g. a "wait" guard first) as one
+  // transaction. Without a connection the callback hears so at once (from the loop).
+  void Transact(nlohmann::json operations, TransactCallback callback);
+
+  struct Counters {
+    std::uint64_t connects = 0;
+    std::uint64_t disconnects = 0;
+    std::uint64_t transactions = 0;
+    std::uint64_t failed_transactions = 0;
+    std::uint64_t echoes = 0;  // echo requests of the server answered
+    std::uint64_t updates = 0;
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void Connect();
+  void OnConnected();
+  void Read();
+  void Handle(const nlohmann::json& message);
+  void ApplyUpdates(const nlohmann::json& table_updates);
+  void Send(const nlohmann::json& message);
+  void WriteNext();
+  void Disconnected(const std::string& why);
+
+  boost::asio::io_context& io_;
+  std::filesystem::path socket_path_;
+  Options options_;
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer reconnect_timer_;
+  std::chrono::milliseconds backoff_;
+  JsonStreamSplitter splitter_;
+  std::array<char, 65536> read_buffer_{};
+  std::deque<std::string> writes_;
+  std::map<std::string, Rows> cache_;
+  // Transactions waiting for their answer, with their operations (to name a failed one).
+  std::map<std::uint64_t, std::pair<nlohmann::json, TransactCallback>> pending_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t monitor_id_ = 0;
+  std::uint64_t generation_ = 0;  // one per connection attempt
+  bool running_ = false;
+  bool connected_ = false;
+  bool synced_ = false;
+  std::function<void()> on_change_;
+  Counters counters_;
+  // Handlers check it: the client may be gone when a cancelled operation completes.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace netd::ovs

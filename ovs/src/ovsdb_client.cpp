@@ -1,0 +1,239 @@
+#include "netd/ovs/ovsdb_client.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+namespace netd::ovs {
+
+using nlohmann::json;
+
+OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket, Options options)
+    : io_(io),
+      socket_path_(std::move(socket)),
+      options_(std::move(options)),
+      socket_(io),
+      reconnect_timer_(io),
+      backoff_(options_.min_backoff) {}
+
+OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket)
+    : OvsdbClient(io, std::move(socket), Options{}) {}
+
+OvsdbClient::~OvsdbClient() {
+  *alive_ = false;
+  Stop();
+}
+
+void OvsdbClient::Start() {
+  running_ = true;
+  Connect();
+}
+
+void OvsdbClient::Stop() {
+  running_ = false;
+  reconnect_timer_.cancel();
+  if (connected_) Disconnected("stopped");
+}
+
+const OvsdbClient::Rows& OvsdbClient::rows(const std::string& table) const {
+  static const Rows kNone;
+  auto it = cache_.find(table);
+  return it == cache_.end() ? kNone : it->second;
+}
+
+void OvsdbClient::Connect() {
+  auto generation = ++generation_;
+  std::weak_ptr<bool> alive = alive_;
+  socket_ = boost::asio::local::stream_protocol::socket(io_);
+  socket_.async_connect(socket_path_.string(), [this, alive, generation](auto error) {
+    if (!alive.lock() || generation != generation_ || !running_) return;
+    if (error) {
+      Disconnected(fmt::format("cannot connect to {}: {}", socket_path_.string(), error.message()));
+      return;
+    }
+    OnConnected();
+  });
+}
+
+void OvsdbClient::OnConnected() {
+  connected_ = true;
+  ++counters_.connects;
+  splitter_ = JsonStreamSplitter();
+  spdlog::info("ovsdb: connected to {}", socket_path_.string());
+  Read();
+  json requests = json::object();
+  for (const auto& table : options_.tables) requests[table] = json::object();
+  monitor_id_ = next_id_++;
+  Send({{"id", monitor_id_},
+        {"method", "monitor"},
+        {"params", json::array({options_.database, "netd", requests})}});
+}
+
+void OvsdbClient::Read() {
+  std::weak_ptr<bool> alive = alive_;
+  auto generation = generation_;
+  socket_.async_read_some(
+      boost::asio::buffer(read_buffer_), [this, alive, generation](auto error, std::size_t n) {
+        if (!alive.lock() || generation != generation_ || !connected_) return;
+        if (error) {
+          Disconnected(error == boost::asio::error::eof ? "ovsdb-server closed the connection"
+                                                        : "reading: " + error.message());
+          return;
+        }
+        try {
+          for (const auto& text : splitter_.Feed(std::string_view(read_buffer_.data(), n))) {
+            Handle(json::parse(text));
+            if (generation != generation_ || !connected_) return;
+          }
+        } catch (const std::exception& failure) {
+          Disconnected(std::string("a message that is not JSON-RPC: ") + failure.what());
+          return;
+        }
+        Read();
+      });
+}
+
+void OvsdbClient::Handle(const json& message) {
+  if (!message.is_object()) throw std::runtime_error("a message that is not an object");
+  if (auto method = message.find("method"); method != message.end()) {
+    if (*method == "echo") {
+      ++counters_.echoes;
+      Send({{"id", message.value("id", json())},
+            {"result", message.value("params", json::array())},
+            {"error", nullptr}});
+    } else if (*method == "update") {
+      const auto& params = message.at("params");
+      ApplyUpdates(params.at(1));
+      ++counters_.updates;
+      if (on_change_) on_change_();
+    }
+    return;
+  }
+  const auto& id = message.at("id");
+  if (!id.is_number_unsigned()) return;
+  auto number = id.get<std::uint64_t>();
+  if (number == monitor_id_) {
+    if (!message.value("error", json()).is_null()) {
+      Disconnected("ovsdb-server refused the monitor: " + message["error"].dump());
+      return;
+    }
+    cache_.clear();
+    for (const auto& table : options_.tables) cache_[table];
+    ApplyUpdates(message.at("result"));
+    synced_ = true;
+    backoff_ = options_.min_backoff;
+    spdlog::info("ovsdb: monitoring {} tables of {}", options_.tables.size(), options_.database);
+    if (on_change_) on_change_();
+    return;
+  }
+  auto pending = pending_.find(number);
+  if (pending == pending_.end()) return;
+  auto [operations, callback] = std::move(pending->second);
+  pending_.erase(pending);
+  TransactionResult result;
+  if (!message.value("error", json()).is_null()) {
+    result.error = "ovsdb-server refused the transaction: " + message["error"].dump();
+  } else {
+    result.results = message.value("result", json::array());
+    for (std::size_t i = 0; i < result.results.size(); ++i) {
+      const auto& outcome = result.results[i];
+      if (!outcome.is_object() || !outcome.contains("error")) continue;
+      auto what = i < operations.size()
+                      ? fmt::format("operation {} ({} {})", i, operations[i].value("op", "?"),
+                                    operations[i].value("table", ""))
+                      : std::string("the commit");
+      result.error = fmt::format("{} failed: {}: {}", what, outcome["error"].dump(),
+                                 outcome.value("details", ""));
+      break;
+    }
+  }
+  ++counters_.transactions;
+  if (!result.ok()) ++counters_.failed_transactions;
+  callback(result);
+}
+
+void OvsdbClient::ApplyUpdates(const json& table_updates) {
+  for (const auto& [table, rows] : table_updates.items()) {
+    auto& cached = cache_[table];
+    for (const auto& [uuid, change] : rows.items()) {
+      if (auto row = change.find("new"); row != change.end()) {
+        cached[uuid] = *row;
+      } else {
+        cached.erase(uuid);
+      }
+    }
+  }
+}
+
+void OvsdbClient::Transact(json operations, TransactCallback callback) {
+  if (!connected_) {
+    boost::asio::post(io_, [callback = std::move(callback)] {
+      callback({json(), "not connected to ovsdb-server"});
+    });
+    return;
+  }
+  auto id = next_id_++;
+  json params = json::array({options_.database});
+  for (const auto& operation : operations) params.push_back(operation);
+  pending_.emplace(id, std::make_pair(std::move(operations), std::move(callback)));
+  Send({{"id", id}, {"method", "transact"}, {"params", params}});
+}
+
+void OvsdbClient::Send(const json& message) {
+  writes_.push_back(message.dump());
+  if (writes_.size() == 1) WriteNext();
+}
+
+void OvsdbClient::WriteNext() {
+  std::weak_ptr<bool> alive = alive_;
+  auto generation = generation_;
+  boost::asio::async_write(socket_, boost::asio::buffer(writes_.front()),
+                           [this, alive, generation](auto error, std::size_t) {
+                             if (!alive.lock() || generation != generation_ || !connected_) {
+                               return;
+                             }
+                             if (error) {
+                               Disconnected("writing: " + error.message());
+                               return;
+                             }
+                             writes_.pop_front();
+                             if (!writes_.empty()) WriteNext();
+                           });
+}
+
+void OvsdbClient::Disconnected(const std::string& why) {
+  bool was_connected = connected_;
+  connected_ = false;
+  synced_ = false;
+  ++generation_;  // handlers of this connection ignore what they still get
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  writes_.clear();
+  cache_.clear();
+  if (was_connected) {
+    ++counters_.disconnects;
+    spdlog::warn("ovsdb: disconnected from {}: {}", socket_path_.string(), why);
+  } else if (running_) {
+    spdlog::debug("ovsdb: {}", why);
+  }
+  // Nothing is assumed about transactions in flight: they may or may not have committed.
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, entry] : pending) {
+    ++counters_.failed_transactions;
+    entry.second({json(), "the connection to ovsdb-server was lost before the answer (" + why +
+                              "); the transaction may or may not have been committed"});
+  }
+  if (was_connected && on_change_) on_change_();
+  if (!running_) return;
+  std::weak_ptr<bool> alive = alive_;
+  reconnect_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  reconnect_timer_.async_wait([this, alive](auto error) {
+    if (!error && alive.lock() && running_) Connect();
+  });
+}
+
+}  // namespace netd::ovs

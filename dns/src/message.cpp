@@ -234,13 +234,12 @@ ParsedQuery ParseQuery(std::span<const std::uint8_t> message) {
   return parsed;
 }
 
-std::vector<std::uint8_t> BuildResponse(const Query& query, Rcode rcode, bool truncated) {
+// A message with `query`'s id and question, `flags`, and an OPT record of netd's payload size
+// when the query had one.
+std::vector<std::uint8_t> QuestionMessage(const Query& query, std::uint16_t flags) {
   std::vector<std::uint8_t> out;
   out.reserve(kHeaderBytes + query.question_wire.size() + 11);
   Put16(out, query.id);
-  auto flags = static_cast<std::uint16_t>(
-      kFlagResponse | kFlagRecursionAvailable | static_cast<std::uint16_t>(rcode) |
-      (query.recursion_desired ? kFlagRecursionDesired : 0) | (truncated ? kFlagTruncated : 0));
   Put16(out, flags);
   Put16(out, 1);
   Put16(out, 0);
@@ -255,6 +254,14 @@ std::vector<std::uint8_t> BuildResponse(const Query& query, Rcode rcode, bool tr
     Put16(out, 0);
   }
   return out;
+}
+
+std::vector<std::uint8_t> BuildResponse(const Query& query, Rcode rcode, bool truncated) {
+  return QuestionMessage(
+      query, static_cast<std::uint16_t>(kFlagResponse | kFlagRecursionAvailable |
+                                        static_cast<std::uint16_t>(rcode) |
+                                        (query.recursion_desired ? kFlagRecursionDesired : 0) |
+                                        (truncated ? kFlagTruncated : 0)));
 }
 
 std::vector<std::uint8_t> Truncated(std::span<const std::uint8_t> answer) {
@@ -435,22 +442,7 @@ std::vector<std::uint8_t> BuildAddressAnswer(const Query& query,
 }
 
 std::vector<std::uint8_t> BuildUpstreamQuery(const Query& query) {
-  std::vector<std::uint8_t> out;
-  Put16(out, query.id);
-  Put16(out, kFlagRecursionDesired);
-  Put16(out, 1);
-  Put16(out, 0);
-  Put16(out, 0);
-  Put16(out, query.edns_udp_size ? 1 : 0);
-  out.insert(out.end(), query.question_wire.begin(), query.question_wire.end());
-  if (query.edns_udp_size) {
-    out.push_back(0);
-    Put16(out, type::kOpt);
-    Put16(out, kEdnsPayload);
-    Put32(out, 0);
-    Put16(out, 0);
-  }
-  return out;
+  return QuestionMessage(query, kFlagRecursionDesired);
 }
 
 bool AdjustTtls(std::vector<std::uint8_t>& message, std::uint32_t age_s, std::uint32_t cap_s) {

@@ -111,6 +111,12 @@ class FilteredDnsTest : public ::testing::Test {
     ASSERT_TRUE(answer.status == 200 || answer.status == 201) << answer.body;
   }
 
+  // A rule opening tcp/`port` of `host` for `vms`.
+  void PutHostRule(const std::string& name, const std::string& host,
+                   const json& vms = json::array({"sec1"}), int port = 443) {
+    PutRule(name, {{"destinations", {host}}, {"protocol", "tcp"}, {"ports", {port}}, {"vms", vms}});
+  }
+
   // A VM namespace on br-secure with `ip` (bound through the API unless `bind` is false).
   Namespace& AddVm(const std::string& id, bool bind = true) {
     std::string ip = "192.168.200.200";
@@ -189,10 +195,7 @@ class FilteredDnsTest : public ::testing::Test {
 TEST_F(FilteredDnsTest, AnAllowlistedNameOpensExactlyItsAddressBeforeTheVmSeesIt) {
   StartNetd();
   auto& vm = AddVm("sec1");
-  PutRule("license", {{"destinations", {"license.example.org"}},
-                      {"protocol", "tcp"},
-                      {"ports", {443}},
-                      {"vms", {"sec1"}}});
+  PutHostRule("license", "license.example.org");
   EXPECT_FALSE(Connects(vm, kUpstream, 443)) << "open before any answer";
   EXPECT_EQ(Allow4().size(), 0u);
 
@@ -218,10 +221,7 @@ TEST_F(FilteredDnsTest, AnAllowlistedNameOpensExactlyItsAddressBeforeTheVmSeesIt
   EXPECT_EQ(Query(vm, "license.example.org"), "rcode=0 tc=0 a=198.51.100.2 other=");
   EXPECT_EQ(Api("GET", "/v1/dns/log?vm=sec1&limit=1").Json()["decisions"][0]["verdict"], "cached");
   // An allowed alias opens the address its CNAME chain leads to, on the alias rule's port.
-  PutRule("alias", {{"destinations", {"alias.example.org"}},
-                    {"protocol", "tcp"},
-                    {"ports", {444}},
-                    {"vms", {"sec1"}}});
+  PutHostRule("alias", "alias.example.org", json::array({"sec1"}), 444);
   EXPECT_EQ(Query(vm, "alias.example.org"), "rcode=0 tc=0 a=198.51.100.2 other=5");
   EXPECT_EQ(Allow4().size(), 2u);
   EXPECT_EQ(Query(vm, "backend.enclave"), "rcode=0 tc=0 a=192.168.128.1 other=")
@@ -233,10 +233,7 @@ TEST_F(FilteredDnsTest, AnAllowlistedNameOpensExactlyItsAddressBeforeTheVmSeesIt
 TEST_F(FilteredDnsTest, AThousandAllowedNamesAreReachableTheMomentTheyAreAnswered) {
   StartNetd("vm_queries_per_second = 100000\n");
   auto& vm = AddVm("sec1");
-  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
-                  {"protocol", "tcp"},
-                  {"ports", {443}},
-                  {"vms", {"sec1"}}});
+  PutHostRule("lic", "*.lic.example.org");
   auto out = Probe(vm, {"resolve-connect", kGateway, "n{}.lic.example.org", "1000", "443"});
   EXPECT_THAT(out, StartsWith("resolved=1000 connected=1000 failed=0")) << out;
   EXPECT_EQ(Allow4().size(), static_cast<std::size_t>(kNamedServers));
@@ -245,10 +242,7 @@ TEST_F(FilteredDnsTest, AThousandAllowedNamesAreReachableTheMomentTheyAreAnswere
 TEST_F(FilteredDnsTest, NamesThatAreNotAllowedAreRefusedAndNeverLeaveTheBackend) {
   StartNetd("vm_queries_per_second = 100000\n");
   auto& vm = AddVm("sec1");
-  PutRule("license", {{"destinations", {"license.example.org"}},
-                      {"protocol", "tcp"},
-                      {"ports", {443}},
-                      {"vms", {"sec1"}}});
+  PutHostRule("license", "license.example.org");
   auto out = Probe(vm, {"refused", kGateway, "exfil.example", "1000"});
   EXPECT_EQ(out, "rcode=5 1000\n");
   auto log = UpstreamLog();
@@ -263,10 +257,7 @@ TEST_F(FilteredDnsTest, AVmAskingTooFastIsRefusedAndOthersAreNot) {
   StartNetd("vm_queries_per_second = 10\n");
   auto& noisy = AddVm("sec1");
   auto& quiet = AddVm("sec2");
-  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
-                  {"protocol", "tcp"},
-                  {"ports", {443}},
-                  {"vms", "*"}});
+  PutHostRule("lic", "*.lic.example.org", "*");
   // A burst of twice the rate is answered, then about the rate; the rest is refused.
   auto out = Probe(noisy, {"resolve-connect", kGateway, "n{}.lic.example.org", "100", "443"});
   int resolved = std::stoi(out.substr(out.find('=') + 1));
@@ -284,10 +275,7 @@ TEST_F(FilteredDnsTest, WildcardsMatchOneLabelAndAnAnswerOpensOnlyForTheVmThatAs
   auto& first = AddVm("sec1");
   auto& second = AddVm("sec2");
   auto& stranger = AddVm("stranger", false);
-  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
-                  {"protocol", "tcp"},
-                  {"ports", {443}},
-                  {"vms", {"sec1"}}});
+  PutHostRule("lic", "*.lic.example.org");
   EXPECT_EQ(Query(first, "n1.lic.example.org"), "rcode=0 tc=0 a=198.51.100.11 other=");
   EXPECT_THAT(Query(first, "x.n1.lic.example.org"), StartsWith("rcode=5 "));
   EXPECT_THAT(Query(first, "lic.example.org"), StartsWith("rcode=5 "));
@@ -323,10 +311,7 @@ TEST_F(FilteredDnsTest, LearnedAddressesCloseAtTheirExpiryAndWithTheirRule) {
 TEST_F(FilteredDnsTest, ARestartKeepsWhatAnswersOpenedForTheRestOfTheirTime) {
   StartNetd();
   auto& vm = AddVm("sec1");
-  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
-                  {"protocol", "tcp"},
-                  {"ports", {443}},
-                  {"vms", {"sec1"}}});
+  PutHostRule("lic", "*.lic.example.org");
   ASSERT_EQ(Query(vm, "n5.lic.example.org"), "rcode=0 tc=0 a=198.51.100.15 other=");
   ASSERT_EQ(netd_->Stop(), 0);
   netd_->Start();
@@ -342,10 +327,7 @@ TEST_F(FilteredDnsTest, ARestartKeepsWhatAnswersOpenedForTheRestOfTheirTime) {
 TEST_F(FilteredDnsTest, SecureVmsReachNoOtherResolver) {
   StartNetd();
   auto& vm = AddVm("sec1");
-  PutRule("license", {{"destinations", {"license.example.org"}},
-                      {"protocol", "tcp"},
-                      {"ports", {443}},
-                      {"vms", {"sec1"}}});
+  PutHostRule("license", "license.example.org");
   EXPECT_THAT(Probe(vm, {"query", kUpstream, "license.example.org"}), StartsWith("failed"));
   EXPECT_THAT(Probe(vm, {"query", kUpstream, "license.example.org", "--tcp"}),
               StartsWith("failed"));
@@ -359,10 +341,7 @@ TEST_F(FilteredDnsTest, AnUnreachableUpstreamGivesServfailWithinTheBound) {
   netd_->RunInNamespace(gateway_->name());
   netd_->Start();
   auto& vm = AddVm("sec1");
-  PutRule("license", {{"destinations", {"license.example.org"}},
-                      {"protocol", "tcp"},
-                      {"ports", {443}},
-                      {"vms", {"sec1"}}});
+  PutHostRule("license", "license.example.org");
   auto started = std::chrono::steady_clock::now();
   EXPECT_THAT(Query(vm, "license.example.org"), StartsWith("rcode=2 "));
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "SERVFAIL came late";
@@ -379,10 +358,7 @@ TEST_F(FilteredDnsTest, QueriesBeyondTheInFlightBoundGetServfailAtOnce) {
   netd_->RunInNamespace(gateway_->name());
   netd_->Start();
   auto& vm = AddVm("sec1");
-  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
-                  {"protocol", "tcp"},
-                  {"ports", {443}},
-                  {"vms", {"sec1"}}});
+  PutHostRule("lic", "*.lic.example.org");
   EXPECT_EQ(Probe(vm, {"burst", kGateway, "n{}.lic.example.org", "10"}), "rcode=2 10\n");
   auto verdicts = Api("GET", "/v1/status").Json()["dns"]["verdicts"];
   EXPECT_EQ(verdicts["overloaded"], 8) << verdicts;
@@ -399,10 +375,7 @@ TEST_F(FilteredDnsTest, TcpConnectionsAreBoundedAndIdleOnesClosed) {
 TEST_F(FilteredDnsTest, AaaaRecordsAreRemovedAndLongAnswersMoveToTcp) {
   StartNetd();
   auto& vm = AddVm("sec1");
-  PutRule("lic", {{"destinations", {"*.lic.example.org"}},
-                  {"protocol", "tcp"},
-                  {"ports", {443}},
-                  {"vms", {"sec1"}}});
+  PutHostRule("lic", "*.lic.example.org");
   EXPECT_EQ(Query(vm, "dual.lic.example.org", {"--type", "AAAA"}), "rcode=0 tc=0 a= other=");
   EXPECT_EQ(Query(vm, "dual.lic.example.org"), "rcode=0 tc=0 a=198.51.100.12 other=");
   // 40 addresses do not fit 512 bytes: over UDP the VM is told to ask over TCP.

@@ -22,9 +22,12 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "netd/testing/within.hpp"
 
 namespace netd {
 namespace {
+
+using testing::Within;
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -102,16 +105,6 @@ class DhcpOverOvsTest : public ::testing::Test {
     auto at = result.out.find("ip=");
     if (!result.ok() || at == std::string::npos) return std::nullopt;
     return result.out.substr(at, result.out.find('\n', at) - at);
-  }
-
-  // Polls `check` until it holds or `limit` passes.
-  static bool Within(std::chrono::milliseconds limit, const std::function<bool()>& check) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!check()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(10ms);
-    }
-    return true;
   }
 
   // Pids of the dnsmasq processes in this test's gateway namespace.

@@ -19,9 +19,12 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "netd/testing/within.hpp"
 
 namespace netd {
 namespace {
+
+using testing::Within;
 
 using namespace std::chrono_literals;
 using lab::Namespace;
@@ -172,15 +175,6 @@ class FilteredDnsTest : public ::testing::Test {
   std::string UpstreamLog() const {
     std::ifstream file(upstream_log_);
     return std::string(std::istreambuf_iterator<char>(file), {});
-  }
-
-  static bool Within(std::chrono::milliseconds limit, const std::function<bool()>& check) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!check()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
   }
 
   std::optional<Namespace> gateway_;

@@ -18,9 +18,12 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "netd/testing/within.hpp"
 
 namespace netd {
 namespace {
+
+using testing::Within;
 
 using namespace std::chrono_literals;
 using lab::Namespace;
@@ -133,16 +136,6 @@ class GatewayFirewallTest : public ::testing::Test {
     ASSERT_TRUE(file) << golden;
     auto expected = json::parse(file);
     EXPECT_EQ(dump, expected) << "got:\n" << dump.dump(1);
-  }
-
-  // Polls `check` until it holds or `limit` passes.
-  static bool Within(std::chrono::milliseconds limit, const std::function<bool()>& check) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!check()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(10ms);
-    }
-    return true;
   }
 
   std::size_t ChainRules(const std::string& chain) const {

@@ -251,10 +251,12 @@ void BridgeReconciler::Reconcile() {
   auto plan = PlanBridges(specs_, [this](const std::string& table) -> const OvsdbClient::Rows& {
     return client_.rows(table);
   });
-  for (const auto& conflict : plan.conflicts) {
-    ++counters_.conflicts;
-    spdlog::warn("ovs: {}; left alone", conflict);
+  std::set<std::string> conflicts(plan.conflicts.begin(), plan.conflicts.end());
+  for (const auto& conflict : conflicts) {
+    if (!conflicts_.contains(conflict)) spdlog::warn("ovs: {}; left alone", conflict);
   }
+  conflicts_ = std::move(conflicts);
+  counters_.conflicts = conflicts_.size();
   in_sync_ = plan.empty();
   if (in_sync_) {
     ever_in_sync_ = true;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class BridgeReconciler {
     std::uint64_t transactions = 0;
     std::uint64_t repairs = 0;  // changes after the bridges first stood as specified
     std::uint64_t failures = 0;
-    std::uint64_t conflicts = 0;
+    std::uint64_t conflicts = 0;  // configured bridges that exist and are not netd's, now
   };
   const Counters& counters() const { return counters_; }
   // Whether the bridges stood as specified after the last plan.
@@ -65,6 +66,7 @@ class BridgeReconciler {
   bool dirty_ = false;
   bool in_sync_ = false;
   bool ever_in_sync_ = false;
+  std::set<std::string> conflicts_;  // logged once each, while they last
   Counters counters_;
 };
 

@@ -22,6 +22,10 @@ OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::filesystem::path sock
     : OvsdbClient(io, std::move(socket), Options{}) {}
 
 OvsdbClient::~OvsdbClient() {
+  // Whoever listens may be gone already: neither the change listener nor the callbacks of
+  // transactions in flight hear of this end.
+  on_change_ = nullptr;
+  pending_.clear();
   *alive_ = false;
   Stop();
 }

@@ -49,8 +49,9 @@ class OvsdbClient {
   bool synced() const { return synced_; }
   // The monitored rows of `table` (empty while not synced).
   const Rows& rows(const std::string& table) const;
-  // Called on the loop after the cache changed: the first sync after each connect, and every
-  // update the server sends.
+  // Called on the loop after the cache changed: the first sync after each connect, every
+  // update the server sends, and a lost connection. One listener; it must outlive the client
+  // or be replaced first.
   void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
 
   // The outcome of a transaction: `results` (one per operation) when every operation

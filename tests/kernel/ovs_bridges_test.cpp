@@ -13,6 +13,7 @@
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
 #include "netd/ovs/bridges.hpp"
+#include "netd/testing/within.hpp"
 
 namespace netd::ovs {
 namespace {
@@ -40,13 +41,7 @@ class BridgeReconcilerTest : public ::testing::Test {
   }
 
   bool RunUntil(std::chrono::milliseconds limit, const std::function<bool()>& done) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io_.run_for(10ms);
-      io_.restart();
-    }
-    return true;
+    return testing::RunUntil(io_, limit, done);
   }
 
   std::string Get(const std::string& table, const std::string& record, const std::string& column) {

@@ -14,6 +14,7 @@
 #include "netd/lab/guard.hpp"
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
+#include "netd/testing/within.hpp"
 
 namespace netd::ovs {
 namespace {
@@ -32,15 +33,8 @@ class OvsdbClientTest : public ::testing::Test {
     ASSERT_TRUE(RunUntil(5s, [&] { return client_->synced(); })) << "never synced";
   }
 
-  // Runs the loop until `done` holds or `limit` passes.
   bool RunUntil(std::chrono::milliseconds limit, const std::function<bool()>& done) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      io_.run_for(10ms);
-      io_.restart();
-    }
-    return true;
+    return testing::RunUntil(io_, limit, done);
   }
 
   OvsdbClient::TransactionResult Transact(json operations) {

@@ -16,6 +16,7 @@
 
 #include "netd/lab/temp_dir.hpp"
 #include "netd/ovs/json_stream.hpp"
+#include "netd/testing/within.hpp"
 
 namespace netd::ovs {
 namespace {
@@ -72,16 +73,7 @@ class ScriptedServer {
   std::vector<json> ready_;
 };
 
-bool RunUntil(boost::asio::io_context& io, std::chrono::milliseconds limit,
-              const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    io.run_for(5ms);
-    io.restart();
-  }
-  return true;
-}
+using testing::RunUntil;
 
 TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnADrop) {
   lab::TempDir dir("ovsdbfake");

@@ -6,39 +6,17 @@
 #include <algorithm>
 #include <optional>
 
+#include "ovsdb_rows.hpp"
+
 namespace netd::ovs {
 namespace {
 
 using nlohmann::json;
+using rows::Managed;
+using rows::OptionalInteger;
+using rows::Uuids;
 
 const json kManaged = json::array({"map", json::array({json::array({"netd-managed", "true"})})});
-
-bool Managed(const json& row) {
-  const auto& ids = row.value("external_ids", json::array({"map", json::array()}));
-  if (!ids.is_array() || ids.size() != 2) return false;
-  for (const auto& pair : ids[1]) {
-    if (pair.size() == 2 && pair[0] == "netd-managed" && pair[1] == "true") return true;
-  }
-  return false;
-}
-
-// The uuids of a column holding one reference or a set of them.
-std::vector<std::string> Uuids(const json& column) {
-  std::vector<std::string> uuids;
-  if (!column.is_array() || column.size() != 2) return uuids;
-  if (column[0] == "uuid") {
-    uuids.push_back(column[1]);
-  } else if (column[0] == "set") {
-    for (const auto& item : column[1]) uuids.push_back(item[1]);
-  }
-  return uuids;
-}
-
-// An optional integer column (0 or 1 values): `tag`.
-std::optional<int> OptionalInteger(const json& column) {
-  if (column.is_number_integer()) return column.get<int>();
-  return std::nullopt;
-}
 
 // A set of integers: `trunks`.
 std::vector<int> Integers(const json& column) {
@@ -238,7 +216,7 @@ BridgeReconciler::BridgeReconciler(boost::asio::io_context& io, OvsdbClient& cli
     : io_(io), client_(client), specs_(std::move(specs)), retry_timer_(io) {}
 
 void BridgeReconciler::Start() {
-  client_.set_on_change([this] { Reconcile(); });
+  subscription_ = client_.Subscribe([this] { Reconcile(); });
   Reconcile();
 }
 

@@ -24,7 +24,7 @@ OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::filesystem::path sock
 OvsdbClient::~OvsdbClient() {
   // Whoever listens may be gone already: neither the change listener nor the callbacks of
   // transactions in flight hear of this end.
-  on_change_ = nullptr;
+  listeners_->clear();
   pending_.clear();
   *alive_ = false;
   Stop();
@@ -39,6 +39,38 @@ void OvsdbClient::Stop() {
   running_ = false;
   reconnect_timer_.cancel();
   if (connected_) Disconnected("stopped");
+}
+
+OvsdbClient::Subscription& OvsdbClient::Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    if (auto listeners = listeners_.lock()) listeners->erase(id_);
+    listeners_ = std::move(other.listeners_);
+    id_ = other.id_;
+  }
+  return *this;
+}
+
+OvsdbClient::Subscription::~Subscription() {
+  if (auto listeners = listeners_.lock()) listeners->erase(id_);
+}
+
+OvsdbClient::Subscription OvsdbClient::Subscribe(std::function<void()> on_change) {
+  auto id = next_listener_++;
+  listeners_->emplace(id, std::move(on_change));
+  return Subscription(listeners_, id);
+}
+
+void OvsdbClient::NotifyListeners() {
+  // A listener may end its own or another's subscription while being called.
+  std::vector<std::uint64_t> ids;
+  for (const auto& entry : *listeners_) ids.push_back(entry.first);
+  auto listeners = listeners_;
+  for (auto id : ids) {
+    auto it = listeners->find(id);
+    if (it == listeners->end()) continue;
+    auto listener = it->second;
+    listener();
+  }
 }
 
 const OvsdbClient::Rows& OvsdbClient::rows(const std::string& table) const {
@@ -111,7 +143,7 @@ void OvsdbClient::Handle(const json& message) {
       const auto& params = message.at("params");
       ApplyUpdates(params.at(1));
       ++counters_.updates;
-      if (on_change_) on_change_();
+      NotifyListeners();
     }
     return;
   }
@@ -129,7 +161,7 @@ void OvsdbClient::Handle(const json& message) {
     synced_ = true;
     backoff_ = options_.min_backoff;
     spdlog::info("ovsdb: monitoring {} tables of {}", options_.tables.size(), options_.database);
-    if (on_change_) on_change_();
+    NotifyListeners();
     return;
   }
   auto pending = pending_.find(number);
@@ -230,7 +262,7 @@ void OvsdbClient::Disconnected(const std::string& why) {
     entry.second({json(), "the connection to ovsdb-server was lost before the answer (" + why +
                               "); the transaction may or may not have been committed"});
   }
-  if (was_connected && on_change_) on_change_();
+  if (was_connected) NotifyListeners();
   if (!running_) return;
   std::weak_ptr<bool> alive = alive_;
   reconnect_timer_.expires_after(backoff_);

@@ -1,5 +1,6 @@
 #include "netd/lab/ovs.hpp"
 
+#include <csignal>
 #include <stdexcept>
 #include <thread>
 
@@ -30,14 +31,7 @@ OvsInstance::OvsInstance(const Namespace& ns, std::chrono::milliseconds ready_ti
   RunCommandChecked({"ovsdb-tool", "create", db_file, kVswitchSchema}, {.env = Environment()});
   StartOvsdbServer(deadline, ready_timeout);
 
-  // --disable-system: there is no kernel datapath to probe for.
-  vswitchd_ = ns_.Start(
-      {"ovs-vswitchd", db_remote(), "--disable-system", "--unixctl=" + vswitchd_ctl().string(),
-       "--pidfile=" + (dir() / "ovs-vswitchd.pid").string(),
-       "--log-file=" + (dir() / "ovs-vswitchd.log").string(), "--no-chdir", "-vconsole:off"},
-      {.env = Environment(), .output = dir() / "ovs-vswitchd.log"});
-  WaitUntilReady("ovs-vswitchd", vswitchd_, deadline, ready_timeout,
-                 [this] { return Appctl({"version"}).ok(); });
+  StartVswitchd(deadline, ready_timeout);
 }
 
 void OvsInstance::StartOvsdbServer(std::chrono::steady_clock::time_point deadline,
@@ -58,6 +52,28 @@ void OvsInstance::StartOvsdbServer(std::chrono::steady_clock::time_point deadlin
 void OvsInstance::RestartOvsdbServer(std::chrono::milliseconds ready_timeout) {
   ovsdb_server_ = Process();
   StartOvsdbServer(std::chrono::steady_clock::now() + ready_timeout, ready_timeout);
+}
+
+void OvsInstance::KillVswitchd() {
+  if (vswitchd_.pid() > 0) ::kill(vswitchd_.pid(), SIGKILL);
+  vswitchd_.WaitForExit(std::chrono::seconds(5));
+  vswitchd_ = Process();
+}
+
+void OvsInstance::StartVswitchd(std::chrono::milliseconds ready_timeout) {
+  StartVswitchd(std::chrono::steady_clock::now() + ready_timeout, ready_timeout);
+}
+
+void OvsInstance::StartVswitchd(std::chrono::steady_clock::time_point deadline,
+                                std::chrono::milliseconds ready_timeout) {
+  // --disable-system: there is no kernel datapath to probe for.
+  vswitchd_ = ns_.Start(
+      {"ovs-vswitchd", db_remote(), "--disable-system", "--unixctl=" + vswitchd_ctl().string(),
+       "--pidfile=" + (dir() / "ovs-vswitchd.pid").string(),
+       "--log-file=" + (dir() / "ovs-vswitchd.log").string(), "--no-chdir", "-vconsole:off"},
+      {.env = Environment(), .output = dir() / "ovs-vswitchd.log"});
+  WaitUntilReady("ovs-vswitchd", vswitchd_, deadline, ready_timeout,
+                 [this] { return Appctl({"version"}).ok(); });
 }
 
 std::filesystem::path OvsInstance::db_socket() const {
@@ -124,6 +140,21 @@ void OvsInstance::AttachNamespace(const std::string& bridge, const Namespace& vm
   // does), or the VM would send to the port's MAC and be routed around the bridge.
   ns_.RunChecked({"sysctl", "-qw", "net.ipv4.conf." + port + ".arp_ignore=8"});
   AddPort(bridge, port, vlan_tag);
+}
+
+void OvsInstance::AttachVm(const std::string& bridge, const Namespace& vm,
+                           const std::string& vm_ifname, const std::string& port,
+                           const VmInterface& interface) const {
+  CreateVethPair(vm, vm_ifname, ns_, port);
+  vm.RunChecked({"ip", "link", "set", "dev", vm_ifname, "address", interface.mac});
+  ns_.RunChecked({"sysctl", "-qw", "net.ipv4.conf." + port + ".arp_ignore=8"});
+  std::vector<std::string> args = {"add-port", bridge, port};
+  if (interface.vlan_tag) args.push_back("tag=" + std::to_string(*interface.vlan_tag));
+  args.insert(args.end(), {"--", "set", "Interface", port,
+                           "external_ids:attached-mac=\"" + interface.mac + "\"",
+                           "external_ids:iface-id=" + port, "external_ids:iface-status=active",
+                           "external_ids:vm-id=" + interface.vm_id});
+  ThrowIfFailed(Vsctl(args), "ovs-vsctl add-port " + bridge + " " + port);
 }
 
 void OvsInstance::WaitUntilReady(const std::string& daemon, const Process& process,

@@ -68,6 +68,7 @@ class BridgeReconciler {
   bool ever_in_sync_ = false;
   std::set<std::string> conflicts_;  // logged once each, while they last
   Counters counters_;
+  OvsdbClient::Subscription subscription_;
 };
 
 }  // namespace netd::ovs

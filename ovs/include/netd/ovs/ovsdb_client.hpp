@@ -49,10 +49,28 @@ class OvsdbClient {
   bool synced() const { return synced_; }
   // The monitored rows of `table` (empty while not synced).
   const Rows& rows(const std::string& table) const;
-  // Called on the loop after the cache changed: the first sync after each connect, every
-  // update the server sends, and a lost connection. One listener; it must outlive the client
-  // or be replaced first.
-  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
+  // A listener's registration; destroying it ends the calls.
+  class Subscription {
+   public:
+    Subscription() = default;
+    Subscription(Subscription&& other) noexcept = default;
+    Subscription& operator=(Subscription&& other) noexcept;
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    ~Subscription();
+
+   private:
+    friend class OvsdbClient;
+    using Listeners = std::map<std::uint64_t, std::function<void()>>;
+    Subscription(std::weak_ptr<Listeners> listeners, std::uint64_t id)
+        : listeners_(std::move(listeners)), id_(id) {}
+    std::weak_ptr<Listeners> listeners_;
+    std::uint64_t id_ = 0;
+  };
+  // `on_change` is called on the loop after the cache changed: the first sync after each
+  // connect, every update the server sends, and a lost connection; until the subscription
+  // or the client goes.
+  [[nodiscard]] Subscription Subscribe(std::function<void()> on_change);
 
   // The outcome of a transaction: `results` (one per operation) when every operation
   // succeeded; otherwise `error` says which operation failed and why, or that the connection
@@ -105,7 +123,9 @@ class OvsdbClient {
   bool running_ = false;
   bool connected_ = false;
   bool synced_ = false;
-  std::function<void()> on_change_;
+  void NotifyListeners();
+  std::shared_ptr<Subscription::Listeners> listeners_ = std::make_shared<Subscription::Listeners>();
+  std::uint64_t next_listener_ = 1;
   Counters counters_;
   // Handlers check it: the client may be gone when a cancelled operation completes.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

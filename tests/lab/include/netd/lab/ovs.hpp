@@ -42,6 +42,11 @@ class OvsInstance {
   // Kills ovsdb-server and starts it again on the same database and socket, as a crash and a
   // supervisor's restart would.
   void RestartOvsdbServer(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
+  // Kills ovs-vswitchd with SIGKILL, as a crash would; its flows go with it (and, with the
+  // userspace datapath, the tap devices of internal ports).
+  void KillVswitchd();
+  // Starts ovs-vswitchd again on the same database: the bridges come back without flows.
+  void StartVswitchd(std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
 
   // ovs-vsctl against the private database; waits for ovs-vswitchd to apply changes.
   CommandResult Vsctl(const std::vector<std::string>& args) const;
@@ -62,10 +67,23 @@ class OvsInstance {
   void AttachNamespace(const std::string& bridge, const Namespace& vm, const std::string& vm_ifname,
                        const std::string& port, std::optional<int> vlan_tag = std::nullopt) const;
 
+  // How libvirt attaches a domain's interface to an OVS network.
+  struct VmInterface {
+    std::string mac;    // the guest's MAC: set on vm_ifname and as external_ids:attached-mac
+    std::string vm_id;  // external_ids:vm-id (libvirt: the domain's UUID)
+    std::optional<int> vlan_tag;
+  };
+  // AttachNamespace the way libvirt does it: the port and its Interface row, with
+  // external_ids attached-mac, iface-id, iface-status and vm-id, appear in one transaction.
+  void AttachVm(const std::string& bridge, const Namespace& vm, const std::string& vm_ifname,
+                const std::string& port, const VmInterface& interface) const;
+
  private:
   std::vector<std::string> Environment() const;
   void StartOvsdbServer(std::chrono::steady_clock::time_point deadline,
                         std::chrono::milliseconds ready_timeout);
+  void StartVswitchd(std::chrono::steady_clock::time_point deadline,
+                     std::chrono::milliseconds ready_timeout);
   void WaitUntilReady(const std::string& daemon, const Process& process,
                       std::chrono::steady_clock::time_point deadline,
                       std::chrono::milliseconds timeout, const std::function<bool()>& ready) const;

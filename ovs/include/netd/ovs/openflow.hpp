@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "netd/common/address.hpp"
+
+// The part of OpenFlow 1.3 (ONF TS-012) netd speaks to ovs-vswitchd: hello, echo, error,
+// flow_mod with OXM matches and an OUTPUT:NORMAL action, barrier.
+namespace netd::ovs::openflow {
+
+inline constexpr std::uint8_t kVersion = 0x04;  // OpenFlow 1.3
+inline constexpr std::size_t kHeaderSize = 8;
+
+enum class MessageType : std::uint8_t {
+  kHello = 0,
+  kError = 1,
+  kEchoRequest = 2,
+  kEchoReply = 3,
+  kFlowMod = 14,
+  kBarrierRequest = 20,
+  kBarrierReply = 21,
+};
+
+struct Header {
+  std::uint8_t version = kVersion;
+  std::uint8_t type = 0;
+  std::uint16_t length = 0;
+  std::uint32_t xid = 0;
+};
+
+// A header from the first kHeaderSize bytes of `bytes` (which must hold that many).
+Header ParseHeader(std::span<const std::uint8_t> bytes);
+
+inline constexpr std::uint16_t kEthTypeIpv4 = 0x0800;
+inline constexpr std::uint16_t kEthTypeArp = 0x0806;
+inline constexpr std::uint8_t kIpProtoUdp = 17;
+
+// The fields a flow matches; an absent field matches anything. The caller supplies the
+// prerequisites OpenFlow asks for (eth_type before IPv4/ARP fields, ip_proto before UDP ports).
+struct Match {
+  std::optional<std::uint32_t> in_port{};
+  std::optional<MacAddress> eth_src{};
+  std::optional<std::uint16_t> eth_type{};
+  std::optional<std::uint8_t> ip_proto{};
+  std::optional<Ipv4Cidr> ipv4_src{};
+  std::optional<Ipv4Address> ipv4_dst{};
+  std::optional<std::uint16_t> udp_src{};
+  std::optional<std::uint16_t> udp_dst{};
+  std::optional<Ipv4Cidr> arp_spa{};
+  std::optional<MacAddress> arp_sha{};
+
+  friend bool operator==(const Match&, const Match&) = default;
+};
+
+// A flow of table 0: packets matching it are forwarded as a learning switch would
+// (OUTPUT:NORMAL) or dropped.
+struct Flow {
+  std::uint16_t priority = 0;
+  Match match;
+  bool forward = false;
+
+  friend bool operator==(const Flow&, const Flow&) = default;
+};
+
+// ovs-ofctl's notation of a flow, for logs and tests: "priority=300,in_port=5,... actions=NORMAL".
+std::string Describe(const Flow& flow, std::uint64_t cookie);
+
+// Messages, encoded with their header.
+std::vector<std::uint8_t> EncodeHello(std::uint32_t xid);
+std::vector<std::uint8_t> EncodeEchoReply(const Header& request,
+                                          std::span<const std::uint8_t> payload);
+std::vector<std::uint8_t> EncodeBarrierRequest(std::uint32_t xid);
+// OFPFC_ADD of `flow` in table 0 with `cookie`.
+std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std::uint64_t cookie);
+// OFPFC_DELETE in every table of the flows whose cookie equals `cookie` in the bits of `mask`.
+std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t cookie,
+                                            std::uint64_t mask);
+
+// An OFPT_ERROR message's body.
+struct Error {
+  std::uint16_t type = 0;
+  std::uint16_t code = 0;
+  // The start of the message that failed, as the switch echoed it.
+  std::vector<std::uint8_t> data;
+};
+std::optional<Error> ParseError(std::span<const std::uint8_t> message);
+// "OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL" where known, else the numbers.
+std::string Describe(const Error& error);
+
+}  // namespace netd::ovs::openflow

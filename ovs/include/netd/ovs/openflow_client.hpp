@@ -1,0 +1,127 @@
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "netd/ovs/openflow.hpp"
+
+namespace netd::ovs {
+
+// One change of a switch's flow table.
+struct FlowChange {
+  enum class Kind { kAdd, kDelete };
+  Kind kind = Kind::kAdd;
+  openflow::Flow flow;       // kAdd
+  std::uint64_t cookie = 0;  // kAdd: the flow's cookie; kDelete: the cookies to delete
+  std::uint64_t mask = 0;    // kDelete: the bits of `cookie` that must match
+
+  static FlowChange Add(openflow::Flow flow, std::uint64_t cookie) {
+    return {Kind::kAdd, std::move(flow), cookie, 0};
+  }
+  static FlowChange Delete(std::uint64_t cookie, std::uint64_t mask) {
+    return {Kind::kDelete, {}, cookie, mask};
+  }
+};
+
+// An OpenFlow 1.3 connection to one bridge of ovs-vswitchd, through the bridge's management
+// socket (<rundir>/<bridge>.mgmt), on the caller's Asio loop. It says hello, answers echoes,
+// and sends flow changes in batches, each closed by a barrier: a batch's callback hears, once
+// the switch has processed all of it, which of its changes the switch refused. It reconnects
+// with backoff when the connection drops (ovs-vswitchd restarting, the bridge recreated).
+class OpenFlowClient {
+ public:
+  struct Options {
+    std::chrono::milliseconds min_backoff{50};
+    std::chrono::milliseconds max_backoff{2000};
+  };
+
+  OpenFlowClient(boost::asio::io_context& io, std::filesystem::path socket, Options options);
+  OpenFlowClient(boost::asio::io_context& io, std::filesystem::path socket);
+  ~OpenFlowClient();
+  OpenFlowClient(const OpenFlowClient&) = delete;
+  OpenFlowClient& operator=(const OpenFlowClient&) = delete;
+
+  void Start();
+  void Stop();
+
+  // Whether hellos were exchanged on the current connection.
+  bool ready() const { return ready_; }
+  // Called on the loop after each successful hello exchange, and after a connection is lost
+  // (not after Stop). Set before Start; the listener must outlive the client.
+  void set_on_ready(std::function<void()> on_ready) { on_ready_ = std::move(on_ready); }
+  void set_on_lost(std::function<void()> on_lost) { on_lost_ = std::move(on_lost); }
+
+  struct BatchResult {
+    // The changes the switch refused: their index in the batch and the switch's error.
+    std::vector<std::pair<std::size_t, openflow::Error>> refused;
+    // Set when the connection dropped before the barrier's answer: the outcome is unknown.
+    std::string lost;
+    bool ok() const { return refused.empty() && lost.empty(); }
+  };
+  using BatchCallback = std::function<void(const BatchResult&)>;
+  // Sends `changes` and a barrier. Without a ready connection the callback hears so at once
+  // (from the loop).
+  void Send(const std::vector<FlowChange>& changes, BatchCallback done);
+
+  struct Counters {
+    std::uint64_t connects = 0;
+    std::uint64_t disconnects = 0;
+    std::uint64_t flow_mods = 0;
+    std::uint64_t barriers = 0;
+    std::uint64_t errors = 0;  // OFPT_ERROR messages received
+    std::uint64_t echoes = 0;
+  };
+  const Counters& counters() const { return counters_; }
+  const std::filesystem::path& socket_path() const { return socket_path_; }
+
+ private:
+  struct Batch {
+    std::uint32_t first_xid = 0;
+    std::size_t size = 0;
+    BatchResult result;
+    BatchCallback done;
+  };
+
+  void Connect();
+  void Read();
+  bool Handle(std::span<const std::uint8_t> message);
+  void Queue(std::vector<std::uint8_t> message);
+  void WriteNext();
+  void Lost(const std::string& why);
+
+  boost::asio::io_context& io_;
+  std::filesystem::path socket_path_;
+  Options options_;
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer reconnect_timer_;
+  std::chrono::milliseconds backoff_;
+  std::array<std::uint8_t, 65536> read_buffer_{};
+  std::vector<std::uint8_t> inbox_;
+  std::vector<std::uint8_t> outbox_;        // queued while a write is in flight
+  std::vector<std::uint8_t> writing_;       // the write in flight
+  std::map<std::uint32_t, Batch> batches_;  // by barrier xid
+  std::uint32_t next_xid_ = 1;
+  std::uint64_t generation_ = 0;
+  bool running_ = false;
+  bool connected_ = false;
+  bool ready_ = false;
+  std::string last_failure_;  // logged once until it changes
+  std::function<void()> on_ready_;
+  std::function<void()> on_lost_;
+  Counters counters_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace netd::ovs

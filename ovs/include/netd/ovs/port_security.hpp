@@ -1,0 +1,141 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netd/common/address.hpp"
+#include "netd/ovs/bridges.hpp"
+#include "netd/ovs/openflow.hpp"
+#include "netd/ovs/openflow_client.hpp"
+#include "netd/ovs/ovsdb_client.hpp"
+
+namespace netd::ovs {
+
+// What port security needs to know of one network's bridge.
+struct PortSecuritySpec {
+  std::string bridge{};
+  std::string uplink{};  // forwards like the bridge's internal (gateway) port; empty: none
+  Ipv4Cidr cidr;
+  Ipv4Address dhcp_first;
+  Ipv4Address dhcp_last;
+  // Where the MAC of a VM port does not encode an address of the DHCP range: false (the secure
+  // network) gives such a port no flows at all; true pins it to its MAC with any source address
+  // of the network, for networks whose dynamic leases a host cannot know in advance.
+  bool pin_mac_only = false;
+  std::filesystem::path mgmt_socket;  // <ovs rundir>/<bridge>.mgmt
+};
+
+enum class PortState {
+  kForward,    // the bridge's internal port or its uplink: forwards normally
+  kPinned,     // a VM port pinned to its MAC and the address the MAC encodes
+  kPinnedMac,  // a VM port pinned to its MAC, any source address of the network
+  kRefused,    // gets no flows: everything it sends is dropped
+  kPending,    // ovs-vswitchd has not given it an OpenFlow port number yet
+};
+std::string_view ToString(PortState state);
+
+// One port of a bridge as the OVSDB cache shows it, with the flows it should have.
+struct PortPlan {
+  std::string name;
+  PortState state = PortState::kRefused;
+  std::vector<std::uint32_t> ofports;  // one per interface
+  std::optional<MacAddress> mac;       // external_ids:attached-mac
+  std::optional<Ipv4Address> address;  // the address the MAC encodes (kPinned)
+  std::string vm_id;                   // external_ids:vm-id, as libvirt sets it
+  std::string reason;                  // kRefused, kPending: why
+  std::vector<openflow::Flow> flows;
+
+  friend bool operator==(const PortPlan&, const PortPlan&) = default;
+};
+
+// The ports of spec.bridge; nullopt while the bridge is absent or is not netd's.
+std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows);
+
+// The flows of a VM port: from `mac` and `source` only (IPv4, ARP for itself, DHCP discovery
+// from 0.0.0.0), never a DHCP server's reply, nothing else.
+std::vector<openflow::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4Cidr source);
+
+// Cookies of netd's flows: kCookieTag in the top 16 bits; the low bits name the port.
+inline constexpr std::uint64_t kCookieTag = 0x6e64ULL << 48;
+inline constexpr std::uint64_t kCookieTagMask = 0xffffULL << 48;
+inline constexpr std::uint64_t kBaselineCookie = kCookieTag | 1;
+
+// Keeps one bridge's flow table as the OVSDB cache says: on every (re)connect to the bridge it
+// deletes netd's flows and installs all of them (a restarted ovs-vswitchd has none, and a
+// bridge with fail_mode=secure and no flows forwards nothing, so the bridge fails closed until
+// then); afterwards it replaces only the flows of ports that changed, each port's flows as a
+// unit under their cookie.
+class PortSecurity {
+ public:
+  PortSecurity(boost::asio::io_context& io, OvsdbClient& client, PortSecuritySpec spec,
+               OpenFlowClient::Options openflow_options = {});
+  PortSecurity(const PortSecurity&) = delete;
+  PortSecurity& operator=(const PortSecurity&) = delete;
+  void Start();
+
+  struct PortStatus {
+    PortPlan plan;
+    bool installed = false;  // the switch acknowledged the port's current flows
+  };
+  std::vector<PortStatus> ports() const;
+
+  struct Counters {
+    std::uint64_t ports = 0;
+    std::uint64_t pinned = 0;   // kPinned and kPinnedMac with their flows acknowledged
+    std::uint64_t refused = 0;  // kRefused now
+    std::uint64_t flows = 0;    // netd's flows the switch holds
+    std::uint64_t full_installs = 0;
+    std::uint64_t port_updates = 0;  // ports whose flows were replaced or removed
+    std::uint64_t failures = 0;      // batches the switch refused in part
+  };
+  Counters counters() const;
+  const OpenFlowClient& openflow() const { return openflow_; }
+  const PortSecuritySpec& spec() const { return spec_; }
+
+  // Called when a port's flows are acknowledged for the first time, with the time since netd
+  // first saw the port in the OVSDB cache.
+  using InstalledCallback = std::function<void(const std::string& port, std::chrono::nanoseconds)>;
+  void set_on_installed(InstalledCallback on_installed) { on_installed_ = std::move(on_installed); }
+
+ private:
+  struct Installed {
+    std::uint64_t cookie = 0;
+    std::vector<openflow::Flow> flows;
+    std::uint64_t batch = 0;  // the batch that sent the flows
+    bool acknowledged = false;
+  };
+
+  void Sync();
+  void FullInstall();
+  void SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners);
+  void Acknowledged(std::uint64_t batch, const OpenFlowClient::BatchResult& result,
+                    const std::vector<std::string>& owners);
+  std::uint64_t CookieOf(const std::string& port, bool& fresh);
+
+  boost::asio::io_context& io_;
+  OvsdbClient& client_;
+  PortSecuritySpec spec_;
+  OpenFlowClient openflow_;
+  boost::asio::steady_timer retry_timer_;
+  std::map<std::string, PortPlan> desired_;
+  std::map<std::string, Installed> installed_;
+  std::map<std::string, std::uint64_t> cookies_;
+  std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;
+  std::uint64_t next_cookie_ = 2;
+  std::uint64_t next_batch_ = 1;
+  bool bridge_present_ = false;
+  bool full_install_pending_ = false;
+  Counters counters_;
+  InstalledCallback on_installed_;
+  OvsdbClient::Subscription subscription_;
+};
+
+}  // namespace netd::ovs

@@ -1,0 +1,266 @@
+#include "netd/ovs/openflow.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cassert>
+
+namespace netd::ovs::openflow {
+namespace {
+
+// OXM (OpenFlow Extensible Match) of the OpenFlow basic class.
+constexpr std::uint16_t kOxmClassBasic = 0x8000;
+enum OxmField : std::uint8_t {
+  kInPort = 0,
+  kEthSrc = 4,
+  kEthType = 5,
+  kIpProto = 10,
+  kIpv4Src = 11,
+  kIpv4Dst = 12,
+  kUdpSrc = 15,
+  kUdpDst = 16,
+  kArpSpa = 22,
+  kArpSha = 24,
+};
+constexpr std::uint16_t kMatchTypeOxm = 1;
+constexpr std::uint16_t kInstructionApplyActions = 4;
+constexpr std::uint16_t kActionOutput = 0;
+constexpr std::uint32_t kPortNormal = 0xfffffffa;
+constexpr std::uint32_t kPortAny = 0xffffffff;
+constexpr std::uint32_t kGroupAny = 0xffffffff;
+constexpr std::uint32_t kNoBuffer = 0xffffffff;
+constexpr std::uint8_t kTableAll = 0xff;
+constexpr std::uint8_t kFlowModAdd = 0;
+constexpr std::uint8_t kFlowModDelete = 3;
+
+class Writer {
+ public:
+  void U8(std::uint8_t value) { bytes_.push_back(value); }
+  void U16(std::uint16_t value) {
+    U8(value >> 8);
+    U8(value & 0xff);
+  }
+  void U32(std::uint32_t value) {
+    U16(value >> 16);
+    U16(value & 0xffff);
+  }
+  void U64(std::uint64_t value) {
+    U32(value >> 32);
+    U32(value & 0xffffffff);
+  }
+  void Mac(MacAddress mac) {
+    for (int shift = 40; shift >= 0; shift -= 8) U8((mac.value() >> shift) & 0xff);
+  }
+  void Zeros(std::size_t count) { bytes_.insert(bytes_.end(), count, 0); }
+  void PadTo8() { Zeros((8 - bytes_.size() % 8) % 8); }
+  std::size_t size() const { return bytes_.size(); }
+  void PatchU16(std::size_t offset, std::uint16_t value) {
+    bytes_[offset] = value >> 8;
+    bytes_[offset + 1] = value & 0xff;
+  }
+  std::vector<std::uint8_t> Take() { return std::move(bytes_); }
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+};
+
+void WriteHeader(Writer& out, MessageType type, std::uint32_t xid) {
+  out.U8(kVersion);
+  out.U8(static_cast<std::uint8_t>(type));
+  out.U16(0);  // patched by Finish
+  out.U32(xid);
+}
+
+std::vector<std::uint8_t> Finish(Writer& out) {
+  assert(out.size() <= 0xffff);
+  out.PatchU16(2, static_cast<std::uint16_t>(out.size()));
+  return out.Take();
+}
+
+void OxmHeader(Writer& out, OxmField field, bool has_mask, std::uint8_t length) {
+  out.U16(kOxmClassBasic);
+  out.U8(static_cast<std::uint8_t>(field << 1 | (has_mask ? 1 : 0)));
+  out.U8(has_mask ? 2 * length : length);
+}
+
+std::uint32_t Netmask(const Ipv4Cidr& cidr) {
+  return cidr.prefix_length() == 0 ? 0 : ~std::uint32_t{0} << (32 - cidr.prefix_length());
+}
+
+void OxmIpv4(Writer& out, OxmField field, const Ipv4Cidr& cidr) {
+  bool masked = cidr.prefix_length() < 32;
+  OxmHeader(out, field, masked, 4);
+  out.U32(cidr.base().value());
+  if (masked) out.U32(Netmask(cidr));
+}
+
+// ofp_match with its OXM fields, in the order OpenFlow's prerequisites need.
+void EncodeMatch(Writer& out, const Match& match) {
+  auto start = out.size();
+  out.U16(kMatchTypeOxm);
+  out.U16(0);  // length without padding, patched below
+  if (match.in_port) {
+    OxmHeader(out, kInPort, false, 4);
+    out.U32(*match.in_port);
+  }
+  if (match.eth_src) {
+    OxmHeader(out, kEthSrc, false, 6);
+    out.Mac(*match.eth_src);
+  }
+  if (match.eth_type) {
+    OxmHeader(out, kEthType, false, 2);
+    out.U16(*match.eth_type);
+  }
+  if (match.ip_proto) {
+    OxmHeader(out, kIpProto, false, 1);
+    out.U8(*match.ip_proto);
+  }
+  if (match.ipv4_src) OxmIpv4(out, kIpv4Src, *match.ipv4_src);
+  if (match.ipv4_dst) {
+    OxmHeader(out, kIpv4Dst, false, 4);
+    out.U32(match.ipv4_dst->value());
+  }
+  if (match.udp_src) {
+    OxmHeader(out, kUdpSrc, false, 2);
+    out.U16(*match.udp_src);
+  }
+  if (match.udp_dst) {
+    OxmHeader(out, kUdpDst, false, 2);
+    out.U16(*match.udp_dst);
+  }
+  if (match.arp_spa) OxmIpv4(out, kArpSpa, *match.arp_spa);
+  if (match.arp_sha) {
+    OxmHeader(out, kArpSha, false, 6);
+    out.Mac(*match.arp_sha);
+  }
+  out.PatchU16(start + 2, static_cast<std::uint16_t>(out.size() - start));
+  out.PadTo8();
+}
+
+// The fixed part of ofp_flow_mod after the header.
+struct FlowModFields {
+  std::uint64_t cookie = 0;
+  std::uint64_t cookie_mask = 0;
+  std::uint8_t table_id = 0;
+  std::uint8_t command = kFlowModAdd;
+  std::uint16_t priority = 0;
+};
+
+void FlowModHead(Writer& out, const FlowModFields& fields) {
+  out.U64(fields.cookie);
+  out.U64(fields.cookie_mask);
+  out.U8(fields.table_id);
+  out.U8(fields.command);
+  out.U16(0);  // idle_timeout
+  out.U16(0);  // hard_timeout
+  out.U16(fields.priority);
+  out.U32(kNoBuffer);
+  out.U32(kPortAny);   // out_port: no filter on delete
+  out.U32(kGroupAny);  // out_group: no filter on delete
+  out.U16(0);          // flags
+  out.Zeros(2);
+}
+
+std::string Ipv4Text(const Ipv4Cidr& cidr) {
+  return cidr.prefix_length() == 32 ? cidr.base().ToString() : cidr.ToString();
+}
+
+}  // namespace
+
+Header ParseHeader(std::span<const std::uint8_t> bytes) {
+  assert(bytes.size() >= kHeaderSize);
+  return {bytes[0], bytes[1], static_cast<std::uint16_t>(bytes[2] << 8 | bytes[3]),
+          static_cast<std::uint32_t>(bytes[4]) << 24 | static_cast<std::uint32_t>(bytes[5]) << 16 |
+              static_cast<std::uint32_t>(bytes[6]) << 8 | bytes[7]};
+}
+
+std::vector<std::uint8_t> EncodeHello(std::uint32_t xid) {
+  Writer out;
+  WriteHeader(out, MessageType::kHello, xid);
+  return Finish(out);
+}
+
+std::vector<std::uint8_t> EncodeEchoReply(const openflow::Header& request,
+                                          std::span<const std::uint8_t> payload) {
+  Writer out;
+  WriteHeader(out, MessageType::kEchoReply, request.xid);
+  for (auto byte : payload) out.U8(byte);
+  return Finish(out);
+}
+
+std::vector<std::uint8_t> EncodeBarrierRequest(std::uint32_t xid) {
+  Writer out;
+  WriteHeader(out, MessageType::kBarrierRequest, xid);
+  return Finish(out);
+}
+
+std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std::uint64_t cookie) {
+  Writer out;
+  WriteHeader(out, MessageType::kFlowMod, xid);
+  FlowModHead(out, {.cookie = cookie, .command = kFlowModAdd, .priority = flow.priority});
+  EncodeMatch(out, flow.match);
+  if (flow.forward) {
+    // An empty instruction list drops; APPLY_ACTIONS(OUTPUT:NORMAL) forwards.
+    out.U16(kInstructionApplyActions);
+    out.U16(8 + 16);
+    out.Zeros(4);
+    out.U16(kActionOutput);
+    out.U16(16);
+    out.U32(kPortNormal);
+    out.U16(0);  // max_len: only for output to the controller
+    out.Zeros(6);
+  }
+  return Finish(out);
+}
+
+std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t cookie,
+                                            std::uint64_t mask) {
+  Writer out;
+  WriteHeader(out, MessageType::kFlowMod, xid);
+  FlowModHead(
+      out,
+      {.cookie = cookie, .cookie_mask = mask, .table_id = kTableAll, .command = kFlowModDelete});
+  EncodeMatch(out, Match{});
+  return Finish(out);
+}
+
+std::optional<Error> ParseError(std::span<const std::uint8_t> message) {
+  if (message.size() < kHeaderSize + 4) return std::nullopt;
+  Error error;
+  error.type = static_cast<std::uint16_t>(message[8] << 8 | message[9]);
+  error.code = static_cast<std::uint16_t>(message[10] << 8 | message[11]);
+  error.data.assign(message.begin() + 12, message.end());
+  return error;
+}
+
+std::string Describe(const Error& error) {
+  static constexpr std::array<const char*, 6> kTypes = {
+      "OFPET_HELLO_FAILED",    "OFPET_BAD_REQUEST", "OFPET_BAD_ACTION",
+      "OFPET_BAD_INSTRUCTION", "OFPET_BAD_MATCH",   "OFPET_FLOW_MOD_FAILED"};
+  static constexpr std::array<const char*, 8> kFlowModCodes = {
+      "OFPFMFC_UNKNOWN", "OFPFMFC_TABLE_FULL",  "OFPFMFC_BAD_TABLE_ID", "OFPFMFC_OVERLAP",
+      "OFPFMFC_EPERM",   "OFPFMFC_BAD_TIMEOUT", "OFPFMFC_BAD_COMMAND",  "OFPFMFC_BAD_FLAGS"};
+  std::string type = error.type < kTypes.size() ? kTypes[error.type] : std::to_string(error.type);
+  if (error.type == 5 && error.code < kFlowModCodes.size()) {
+    return type + "/" + kFlowModCodes[error.code];
+  }
+  return fmt::format("{}/{}", type, error.code);
+}
+
+std::string Describe(const Flow& flow, std::uint64_t cookie) {
+  const auto& match = flow.match;
+  std::string text = fmt::format("cookie={:#x},priority={}", cookie, flow.priority);
+  if (match.in_port) text += fmt::format(",in_port={}", *match.in_port);
+  if (match.eth_src) text += ",dl_src=" + match.eth_src->ToString();
+  if (match.eth_type) text += fmt::format(",dl_type={:#06x}", *match.eth_type);
+  if (match.ip_proto) text += fmt::format(",nw_proto={}", *match.ip_proto);
+  if (match.ipv4_src) text += ",nw_src=" + Ipv4Text(*match.ipv4_src);
+  if (match.ipv4_dst) text += ",nw_dst=" + match.ipv4_dst->ToString();
+  if (match.udp_src) text += fmt::format(",tp_src={}", *match.udp_src);
+  if (match.udp_dst) text += fmt::format(",tp_dst={}", *match.udp_dst);
+  if (match.arp_spa) text += ",arp_spa=" + Ipv4Text(*match.arp_spa);
+  if (match.arp_sha) text += ",arp_sha=" + match.arp_sha->ToString();
+  return text + (flow.forward ? " actions=NORMAL" : " actions=drop");
+}
+
+}  // namespace netd::ovs::openflow

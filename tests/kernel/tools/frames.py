@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Raw Ethernet frames for port-security tests: send crafted frames from a VM's interface, and
+listen on another interface for the frames that made it through.
+
+  frames.py send IFNAME KIND SRC_MAC SRC_IP MARKER
+      KIND: ipv4 (UDP to 255.255.255.255), arp (gratuitous ARP for SRC_IP), dhcp-offer (UDP
+      67->68, as a DHCP server answers), dhcp-discover (UDP 68->67 from 0.0.0.0; SRC_IP unused),
+      ipv6 (UDP to ff02::1), other (ethertype 0x88b5). Every frame is broadcast and carries
+      "NETDMARK:" + MARKER, in its payload or after the ARP body.
+  frames.py listen IFNAME
+      Prints "ready", then the marker of every marked frame received, one per line, until killed.
+"""
+import socket
+import struct
+import sys
+
+ETH_P_ALL = 0x0003
+BROADCAST = b"\xff" * 6
+
+
+def mac_bytes(text):
+    return bytes(int(part, 16) for part in text.split(":"))
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ipv4_udp(src_ip, dst_ip, sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                         socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header + udp
+
+
+def frame(kind, src_mac, src_ip, marker):
+    mac = mac_bytes(src_mac)
+    payload = b"NETDMARK:" + marker.encode() + b"\n"
+    if kind == "ipv4":
+        return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 40000, 9, payload)
+    if kind == "dhcp-offer":
+        return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 67, 68, payload)
+    if kind == "dhcp-discover":
+        return BROADCAST + mac + b"\x08\x00" + ipv4_udp("0.0.0.0", "255.255.255.255", 68, 67, payload)
+    if kind == "arp":
+        ip = socket.inet_aton(src_ip)
+        body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, ip, b"\0" * 6, ip)
+        return BROADCAST + mac + b"\x08\x06" + body + payload
+    if kind == "ipv6":
+        udp = struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
+        header = struct.pack("!IHBB16s16s", 6 << 28, len(udp), 17, 64,
+                             socket.inet_pton(socket.AF_INET6, "fe80::1"),
+                             socket.inet_pton(socket.AF_INET6, "ff02::1"))
+        return b"\x33\x33\x00\x00\x00\x01" + mac + b"\x86\xdd" + header + udp
+    if kind == "other":
+        return BROADCAST + mac + b"\x88\xb5" + payload
+    raise SystemExit(f"unknown frame kind {kind}")
+
+
+def main():
+    if len(sys.argv) == 7 and sys.argv[1] == "send":
+        _, _, ifname, kind, src_mac, src_ip, marker = sys.argv
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((ifname, 0))
+            sock.send(frame(kind, src_mac, src_ip, marker))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "listen":
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
+            sock.bind((sys.argv[2], 0))
+            print("ready", flush=True)
+            while True:
+                data, address = sock.recvfrom(65535)
+                if address[2] == socket.PACKET_OUTGOING:
+                    continue
+                start = data.find(b"NETDMARK:")
+                if start >= 0:
+                    end = data.find(b"\n", start)
+                    print(data[start + 9:end].decode(errors="replace"), flush=True)
+    raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+// OpenFlow 1.3: what netd encodes, decoded by Open vSwitch's own ovs-ofctl; OpenFlowClient
+// against a scripted switch (hello, echo, an error inside a batch, the barrier); and the ports
+// and flows PlanPorts derives from OVSDB rows.
+#include "netd/ovs/openflow.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <string>
+
+#include "netd/lab/command.hpp"
+#include "netd/lab/temp_dir.hpp"
+#include "netd/ovs/openflow_client.hpp"
+#include "netd/ovs/port_security.hpp"
+#include "netd/testing/within.hpp"
+
+namespace netd::ovs {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::string Hex(const std::vector<std::uint8_t>& bytes) {
+  std::string out;
+  for (auto byte : bytes) out += fmt::format("{:02x}", byte);
+  return out;
+}
+
+// ovs-ofctl's reading of an encoded message.
+std::string OfpPrint(const std::vector<std::uint8_t>& message) {
+  auto result = lab::RunCommand({"ovs-ofctl", "ofp-print", Hex(message)});
+  EXPECT_TRUE(result.ok()) << result.err;
+  return result.out.substr(0, result.out.find('\n'));
+}
+
+TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
+  auto flows = PinnedPortFlows(5, *MacAddress::Parse("52:54:0a:51:00:0a"),
+                               Ipv4Cidr(*Ipv4Address::Parse("10.81.0.10"), 32));
+  ASSERT_EQ(flows.size(), 5u);
+  const char* expected[] = {
+      "ADD priority=310,udp,in_port=5,tp_src=67 cookie:0x6e64000000000002 actions=drop",
+      "ADD priority=300,ip,in_port=5,dl_src=52:54:0a:51:00:0a,nw_src=10.81.0.10 "
+      "cookie:0x6e64000000000002 actions=NORMAL",
+      "ADD priority=300,arp,in_port=5,dl_src=52:54:0a:51:00:0a,arp_spa=10.81.0.10,"
+      "arp_sha=52:54:0a:51:00:0a cookie:0x6e64000000000002 actions=NORMAL",
+      "ADD priority=300,udp,in_port=5,dl_src=52:54:0a:51:00:0a,nw_src=0.0.0.0,"
+      "nw_dst=255.255.255.255,tp_src=68,tp_dst=67 cookie:0x6e64000000000002 actions=NORMAL",
+      "ADD priority=200,in_port=5 cookie:0x6e64000000000002 actions=drop",
+  };
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    EXPECT_EQ(OfpPrint(openflow::EncodeAddFlow(7, flows[i], 0x6e64000000000002)),
+              std::string("OFPT_FLOW_MOD (OF1.3) (xid=0x7): ") + expected[i]);
+  }
+  // A masked source: a port pinned to its MAC on a network.
+  auto mac_only =
+      PinnedPortFlows(6, *MacAddress::Parse("02:00:00:00:00:4d"), *Ipv4Cidr::Parse("10.82.0.0/24"));
+  EXPECT_NE(
+      OfpPrint(openflow::EncodeAddFlow(1, mac_only[1], kCookieTag | 3)).find("nw_src=10.82.0.0/24"),
+      std::string::npos);
+  EXPECT_EQ(OfpPrint(openflow::EncodeDeleteFlows(9, kCookieTag, kCookieTagMask)),
+            "OFPT_FLOW_MOD (OF1.3) (xid=0x9): DEL table:255 priority=0 "
+            "cookie:0x6e64000000000000/0xffff000000000000 actions=drop");
+  EXPECT_EQ(OfpPrint(openflow::EncodeBarrierRequest(3)), "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x3):");
+}
+
+// One switch connection, served synchronously between turns of the client's loop.
+class ScriptedSwitch {
+ public:
+  explicit ScriptedSwitch(const std::filesystem::path& path) {
+    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(listener_, 1) != 0) {
+      throw std::runtime_error("cannot listen on " + path.string());
+    }
+  }
+  ~ScriptedSwitch() {
+    if (connection_ >= 0) close(connection_);
+    close(listener_);
+  }
+  void Accept() { connection_ = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC); }
+  // The next message the client sent, whole.
+  std::vector<std::uint8_t> Read() {
+    auto bytes = ReadExactly(openflow::kHeaderSize);
+    auto header = openflow::ParseHeader(bytes);
+    auto body = ReadExactly(header.length - openflow::kHeaderSize);
+    bytes.insert(bytes.end(), body.begin(), body.end());
+    return bytes;
+  }
+  void Write(const std::vector<std::uint8_t>& bytes) {
+    if (write(connection_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+      throw std::runtime_error("write");
+    }
+  }
+  static std::vector<std::uint8_t> Message(openflow::MessageType type, std::uint32_t xid,
+                                           std::vector<std::uint8_t> body = {}) {
+    auto length = static_cast<std::uint16_t>(8 + body.size());
+    std::vector<std::uint8_t> bytes = {openflow::kVersion,
+                                       static_cast<std::uint8_t>(type),
+                                       static_cast<std::uint8_t>(length >> 8),
+                                       static_cast<std::uint8_t>(length & 0xff),
+                                       static_cast<std::uint8_t>(xid >> 24),
+                                       static_cast<std::uint8_t>(xid >> 16),
+                                       static_cast<std::uint8_t>(xid >> 8),
+                                       static_cast<std::uint8_t>(xid)};
+    bytes.insert(bytes.end(), body.begin(), body.end());
+    return bytes;
+  }
+
+ private:
+  std::vector<std::uint8_t> ReadExactly(std::size_t count) {
+    std::vector<std::uint8_t> bytes(count);
+    std::size_t done = 0;
+    while (done < count) {
+      auto n = read(connection_, bytes.data() + done, count - done);
+      if (n <= 0) throw std::runtime_error("the client closed the connection");
+      done += static_cast<std::size_t>(n);
+    }
+    return bytes;
+  }
+
+  int listener_ = -1;
+  int connection_ = -1;
+};
+
+TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABatch) {
+  using openflow::MessageType;
+  lab::TempDir dir("offake");
+  auto path = dir.path() / "br.mgmt";
+  ScriptedSwitch fake(path);
+  boost::asio::io_context io;
+  OpenFlowClient client(io, path);
+  int readies = 0;
+  client.set_on_ready([&] { ++readies; });
+  client.Start();
+  testing::RunUntil(io, 100ms, [] { return false; });
+  fake.Accept();
+  auto hello = fake.Read();
+  EXPECT_EQ(hello[0], openflow::kVersion);
+  EXPECT_EQ(hello[1], static_cast<std::uint8_t>(MessageType::kHello));
+  fake.Write(ScriptedSwitch::Message(MessageType::kHello, 1));
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return client.ready(); }));
+  EXPECT_EQ(readies, 1);
+
+  fake.Write(ScriptedSwitch::Message(MessageType::kEchoRequest, 77, {1, 2, 3}));
+  testing::RunUntil(io, 50ms, [] { return false; });
+  auto echo = fake.Read();
+  EXPECT_EQ(echo, ScriptedSwitch::Message(MessageType::kEchoReply, 77, {1, 2, 3}));
+
+  std::optional<OpenFlowClient::BatchResult> outcome;
+  client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask),
+               FlowChange::Add({0, {}, false}, kBaselineCookie)},
+              [&](const auto& result) { outcome = result; });
+  testing::RunUntil(io, 50ms, [] { return false; });
+  auto first = openflow::ParseHeader(fake.Read());
+  auto second = openflow::ParseHeader(fake.Read());
+  auto barrier = openflow::ParseHeader(fake.Read());
+  EXPECT_EQ(second.xid, first.xid + 1);
+  EXPECT_EQ(barrier.type, static_cast<std::uint8_t>(MessageType::kBarrierRequest));
+  // OFPET_FLOW_MOD_FAILED / OFPFMFC_TABLE_FULL for the second change.
+  fake.Write(ScriptedSwitch::Message(MessageType::kError, second.xid, {0, 5, 0, 1}));
+  EXPECT_FALSE(testing::RunUntil(io, 50ms, [&] { return outcome.has_value(); }))
+      << "the batch ended before its barrier";
+  fake.Write(ScriptedSwitch::Message(MessageType::kBarrierReply, barrier.xid));
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
+  ASSERT_EQ(outcome->refused.size(), 1u);
+  EXPECT_EQ(outcome->refused[0].first, 1u);
+  EXPECT_EQ(openflow::Describe(outcome->refused[0].second),
+            "OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL");
+  EXPECT_TRUE(outcome->lost.empty());
+}
+
+TEST(OpenFlowClientScripted, ASwitchBelowOpenFlow13IsGivenUp) {
+  lab::TempDir dir("offake");
+  auto path = dir.path() / "br.mgmt";
+  ScriptedSwitch fake(path);
+  boost::asio::io_context io;
+  OpenFlowClient client(io, path, {.min_backoff = 10s, .max_backoff = 10s});
+  client.Start();
+  testing::RunUntil(io, 100ms, [] { return false; });
+  fake.Accept();
+  fake.Read();
+  auto hello = ScriptedSwitch::Message(openflow::MessageType::kHello, 1);
+  hello[0] = 0x01;  // OpenFlow 1.0
+  fake.Write(hello);
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return client.counters().disconnects == 1; }));
+  EXPECT_FALSE(client.ready());
+}
+
+// OVSDB rows of one bridge, as the monitor cache holds them.
+class PortRows {
+ public:
+  explicit PortRows(bool managed = true) {
+    bridge_ = {{"name", "br-secure"}, {"ports", json::array({"set", json::array()})}};
+    if (managed) {
+      bridge_["external_ids"] =
+          json::array({"map", json::array({json::array({"netd-managed", "true"})})});
+    }
+  }
+  void Add(const std::string& name, json ofport, std::optional<std::string> mac = std::nullopt) {
+    auto n = std::to_string(tables_["Port"].size());
+    json interface = {{"name", name}, {"ofport", ofport}};
+    json ids = json::array();
+    if (mac) ids.push_back(json::array({"attached-mac", *mac}));
+    ids.push_back(json::array({"vm-id", "vm-" + name}));
+    interface["external_ids"] = json::array({"map", ids});
+    tables_["Interface"]["i" + n] = interface;
+    tables_["Port"]["p" + n] = {{"name", name}, {"interfaces", json::array({"uuid", "i" + n})}};
+    bridge_["ports"][1].push_back(json::array({"uuid", "p" + n}));
+  }
+  std::optional<std::vector<PortPlan>> Plan(const PortSecuritySpec& spec) {
+    tables_["Bridge"]["b"] = bridge_;
+    return PlanPorts(spec, [this](const std::string& table) -> const OvsdbClient::Rows& {
+      return tables_[table];
+    });
+  }
+
+ private:
+  json bridge_;
+  std::map<std::string, OvsdbClient::Rows> tables_;
+};
+
+PortSecuritySpec SecureSpec() {
+  return {.bridge = "br-secure",
+          .uplink = "bond0.1081",
+          .cidr = *Ipv4Cidr::Parse("10.81.0.0/24"),
+          .dhcp_first = *Ipv4Address::Parse("10.81.0.10"),
+          .dhcp_last = *Ipv4Address::Parse("10.81.0.200"),
+          .pin_mac_only = false,
+          .mgmt_socket = {}};
+}
+
+TEST(PlanPorts, PinsVmPortsWhoseMacEncodesAnAddressOfTheRangeAndRefusesTheRest) {
+  PortRows rows;
+  rows.Add("br-secure", 65534);
+  rows.Add("bond0.1081", 1);
+  rows.Add("vnet0", 2, "52:54:0A:51:00:0A");
+  rows.Add("vnet1", 3, "52:54:0a:51:00:05");
+  rows.Add("vnet2", 4, "02:00:00:00:00:01");
+  rows.Add("vnet3", 5);
+  rows.Add("vnet4", json::array({"set", json::array()}), "52:54:0a:51:00:0b");
+  rows.Add("vnet5", -1, "52:54:0a:51:00:0c");
+  auto plans = rows.Plan(SecureSpec());
+  ASSERT_TRUE(plans);
+  std::map<std::string, PortPlan> by_name;
+  for (auto& plan : *plans) by_name[plan.name] = plan;
+  EXPECT_EQ(by_name["br-secure"].state, PortState::kForward);
+  EXPECT_EQ(by_name["br-secure"].flows.at(0).match.in_port, 0xfffffffeu) << "OFPP_LOCAL";
+  EXPECT_EQ(by_name["bond0.1081"].state, PortState::kForward);
+  EXPECT_EQ(by_name["vnet0"].state, PortState::kPinned);
+  EXPECT_EQ(by_name["vnet0"].address->ToString(), "10.81.0.10");
+  EXPECT_EQ(by_name["vnet0"].vm_id, "vm-vnet0");
+  EXPECT_EQ(by_name["vnet0"].flows.size(), 5u);
+  EXPECT_EQ(by_name["vnet1"].state, PortState::kRefused);
+  EXPECT_EQ(by_name["vnet1"].reason,
+            "MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200");
+  EXPECT_EQ(by_name["vnet2"].state, PortState::kRefused);
+  EXPECT_TRUE(by_name["vnet2"].flows.empty());
+  EXPECT_EQ(by_name["vnet3"].reason, "no external_ids:attached-mac");
+  EXPECT_EQ(by_name["vnet4"].state, PortState::kPending);
+  EXPECT_EQ(by_name["vnet5"].state, PortState::kPending);
+
+  auto spec = SecureSpec();
+  spec.pin_mac_only = true;
+  auto open = rows.Plan(spec);
+  auto vnet2 = std::find_if(open->begin(), open->end(), [](auto& p) { return p.name == "vnet2"; });
+  EXPECT_EQ(vnet2->state, PortState::kPinnedMac);
+  EXPECT_EQ(vnet2->flows.at(1).match.ipv4_src, *Ipv4Cidr::Parse("10.81.0.0/24"));
+}
+
+TEST(PlanPorts, ABridgeNetdDidNotCreateIsNotProgrammed) {
+  PortRows rows(/*managed=*/false);
+  rows.Add("vnet0", 2, "52:54:0a:51:00:0a");
+  EXPECT_FALSE(rows.Plan(SecureSpec()).has_value());
+  PortRows none;
+  auto spec = SecureSpec();
+  spec.bridge = "br-other";
+  EXPECT_FALSE(none.Plan(spec).has_value());
+}
+
+}  // namespace
+}  // namespace netd::ovs

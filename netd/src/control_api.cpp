@@ -10,6 +10,7 @@
 #include "api_support.hpp"
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/host_role.hpp"
 #include "netd/dns/names.hpp"
 
 namespace netd {
@@ -273,6 +274,7 @@ ApiResponse ControlApi::Status(const Call&) {
                                                                       : json(dhcp_->last_error())}}
                     : json(nullptr)},
        {"dns", DnsStatusJson()},
+       {"host", host_ ? host_->StatusJson() : json(nullptr)},
        {"last_reconcile", last_reconcile},
        {"drift", drift}});
 }
@@ -595,6 +597,7 @@ ApiResponse ControlApi::Metrics(const Call&) {
                                                        started_at_)
           .count());
   out += DnsMetrics();
+  if (host_) out += host_->Metrics();
   return {200, out, "text/plain; version=0.0.4"};
 }
 

@@ -31,7 +31,10 @@ std::string Replace(std::string text, const std::string& from, const std::string
 }
 
 NetdProcess::NetdProcess(const std::filesystem::path& dir, const ConfigEdit& edit) : dir_(dir) {
-  auto text = DemoConfigText();
+  // The host role talks to an ovsdb-server of the test's own, if any, never to the machine's.
+  auto text = Replace(
+      DemoConfigText(), "datapath_type = \"netdev\"",
+      "datapath_type = \"netdev\"\novsdb_socket = \"" + (dir / "ovs" / "db.sock").string() + "\"");
   if (edit) text = edit(text);
   std::ofstream(config_path()) << text;
 }

@@ -244,6 +244,10 @@ std::vector<DnsDecision> Client::DnsLog(std::optional<std::string_view> vm,
   return DecodeDnsLog(Request("GET", targets::DnsLog(vm, limit)).body);
 }
 
+std::vector<HostPort> Client::HostPorts() const {
+  return DecodeHostPorts(Request("GET", targets::kHostPorts).body);
+}
+
 std::string Client::Metrics() const {
   return Request("GET", targets::kMetrics).text;
 }

@@ -76,6 +76,18 @@ void from_json(const json& object, DnsDecision& decision) {
   object.at("opened").get_to(decision.opened);
 }
 
+void from_json(const json& object, HostPort& port) {
+  object.at("bridge").get_to(port.bridge);
+  object.at("port").get_to(port.port);
+  port.vm_id = OptionalString(object, "vm_id");
+  port.mac = OptionalString(object, "mac");
+  port.address = OptionalString(object, "address");
+  object.at("state").get_to(port.state);
+  object.at("flows_installed").get_to(port.flows_installed);
+  object.at("flows").get_to(port.flows);
+  port.reason = OptionalString(object, "reason");
+}
+
 void from_json(const json& object, DhcpRange& range) {
   object.at("first").get_to(range.first);
   object.at("last").get_to(range.last);
@@ -207,6 +219,10 @@ Forward DecodeClosedForward(const nlohmann::json& body) {
 
 std::vector<DnsDecision> DecodeDnsLog(const nlohmann::json& body) {
   return DecodeMember<std::vector<DnsDecision>>(body, "decisions");
+}
+
+std::vector<HostPort> DecodeHostPorts(const nlohmann::json& body) {
+  return DecodeMember<std::vector<HostPort>>(body, "ports");
 }
 
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body) {

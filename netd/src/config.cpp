@@ -472,6 +472,7 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
   if (const auto* table = top.Table("host")) {
     TableReader reader(*table, "host", file);
     config.host.datapath_type = reader.String("datapath_type").value_or(config.host.datapath_type);
+    config.host.ovsdb_socket = ReadPath(reader, "ovsdb_socket", config.host.ovsdb_socket);
     if (!ovs::IsValidDatapathType(config.host.datapath_type)) {
       reader.Fail(
           reader.Node("datapath_type"), "datapath_type",
@@ -627,6 +628,7 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.gateway.forward_max_ttl_s != reloaded.gateway.forward_max_ttl_s,
         "gateway.forward_max_ttl_s");
   check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");
+  check(running.host.ovsdb_socket != reloaded.host.ovsdb_socket, "host.ovsdb_socket");
   check(running.networks != reloaded.networks, "network");
   return changed;
 }

@@ -10,6 +10,7 @@
 #include "api_support.hpp"
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/host_role.hpp"
 #include "netd/dns/names.hpp"
 
 namespace netd {
@@ -119,8 +120,14 @@ ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dh
           {"GET", "/v1/audit", AccessLevel::kAdmin, "", "", &ControlApi::ReadAudit},
           {"GET", "/v1/audit/verify", AccessLevel::kAdmin, "", "", &ControlApi::VerifyAudit},
           {"GET", "/v1/dns/log", AccessLevel::kAdmin, "", "", &ControlApi::DnsLog},
+          {"GET", "/v1/host/ports", AccessLevel::kService, "", "", &ControlApi::HostPorts},
           {"GET", "/metrics", AccessLevel::kService, "", "", &ControlApi::Metrics},
       } {}
+
+ApiResponse ControlApi::HostPorts(const Call&) {
+  if (!host_) throw ApiError{409, "no_host_role", "this netd does not run the host role", ""};
+  return JsonResponse(200, {{"ports", host_->PortsJson()}});
+}
 
 ApiResponse ControlApi::Handle(const ApiRequest& request) {
   std::string_view target = request.target;
@@ -273,6 +280,7 @@ ApiResponse ControlApi::Status(const Call&) {
                                                                       : json(dhcp_->last_error())}}
                     : json(nullptr)},
        {"dns", DnsStatusJson()},
+       {"host", host_ ? host_->StatusJson() : json(nullptr)},
        {"last_reconcile", last_reconcile},
        {"drift", drift}});
 }
@@ -595,6 +603,7 @@ ApiResponse ControlApi::Metrics(const Call&) {
                                                        started_at_)
           .count());
   out += DnsMetrics();
+  if (host_) out += host_->Metrics();
   return {200, out, "text/plain; version=0.0.4"};
 }
 

@@ -21,6 +21,7 @@
 #include "netd/daemon/filtered_dns.hpp"
 #include "netd/daemon/firewall_reconciler.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/dhcp/ipam.hpp"
@@ -162,6 +163,13 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     filtered_dns->Start();
     api.AttachDns(&*filtered_dns);
   }
+  // The host role keeps this host's bridges through ovsdb-server, reconnecting while it is away.
+  std::optional<HostRole> host_role;
+  if (config.HasRole(Role::kHost)) {
+    host_role.emplace(io, config);
+    host_role->Start();
+    api.AttachHost(&*host_role);
+  }
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
   std::optional<FirewallReconciler> reconciler;
@@ -195,6 +203,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     if (reconciler) reconciler->Stop();
     if (dhcp_server) dhcp_server->Stop();
     if (filtered_dns) filtered_dns->Stop();
+    if (host_role) host_role->Stop();
     expiry_timer.cancel();
     learned_timer.cancel();
     reload_signal.cancel();

@@ -54,6 +54,13 @@ OvsdbClient::Subscription::~Subscription() {
   if (auto listeners = listeners_.lock()) listeners->erase(id_);
 }
 
+std::uint64_t OvsdbClient::version(const std::string& table, const std::string& uuid) const {
+  auto it = versions_.find(table);
+  if (it == versions_.end()) return 0;
+  auto row = it->second.find(uuid);
+  return row == it->second.end() ? 0 : row->second;
+}
+
 OvsdbClient::Subscription OvsdbClient::Subscribe(std::function<void()> on_change) {
   auto id = next_listener_++;
   listeners_->emplace(id, std::move(on_change));
@@ -100,7 +107,9 @@ void OvsdbClient::OnConnected() {
   spdlog::info("ovsdb: connected to {}", socket_path_.string());
   Read();
   json requests = json::object();
-  for (const auto& table : options_.tables) requests[table] = json::object();
+  for (const auto& [table, columns] : options_.tables) {
+    requests[table] = columns.empty() ? json::object() : json{{"columns", columns}};
+  }
   monitor_id_ = next_id_++;
   Send({{"id", monitor_id_},
         {"method", "monitor"},
@@ -156,7 +165,9 @@ void OvsdbClient::Handle(const json& message) {
       return;
     }
     cache_.clear();
-    for (const auto& table : options_.tables) cache_[table];
+    versions_.clear();
+    versions_.clear();
+    for (const auto& entry : options_.tables) cache_[entry.first];
     ApplyUpdates(message.at("result"));
     synced_ = true;
     backoff_ = options_.min_backoff;
@@ -193,11 +204,14 @@ void OvsdbClient::Handle(const json& message) {
 void OvsdbClient::ApplyUpdates(const json& table_updates) {
   for (const auto& [table, rows] : table_updates.items()) {
     auto& cached = cache_[table];
+    auto& versions = versions_[table];
     for (const auto& [uuid, change] : rows.items()) {
       if (auto row = change.find("new"); row != change.end()) {
         cached[uuid] = *row;
+        versions[uuid] = ++last_version_;
       } else {
         cached.erase(uuid);
+        versions.erase(uuid);
       }
     }
   }
@@ -248,6 +262,7 @@ void OvsdbClient::Disconnected(const std::string& why) {
   socket_.close(ignored);
   writes_.clear();
   cache_.clear();
+  versions_.clear();
   if (was_connected) {
     ++counters_.disconnects;
     spdlog::warn("ovsdb: disconnected from {}: {}", socket_path_.string(), why);

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <set>
 
 #include "ovsdb_rows.hpp"
 
@@ -99,6 +101,45 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const std::string& name,
   return plan;
 }
 
+// One port of a bridge with the rows it is planned from.
+struct BridgePort {
+  const std::string& uuid;
+  const std::string& name;
+  std::vector<const json*> interfaces;
+  std::vector<std::string> interface_uuids;
+};
+
+const json& Column(const json& row, const char* name) {
+  static const json kNone;
+  auto it = row.find(name);
+  return it == row.end() ? kNone : *it;
+}
+
+// Calls `visit` for every port of `bridge` that has interfaces; false when the bridge is absent
+// or not netd's.
+bool ForEachPort(const std::string& bridge_name, const RowsOf& rows,
+                 const std::function<void(const BridgePort&)>& visit) {
+  const json* bridge = nullptr;
+  for (const auto& [uuid, row] : rows("Bridge")) {
+    const auto& name = Column(row, "name");
+    if (name.is_string() && name.get_ref<const std::string&>() == bridge_name) bridge = &row;
+  }
+  if (!bridge || !rows::Managed(*bridge)) return false;
+  for (const auto& port_uuid : rows::Uuids(Column(*bridge, "ports"))) {
+    const auto* port = Row(rows, "Port", port_uuid);
+    if (!port || !Column(*port, "name").is_string()) continue;
+    BridgePort entry{port_uuid, Column(*port, "name").get_ref<const std::string&>(), {}, {}};
+    for (auto& interface_uuid : rows::Uuids(Column(*port, "interfaces"))) {
+      if (const auto* interface = Row(rows, "Interface", interface_uuid)) {
+        entry.interfaces.push_back(interface);
+        entry.interface_uuids.push_back(std::move(interface_uuid));
+      }
+    }
+    if (!entry.interfaces.empty()) visit(entry);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string_view ToString(PortState state) {
@@ -153,24 +194,11 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
 }
 
 std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows) {
-  const json* bridge = nullptr;
-  for (const auto& [uuid, row] : rows("Bridge")) {
-    if (row.value("name", "") == spec.bridge) bridge = &row;
-  }
-  if (!bridge || !rows::Managed(*bridge)) return std::nullopt;
   std::vector<PortPlan> plans;
-  for (const auto& port_uuid : rows::Uuids(bridge->value("ports", json()))) {
-    const auto* port = Row(rows, "Port", port_uuid);
-    if (!port) continue;
-    std::vector<const json*> interfaces;
-    for (const auto& interface_uuid : rows::Uuids(port->value("interfaces", json()))) {
-      if (const auto* interface = Row(rows, "Interface", interface_uuid)) {
-        interfaces.push_back(interface);
-      }
-    }
-    if (interfaces.empty()) continue;
-    plans.push_back(PlanPort(spec, port->value("name", ""), interfaces));
-  }
+  bool present = ForEachPort(spec.bridge, rows, [&](const BridgePort& port) {
+    plans.push_back(PlanPort(spec, port.name, port.interfaces));
+  });
+  if (!present) return std::nullopt;
   std::sort(plans.begin(), plans.end(),
             [](const PortPlan& a, const PortPlan& b) { return a.name < b.name; });
   return plans;
@@ -193,7 +221,16 @@ void PortSecurity::Start() {
     // What the switch holds is unknown until the next connection installs everything.
     for (auto& [name, installed] : installed_) installed.acknowledged = false;
   });
-  subscription_ = client_.Subscribe([this] { Sync(); });
+  // One plan per turn of the loop, however many updates arrived in it.
+  subscription_ = client_.Subscribe([this] {
+    if (sync_posted_) return;
+    sync_posted_ = true;
+    boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
+      if (!alive.lock()) return;
+      sync_posted_ = false;
+      Sync();
+    });
+  });
   Sync();
 }
 
@@ -201,37 +238,55 @@ void PortSecurity::Sync() {
   // Without the database's state netd cannot tell a removed port from a missing cache: the
   // flows stay as they are.
   if (!client_.synced()) return;
-  auto plans = PlanPorts(spec_, [this](const std::string& table) -> const OvsdbClient::Rows& {
+  auto now = std::chrono::steady_clock::now();
+  RowsOf rows = [this](const std::string& table) -> const OvsdbClient::Rows& {
     return client_.rows(table);
+  };
+  // A port is planned again only when its Port or Interface rows changed.
+  std::map<std::string, PlannedPort> planned;
+  std::set<std::string> names;
+  bool present = ForEachPort(spec_.bridge, rows, [&](const BridgePort& port) {
+    PlannedPort key{port.name, client_.version("Port", port.uuid), {}};
+    for (const auto& uuid : port.interface_uuids) {
+      key.interface_versions.push_back(client_.version("Interface", uuid));
+    }
+    names.insert(port.name);
+    auto cached = planned_.find(port.uuid);
+    if (cached != planned_.end() && cached->second == key) {
+      planned.emplace(port.uuid, std::move(key));
+      return;
+    }
+    auto plan = PlanPort(spec_, port.name, port.interfaces);
+    auto previous = desired_.find(port.name);
+    if (previous == desired_.end() || previous->second.state != plan.state ||
+        previous->second.reason != plan.reason) {
+      spdlog::info("ovs: {} port {}{}{}: {}{}", spec_.bridge, port.name,
+                   plan.vm_id.empty() ? "" : " vm=" + plan.vm_id,
+                   plan.mac ? " mac=" + plan.mac->ToString() : "", ToString(plan.state),
+                   plan.reason.empty() ? "" : " (" + plan.reason + ")");
+    }
+    if (!first_install_.contains(port.name)) {
+      auto seen = first_seen_.try_emplace(port.name, now).first;
+      if (plan.state != PortState::kPending) numbered_.try_emplace(port.name, now - seen->second);
+    }
+    desired_[port.name] = std::move(plan);
+    planned.emplace(port.uuid, std::move(key));
   });
+  planned_ = std::move(planned);
+  auto gone = [&](const auto& entry) { return !names.contains(entry.first); };
+  std::erase_if(desired_, gone);
+  std::erase_if(first_seen_, gone);
+  std::erase_if(first_install_, gone);
+  std::erase_if(numbered_, gone);
   // The bridge's management socket exists while the bridge does.
-  if (plans.has_value() != bridge_present_) {
-    bridge_present_ = plans.has_value();
+  if (present != bridge_present_) {
+    bridge_present_ = present;
     if (bridge_present_) {
       openflow_.Start();
     } else {
       openflow_.Stop();
     }
   }
-  auto now = std::chrono::steady_clock::now();
-  std::map<std::string, PortPlan> desired;
-  for (auto& plan : plans.value_or(std::vector<PortPlan>{})) {
-    first_seen_.try_emplace(plan.name, now);
-    auto name = plan.name;
-    auto previous = desired_.find(name);
-    if (previous == desired_.end() || previous->second.state != plan.state ||
-        previous->second.reason != plan.reason) {
-      spdlog::info("ovs: {} port {}{}{}: {}{}", spec_.bridge, name,
-                   plan.vm_id.empty() ? "" : " vm=" + plan.vm_id,
-                   plan.mac ? " mac=" + plan.mac->ToString() : "", ToString(plan.state),
-                   plan.reason.empty() ? "" : " (" + plan.reason + ")");
-    }
-    desired.emplace(std::move(name), std::move(plan));
-  }
-  for (auto it = first_seen_.begin(); it != first_seen_.end();) {
-    it = desired.contains(it->first) ? std::next(it) : first_seen_.erase(it);
-  }
-  desired_ = std::move(desired);
   if (!openflow_.ready()) return;
   if (full_install_pending_) {
     FullInstall();
@@ -330,7 +385,7 @@ void PortSecurity::Acknowledged(std::uint64_t batch, const OpenFlowClient::Batch
     installed.acknowledged = true;
     auto seen = first_seen_.find(name);
     if (seen == first_seen_.end()) continue;
-    if (on_installed_) on_installed_(name, now - seen->second);
+    first_install_[name] = now - seen->second;
     first_seen_.erase(seen);
   }
 }
@@ -348,7 +403,11 @@ std::vector<PortSecurity::PortStatus> PortSecurity::ports() const {
     auto installed = installed_.find(name);
     bool acknowledged = installed != installed_.end() && installed->second.acknowledged &&
                         installed->second.flows == plan.flows;
-    out.push_back({plan, acknowledged});
+    auto find = [&](const auto& durations) -> std::optional<std::chrono::nanoseconds> {
+      auto it = durations.find(name);
+      return it == durations.end() ? std::nullopt : std::optional(it->second);
+    };
+    out.push_back({plan, acknowledged, find(first_install_), find(numbered_)});
   }
   return out;
 }

@@ -66,6 +66,7 @@ INSTANTIATE_TEST_SUITE_P(
         std::vector<std::string>{"forward", "open"}, std::vector<std::string>{"forward", "list"},
         std::vector<std::string>{"forward", "renew"}, std::vector<std::string>{"forward", "close"},
         std::vector<std::string>{"dns"}, std::vector<std::string>{"dns", "log"},
+        std::vector<std::string>{"host"}, std::vector<std::string>{"host", "ports"},
         std::vector<std::string>{"audit"}, std::vector<std::string>{"metrics"}));
 
 TEST(NetctlHelpTest, TopLevelListsEveryCommandWithItsSummary) {
@@ -78,6 +79,9 @@ TEST(NetctlHelpTest, TopLevelListsEveryCommandWithItsSummary) {
   EXPECT_THAT(outcome.out, HasSubstr("NETD_SOCKET"));
   EXPECT_THAT(outcome.out, HasSubstr("  dns                         Read the secure networks' "
                                      "filtered DNS decisions\n"));
+  EXPECT_THAT(outcome.out, HasSubstr("  host                        Show how this VM host's OVS "
+                                     "ports are secured\n"));
+  EXPECT_THAT(outcome.out, HasSubstr("  netctl host ports --bridge br-secure\n"));
 }
 
 TEST(NetctlHelpTest, DnsLogExplainsTheFilteredDnsItsVerdictsAndWhoMayReadIt) {
@@ -97,6 +101,25 @@ TEST(NetctlHelpTest, DnsLogExplainsTheFilteredDnsItsVerdictsAndWhoMayReadIt) {
   }
   EXPECT_THAT(log.out, HasSubstr("  --vm VM "));
   EXPECT_THAT(log.out, HasSubstr("  --limit N "));
+}
+
+TEST(NetctlHelpTest, HostPortsExplainsEveryStateTheFlowsAndWhoMayReadIt) {
+  const auto group = Netctl({"host", "--help"});
+  EXPECT_EQ(group.exit_code, kExitOk);
+  EXPECT_THAT(group.out, HasSubstr("fail_mode=secure"));
+  EXPECT_THAT(group.out, HasSubstr("no_host_role"));
+  EXPECT_THAT(group.out, HasSubstr("  ports                       List the ports of netd's bridges "
+                                   "and their state\n"));
+  const auto ports = Netctl({"host", "ports", "--help"});
+  EXPECT_EQ(ports.exit_code, kExitOk);
+  for (const char* state : {"forward", "pinned", "pinned-mac", "refused", "pending"}) {
+    EXPECT_THAT(ports.out, HasSubstr(std::string("\n  ") + state + " ")) << state;
+  }
+  EXPECT_THAT(ports.out, HasSubstr("\"5 installed\""));
+  EXPECT_THAT(ports.out, HasSubstr("\"5 pending\""));
+  EXPECT_THAT(ports.out, HasSubstr("Needs the service role"));
+  EXPECT_THAT(ports.out, HasSubstr("refuses with no_host_role (exit status 1)"));
+  EXPECT_THAT(ports.out, HasSubstr("  --bridge NAME "));
 }
 
 class NetctlUsageErrorTest : public ::testing::TestWithParam<std::vector<std::string>> {};
@@ -136,7 +159,14 @@ INSTANTIATE_TEST_SUITE_P(
                       std::vector<std::string>{"dns", "log", "vm-1"},           // not --vm
                       std::vector<std::string>{"dns", "log", "--vm"},           // no VM
                       std::vector<std::string>{"dns", "log", "--limit", "-1"},
-                      std::vector<std::string>{"dns", "log", "--limit", "many"}));
+                      std::vector<std::string>{"dns", "log", "--limit", "many"},
+                      std::vector<std::string>{"host"},                           // no subcommand
+                      std::vector<std::string>{"host", "bridges"},                // unknown
+                      std::vector<std::string>{"host", "ports", "br-secure"},     // not --bridge
+                      std::vector<std::string>{"host", "ports", "--bridge"},      // no name
+                      std::vector<std::string>{"host", "ports", "--bridge", ""},  // empty name
+                      std::vector<std::string>{"host", "ports", "--vm",
+                                               "vm-1"}));  // no such filter
 
 TEST(NetctlAllowlistUsageTest, AddNeedsEitherVmsOrAllVms) {
   const auto outcome =
@@ -468,6 +498,124 @@ TEST(NetctlDnsLogTest, DecisionOfTheWrongShapeExitsThree) {
   EXPECT_EQ(outcome.exit_code, kExitUnreachable);
   EXPECT_THAT(outcome.out, IsEmpty());
   EXPECT_THAT(outcome.err, StartsWith("netctl: netd sent a response this client does not "));
+}
+
+constexpr const char* kHostPortsJson =
+    R"({"ports":[{"bridge":"br-secure","port":"br-secure","vm_id":null,"mac":null,)"
+    R"("address":null,"state":"forward","flows_installed":true,"flows":1,"reason":null},)"
+    R"({"bridge":"br-secure","port":"vnet0","vm_id":"vm-42","mac":"52:54:0a:51:00:0a",)"
+    R"("address":"10.81.0.10","state":"pinned","flows_installed":true,"flows":5,"reason":null},)"
+    R"({"bridge":"br-secure","port":"vnet1","vm_id":"vm-43","mac":"52:54:0a:51:00:05",)"
+    R"("address":null,"state":"refused","flows_installed":false,"flows":0,)"
+    R"("reason":"MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200"},)"
+    R"({"bridge":"br-service","port":"vnet2","vm_id":"vm-44","mac":"02:00:00:00:00:01",)"
+    R"("address":null,"state":"pinned-mac","flows_installed":false,"flows":5,)"
+    R"json("reason":"MAC does not encode an address (52:54:a:b:c:d)"},)json"
+    R"({"bridge":"br-service","port":"vnet3","vm_id":null,"mac":null,"address":null,)"
+    R"("state":"pending","flows_installed":false,"flows":0,)"
+    R"("reason":"interface vnet3 has no OpenFlow port number"}]})";
+
+TEST(NetctlHostPortsTest, ListsEveryPortInATable) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kHostPortsJson)});
+  const auto outcome = Netctl({"host", "ports"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_THAT(outcome.err, IsEmpty());
+  EXPECT_EQ(outcome.out,
+            "BRIDGE      PORT       VM     MAC                ADDRESS     STATE       FLOWS        "
+            "REASON\n"
+            "br-secure   br-secure  -      -                  -           forward     1 installed  "
+            "-\n"
+            "br-secure   vnet0      vm-42  52:54:0a:51:00:0a  10.81.0.10  pinned      5 installed  "
+            "-\n"
+            "br-secure   vnet1      vm-43  52:54:0a:51:00:05  -           refused     0            "
+            "MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200\n"
+            "br-service  vnet2      vm-44  02:00:00:00:00:01  -           pinned-mac  5 pending    "
+            "MAC does not encode an address (52:54:a:b:c:d)\n"
+            "br-service  vnet3      -      -                  -           pending     0            "
+            "interface vnet3 has no OpenFlow port number\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/host/ports HTTP/1.1\r\n"));
+}
+
+TEST(NetctlHostPortsTest, BridgeListsOnlyThatBridgesPorts) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kHostPortsJson),
+                         HttpReply(200, "OK", "application/json", kHostPortsJson)});
+  const auto outcome = Netctl({"host", "ports", "--bridge", "br-service"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out,
+            "BRIDGE      PORT   VM     MAC                ADDRESS  STATE       FLOWS      REASON\n"
+            "br-service  vnet2  vm-44  02:00:00:00:00:01  -        pinned-mac  5 pending  "
+            "MAC does not encode an address (52:54:a:b:c:d)\n"
+            "br-service  vnet3  -      -                  -        pending     0          "
+            "interface vnet3 has no OpenFlow port number\n");
+  const auto none = Netctl({"host", "ports", "--bridge", "br-datain"}, server.socket_path());
+  EXPECT_EQ(none.exit_code, kExitOk) << none.err;
+  EXPECT_EQ(none.out, "no ports on bridge br-datain\n");
+  // The filter is netctl's: netd is asked for every port.
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/host/ports HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[1], StartsWith("GET /v1/host/ports HTTP/1.1\r\n"));
+}
+
+TEST(NetctlHostPortsTest, NoPortsSaysSo) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", R"({"ports":[]})")});
+  const auto outcome = Netctl({"host", "ports"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out, "no ports\n");
+}
+
+TEST(NetctlHostPortsTest, JsonPrintsNetdsBodyUnchanged) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kHostPortsJson)});
+  const auto outcome = Netctl({"host", "ports", "--json"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(nlohmann::json::parse(outcome.out), nlohmann::json::parse(kHostPortsJson));
+}
+
+TEST(NetctlHostPortsTest, JsonWithBridgeKeepsOnlyThatBridgesPortsUnchanged) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kHostPortsJson)});
+  const auto outcome =
+      Netctl({"--json", "host", "ports", "--bridge", "br-secure"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  const auto all = nlohmann::json::parse(kHostPortsJson)["ports"];
+  const auto printed = nlohmann::json::parse(outcome.out);
+  EXPECT_EQ(printed, (nlohmann::json{{"ports", {all[0], all[1], all[2]}}}));
+}
+
+TEST(NetctlHostPortsTest, NetdWithoutTheHostRoleRefuses) {
+  ScriptedServer server(
+      {HttpReply(409, "Conflict", "application/json",
+                 R"({"error":{"code":"no_host_role","message":"this netd does not run the host )"
+                 R"(role"}})"),
+       HttpReply(409, "Conflict", "application/json",
+                 R"({"error":{"code":"no_host_role","message":"this netd does not run the host )"
+                 R"(role"}})")});
+  const auto outcome = Netctl({"host", "ports"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitRefused);
+  EXPECT_THAT(outcome.out, IsEmpty());
+  EXPECT_EQ(outcome.err, "netctl: this netd does not run the host role (no_host_role)\n");
+  const auto json =
+      Netctl({"--json", "host", "ports", "--bridge", "br-secure"}, server.socket_path());
+  EXPECT_EQ(json.exit_code, kExitRefused);
+  EXPECT_EQ(nlohmann::json::parse(json.out)["error"]["code"], "no_host_role");
+}
+
+TEST(NetctlHostPortsTest, PortOfTheWrongShapeExitsThree) {
+  ScriptedServer server(
+      {HttpReply(200, "OK", "application/json",
+                 R"({"ports":[{"bridge":"br-secure","port":"vnet0","flows":"5"}]})"),
+       HttpReply(200, "OK", "application/json",
+                 R"({"ports":[{"bridge":"br-secure","port":"vnet0","flows":"5"}]})")});
+  const auto outcome = Netctl({"host", "ports"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitUnreachable);
+  EXPECT_THAT(outcome.out, IsEmpty());
+  EXPECT_THAT(outcome.err, StartsWith("netctl: netd sent a response this client does not "));
+  // Also when --json --bridge filters: netctl reads the ports to pick them.
+  const auto json =
+      Netctl({"--json", "host", "ports", "--bridge", "br-secure"}, server.socket_path());
+  EXPECT_EQ(json.exit_code, kExitUnreachable);
+  EXPECT_THAT(json.out, IsEmpty());
 }
 
 TEST(NetctlVmShowTest, PrintsTheLeaseAndEveryDnsLearnedDestination) {

@@ -134,6 +134,29 @@ TEST_F(ClientAgainstNetdTest, DnsLogStartsEmptyAndVmsHaveNothingLearned) {
   EXPECT_THROW(client_.DnsLog(std::nullopt, 0), ApiError);
 }
 
+TEST_F(ClientAgainstNetdTest, HostPortsAreNoneWithoutAnOvsdbServer) {
+  // The host role runs, but no ovsdb-server listens at its host.ovsdb_socket.
+  EXPECT_TRUE(client_.HostPorts().empty());
+}
+
+TEST(ClientAgainstGatewayNetdTest, HostPortsAreRefusedWithoutTheHostRole) {
+  lab::TempDir directory("client");
+  testing::NetdProcess netd(directory.path(), [](std::string text) {
+    return testing::Replace(std::move(text), R"(roles = ["gateway", "host"])",
+                            R"(roles = ["gateway"])");
+  });
+  netd.Start();
+  try {
+    Client(netd.socket().string(), std::chrono::seconds(10)).HostPorts();
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 409u);
+    EXPECT_EQ(error.code(), "no_host_role");
+    EXPECT_EQ(error.message(), "this netd does not run the host role");
+    EXPECT_EQ(error.field(), std::nullopt);
+  }
+}
+
 TEST_F(ClientAgainstNetdTest, OpensRenewsListsAndClosesForwards) {
   client_.BindVm("vm-1", "secure");
   const Forward opened = client_.OpenForward(

@@ -49,6 +49,10 @@ TEST(ClientTargetsTest, DnsLogEncodesTheVmAndAddsTheLimit) {
   EXPECT_EQ(targets::DnsLog("a&limit=1 b"), "/v1/dns/log?vm=a%26limit%3D1%20b");
 }
 
+TEST(ClientTargetsTest, HostPortsIsOneFixedPath) {
+  EXPECT_EQ(targets::kHostPorts, "/v1/host/ports");
+}
+
 TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
   lab::TempDir directory("cli");
   const std::string path = (directory.path() / "absent.sock").string();
@@ -435,6 +439,101 @@ TEST(ClientScriptedTest, DnsLogWithoutTheGatewayRoleIsRefused) {
   } catch (const ApiError& error) {
     EXPECT_EQ(error.status(), 409u);
     EXPECT_EQ(error.code(), "no_filtered_dns");
+  }
+}
+
+constexpr const char* kHostPortsJson =
+    R"({"ports":[{"bridge":"br-secure","port":"br-secure","vm_id":null,"mac":null,)"
+    R"("address":null,"state":"forward","flows_installed":true,"flows":1,"reason":null},)"
+    R"({"bridge":"br-secure","port":"vnet0","vm_id":"vm-42","mac":"52:54:0a:51:00:0a",)"
+    R"("address":"10.81.0.10","state":"pinned","flows_installed":true,"flows":5,"reason":null},)"
+    R"({"bridge":"br-secure","port":"vnet1","vm_id":"vm-43","mac":"52:54:0a:51:00:05",)"
+    R"("address":null,"state":"refused","flows_installed":false,"flows":0,)"
+    R"("reason":"MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200"},)"
+    R"({"bridge":"br-service","port":"vnet2","vm_id":null,"mac":"02:00:00:00:00:01",)"
+    R"("address":null,"state":"pinned-mac","flows_installed":false,"flows":5,)"
+    R"json("reason":"MAC does not encode an address (52:54:a:b:c:d)"},)json"
+    R"({"bridge":"br-service","port":"vnet3","state":"pending","flows_installed":false,)"
+    R"("flows":0,"reason":"interface vnet3 has no OpenFlow port number"}]})";
+
+TEST(ClientModelsTest, DecodesHostPorts) {
+  const auto ports = DecodeHostPorts(nlohmann::json::parse(kHostPortsJson));
+  ASSERT_EQ(ports.size(), 5u);
+  EXPECT_EQ(ports[0].bridge, "br-secure");
+  EXPECT_EQ(ports[0].port, "br-secure");
+  EXPECT_EQ(ports[0].vm_id, std::nullopt);
+  EXPECT_EQ(ports[0].mac, std::nullopt);
+  EXPECT_EQ(ports[0].address, std::nullopt);
+  EXPECT_EQ(ports[0].state, "forward");
+  EXPECT_TRUE(ports[0].flows_installed);
+  EXPECT_EQ(ports[0].flows, 1u);
+  EXPECT_EQ(ports[0].reason, std::nullopt);
+
+  EXPECT_EQ(ports[1].port, "vnet0");
+  EXPECT_EQ(ports[1].vm_id, "vm-42");
+  EXPECT_EQ(ports[1].mac, "52:54:0a:51:00:0a");
+  EXPECT_EQ(ports[1].address, "10.81.0.10");
+  EXPECT_EQ(ports[1].state, "pinned");
+  EXPECT_EQ(ports[1].flows, 5u);
+
+  EXPECT_EQ(ports[2].state, "refused");
+  EXPECT_FALSE(ports[2].flows_installed);
+  EXPECT_EQ(ports[2].flows, 0u);
+  EXPECT_EQ(ports[2].reason,
+            "MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200");
+  EXPECT_EQ(ports[3].bridge, "br-service");
+  EXPECT_EQ(ports[3].state, "pinned-mac");
+  // Absent nullable members read as null, like the other models' optional members.
+  EXPECT_EQ(ports[4].state, "pending");
+  EXPECT_EQ(ports[4].vm_id, std::nullopt);
+  EXPECT_EQ(ports[4].mac, std::nullopt);
+  EXPECT_EQ(ports[4].address, std::nullopt);
+
+  EXPECT_TRUE(DecodeHostPorts(nlohmann::json::parse(R"({"ports":[]})")).empty());
+  EXPECT_THROW(DecodeHostPorts(nlohmann::json::parse(R"({"bridges":[]})")), ProtocolError);
+  EXPECT_THROW(DecodeHostPorts(nlohmann::json::parse(R"([])")), ProtocolError);
+  EXPECT_THROW(DecodeHostPorts(nlohmann::json::parse(R"({"ports":{}})")), ProtocolError);
+  // A port without its state, flows of the wrong type, a MAC that is not text.
+  EXPECT_THROW(DecodeHostPorts(nlohmann::json::parse(
+                   R"({"ports":[{"bridge":"br-secure","port":"vnet0","flows_installed":true,)"
+                   R"("flows":5}]})")),
+               ProtocolError);
+  EXPECT_THROW(DecodeHostPorts(nlohmann::json::parse(
+                   R"({"ports":[{"bridge":"br-secure","port":"vnet0","state":"pinned",)"
+                   R"("flows_installed":true,"flows":"5"}]})")),
+               ProtocolError);
+  EXPECT_THROW(DecodeHostPorts(nlohmann::json::parse(
+                   R"({"ports":[{"bridge":"br-secure","port":"vnet0","mac":5,"state":"pinned",)"
+                   R"("flows_installed":true,"flows":5}]})")),
+               ProtocolError);
+}
+
+TEST(ClientScriptedTest, HostPortsAsksItsTargetAndDecodesPorts) {
+  ScriptedServer server({HttpReply(200, "OK", "application/json", kHostPortsJson),
+                         HttpReply(200, "OK", "application/json", R"({"ports":[]})")});
+  const Client client(server.socket_path());
+  const auto ports = client.HostPorts();
+  ASSERT_EQ(ports.size(), 5u);
+  EXPECT_EQ(ports[1].vm_id, "vm-42");
+  EXPECT_TRUE(client.HostPorts().empty());
+
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], StartsWith("GET /v1/host/ports HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[1], StartsWith("GET /v1/host/ports HTTP/1.1\r\n"));
+}
+
+TEST(ClientScriptedTest, HostPortsWithoutTheHostRoleIsRefused) {
+  ScriptedServer server({HttpReply(
+      409, "Conflict", "application/json",
+      R"({"error":{"code":"no_host_role","message":"this netd does not run the host role"}})")});
+  try {
+    Client(server.socket_path()).HostPorts();
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 409u);
+    EXPECT_EQ(error.code(), "no_host_role");
+    EXPECT_STREQ(error.what(), "this netd does not run the host role (no_host_role)");
   }
 }
 

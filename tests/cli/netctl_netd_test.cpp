@@ -442,6 +442,51 @@ TEST_F(NetctlAgainstNetdTest, DnsLogStartsEmptyAndRefusesInvalidQueries) {
   EXPECT_THAT(bad_limit.err, MatchesRegex("netctl: .+ \\(invalid_query, field limit\\)\n"));
 }
 
+TEST_F(NetctlAgainstNetdTest, HostPortsListsNothingWhileNoOvsdbServerAnswers) {
+  // This netd runs the host role, but no ovsdb-server listens at its host.ovsdb_socket: it knows
+  // of no bridge and so of no port.
+  EXPECT_EQ(Succeeds({"host", "ports"}), "no ports\n");
+  EXPECT_EQ(Succeeds({"host", "ports", "--bridge", "br-secure"}), "no ports on bridge br-secure\n");
+  EXPECT_EQ(nlohmann::json::parse(Succeeds({"--json", "host", "ports"})),
+            nlohmann::json::parse(R"({"ports":[]})"));
+}
+
+// A backend's netd: the gateway role alone.
+class NetctlAgainstGatewayNetdTest : public ::testing::Test {
+ protected:
+  void SetUp() override { netd_.Start(); }
+
+  lab::CommandResult Netctl(std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), {NETCTL_BINARY, "--socket", netd_.socket().string()});
+    return lab::RunCommand(arguments, {.env = MinimalEnvironment(), .inherit_environment = false});
+  }
+
+  lab::TempDir directory_{"netctl"};
+  testing::NetdProcess netd_{directory_.path(), [](std::string text) {
+                               return testing::Replace(std::move(text),
+                                                       R"(roles = ["gateway", "host"])",
+                                                       R"(roles = ["gateway"])");
+                             }};
+};
+
+TEST_F(NetctlAgainstGatewayNetdTest, HostPortsSaysThisNetdDoesNotRunTheHostRole) {
+  const auto status = Netctl({"status"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  ASSERT_THAT(status.out, ContainsRegex("roles: +gateway\n"));
+
+  const auto refused = Netctl({"host", "ports"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.out, IsEmpty());
+  EXPECT_EQ(refused.err, "netctl: this netd does not run the host role (no_host_role)\n");
+
+  const auto json = Netctl({"--json", "host", "ports", "--bridge", "br-secure"});
+  EXPECT_EQ(json.exit_code, 1);
+  EXPECT_EQ(nlohmann::json::parse(json.out),
+            nlohmann::json::parse(R"({"error":{"code":"no_host_role",)"
+                                  R"("message":"this netd does not run the host role"}})"));
+  EXPECT_EQ(json.err, "netctl: this netd does not run the host role (no_host_role)\n");
+}
+
 TEST_F(NetctlAgainstNetdTest, MetricsPrintsPrometheusText) {
   EXPECT_THAT(Succeeds({"metrics"}), HasSubstr("# TYPE netd_api_requests_total counter\n"));
 }

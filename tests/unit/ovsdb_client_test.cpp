@@ -80,9 +80,11 @@ TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnA
   auto path = dir.path() / "db.sock";
   ScriptedServer server(path);
   boost::asio::io_context io;
-  OvsdbClient client(
-      io, path,
-      {.database = "Open_vSwitch", .tables = {"Bridge"}, .min_backoff = 50ms, .max_backoff = 50ms});
+  OvsdbClient client(io, path,
+                     {.database = "Open_vSwitch",
+                      .tables = {{"Bridge", {}}},
+                      .min_backoff = 50ms,
+                      .max_backoff = 50ms});
   std::optional<OvsdbClient::TransactionResult> outcome;
   std::string failure;
   std::thread script([&] {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <sstream>
 #include <string_view>
+#include <vector>
 
 #include "netctl/format.hpp"
 #include "netctl/table.hpp"
@@ -62,6 +63,13 @@ std::string Footer(std::string_view examples) {
          ExamplesAndExitStatus(examples);
 }
 
+// An option whose value names something ("--bridge ''" would match nothing).
+const CLI::Validator kNotEmpty(
+    [](const std::string& value) {
+      return value.empty() ? std::string("must not be empty") : std::string();
+    },
+    "");
+
 // CLI11 reads "-1" into an unsigned option as a huge number; refuse it instead.
 const CLI::Validator kNotNegative(
     [](const std::string& value) {
@@ -99,6 +107,7 @@ struct Invocation {
   client::ForwardSpec forward_spec;
   std::string forward_id;
   std::int64_t ttl_s = 0;
+  std::string bridge;
 };
 
 struct Context {
@@ -113,6 +122,7 @@ struct Context {
   bool has_comment = false;
   bool has_ttl = false;
   bool has_port = false;
+  bool has_bridge = false;
   std::ostream& out;
   std::ostream& err;
 };
@@ -506,6 +516,47 @@ int ListDnsLog(const Context& context) {
   return kExitOk;
 }
 
+// "5 installed" once the switch acknowledged the port's flows, "5 pending" before; "0" for a
+// port that gets none (refused, pending).
+std::string DescribeFlows(const client::HostPort& port) {
+  if (port.flows == 0) return "0";
+  return fmt::format("{} {}", port.flows, port.flows_installed ? "installed" : "pending");
+}
+
+int ListHostPorts(const Context& context) {
+  std::optional<std::string_view> bridge;
+  if (context.has_bridge) bridge = context.invocation.bridge;
+  const Response response = context.client.Request("GET", targets::kHostPorts);
+  // netd lists every bridge's ports; --bridge picks one bridge's here, also from the JSON.
+  if (!bridge && PrintedAsJson(context, response)) return kExitOk;
+  auto ports = client::DecodeHostPorts(response.body);
+  if (bridge && context.invocation.json) {
+    nlohmann::json body = response.body;
+    auto kept = nlohmann::json::array();
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+      if (ports[i].bridge == *bridge) kept.push_back(body["ports"][i]);
+    }
+    body["ports"] = std::move(kept);
+    context.out << body.dump(2) << '\n';
+    return kExitOk;
+  }
+  if (bridge) {
+    std::erase_if(ports, [&](const client::HostPort& port) { return port.bridge != *bridge; });
+  }
+  if (ports.empty()) {
+    context.out << (bridge ? fmt::format("no ports on bridge {}\n", *bridge) : "no ports\n");
+    return kExitOk;
+  }
+  Table table(
+      {{"BRIDGE"}, {"PORT"}, {"VM"}, {"MAC"}, {"ADDRESS"}, {"STATE"}, {"FLOWS"}, {"REASON"}});
+  for (const auto& port : ports) {
+    table.AddRow({port.bridge, port.port, OrDash(port.vm_id), OrDash(port.mac),
+                  OrDash(port.address), port.state, DescribeFlows(port), OrDash(port.reason)});
+  }
+  context.out << table.Render();
+  return kExitOk;
+}
+
 int ShowMetrics(const Context& context) {
   const std::string text = context.client.Metrics();
   context.out << text;
@@ -534,11 +585,11 @@ constexpr const char* kNetctlDescription =
 
 netctl talks to netd's control API (HTTP and JSON over netd's unix socket). It
 binds VMs to the enclave's networks, manages the secure network's egress
-allowlist and the kernel port forwards to VMs, shows what netd holds and what
-its filtered DNS decided, and reads and checks the audit chain. Output is
-aligned tables for people; --json prints netd's JSON response unchanged, for
-scripts. Global options (--socket, --json, --timeout) may come before or after
-the command.)";
+allowlist and the kernel port forwards to VMs, shows what netd holds, what its
+filtered DNS decided and how a VM host's Open vSwitch ports are secured, and
+reads and checks the audit chain. Output is aligned tables for people; --json
+prints netd's JSON response unchanged, for scripts. Global options (--socket,
+--json, --timeout) may come before or after the command.)";
 
 constexpr const char* kNetctlExamples = R"(  netctl status
   netctl networks
@@ -548,6 +599,7 @@ constexpr const char* kNetctlExamples = R"(  netctl status
       --vm vm-42
   netctl forward open vm-42 --client 198.51.100.7
   netctl dns log --vm vm-42
+  netctl host ports --bridge br-secure
   NETD_SOCKET=/tmp/netd/s.sock netctl audit --verify
 
 ENVIRONMENT
@@ -941,6 +993,63 @@ invalid_query (exit status 1).)");
              "      jq -r '.decisions[] | select(.verdict == \"refused\") | .name'"));
   dns_log->callback([&] { command = ListDnsLog; });
 
+  auto* host = app.add_subcommand("host", R"(Show how this VM host's OVS ports are secured
+
+On a VM host netd keeps one Open vSwitch bridge per configured network
+(br-secure, br-service, br-datain) with fail_mode=secure, and writes each
+bridge's OpenFlow table: a bridge forwards nothing its flows do not allow. A VM
+port may send only from its own MAC and the IPv4 address that MAC encodes
+(52:54 followed by the address's four octets; any address of the network where
+DHCP leases dynamically): IPv4 and ARP from that address and DHCP discovery,
+never a DHCP server's answer, IPv6 or other ethertypes. Only a netd with the
+host role manages bridges (others refuse with no_host_role). Run
+'netctl host COMMAND --help' for each command.)");
+  host->require_subcommand(1);
+  host->footer(Footer("  netctl host ports\n  netctl host ports --bridge br-secure"));
+
+  auto* host_ports =
+      host->add_subcommand("ports", R"(List the ports of netd's bridges and their state
+
+Lists every port of the bridges netd manages on this host, bridge by bridge,
+ports by name: the bridge, the port, the VM that libvirt recorded for it
+(external_ids:vm-id), its MAC (external_ids:attached-mac), the IPv4 address
+that MAC encodes, the port's state, its flows, and why a port is refused,
+pending or pinned to its MAC alone (REASON). "-" stands for a value the port
+does not have. The states:
+
+  forward     the bridge's internal (gateway) port or its uplink: forwards
+              normally
+  pinned      a VM port pinned to its MAC and the IPv4 address the MAC encodes
+              (52:54 followed by the four octets), an address of the
+              network's DHCP range
+  pinned-mac  a VM port on a network with a dynamic DHCP pool (dhcp_dynamic):
+              pinned to its MAC, with any source address of the network
+  refused     gets no flows: everything it sends is dropped (REASON says why:
+              no attached-mac, a MAC that encodes no address of the range, ...)
+  pending     ovs-vswitchd has not given the port an OpenFlow port number
+              yet; it gets its flows once it has one, and until then nothing
+              it sends passes
+
+FLOWS is the number of flows the port's state gives it: "5 installed" once the
+switch acknowledged them (an OpenFlow barrier), "5 pending" until then, "0" for
+a port that gets none. The list is empty until netd has read the bridges from
+ovsdb-server.
+
+Needs the service role (root, or netd's service or admin group). A netd
+without the host role refuses with no_host_role (exit status 1).)");
+  auto* ports_bridge = host_ports
+                           ->add_option("--bridge", invocation.bridge,
+                                        "List only this bridge's ports (br-secure, ...);\n"
+                                        "with --json too")
+                           ->type_name("NAME")
+                           ->check(kNotEmpty);
+  host_ports->footer(
+      Footer("  netctl host ports\n"
+             "  netctl host ports --bridge br-secure\n"
+             "  netctl --json host ports | \\\n"
+             "      jq -r '.ports[] | select(.state == \"refused\") | \"\\(.port) \\(.reason)\"'"));
+  host_ports->callback([&] { command = ListHostPorts; });
+
   auto* audit = app.add_subcommand("audit", R"(Read or verify the audit chain
 
 Without --verify, lists audit records in sequence order: time, action, object,
@@ -1001,6 +1110,7 @@ them (--json does not apply).)");
                         .has_comment = add_comment->count() > 0,
                         .has_ttl = open_ttl->count() > 0 || renew_ttl->count() > 0,
                         .has_port = open_port->count() > 0,
+                        .has_bridge = ports_bridge->count() > 0,
                         .out = out,
                         .err = err};
   try {

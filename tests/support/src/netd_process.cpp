@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +32,10 @@ std::string Replace(std::string text, const std::string& from, const std::string
 }
 
 NetdProcess::NetdProcess(const std::filesystem::path& dir, const ConfigEdit& edit) : dir_(dir) {
-  auto text = DemoConfigText();
+  // The host role talks to an ovsdb-server of the test's own, if any, never to the machine's.
+  auto text = Replace(
+      DemoConfigText(), "datapath_type = \"netdev\"",
+      "datapath_type = \"netdev\"\novsdb_socket = \"" + (dir / "ovs" / "db.sock").string() + "\"");
   if (edit) text = edit(text);
   std::ofstream(config_path()) << text;
 }
@@ -55,8 +59,11 @@ std::vector<std::string> NetdProcess::Argv() const {
 }
 
 void NetdProcess::Start() {
+  auto parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // netd goes with the test process, also when that is killed.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
     int log = open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(log, 1);
     dup2(log, 2);

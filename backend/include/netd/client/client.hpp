@@ -77,6 +77,10 @@ class Client {
   // refuses it (no_filtered_dns).
   std::vector<DnsDecision> DnsLog(std::optional<std::string_view> vm = std::nullopt,
                                   std::optional<std::uint64_t> limit = std::nullopt) const;
+  // Every port of the bridges netd manages on this VM host, with its port security state
+  // (bridge by bridge, ports by name). Needs the service role; a netd without the host role
+  // refuses it (no_host_role).
+  std::vector<HostPort> HostPorts() const;
   // Prometheus text exposition format.
   std::string Metrics() const;
 

@@ -186,6 +186,23 @@ struct DnsDecision {
   std::vector<std::string> opened;  // the addresses an allowed answer opened for the VM
 };
 
+// One port of a bridge netd manages on a VM host and what its port security does with it, as
+// GET /v1/host/ports lists them.
+struct HostPort {
+  std::string bridge;  // "br-secure", ...
+  std::string port;    // the OVS port's name ("vnet0"; the bridge's own name for its internal port)
+  std::optional<std::string> vm_id;    // external_ids:vm-id as libvirt sets it; null when none
+  std::optional<std::string> mac;      // external_ids:attached-mac; null when none or not a MAC
+  std::optional<std::string> address;  // the IPv4 address the MAC encodes ("pinned" ports)
+  // "forward" (the bridge's internal port or its uplink), "pinned" (to its MAC and the address
+  // the MAC encodes), "pinned-mac" (to its MAC, any source address of the network), "refused"
+  // (no flows: everything it sends is dropped) or "pending" (no OpenFlow port number yet)
+  std::string state;
+  bool flows_installed = false;       // the switch acknowledged the port's current flows (barrier)
+  std::uint64_t flows = 0;            // the number of flows the port's state gives it
+  std::optional<std::string> reason;  // why a port is refused, pending or only MAC-pinned
+};
+
 // nlohmann::json conversions, found by argument-dependent lookup (`body.get<VmBinding>()`).
 // They throw nlohmann::json::exception on a body of the wrong shape; Decode() turns that into a
 // ProtocolError.
@@ -203,6 +220,7 @@ void from_json(const nlohmann::json& json, Forward& forward);
 void to_json(nlohmann::json& json, const ForwardSpec& spec);
 void from_json(const nlohmann::json& json, DnsLearned& learned);
 void from_json(const nlohmann::json& json, DnsDecision& decision);
+void from_json(const nlohmann::json& json, HostPort& port);
 
 // The response bodies that wrap a list, a binding or a rule in one named member.
 std::vector<NetworkInfo> DecodeNetworks(const nlohmann::json& body);
@@ -213,6 +231,7 @@ AllowlistRule DecodeDeletedRule(const nlohmann::json& body);
 std::vector<Forward> DecodeForwards(const nlohmann::json& body);
 Forward DecodeClosedForward(const nlohmann::json& body);
 std::vector<DnsDecision> DecodeDnsLog(const nlohmann::json& body);
+std::vector<HostPort> DecodeHostPorts(const nlohmann::json& body);
 
 // Converts `body` to T, reporting a body of the wrong shape as a ProtocolError.
 template <typename T>

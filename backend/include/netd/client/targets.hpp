@@ -14,6 +14,7 @@ inline constexpr std::string_view kNetworks = "/v1/networks";
 inline constexpr std::string_view kAllowlist = "/v1/allowlist";
 inline constexpr std::string_view kForwards = "/v1/forwards";
 inline constexpr std::string_view kAuditVerify = "/v1/audit/verify";
+inline constexpr std::string_view kHostPorts = "/v1/host/ports";
 inline constexpr std::string_view kMetrics = "/metrics";
 
 // Encodes everything except RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~).

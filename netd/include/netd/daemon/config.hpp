@@ -92,6 +92,8 @@ struct DnsConfig {
 
 struct HostConfig {
   std::string datapath_type = "system";
+  // ovsdb-server's unix socket: the system's in production, a private one in the demo.
+  std::filesystem::path ovsdb_socket = "/run/openvswitch/db.sock";
 };
 
 struct Config {

@@ -18,6 +18,7 @@ namespace netd {
 
 class DhcpServer;
 class FilteredDns;
+class HostRole;
 class GatewayFirewall;
 
 // What a caller may do, from its credentials: admins can do everything services can.
@@ -73,6 +74,8 @@ class ControlApi {
   void AttachDhcp(DhcpServer* dhcp) { dhcp_ = dhcp; }
   // The filtered DNS, when this netd runs it: its decisions and counters.
   void AttachDns(FilteredDns* dns) { dns_ = dns; }
+  // The host role, when this netd runs it: its status and metrics.
+  void AttachHost(HostRole* host) { host_ = host; }
 
   // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
   // The daemon calls it several times a second.
@@ -111,6 +114,7 @@ class ControlApi {
   ApiResponse RenewForward(const Call& call);
   ApiResponse CloseForward(const Call& call);
   ApiResponse DnsLog(const Call& call);
+  ApiResponse HostPorts(const Call& call);
   // The VM's DNS-learned destinations, the DNS part of /v1/status and of /metrics.
   nlohmann::json DnsLearnedJson(Ipv4Address vm) const;
   nlohmann::json DnsStatusJson() const;
@@ -138,6 +142,7 @@ class ControlApi {
   GatewayFirewall* firewall_;
   DhcpServer* dhcp_ = nullptr;
   FilteredDns* dns_ = nullptr;
+  HostRole* host_ = nullptr;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
 };

@@ -28,7 +28,14 @@ class OvsdbClient {
  public:
   struct Options {
     std::string database = "Open_vSwitch";
-    std::vector<std::string> tables = {"Open_vSwitch", "Bridge", "Port", "Interface"};
+    // The monitored tables and their columns (none listed: all). Only the columns netd reads:
+    // ovs-vswitchd rewrites others (statistics, status) of every interface every few seconds.
+    std::map<std::string, std::vector<std::string>> tables = {
+        {"Open_vSwitch", {"bridges"}},
+        {"Bridge", {"name", "ports", "datapath_type", "fail_mode", "external_ids"}},
+        {"Port", {"name", "interfaces", "tag", "trunks", "external_ids"}},
+        {"Interface", {"name", "type", "ofport", "external_ids"}},
+    };
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{5000};
   };
@@ -49,6 +56,9 @@ class OvsdbClient {
   bool synced() const { return synced_; }
   // The monitored rows of `table` (empty while not synced).
   const Rows& rows(const std::string& table) const;
+  // A number that changes whenever the row changes (never reused, also across reconnects);
+  // 0 for a row not in the cache. Lets a reader redo only the work of rows that changed.
+  std::uint64_t version(const std::string& table, const std::string& uuid) const;
   // A listener's registration; destroying it ends the calls.
   class Subscription {
    public:
@@ -115,6 +125,8 @@ class OvsdbClient {
   std::array<char, 65536> read_buffer_{};
   std::deque<std::string> writes_;
   std::map<std::string, Rows> cache_;
+  std::map<std::string, std::map<std::string, std::uint64_t>> versions_;
+  std::uint64_t last_version_ = 0;
   // Transactions waiting for their answer, with their operations (to name a failed one).
   std::map<std::uint64_t, std::pair<nlohmann::json, TransactCallback>> pending_;
   std::uint64_t next_id_ = 1;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,6 +85,11 @@ class PortSecurity {
   struct PortStatus {
     PortPlan plan;
     bool installed = false;  // the switch acknowledged the port's current flows
+    // From netd first seeing the port in the OVSDB cache to the switch acknowledging its first
+    // flows (for ports that got flows).
+    std::optional<std::chrono::nanoseconds> first_install;
+    // Of that, the time until ovs-vswitchd gave the port its OpenFlow port number.
+    std::optional<std::chrono::nanoseconds> numbered;
   };
   std::vector<PortStatus> ports() const;
 
@@ -100,17 +106,20 @@ class PortSecurity {
   const OpenFlowClient& openflow() const { return openflow_; }
   const PortSecuritySpec& spec() const { return spec_; }
 
-  // Called when a port's flows are acknowledged for the first time, with the time since netd
-  // first saw the port in the OVSDB cache.
-  using InstalledCallback = std::function<void(const std::string& port, std::chrono::nanoseconds)>;
-  void set_on_installed(InstalledCallback on_installed) { on_installed_ = std::move(on_installed); }
-
  private:
   struct Installed {
     std::uint64_t cookie = 0;
     std::vector<openflow::Flow> flows;
     std::uint64_t batch = 0;  // the batch that sent the flows
     bool acknowledged = false;
+  };
+
+  // The OVSDB row versions a port's plan was made from.
+  struct PlannedPort {
+    std::string name;
+    std::uint64_t port_version = 0;
+    std::vector<std::uint64_t> interface_versions;
+    friend bool operator==(const PlannedPort&, const PlannedPort&) = default;
   };
 
   void Sync();
@@ -125,17 +134,21 @@ class PortSecurity {
   PortSecuritySpec spec_;
   OpenFlowClient openflow_;
   boost::asio::steady_timer retry_timer_;
-  std::map<std::string, PortPlan> desired_;
+  std::map<std::string, PortPlan> desired_;     // by port name
+  std::map<std::string, PlannedPort> planned_;  // by Port row uuid
   std::map<std::string, Installed> installed_;
   std::map<std::string, std::uint64_t> cookies_;
-  std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;
+  std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;  // not installed yet
+  std::map<std::string, std::chrono::nanoseconds> first_install_;
+  std::map<std::string, std::chrono::nanoseconds> numbered_;
   std::uint64_t next_cookie_ = 2;
   std::uint64_t next_batch_ = 1;
   bool bridge_present_ = false;
   bool full_install_pending_ = false;
+  bool sync_posted_ = false;
   Counters counters_;
-  InstalledCallback on_installed_;
   OvsdbClient::Subscription subscription_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace netd::ovs

@@ -14,9 +14,10 @@ namespace netd::testing {
 std::string NetdBinary();
 
 // A real netd on a private socket and state directory inside `dir`, started from the demo
-// configuration edited by `edit` (text replacements on the TOML), in a network namespace of
-// its own (root is needed: the gateway role programs nftables there). Stopped (SIGTERM, then
-// SIGKILL) when destroyed.
+// configuration edited by `edit` (text replacements on the TOML; its host role's OVSDB socket
+// is set to `dir`/ovs/db.sock, where no ovsdb-server is unless the test starts one), in a
+// network namespace of its own (root is needed: the gateway role programs nftables there). Stopped
+// (SIGTERM, then SIGKILL) when destroyed.
 class NetdProcess {
  public:
   using ConfigEdit = std::function<std::string(std::string)>;

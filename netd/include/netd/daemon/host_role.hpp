@@ -1,0 +1,42 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "netd/daemon/config.hpp"
+#include "netd/ovs/bridges.hpp"
+#include "netd/ovs/ovsdb_client.hpp"
+#include "netd/ovs/port_security.hpp"
+
+namespace netd {
+
+// The host role: this VM host's Open vSwitch. It keeps each configured network's bridge as the
+// configuration says (through ovsdb-server) and pins every VM port on it (OpenFlow, through the
+// bridge's management socket). See docs/host.md.
+class HostRole {
+ public:
+  HostRole(boost::asio::io_context& io, const Config& config);
+  void Start();
+  void Stop();
+
+  // `/v1/status` host: the OVSDB connection, the bridges, and per bridge its ports and flows.
+  nlohmann::json StatusJson() const;
+  // `GET /v1/host/ports`: every port of the managed bridges with its MAC, address and state.
+  nlohmann::json PortsJson() const;
+  std::string Metrics() const;
+
+  const std::vector<std::unique_ptr<ovs::PortSecurity>>& port_security() const {
+    return port_security_;
+  }
+
+ private:
+  const Config& config_;
+  ovs::OvsdbClient client_;
+  ovs::BridgeReconciler bridges_;
+  std::vector<std::unique_ptr<ovs::PortSecurity>> port_security_;
+};
+
+}  // namespace netd

@@ -21,6 +21,7 @@ ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig
   return {.bridge = network.bridge,
           .uplink = network.uplink,
           .cidr = network.cidr,
+          .gateway = network.gateway,
           .dhcp_first = network.dhcp_first,
           .dhcp_last = network.dhcp_last,
           // Where unknown MACs get leases from the range, a host cannot know a VM's address
@@ -76,7 +77,8 @@ nlohmann::json HostRole::StatusJson() const {
                           {"flows", counters.flows},
                           {"full_installs", counters.full_installs},
                           {"port_updates", counters.port_updates},
-                          {"failures", counters.failures}});
+                          {"failures", counters.failures},
+                          {"flow_repairs", counters.flow_repairs}});
   }
   return {{"ovsdb",
            {{"socket", config_.host.ovsdb_socket.string()},
@@ -147,6 +149,9 @@ std::string HostRole::Metrics() const {
        &ovs::PortSecurity::Counters::full_installs},
       {"netd_ovs_flow_failures_total", "counter", "Flow batches the switch refused in part.",
        &ovs::PortSecurity::Counters::failures},
+      {"netd_ovs_flow_repairs_total", "counter",
+       "Times the switch held other flows than netd installed (all installed again).",
+       &ovs::PortSecurity::Counters::flow_repairs},
   };
   for (const auto& family : kFamilies) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, family.help, family.name,

@@ -118,6 +118,14 @@ class Planner {
                                      {"row", {{"trunks", spec.vlan}}}});
           plan.changes.push_back(spec.name + ": trunks of " + spec.uplink);
         }
+        if (spec.uplink_mode == UplinkMode::kVlanInterface &&
+            OptionalInteger(uplink->second.value("tag", json())) != spec.vlan) {
+          plan.operations.push_back({{"op", "update"},
+                                     {"table", "Port"},
+                                     {"where", Where(uplink->first)},
+                                     {"row", {{"tag", spec.vlan}}}});
+          plan.changes.push_back(spec.name + ": tag of " + spec.uplink);
+        }
       } else {
         AddPort(spec, spec.uplink, uuid, plan);
         plan.changes.push_back(spec.name + ": uplink " + spec.uplink);
@@ -148,6 +156,9 @@ class Planner {
       port_row["tag"] = spec.vlan;
     } else if (spec.uplink_mode == UplinkMode::kTrunk) {
       port_row["trunks"] = spec.vlan;
+    } else {
+      // A VLAN interface tags what leaves through it: OVS must hand it untagged frames.
+      port_row["tag"] = spec.vlan;
     }
     operations.push_back({{"op", "insert"},
                           {"table", "Interface"},

@@ -14,6 +14,7 @@ enum OxmField : std::uint8_t {
   kInPort = 0,
   kEthSrc = 4,
   kEthType = 5,
+  kVlanVid = 6,
   kIpProto = 10,
   kIpv4Src = 11,
   kIpv4Dst = 12,
@@ -32,6 +33,7 @@ constexpr std::uint32_t kNoBuffer = 0xffffffff;
 constexpr std::uint8_t kTableAll = 0xff;
 constexpr std::uint8_t kFlowModAdd = 0;
 constexpr std::uint8_t kFlowModDelete = 3;
+constexpr std::uint16_t kMultipartAggregate = 2;
 
 class Writer {
  public:
@@ -106,6 +108,10 @@ void EncodeMatch(Writer& out, const Match& match) {
   if (match.eth_src) {
     OxmHeader(out, kEthSrc, false, 6);
     out.Mac(*match.eth_src);
+  }
+  if (match.vlan_vid) {
+    OxmHeader(out, kVlanVid, false, 2);
+    out.U16(*match.vlan_vid);
   }
   if (match.eth_type) {
     OxmHeader(out, kEthType, false, 2);
@@ -224,6 +230,37 @@ std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t coo
   return Finish(out);
 }
 
+std::vector<std::uint8_t> EncodeFlowCountRequest(std::uint32_t xid, std::uint64_t cookie,
+                                                 std::uint64_t mask) {
+  Writer out;
+  WriteHeader(out, MessageType::kMultipartRequest, xid);
+  out.U16(kMultipartAggregate);
+  out.U16(0);  // flags
+  out.Zeros(4);
+  out.U8(kTableAll);
+  out.Zeros(3);
+  out.U32(kPortAny);
+  out.U32(kGroupAny);
+  out.Zeros(4);
+  out.U64(cookie);
+  out.U64(mask);
+  EncodeMatch(out, Match{});
+  return Finish(out);
+}
+
+std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> message) {
+  // Header, multipart type, flags and padding, then packet and byte counts before flow_count.
+  constexpr std::size_t kFlowCountOffset = kHeaderSize + 8 + 16;
+  if (message.size() < kFlowCountOffset + 4 ||
+      message[1] != static_cast<std::uint8_t>(MessageType::kMultipartReply) ||
+      (message[8] << 8 | message[9]) != kMultipartAggregate) {
+    return std::nullopt;
+  }
+  const auto* count = message.data() + kFlowCountOffset;
+  return static_cast<std::uint32_t>(count[0]) << 24 | static_cast<std::uint32_t>(count[1]) << 16 |
+         static_cast<std::uint32_t>(count[2]) << 8 | count[3];
+}
+
 std::optional<Error> ParseError(std::span<const std::uint8_t> message) {
   if (message.size() < kHeaderSize + 4) return std::nullopt;
   Error error;
@@ -252,6 +289,7 @@ std::string Describe(const Flow& flow, std::uint64_t cookie) {
   std::string text = fmt::format("cookie={:#x},priority={}", cookie, flow.priority);
   if (match.in_port) text += fmt::format(",in_port={}", *match.in_port);
   if (match.eth_src) text += ",dl_src=" + match.eth_src->ToString();
+  if (match.vlan_vid) text += fmt::format(",vlan_vid={:#x}", *match.vlan_vid);
   if (match.eth_type) text += fmt::format(",dl_type={:#06x}", *match.eth_type);
   if (match.ip_proto) text += fmt::format(",nw_proto={}", *match.ip_proto);
   if (match.ipv4_src) text += ",nw_src=" + Ipv4Text(*match.ipv4_src);

@@ -27,6 +27,7 @@ OpenFlowClient::~OpenFlowClient() {
   on_ready_ = nullptr;
   on_lost_ = nullptr;
   batches_.clear();
+  counts_.clear();
   *alive_ = false;
   Stop();
 }
@@ -136,6 +137,14 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       }
       return true;
     }
+    case of::MessageType::kMultipartReply: {
+      auto it = counts_.find(header.xid);
+      if (it == counts_.end()) return true;
+      auto done = std::move(it->second);
+      counts_.erase(it);
+      if (done) done(of::ParseFlowCountReply(message));
+      return true;
+    }
     case of::MessageType::kBarrierReply: {
       auto it = batches_.find(header.xid);
       if (it == batches_.end()) return true;
@@ -176,6 +185,19 @@ void OpenFlowClient::Send(const std::vector<FlowChange>& changes, BatchCallback 
   batches_.emplace(barrier, std::move(batch));
 }
 
+void OpenFlowClient::CountFlows(std::uint64_t cookie, std::uint64_t mask, CountCallback done) {
+  if (!ready_) {
+    std::weak_ptr<bool> alive = alive_;
+    boost::asio::post(io_, [alive, done = std::move(done)] {
+      if (alive.lock() && done) done(std::nullopt);
+    });
+    return;
+  }
+  auto xid = next_xid_++;
+  counts_.emplace(xid, std::move(done));
+  Queue(of::EncodeFlowCountRequest(xid, cookie, mask));
+}
+
 void OpenFlowClient::Queue(std::vector<std::uint8_t> message) {
   outbox_.insert(outbox_.end(), message.begin(), message.end());
   if (writing_.empty()) WriteNext();
@@ -211,6 +233,8 @@ void OpenFlowClient::Lost(const std::string& why) {
   ++generation_;
   auto batches = std::move(batches_);
   batches_.clear();
+  auto counts = std::move(counts_);
+  counts_.clear();
   outbox_.clear();
   writing_.clear();
   if (running_ && (was_ready || why != last_failure_)) {
@@ -221,6 +245,10 @@ void OpenFlowClient::Lost(const std::string& why) {
   std::weak_ptr<bool> alive = alive_;
   for (auto& [xid, batch] : batches) {
     if (batch.done) batch.done(BatchResult{{}, "connection lost: " + why});
+    if (!alive.lock()) return;
+  }
+  for (auto& [xid, done] : counts) {
+    if (done) done(std::nullopt);
     if (!alive.lock()) return;
   }
   if (was_ready && on_lost_) on_lost_();

@@ -61,6 +61,17 @@ std::uint64_t OvsdbClient::version(const std::string& table, const std::string& 
   return row == it->second.end() ? 0 : row->second;
 }
 
+void OvsdbClient::ForEachChangedSince(
+    const std::string& table, std::uint64_t version,
+    const std::function<void(const std::string& uuid)>& visit) const {
+  if (version >= last_version_) return;
+  auto it = versions_.find(table);
+  if (it == versions_.end()) return;
+  for (const auto& [uuid, row_version] : it->second) {
+    if (row_version > version) visit(uuid);
+  }
+}
+
 OvsdbClient::Subscription OvsdbClient::Subscribe(std::function<void()> on_change) {
   auto id = next_listener_++;
   listeners_->emplace(id, std::move(on_change));

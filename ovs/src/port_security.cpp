@@ -41,7 +41,7 @@ std::vector<of::Flow> ForwardFlows(const std::vector<std::uint32_t>& ofports) {
   return flows;
 }
 
-PortPlan PlanPort(const PortSecuritySpec& spec, const std::string& name,
+PortPlan PlanPort(const PortSecuritySpec& spec, const json& port, const std::string& name,
                   const std::vector<const json*>& interfaces) {
   PortPlan plan;
   plan.name = name;
@@ -61,7 +61,9 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const std::string& name,
     }
     plan.ofports.push_back(static_cast<std::uint32_t>(*ofport));
   }
-  if (name == spec.bridge || (!spec.uplink.empty() && name == spec.uplink)) {
+  // Only the ports netd made itself forward: a port that merely has the uplink's name does not.
+  if ((name == spec.bridge || (!spec.uplink.empty() && name == spec.uplink)) &&
+      rows::Managed(port)) {
     plan.state = PortState::kForward;
     plan.flows = ForwardFlows(plan.ofports);
     return plan;
@@ -87,7 +89,7 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const std::string& name,
   if (in_range) {
     plan.state = PortState::kPinned;
     plan.address = encoded;
-    plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, Ipv4Cidr(*encoded, 32));
+    plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, Ipv4Cidr(*encoded, 32), {});
     return plan;
   }
   plan.reason =
@@ -96,7 +98,7 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const std::string& name,
               : "MAC does not encode an address (52:54:a:b:c:d)";
   if (spec.pin_mac_only) {
     plan.state = PortState::kPinnedMac;
-    plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, spec.cidr);
+    plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, spec.cidr, spec.gateway);
   }
   return plan;
 }
@@ -104,6 +106,7 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const std::string& name,
 // One port of a bridge with the rows it is planned from.
 struct BridgePort {
   const std::string& uuid;
+  const json& row;
   const std::string& name;
   std::vector<const json*> interfaces;
   std::vector<std::string> interface_uuids;
@@ -128,7 +131,7 @@ bool ForEachPort(const std::string& bridge_name, const RowsOf& rows,
   for (const auto& port_uuid : rows::Uuids(Column(*bridge, "ports"))) {
     const auto* port = Row(rows, "Port", port_uuid);
     if (!port || !Column(*port, "name").is_string()) continue;
-    BridgePort entry{port_uuid, Column(*port, "name").get_ref<const std::string&>(), {}, {}};
+    BridgePort entry{port_uuid, *port, Column(*port, "name").get_ref<const std::string&>(), {}, {}};
     for (auto& interface_uuid : rows::Uuids(Column(*port, "interfaces"))) {
       if (const auto* interface = Row(rows, "Interface", interface_uuid)) {
         entry.interfaces.push_back(interface);
@@ -158,21 +161,36 @@ std::string_view ToString(PortState state) {
   return "unknown";
 }
 
-std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4Cidr source) {
-  return {
-      // A VM is never a DHCP server, whatever addresses it uses.
+std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4Cidr source,
+                                      std::optional<Ipv4Address> not_from) {
+  // Untagged frames only: a VLAN tag would carry the frame past its access port's VLAN.
+  constexpr std::uint16_t kNoVlan = 0;
+  std::vector<of::Flow> flows = {
+      // A VM is never a DHCP server, whatever addresses and source port it uses: neither
+      // server port nor the client port as destination.
       {kPriorityDhcpServerDrop,
        {.in_port = ofport,
         .eth_type = of::kEthTypeIpv4,
         .ip_proto = of::kIpProtoUdp,
         .udp_src = kDhcpServerPort},
        false},
+      {kPriorityDhcpServerDrop,
+       {.in_port = ofport,
+        .eth_type = of::kEthTypeIpv4,
+        .ip_proto = of::kIpProtoUdp,
+        .udp_dst = kDhcpClientPort},
+       false},
       {kPriorityAllow,
-       {.in_port = ofport, .eth_src = mac, .eth_type = of::kEthTypeIpv4, .ipv4_src = source},
+       {.in_port = ofport,
+        .eth_src = mac,
+        .vlan_vid = kNoVlan,
+        .eth_type = of::kEthTypeIpv4,
+        .ipv4_src = source},
        true},
       {kPriorityAllow,
        {.in_port = ofport,
         .eth_src = mac,
+        .vlan_vid = kNoVlan,
         .eth_type = of::kEthTypeArp,
         .arp_spa = source,
         .arp_sha = mac},
@@ -181,6 +199,7 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
       {kPriorityAllow,
        {.in_port = ofport,
         .eth_src = mac,
+        .vlan_vid = kNoVlan,
         .eth_type = of::kEthTypeIpv4,
         .ip_proto = of::kIpProtoUdp,
         .ipv4_src = Ipv4Cidr(Ipv4Address(0), 32),
@@ -188,15 +207,27 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
         .udp_src = kDhcpClientPort,
         .udp_dst = kDhcpServerPort},
        true},
-      // Everything else from the port: IPv6, other ethertypes, other sources.
+      // Everything else from the port: IPv6, other ethertypes, other sources, tagged frames.
       {kPriorityPortDrop, {.in_port = ofport}, false},
   };
+  if (not_from) {
+    // A source range that holds the gateway's address must not let the VM claim it.
+    flows.push_back(
+        {kPriorityDhcpServerDrop,
+         {.in_port = ofport, .eth_type = of::kEthTypeIpv4, .ipv4_src = Ipv4Cidr(*not_from, 32)},
+         false});
+    flows.push_back(
+        {kPriorityDhcpServerDrop,
+         {.in_port = ofport, .eth_type = of::kEthTypeArp, .arp_spa = Ipv4Cidr(*not_from, 32)},
+         false});
+  }
+  return flows;
 }
 
 std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows) {
   std::vector<PortPlan> plans;
   bool present = ForEachPort(spec.bridge, rows, [&](const BridgePort& port) {
-    plans.push_back(PlanPort(spec, port.name, port.interfaces));
+    plans.push_back(PlanPort(spec, port.row, port.name, port.interfaces));
   });
   if (!present) return std::nullopt;
   std::sort(plans.begin(), plans.end(),
@@ -210,7 +241,8 @@ PortSecurity::PortSecurity(boost::asio::io_context& io, OvsdbClient& client, Por
       client_(client),
       spec_(std::move(spec)),
       openflow_(io, spec_.mgmt_socket, openflow_options),
-      retry_timer_(io) {}
+      retry_timer_(io),
+      check_timer_(io) {}
 
 void PortSecurity::Start() {
   openflow_.set_on_ready([this] {
@@ -222,6 +254,7 @@ void PortSecurity::Start() {
     for (auto& [name, installed] : installed_) installed.acknowledged = false;
   });
   // One plan per turn of the loop, however many updates arrived in it.
+  CheckFlows();
   subscription_ = client_.Subscribe([this] {
     if (sync_posted_) return;
     sync_posted_ = true;
@@ -239,45 +272,45 @@ void PortSecurity::Sync() {
   // flows stay as they are.
   if (!client_.synced()) return;
   auto now = std::chrono::steady_clock::now();
-  RowsOf rows = [this](const std::string& table) -> const OvsdbClient::Rows& {
-    return client_.rows(table);
-  };
-  // A port is planned again only when its Port or Interface rows changed.
-  std::map<std::string, PlannedPort> planned;
-  std::set<std::string> names;
-  bool present = ForEachPort(spec_.bridge, rows, [&](const BridgePort& port) {
-    PlannedPort key{port.name, client_.version("Port", port.uuid), {}};
-    for (const auto& uuid : port.interface_uuids) {
-      key.interface_versions.push_back(client_.version("Interface", uuid));
+  const json* bridge = nullptr;
+  const std::string* bridge_uuid = nullptr;
+  for (const auto& [uuid, row] : client_.rows("Bridge")) {
+    const auto& name = Column(row, "name");
+    if (name.is_string() && name.get_ref<const std::string&>() == spec_.bridge) {
+      bridge = &row;
+      bridge_uuid = &uuid;
     }
-    names.insert(port.name);
-    auto cached = planned_.find(port.uuid);
-    if (cached != planned_.end() && cached->second == key) {
-      planned.emplace(port.uuid, std::move(key));
-      return;
+  }
+  bool present = bridge && rows::Managed(*bridge);
+  // Only the ports whose rows changed since the last plan are planned again.
+  std::set<std::string> dirty;
+  if (!present) {
+    members_.clear();
+    bridge_uuid_.clear();
+  } else if (*bridge_uuid != bridge_uuid_ ||
+             client_.version("Bridge", *bridge_uuid) != bridge_version_) {
+    bridge_uuid_ = *bridge_uuid;
+    bridge_version_ = client_.version("Bridge", *bridge_uuid);
+    members_.clear();
+    for (auto& uuid : rows::Uuids(Column(*bridge, "ports"))) members_.insert(std::move(uuid));
+    for (const auto& uuid : members_) {
+      if (!planned_.contains(uuid)) dirty.insert(uuid);
     }
-    auto plan = PlanPort(spec_, port.name, port.interfaces);
-    auto previous = desired_.find(port.name);
-    if (previous == desired_.end() || previous->second.state != plan.state ||
-        previous->second.reason != plan.reason) {
-      spdlog::info("ovs: {} port {}{}{}: {}{}", spec_.bridge, port.name,
-                   plan.vm_id.empty() ? "" : " vm=" + plan.vm_id,
-                   plan.mac ? " mac=" + plan.mac->ToString() : "", ToString(plan.state),
-                   plan.reason.empty() ? "" : " (" + plan.reason + ")");
-    }
-    if (!first_install_.contains(port.name)) {
-      auto seen = first_seen_.try_emplace(port.name, now).first;
-      if (plan.state != PortState::kPending) numbered_.try_emplace(port.name, now - seen->second);
-    }
-    desired_[port.name] = std::move(plan);
-    planned.emplace(port.uuid, std::move(key));
+  }
+  std::vector<std::string> left;
+  for (const auto& [uuid, port] : planned_) {
+    if (!members_.contains(uuid)) left.push_back(uuid);
+  }
+  for (const auto& uuid : left) Forget(uuid);
+  client_.ForEachChangedSince("Port", seen_version_, [&](const std::string& uuid) {
+    if (members_.contains(uuid)) dirty.insert(uuid);
   });
-  planned_ = std::move(planned);
-  auto gone = [&](const auto& entry) { return !names.contains(entry.first); };
-  std::erase_if(desired_, gone);
-  std::erase_if(first_seen_, gone);
-  std::erase_if(first_install_, gone);
-  std::erase_if(numbered_, gone);
+  client_.ForEachChangedSince("Interface", seen_version_, [&](const std::string& uuid) {
+    auto owner = interface_owner_.find(uuid);
+    if (owner != interface_owner_.end()) dirty.insert(owner->second);
+  });
+  seen_version_ = client_.last_version();
+  for (const auto& uuid : dirty) PlanAgain(uuid, now);
   // The bridge's management socket exists while the bridge does.
   if (present != bridge_present_) {
     bridge_present_ = present;
@@ -294,23 +327,23 @@ void PortSecurity::Sync() {
   }
   std::vector<FlowChange> changes;
   std::vector<std::string> owners;
-  for (auto it = installed_.begin(); it != installed_.end();) {
-    auto wanted = desired_.find(it->first);
-    if (wanted != desired_.end() && !wanted->second.flows.empty()) {
-      ++it;
+  auto batch = next_batch_;
+  for (const auto& name : changed_) {
+    auto wanted = desired_.find(name);
+    auto installed = installed_.find(name);
+    if (wanted == desired_.end() || wanted->second.flows.empty()) {
+      // By cookie, not by installed_: a batch refused in part left flows netd no longer counts.
+      auto cookie = cookies_.find(name);
+      if (cookie == cookies_.end()) continue;
+      changes.push_back(FlowChange::Delete(cookie->second, ~std::uint64_t{0}));
+      owners.push_back(name);
+      cookies_.erase(cookie);
+      ++counters_.port_updates;
+      if (installed != installed_.end()) installed_.erase(installed);
       continue;
     }
-    changes.push_back(FlowChange::Delete(it->second.cookie, ~std::uint64_t{0}));
-    owners.push_back(it->first);
-    cookies_.erase(it->first);
-    ++counters_.port_updates;
-    it = installed_.erase(it);
-  }
-  auto batch = next_batch_;
-  for (const auto& [name, plan] : desired_) {
-    if (plan.flows.empty()) continue;
-    auto installed = installed_.find(name);
-    if (installed != installed_.end() && installed->second.flows == plan.flows) continue;
+    const auto& flows = wanted->second.flows;
+    if (installed != installed_.end() && installed->second.flows == flows) continue;
     bool fresh = false;
     auto cookie = CookieOf(name, fresh);
     if (!fresh) {
@@ -318,17 +351,72 @@ void PortSecurity::Sync() {
       owners.push_back(name);
       ++counters_.port_updates;
     }
-    for (const auto& flow : plan.flows) {
+    for (const auto& flow : flows) {
       changes.push_back(FlowChange::Add(flow, cookie));
       owners.push_back(name);
     }
-    installed_[name] = {cookie, plan.flows, batch, false};
+    installed_[name] = {cookie, flows, batch, false};
   }
+  changed_.clear();
   if (!changes.empty()) SendBatch(std::move(changes), std::move(owners));
+}
+
+void PortSecurity::PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now) {
+  const auto& ports = client_.rows("Port");
+  auto port = ports.find(uuid);
+  if (port == ports.end() || !Column(port->second, "name").is_string()) {
+    Forget(uuid);
+    return;
+  }
+  const auto& name = Column(port->second, "name").get_ref<const std::string&>();
+  auto& planned = planned_[uuid];
+  for (const auto& interface : planned.interfaces) interface_owner_.erase(interface);
+  planned.name = name;
+  planned.interfaces = rows::Uuids(Column(port->second, "interfaces"));
+  std::vector<const json*> interfaces;
+  const auto& interface_rows = client_.rows("Interface");
+  for (const auto& interface_uuid : planned.interfaces) {
+    interface_owner_[interface_uuid] = uuid;
+    auto interface = interface_rows.find(interface_uuid);
+    if (interface != interface_rows.end()) interfaces.push_back(&interface->second);
+  }
+  changed_.insert(name);
+  if (interfaces.empty()) {
+    desired_.erase(name);
+    return;
+  }
+  auto plan = PlanPort(spec_, port->second, name, interfaces);
+  auto previous = desired_.find(name);
+  if (previous == desired_.end() || previous->second.state != plan.state ||
+      previous->second.reason != plan.reason) {
+    spdlog::info("ovs: {} port {}{}{}: {}{}", spec_.bridge, name,
+                 plan.vm_id.empty() ? "" : " vm=" + plan.vm_id,
+                 plan.mac ? " mac=" + plan.mac->ToString() : "", ToString(plan.state),
+                 plan.reason.empty() ? "" : " (" + plan.reason + ")");
+  }
+  if (!first_install_.contains(name)) {
+    auto seen = first_seen_.try_emplace(name, now).first;
+    if (plan.state != PortState::kPending) numbered_.try_emplace(name, now - seen->second);
+  }
+  desired_[name] = std::move(plan);
+}
+
+void PortSecurity::Forget(const std::string& uuid) {
+  auto planned = planned_.find(uuid);
+  if (planned == planned_.end()) return;
+  auto name = planned->second.name;
+  for (const auto& interface : planned->second.interfaces) interface_owner_.erase(interface);
+  planned_.erase(planned);
+  desired_.erase(name);
+  first_seen_.erase(name);
+  first_install_.erase(name);
+  numbered_.erase(name);
+  changed_.insert(name);
 }
 
 void PortSecurity::FullInstall() {
   full_install_pending_ = false;
+  changed_.clear();
   ++counters_.full_installs;
   installed_.clear();
   auto batch = next_batch_;
@@ -354,8 +442,38 @@ void PortSecurity::FullInstall() {
 
 void PortSecurity::SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners) {
   auto batch = next_batch_++;
+  ++batches_in_flight_;
   openflow_.Send(changes, [this, batch, owners = std::move(owners)](const auto& result) {
+    --batches_in_flight_;
     Acknowledged(batch, result, owners);
+  });
+}
+
+void PortSecurity::CheckFlows() {
+  // Counted only while nothing is on its way, so that the count netd expects is exact.
+  if (openflow_.ready() && batches_in_flight_ == 0 && !count_in_flight_ && !full_install_pending_) {
+    std::uint64_t expected = 1;  // the table-miss drop
+    for (const auto& [name, installed] : installed_) expected += installed.flows.size();
+    auto batch = next_batch_;
+    count_in_flight_ = true;
+    openflow_.CountFlows(kCookieTag, kCookieTagMask, [this, expected, batch](auto count) {
+      count_in_flight_ = false;
+      if (!count || batch != next_batch_ || batches_in_flight_ != 0 || full_install_pending_ ||
+          *count == expected) {
+        return;
+      }
+      ++counters_.flow_repairs;
+      spdlog::warn(
+          "ovs: {}: the switch holds {} of netd's flows, {} expected; installing all "
+          "again",
+          spec_.bridge, *count, expected);
+      full_install_pending_ = true;
+      Sync();
+    });
+  }
+  check_timer_.expires_after(spec_.flow_check_interval);
+  check_timer_.async_wait([this](auto error) {
+    if (!error) CheckFlows();
   });
 }
 
@@ -371,16 +489,23 @@ void PortSecurity::Acknowledged(std::uint64_t batch, const OpenFlowClient::Batch
   }
   if (!refused.empty()) {
     ++counters_.failures;
-    // Sent again after a pause, deleted first under its cookie; the baseline with everything.
-    if (refused.contains("")) full_install_pending_ = true;
-    for (const auto& name : refused) installed_.erase(name);
+    // Sent again after a pause, deleted first under its cookie; the baseline, or the delete
+    // of a port that went, with everything.
+    for (const auto& name : refused) {
+      if (name.empty() || !desired_.contains(name)) full_install_pending_ = true;
+      installed_.erase(name);
+      changed_.insert(name);
+    }
     retry_timer_.expires_after(std::chrono::seconds(1));
     retry_timer_.async_wait([this](auto error) {
       if (!error) Sync();
     });
   }
   auto now = std::chrono::steady_clock::now();
-  for (auto& [name, installed] : installed_) {
+  for (const auto& name : std::set<std::string>(owners.begin(), owners.end())) {
+    auto entry = installed_.find(name);
+    if (entry == installed_.end()) continue;
+    auto& installed = entry->second;
     if (installed.batch != batch) continue;
     installed.acknowledged = true;
     auto seen = first_seen_.find(name);

@@ -71,6 +71,7 @@ TEST_F(BridgeReconcilerTest, BridgesAppearAsConfiguredAndASecondPassChangesNothi
   EXPECT_EQ(Get("Port", "trunk0", "trunks"), "[1081]");
   EXPECT_EQ(Get("Port", "br-service", "tag"), "1082");
   EXPECT_EQ(Get("Port", "vlan1082", "trunks"), "[]");
+  EXPECT_EQ(Get("Port", "vlan1082", "tag"), "1082") << "a VLAN interface must get untagged frames";
   EXPECT_EQ(ovs_->Vsctl({"port-to-br", "vlan1082"}).out, "br-service\n");
   auto transactions = reconciler_->counters().transactions;
   {

@@ -67,6 +67,7 @@ class PortSecurityTest : public ::testing::Test {
     secure_.emplace(io_, *client_,
                     PortSecuritySpec{.bridge = "br-secure",
                                      .cidr = *Ipv4Cidr::Parse("10.81.0.0/24"),
+                                     .gateway = *Ipv4Address::Parse("10.81.0.1"),
                                      .dhcp_first = *Ipv4Address::Parse("10.81.0.10"),
                                      .dhcp_last = *Ipv4Address::Parse("10.81.0.200"),
                                      .pin_mac_only = false,
@@ -74,6 +75,7 @@ class PortSecurityTest : public ::testing::Test {
     service_.emplace(io_, *client_,
                      PortSecuritySpec{.bridge = "br-service",
                                       .cidr = *Ipv4Cidr::Parse("10.82.0.0/24"),
+                                      .gateway = *Ipv4Address::Parse("10.82.0.1"),
                                       .dhcp_first = *Ipv4Address::Parse("10.82.0.10"),
                                       .dhcp_last = *Ipv4Address::Parse("10.82.0.200"),
                                       .pin_mac_only = true,
@@ -93,9 +95,12 @@ class PortSecurityTest : public ::testing::Test {
     host_->RunChecked({"ip", "address", "replace", "10.81.0.1/24", "dev", "br-secure"});
   }
 
-  // Attaches `vm` as libvirt would and gives its eth0 `address`.
+  // Attaches `vm` as libvirt would and gives its eth0 `address`. IPv6 is off in the VM, so
+  // that only the test's frames reach the bridge from it (no router solicitations).
   void Attach(const lab::Namespace& vm, const std::string& port, const std::string& mac,
               const std::string& address, const std::string& bridge = "br-secure", int tag = 1081) {
+    vm.RunChecked({"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"});
+    vm.RunChecked({"sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"});
     ovs_->AttachVm(bridge, vm, "eth0", port, {.mac = mac, .vm_id = port, .vlan_tag = tag});
     vm.AddAddress("eth0", address);
   }
@@ -169,6 +174,9 @@ TEST_F(PortSecurityTest, AValidPortReachesTheGatewayAndSpoofedFramesAreDropped) 
   Send(*vm1_, "ipv4", "52:54:0a:51:00:0b", "10.81.0.10", "spoofed-mac");
   Send(*vm1_, "arp", kVm1Mac, "10.81.0.99", "arp-for-another");
   Send(*vm1_, "dhcp-offer", kVm1Mac, "10.81.0.10", "dhcp-offer");
+  Send(*vm1_, "dhcp-offer-sport", kVm1Mac, "10.81.0.10", "dhcp-offer-other-port");
+  Send(*vm1_, "tagged", kVm1Mac, "10.81.0.10", "tagged");
+  Send(*vm1_, "arp-other-sha", kVm1Mac, "10.81.0.10", "arp-other-sender-mac");
   Send(*vm1_, "ipv6", kVm1Mac, "10.81.0.10", "ipv6");
   Send(*vm1_, "other", kVm1Mac, "10.81.0.10", "other-ethertype");
   // Forwarded: its own address and MAC, ARP for itself, DHCP discovery. One port's frames are
@@ -180,8 +188,9 @@ TEST_F(PortSecurityTest, AValidPortReachesTheGatewayAndSpoofedFramesAreDropped) 
   auto seen = gateway.Seen();
   EXPECT_TRUE(seen.contains("valid-ipv4"));
   EXPECT_TRUE(seen.contains("valid-arp"));
-  for (const auto* dropped : {"spoofed-ip", "spoofed-mac-and-ip", "spoofed-mac", "arp-for-another",
-                              "dhcp-offer", "ipv6", "other-ethertype"}) {
+  for (const auto* dropped :
+       {"spoofed-ip", "spoofed-mac-and-ip", "spoofed-mac", "arp-for-another", "dhcp-offer",
+        "dhcp-offer-other-port", "tagged", "arp-other-sender-mac", "ipv6", "other-ethertype"}) {
     EXPECT_FALSE(seen.contains(dropped)) << dropped << " reached the gateway";
   }
 }
@@ -263,6 +272,32 @@ TEST_F(PortSecurityTest, AfterOvsVswitchdRestartsNothingPassesUntilNetdReinstall
            Installed(*secure_, "vnet1", PortState::kPinned);
   }));
   EXPECT_TRUE(vm1_->Ping("10.81.0.1")) << "the flows netd re-installed do not let the VM through";
+}
+
+TEST_F(PortSecurityTest, FlowsDeletedBehindNetdsBackAreInstalledAgain) {
+  Attach(*vm1_, "vnet1", kVm1Mac, "10.81.0.10/24");
+  ASSERT_TRUE(RunUntil(5s, [&] { return Installed(*secure_, "vnet1", PortState::kPinned); }));
+  // An operator's del-flows: the secure bridge drops everything until netd notices.
+  ASSERT_TRUE(ovs_->Ofctl({"del-flows", "br-secure"}).ok());
+  EXPECT_EQ(DumpFlows("br-secure").find("actions"), std::string::npos);
+  auto repaired = [&](std::uint64_t repairs) {
+    return RunUntil(5s, [&] {
+      return secure_->counters().flow_repairs >= repairs &&
+             DumpFlows("br-secure").find("nw_src=10.81.0.10") != std::string::npos;
+    });
+  };
+  ASSERT_TRUE(repaired(1)) << DumpFlows("br-secure");
+  EXPECT_TRUE(vm1_->Ping("10.81.0.1"));
+  // A changed fail_mode flushes the table twice (to standalone, and back to secure when netd
+  // repairs the bridge): the flows come back after that too.
+  ASSERT_TRUE(ovs_->Vsctl({"set", "Bridge", "br-secure", "fail_mode=standalone"}).ok());
+  ASSERT_TRUE(RunUntil(5s, [&] {
+    return ovs_->Vsctl({"get", "Bridge", "br-secure", "fail_mode"}).out == "secure\n";
+  }));
+  ASSERT_TRUE(repaired(2)) << DumpFlows("br-secure");
+  EXPECT_TRUE(vm1_->Ping("10.81.0.1"));
+  EXPECT_EQ(DumpFlows("br-secure").find("priority=0 actions=NORMAL"), std::string::npos)
+      << "the standalone bridge's NORMAL flow outlived the repair";
 }
 
 TEST_F(PortSecurityTest, OnTheServiceBridgeAnUnplannedMacIsPinnedToItsMac) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "netd/daemon/config.hpp"
@@ -138,6 +139,24 @@ TEST_F(TwoHostTest, ASecureVmWithAServiceAddressByHandReachesNothingOnTheService
   EXPECT_TRUE(service_vm.Ping("192.168.122.1")) << "the service network itself does not work";
   EXPECT_FALSE(rogue.Ping("192.168.122.1", 2)) << "reached the service gateway";
   EXPECT_FALSE(rogue.Ping("192.168.122.11", 2)) << "reached a service VM";
+  // Not only the VLANs keep it out: its port on host1 let nothing of it through (its ARP for
+  // the service addresses hit the port's drop flows, none of its allow flows).
+  auto number = lab_->host_ovs(1).Vsctl({"get", "Interface", "vmc", "ofport"}).out;
+  number = number.substr(0, number.find('\n'));
+  auto flows = lab_->host_ovs(1)
+                   .Ofctl({"-O", "OpenFlow13", "dump-flows", "br-secure", "in_port=" + number})
+                   .out;
+  std::uint64_t allowed = 0;
+  std::uint64_t dropped = 0;
+  std::istringstream lines(flows);
+  for (std::string line; std::getline(lines, line);) {
+    auto at = line.find("n_packets=");
+    if (at == std::string::npos) continue;
+    auto packets = std::stoull(line.substr(at + 10));
+    (line.find("actions=NORMAL") != std::string::npos ? allowed : dropped) += packets;
+  }
+  EXPECT_EQ(allowed, 0u) << flows;
+  EXPECT_GT(dropped, 0u) << flows;
 }
 
 }  // namespace

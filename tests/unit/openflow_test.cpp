@@ -40,16 +40,18 @@ std::string OfpPrint(const std::vector<std::uint8_t>& message) {
 
 TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
   auto flows = PinnedPortFlows(5, *MacAddress::Parse("52:54:0a:51:00:0a"),
-                               Ipv4Cidr(*Ipv4Address::Parse("10.81.0.10"), 32));
-  ASSERT_EQ(flows.size(), 5u);
+                               Ipv4Cidr(*Ipv4Address::Parse("10.81.0.10"), 32), std::nullopt);
+  ASSERT_EQ(flows.size(), 6u);
   const char* expected[] = {
       "ADD priority=310,udp,in_port=5,tp_src=67 cookie:0x6e64000000000002 actions=drop",
-      "ADD priority=300,ip,in_port=5,dl_src=52:54:0a:51:00:0a,nw_src=10.81.0.10 "
-      "cookie:0x6e64000000000002 actions=NORMAL",
-      "ADD priority=300,arp,in_port=5,dl_src=52:54:0a:51:00:0a,arp_spa=10.81.0.10,"
-      "arp_sha=52:54:0a:51:00:0a cookie:0x6e64000000000002 actions=NORMAL",
-      "ADD priority=300,udp,in_port=5,dl_src=52:54:0a:51:00:0a,nw_src=0.0.0.0,"
-      "nw_dst=255.255.255.255,tp_src=68,tp_dst=67 cookie:0x6e64000000000002 actions=NORMAL",
+      "ADD priority=310,udp,in_port=5,tp_dst=68 cookie:0x6e64000000000002 actions=drop",
+      "ADD priority=300,ip,in_port=5,vlan_tci=0x0000/0x1fff,dl_src=52:54:0a:51:00:0a,"
+      "nw_src=10.81.0.10 cookie:0x6e64000000000002 actions=NORMAL",
+      "ADD priority=300,arp,in_port=5,vlan_tci=0x0000/0x1fff,dl_src=52:54:0a:51:00:0a,"
+      "arp_spa=10.81.0.10,arp_sha=52:54:0a:51:00:0a cookie:0x6e64000000000002 actions=NORMAL",
+      "ADD priority=300,udp,in_port=5,vlan_tci=0x0000/0x1fff,dl_src=52:54:0a:51:00:0a,"
+      "nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67 cookie:0x6e64000000000002 "
+      "actions=NORMAL",
       "ADD priority=200,in_port=5 cookie:0x6e64000000000002 actions=drop",
   };
   for (std::size_t i = 0; i < flows.size(); ++i) {
@@ -58,10 +60,19 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
   }
   // A masked source: a port pinned to its MAC on a network.
   auto mac_only =
-      PinnedPortFlows(6, *MacAddress::Parse("02:00:00:00:00:4d"), *Ipv4Cidr::Parse("10.82.0.0/24"));
+      PinnedPortFlows(6, *MacAddress::Parse("02:00:00:00:00:4d"), *Ipv4Cidr::Parse("10.82.0.0/24"),
+                      *Ipv4Address::Parse("10.82.0.1"));
+  ASSERT_EQ(mac_only.size(), 8u);
   EXPECT_NE(
-      OfpPrint(openflow::EncodeAddFlow(1, mac_only[1], kCookieTag | 3)).find("nw_src=10.82.0.0/24"),
+      OfpPrint(openflow::EncodeAddFlow(1, mac_only[2], kCookieTag | 3)).find("nw_src=10.82.0.0/24"),
       std::string::npos);
+  // ... but never the gateway's address, for IPv4 or ARP.
+  EXPECT_NE(OfpPrint(openflow::EncodeAddFlow(1, mac_only[6], kCookieTag | 3))
+                .find("priority=310,ip,in_port=6,nw_src=10.82.0.1 "),
+            std::string::npos);
+  EXPECT_NE(OfpPrint(openflow::EncodeAddFlow(1, mac_only[7], kCookieTag | 3))
+                .find("priority=310,arp,in_port=6,arp_spa=10.82.0.1 "),
+            std::string::npos);
   EXPECT_EQ(OfpPrint(openflow::EncodeDeleteFlows(9, kCookieTag, kCookieTagMask)),
             "OFPT_FLOW_MOD (OF1.3) (xid=0x9): DEL table:255 priority=0 "
             "cookie:0x6e64000000000000/0xffff000000000000 actions=drop");
@@ -204,7 +215,8 @@ class PortRows {
           json::array({"map", json::array({json::array({"netd-managed", "true"})})});
     }
   }
-  void Add(const std::string& name, json ofport, std::optional<std::string> mac = std::nullopt) {
+  void Add(const std::string& name, json ofport, std::optional<std::string> mac = std::nullopt,
+           bool managed = false) {
     auto n = std::to_string(tables_["Port"].size());
     json interface = {{"name", name}, {"ofport", ofport}};
     json ids = json::array();
@@ -213,6 +225,10 @@ class PortRows {
     interface["external_ids"] = json::array({"map", ids});
     tables_["Interface"]["i" + n] = interface;
     tables_["Port"]["p" + n] = {{"name", name}, {"interfaces", json::array({"uuid", "i" + n})}};
+    if (managed) {
+      tables_["Port"]["p" + n]["external_ids"] =
+          json::array({"map", json::array({json::array({"netd-managed", "true"})})});
+    }
     bridge_["ports"][1].push_back(json::array({"uuid", "p" + n}));
   }
   std::optional<std::vector<PortPlan>> Plan(const PortSecuritySpec& spec) {
@@ -231,6 +247,7 @@ PortSecuritySpec SecureSpec() {
   return {.bridge = "br-secure",
           .uplink = "bond0.1081",
           .cidr = *Ipv4Cidr::Parse("10.81.0.0/24"),
+          .gateway = *Ipv4Address::Parse("10.81.0.1"),
           .dhcp_first = *Ipv4Address::Parse("10.81.0.10"),
           .dhcp_last = *Ipv4Address::Parse("10.81.0.200"),
           .pin_mac_only = false,
@@ -239,8 +256,8 @@ PortSecuritySpec SecureSpec() {
 
 TEST(PlanPorts, PinsVmPortsWhoseMacEncodesAnAddressOfTheRangeAndRefusesTheRest) {
   PortRows rows;
-  rows.Add("br-secure", 65534);
-  rows.Add("bond0.1081", 1);
+  rows.Add("br-secure", 65534, std::nullopt, /*managed=*/true);
+  rows.Add("bond0.1081", 1, std::nullopt, /*managed=*/true);
   rows.Add("vnet0", 2, "52:54:0A:51:00:0A");
   rows.Add("vnet1", 3, "52:54:0a:51:00:05");
   rows.Add("vnet2", 4, "02:00:00:00:00:01");
@@ -257,7 +274,7 @@ TEST(PlanPorts, PinsVmPortsWhoseMacEncodesAnAddressOfTheRangeAndRefusesTheRest) 
   EXPECT_EQ(by_name["vnet0"].state, PortState::kPinned);
   EXPECT_EQ(by_name["vnet0"].address->ToString(), "10.81.0.10");
   EXPECT_EQ(by_name["vnet0"].vm_id, "vm-vnet0");
-  EXPECT_EQ(by_name["vnet0"].flows.size(), 5u);
+  EXPECT_EQ(by_name["vnet0"].flows.size(), 6u);
   EXPECT_EQ(by_name["vnet1"].state, PortState::kRefused);
   EXPECT_EQ(by_name["vnet1"].reason,
             "MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200");
@@ -272,7 +289,16 @@ TEST(PlanPorts, PinsVmPortsWhoseMacEncodesAnAddressOfTheRangeAndRefusesTheRest) 
   auto open = rows.Plan(spec);
   auto vnet2 = std::find_if(open->begin(), open->end(), [](auto& p) { return p.name == "vnet2"; });
   EXPECT_EQ(vnet2->state, PortState::kPinnedMac);
-  EXPECT_EQ(vnet2->flows.at(1).match.ipv4_src, *Ipv4Cidr::Parse("10.81.0.0/24"));
+  EXPECT_EQ(vnet2->flows.at(2).match.ipv4_src, *Ipv4Cidr::Parse("10.81.0.0/24"));
+}
+
+TEST(PlanPorts, APortWithTheUplinksNameThatNetdDidNotCreateDoesNotForward) {
+  PortRows rows;
+  rows.Add("bond0.1081", 1);
+  auto plans = rows.Plan(SecureSpec());
+  ASSERT_TRUE(plans && plans->size() == 1);
+  EXPECT_EQ(plans->front().state, PortState::kRefused);
+  EXPECT_TRUE(plans->front().flows.empty());
 }
 
 TEST(PlanPorts, ABridgeNetdDidNotCreateIsNotProgrammed) {

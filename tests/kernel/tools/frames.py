@@ -4,7 +4,9 @@ listen on another interface for the frames that made it through.
 
   frames.py send IFNAME KIND SRC_MAC SRC_IP MARKER
       KIND: ipv4 (UDP to 255.255.255.255), arp (gratuitous ARP for SRC_IP), dhcp-offer (UDP
-      67->68, as a DHCP server answers), dhcp-discover (UDP 68->67 from 0.0.0.0; SRC_IP unused),
+      67->68, as a DHCP server answers), dhcp-offer-sport (UDP 40000->68, a server answer from
+      another port), tagged (ipv4 inside an 802.1Q tag of VLAN 1082), arp-other-sha (ARP whose
+      sender MAC is not the frame's), dhcp-discover (UDP 68->67 from 0.0.0.0; SRC_IP unused),
       ipv6 (UDP to ff02::1), other (ethertype 0x88b5). Every frame is broadcast and carries
       "NETDMARK:" + MARKER, in its payload or after the ARP body.
   frames.py listen IFNAME
@@ -46,6 +48,16 @@ def frame(kind, src_mac, src_ip, marker):
         return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 40000, 9, payload)
     if kind == "dhcp-offer":
         return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 67, 68, payload)
+    if kind == "dhcp-offer-sport":
+        return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 40000, 68, payload)
+    if kind == "tagged":
+        return (BROADCAST + mac + b"\x81\x00" + struct.pack("!H", 1082) + b"\x08\x00" +
+                ipv4_udp(src_ip, "255.255.255.255", 40000, 9, payload))
+    if kind == "arp-other-sha":
+        ip = socket.inet_aton(src_ip)
+        other = mac_bytes("02:00:00:00:00:63")
+        body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, other, ip, b"\0" * 6, ip)
+        return BROADCAST + mac + b"\x08\x06" + body + payload
     if kind == "dhcp-discover":
         return BROADCAST + mac + b"\x08\x00" + ipv4_udp("0.0.0.0", "255.255.255.255", 68, 67, payload)
     if kind == "arp":

@@ -21,6 +21,8 @@ enum class MessageType : std::uint8_t {
   kEchoRequest = 2,
   kEchoReply = 3,
   kFlowMod = 14,
+  kMultipartRequest = 18,
+  kMultipartReply = 19,
   kBarrierRequest = 20,
   kBarrierReply = 21,
 };
@@ -44,6 +46,8 @@ inline constexpr std::uint8_t kIpProtoUdp = 17;
 struct Match {
   std::optional<std::uint32_t> in_port{};
   std::optional<MacAddress> eth_src{};
+  // OFPVID_PRESENT | VID of the frame's 802.1Q tag; 0 (OFPVID_NONE) matches untagged frames.
+  std::optional<std::uint16_t> vlan_vid{};
   std::optional<std::uint16_t> eth_type{};
   std::optional<std::uint8_t> ip_proto{};
   std::optional<Ipv4Cidr> ipv4_src{};
@@ -79,6 +83,13 @@ std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std
 // OFPFC_DELETE in every table of the flows whose cookie equals `cookie` in the bits of `mask`.
 std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t cookie,
                                             std::uint64_t mask);
+
+// OFPMP_AGGREGATE over every table for the flows whose cookie equals `cookie` in the bits of
+// `mask`: the switch answers with how many there are.
+std::vector<std::uint8_t> EncodeFlowCountRequest(std::uint32_t xid, std::uint64_t cookie,
+                                                 std::uint64_t mask);
+// The flow count of an OFPMP_AGGREGATE reply; nullopt for any other message.
+std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> message);
 
 // An OFPT_ERROR message's body.
 struct Error {

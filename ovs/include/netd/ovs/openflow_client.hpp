@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -59,7 +60,7 @@ class OpenFlowClient {
   // Whether hellos were exchanged on the current connection.
   bool ready() const { return ready_; }
   // Called on the loop after each successful hello exchange, and after a connection is lost
-  // (not after Stop). Set before Start; the listener must outlive the client.
+  // (also through Stop). Set before Start; the listener must outlive the client.
   void set_on_ready(std::function<void()> on_ready) { on_ready_ = std::move(on_ready); }
   void set_on_lost(std::function<void()> on_lost) { on_lost_ = std::move(on_lost); }
 
@@ -74,6 +75,11 @@ class OpenFlowClient {
   // Sends `changes` and a barrier. Without a ready connection the callback hears so at once
   // (from the loop).
   void Send(const std::vector<FlowChange>& changes, BatchCallback done);
+
+  // Asks how many flows have a cookie equal to `cookie` in the bits of `mask`; the callback
+  // hears the count, or nullopt when the connection went first (or there is none).
+  using CountCallback = std::function<void(std::optional<std::uint32_t>)>;
+  void CountFlows(std::uint64_t cookie, std::uint64_t mask, CountCallback done);
 
   struct Counters {
     std::uint64_t connects = 0;
@@ -109,9 +115,10 @@ class OpenFlowClient {
   std::chrono::milliseconds backoff_;
   std::array<std::uint8_t, 65536> read_buffer_{};
   std::vector<std::uint8_t> inbox_;
-  std::vector<std::uint8_t> outbox_;        // queued while a write is in flight
-  std::vector<std::uint8_t> writing_;       // the write in flight
-  std::map<std::uint32_t, Batch> batches_;  // by barrier xid
+  std::vector<std::uint8_t> outbox_;               // queued while a write is in flight
+  std::vector<std::uint8_t> writing_;              // the write in flight
+  std::map<std::uint32_t, Batch> batches_;         // by barrier xid
+  std::map<std::uint32_t, CountCallback> counts_;  // by request xid
   std::uint32_t next_xid_ = 1;
   std::uint64_t generation_ = 0;
   bool running_ = false;

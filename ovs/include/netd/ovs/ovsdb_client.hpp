@@ -59,6 +59,12 @@ class OvsdbClient {
   // A number that changes whenever the row changes (never reused, also across reconnects);
   // 0 for a row not in the cache. Lets a reader redo only the work of rows that changed.
   std::uint64_t version(const std::string& table, const std::string& uuid) const;
+  // The newest version in the cache.
+  std::uint64_t last_version() const { return last_version_; }
+  // Calls `visit` with the uuid of every row of `table` changed or added after `version`
+  // (rows deleted since are gone: a reader notices through the rows that referenced them).
+  void ForEachChangedSince(const std::string& table, std::uint64_t version,
+                           const std::function<void(const std::string& uuid)>& visit) const;
   // A listener's registration; destroying it ends the calls.
   class Subscription {
    public:

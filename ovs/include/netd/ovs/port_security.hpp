@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct PortSecuritySpec {
   std::string bridge{};
   std::string uplink{};  // forwards like the bridge's internal (gateway) port; empty: none
   Ipv4Cidr cidr;
+  Ipv4Address gateway;
   Ipv4Address dhcp_first;
   Ipv4Address dhcp_last;
   // Where the MAC of a VM port does not encode an address of the DHCP range: false (the secure
@@ -32,6 +34,9 @@ struct PortSecuritySpec {
   // of the network, for networks whose dynamic leases a host cannot know in advance.
   bool pin_mac_only = false;
   std::filesystem::path mgmt_socket;  // <ovs rundir>/<bridge>.mgmt
+  // How often netd counts its flows in the switch: flows deleted behind its back (ovs-ofctl
+  // del-flows, a fail_mode change, which flushes the table) are all installed again.
+  std::chrono::milliseconds flow_check_interval{1000};
 };
 
 enum class PortState {
@@ -60,9 +65,11 @@ struct PortPlan {
 // The ports of spec.bridge; nullopt while the bridge is absent or is not netd's.
 std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows);
 
-// The flows of a VM port: from `mac` and `source` only (IPv4, ARP for itself, DHCP discovery
-// from 0.0.0.0), never a DHCP server's reply, nothing else.
-std::vector<openflow::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4Cidr source);
+// The flows of a VM port: untagged, from `mac` and `source` only (IPv4, ARP for itself, DHCP
+// discovery from 0.0.0.0), never from `not_from` (the gateway, when `source` holds it), never a
+// DHCP server's reply, nothing else.
+std::vector<openflow::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4Cidr source,
+                                            std::optional<Ipv4Address> not_from);
 
 // Cookies of netd's flows: kCookieTag in the top 16 bits; the low bits name the port.
 inline constexpr std::uint64_t kCookieTag = 0x6e64ULL << 48;
@@ -101,6 +108,7 @@ class PortSecurity {
     std::uint64_t full_installs = 0;
     std::uint64_t port_updates = 0;  // ports whose flows were replaced or removed
     std::uint64_t failures = 0;      // batches the switch refused in part
+    std::uint64_t flow_repairs = 0;  // times the switch held other flows than netd's count
   };
   Counters counters() const;
   const OpenFlowClient& openflow() const { return openflow_; }
@@ -114,16 +122,12 @@ class PortSecurity {
     bool acknowledged = false;
   };
 
-  // The OVSDB row versions a port's plan was made from.
-  struct PlannedPort {
-    std::string name;
-    std::uint64_t port_version = 0;
-    std::vector<std::uint64_t> interface_versions;
-    friend bool operator==(const PlannedPort&, const PlannedPort&) = default;
-  };
-
   void Sync();
+  // Plans the port of Port row `uuid` again from the cache.
+  void PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now);
+  void Forget(const std::string& uuid);
   void FullInstall();
+  void CheckFlows();
   void SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners);
   void Acknowledged(std::uint64_t batch, const OpenFlowClient::BatchResult& result,
                     const std::vector<std::string>& owners);
@@ -134,8 +138,22 @@ class PortSecurity {
   PortSecuritySpec spec_;
   OpenFlowClient openflow_;
   boost::asio::steady_timer retry_timer_;
-  std::map<std::string, PortPlan> desired_;     // by port name
-  std::map<std::string, PlannedPort> planned_;  // by Port row uuid
+  boost::asio::steady_timer check_timer_;
+  std::uint64_t batches_in_flight_ = 0;
+  bool count_in_flight_ = false;
+  std::map<std::string, PortPlan> desired_;  // by port name
+  // The ports planned: Port row uuid -> name and Interface row uuids.
+  struct PlannedPort {
+    std::string name;
+    std::vector<std::string> interfaces;
+  };
+  std::map<std::string, PlannedPort> planned_;
+  std::map<std::string, std::string> interface_owner_;  // Interface uuid -> Port uuid
+  std::set<std::string> members_;                       // the bridge's Port uuids
+  std::string bridge_uuid_;
+  std::uint64_t bridge_version_ = 0;
+  std::uint64_t seen_version_ = 0;  // the cache version planned up to
+  std::set<std::string> changed_;   // ports whose flows may differ from installed_
   std::map<std::string, Installed> installed_;
   std::map<std::string, std::uint64_t> cookies_;
   std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;  // not installed yet

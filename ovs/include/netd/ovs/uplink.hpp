@@ -6,8 +6,8 @@
 namespace netd::ovs {
 
 // How a bridge reaches the physical network: through a VLAN interface the host already has
-// (e.g. bond0.1081, added as a plain port), or through a trunk where OVS tags the VLAN itself
-// (VM ports tag=<vlan>, uplink trunks=<vlan>).
+// (e.g. bond0.1081, added as an access port of the VLAN, so it gets untagged frames), or through a
+// trunk where OVS tags the VLAN itself (VM ports tag=<vlan>, uplink trunks=<vlan>).
 enum class UplinkMode { kVlanInterface, kTrunk };
 
 std::optional<UplinkMode> ParseUplinkMode(std::string_view text);

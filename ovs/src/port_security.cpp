@@ -483,20 +483,24 @@ void PortSecurity::Acknowledged(std::uint64_t batch, const OpenFlowClient::Batch
   std::set<std::string> refused;
   for (const auto& [index, error] : result.refused) {
     const auto& owner = index < owners.size() ? owners[index] : std::string();
-    spdlog::warn("ovs: {}: the switch refused a flow of {}: {}", spec_.bridge,
-                 owner.empty() ? "the baseline" : "port " + owner, of::Describe(error));
+    spdlog::warn("ovs: {}: the switch refused a flow of {}: {}; again in {} s", spec_.bridge,
+                 owner.empty() ? "the baseline" : "port " + owner, of::Describe(error),
+                 retry_delay_.count());
     refused.insert(owner);
   }
-  if (!refused.empty()) {
+  if (refused.empty()) {
+    retry_delay_ = kMinRetryDelay;
+  } else {
     ++counters_.failures;
-    // Sent again after a pause, deleted first under its cookie; the baseline, or the delete
-    // of a port that went, with everything.
+    // Sent again after a pause (doubling while the switch keeps refusing), deleted first
+    // under its cookie; the baseline, or the delete of a port that went, with everything.
     for (const auto& name : refused) {
       if (name.empty() || !desired_.contains(name)) full_install_pending_ = true;
       installed_.erase(name);
       changed_.insert(name);
     }
-    retry_timer_.expires_after(std::chrono::seconds(1));
+    retry_timer_.expires_after(retry_delay_);
+    retry_delay_ = std::min(retry_delay_ * 2, kMaxRetryDelay);
     retry_timer_.async_wait([this](auto error) {
       if (!error) Sync();
     });

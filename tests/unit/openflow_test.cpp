@@ -5,9 +5,6 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -17,6 +14,7 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/ovs/openflow_client.hpp"
 #include "netd/ovs/port_security.hpp"
+#include "netd/testing/scripted_peer.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd::ovs {
@@ -79,36 +77,23 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
   EXPECT_EQ(OfpPrint(openflow::EncodeBarrierRequest(3)), "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x3):");
 }
 
-// One switch connection, served synchronously between turns of the client's loop.
-class ScriptedSwitch {
+// A scripted switch: whole OpenFlow messages over a ScriptedPeer.
+class ScriptedSwitch : public testing::ScriptedPeer {
  public:
-  explicit ScriptedSwitch(const std::filesystem::path& path) {
-    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        listen(listener_, 1) != 0) {
-      throw std::runtime_error("cannot listen on " + path.string());
-    }
-  }
-  ~ScriptedSwitch() {
-    if (connection_ >= 0) close(connection_);
-    close(listener_);
-  }
-  void Accept() { connection_ = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC); }
+  using ScriptedPeer::ScriptedPeer;
   // The next message the client sent, whole.
   std::vector<std::uint8_t> Read() {
-    auto bytes = ReadExactly(openflow::kHeaderSize);
-    auto header = openflow::ParseHeader(bytes);
-    auto body = ReadExactly(header.length - openflow::kHeaderSize);
-    bytes.insert(bytes.end(), body.begin(), body.end());
-    return bytes;
+    std::vector<char> bytes;
+    ReadExactly(openflow::kHeaderSize, bytes);
+    auto length = openflow::ParseHeader(
+                      std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()))
+                      .length;
+    ReadExactly(length - openflow::kHeaderSize, bytes);
+    return {bytes.begin(), bytes.end()};
   }
   void Write(const std::vector<std::uint8_t>& bytes) {
-    if (write(connection_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
-      throw std::runtime_error("write");
-    }
+    ScriptedPeer::Write(
+        std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
   static std::vector<std::uint8_t> Message(openflow::MessageType type, std::uint32_t xid,
                                            std::vector<std::uint8_t> body = {}) {
@@ -121,24 +106,9 @@ class ScriptedSwitch {
                                        static_cast<std::uint8_t>(xid >> 16),
                                        static_cast<std::uint8_t>(xid >> 8),
                                        static_cast<std::uint8_t>(xid)};
-    bytes.insert(bytes.end(), body.begin(), body.end());
+    for (auto byte : body) bytes.push_back(byte);
     return bytes;
   }
-
- private:
-  std::vector<std::uint8_t> ReadExactly(std::size_t count) {
-    std::vector<std::uint8_t> bytes(count);
-    std::size_t done = 0;
-    while (done < count) {
-      auto n = read(connection_, bytes.data() + done, count - done);
-      if (n <= 0) throw std::runtime_error("the client closed the connection");
-      done += static_cast<std::size_t>(n);
-    }
-    return bytes;
-  }
-
-  int listener_ = -1;
-  int connection_ = -1;
 };
 
 TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABatch) {

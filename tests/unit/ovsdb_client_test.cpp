@@ -3,9 +3,6 @@
 #include "netd/ovs/ovsdb_client.hpp"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -16,6 +13,7 @@
 
 #include "netd/lab/temp_dir.hpp"
 #include "netd/ovs/json_stream.hpp"
+#include "netd/testing/scripted_peer.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd::ovs {
@@ -24,31 +22,15 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// One connection, served on a thread: each call reads or writes on it.
-class ScriptedServer {
+// A scripted ovsdb-server: whole JSON-RPC messages over a ScriptedPeer.
+class ScriptedServer : public testing::ScriptedPeer {
  public:
-  explicit ScriptedServer(const std::filesystem::path& path) {
-    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        listen(listener_, 1) != 0) {
-      throw std::runtime_error("cannot listen on " + path.string());
-    }
-  }
-  ~ScriptedServer() {
-    if (connection_ >= 0) close(connection_);
-    close(listener_);
-  }
-  void Accept() { connection_ = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC); }
+  using ScriptedPeer::ScriptedPeer;
   // The next whole message the client sent.
   json Read() {
     while (ready_.empty()) {
-      char buffer[4096];
-      auto n = read(connection_, buffer, sizeof(buffer));
-      if (n <= 0) throw std::runtime_error("the client closed the connection");
-      for (auto& text : splitter_.Feed(std::string_view(buffer, static_cast<std::size_t>(n)))) {
+      auto bytes = ReadSome();
+      for (auto& text : splitter_.Feed(std::string_view(bytes.data(), bytes.size()))) {
         ready_.push_back(json::parse(text));
       }
     }
@@ -56,19 +38,8 @@ class ScriptedServer {
     ready_.erase(ready_.begin());
     return message;
   }
-  void Write(const std::string& bytes) {
-    if (write(connection_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
-      throw std::runtime_error("write");
-    }
-  }
-  void Drop() {
-    close(connection_);
-    connection_ = -1;
-  }
 
  private:
-  int listener_ = -1;
-  int connection_ = -1;
   JsonStreamSplitter splitter_;
   std::vector<json> ready_;
 };

@@ -137,7 +137,10 @@ class PortSecurity {
   OvsdbClient& client_;
   PortSecuritySpec spec_;
   OpenFlowClient openflow_;
+  static constexpr std::chrono::seconds kMinRetryDelay{1};
+  static constexpr std::chrono::seconds kMaxRetryDelay{60};
   boost::asio::steady_timer retry_timer_;
+  std::chrono::seconds retry_delay_ = kMinRetryDelay;
   boost::asio::steady_timer check_timer_;
   std::uint64_t batches_in_flight_ = 0;
   bool count_in_flight_ = false;

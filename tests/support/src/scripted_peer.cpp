@@ -1,0 +1,61 @@
+#include "netd/testing/scripted_peer.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+namespace netd::testing {
+
+ScriptedPeer::ScriptedPeer(const std::filesystem::path& path) {
+  listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+  if (bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      listen(listener_, 1) != 0) {
+    close(listener_);
+    throw std::runtime_error("cannot listen on " + path.string());
+  }
+}
+
+ScriptedPeer::~ScriptedPeer() {
+  if (connection_ >= 0) close(connection_);
+  close(listener_);
+}
+
+void ScriptedPeer::Accept() {
+  connection_ = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+std::vector<char> ScriptedPeer::ReadSome(std::size_t limit) {
+  std::vector<char> bytes(limit);
+  auto n = read(connection_, bytes.data(), bytes.size());
+  if (n <= 0) throw std::runtime_error("the client closed the connection");
+  bytes.resize(static_cast<std::size_t>(n));
+  return bytes;
+}
+
+void ScriptedPeer::ReadExactly(std::size_t count, std::vector<char>& bytes) {
+  auto wanted = bytes.size() + count;
+  while (bytes.size() < wanted) {
+    auto more = ReadSome(wanted - bytes.size());
+    bytes.insert(bytes.end(), more.begin(), more.end());
+  }
+}
+
+void ScriptedPeer::Write(std::string_view bytes) {
+  if (write(connection_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+    throw std::runtime_error("write");
+  }
+}
+
+void ScriptedPeer::Drop() {
+  close(connection_);
+  connection_ = -1;
+}
+
+}  // namespace netd::testing

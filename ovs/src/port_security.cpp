@@ -253,8 +253,8 @@ void PortSecurity::Start() {
     // What the switch holds is unknown until the next connection installs everything.
     for (auto& [name, installed] : installed_) installed.acknowledged = false;
   });
-  // One plan per turn of the loop, however many updates arrived in it.
   CheckFlows();
+  // One plan per turn of the loop, however many updates arrived in it.
   subscription_ = client_.Subscribe([this] {
     if (sync_posted_) return;
     sync_posted_ = true;

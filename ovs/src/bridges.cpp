@@ -45,7 +45,7 @@ class Planner {
   explicit Planner(const RowsOf& rows) : rows_(rows) {}
 
   void Plan(const BridgeSpec& spec, BridgePlan& plan) {
-    const auto* bridge = Find("Bridge", spec.name);
+    const auto* bridge = rows::FindNamed(rows_("Bridge"), spec.name);
     if (!bridge) {
       // Still absent when the transaction runs.
       plan.operations.push_back({{"op", "wait"},
@@ -134,16 +134,8 @@ class Planner {
   }
 
  private:
-  const std::pair<const std::string, json>* Find(const std::string& table,
-                                                 const std::string& name) const {
-    for (const auto& entry : rows_(table)) {
-      if (entry.second.value("name", "") == name) return &entry;
-    }
-    return nullptr;
-  }
-
   // The Interface and Port rows of one port of `spec`'s bridge: its internal port (tagged with
-  // the VLAN) or its uplink (a plain port, or a trunk of the VLAN).
+  // the VLAN) or its uplink (an access port of the VLAN, or a trunk of it).
   json PortOperations(const BridgeSpec& spec, const std::string& name, const std::string& port_id,
                       json& operations) const {
     auto interface_id = NamedUuid("i", name);

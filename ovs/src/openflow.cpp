@@ -167,10 +167,6 @@ void FlowModHead(Writer& out, const FlowModFields& fields) {
   out.Zeros(2);
 }
 
-std::string Ipv4Text(const Ipv4Cidr& cidr) {
-  return cidr.prefix_length() == 32 ? cidr.base().ToString() : cidr.ToString();
-}
-
 }  // namespace
 
 Header ParseHeader(std::span<const std::uint8_t> bytes) {
@@ -282,23 +278,6 @@ std::string Describe(const Error& error) {
     return type + "/" + kFlowModCodes[error.code];
   }
   return fmt::format("{}/{}", type, error.code);
-}
-
-std::string Describe(const Flow& flow, std::uint64_t cookie) {
-  const auto& match = flow.match;
-  std::string text = fmt::format("cookie={:#x},priority={}", cookie, flow.priority);
-  if (match.in_port) text += fmt::format(",in_port={}", *match.in_port);
-  if (match.eth_src) text += ",dl_src=" + match.eth_src->ToString();
-  if (match.vlan_vid) text += fmt::format(",vlan_vid={:#x}", *match.vlan_vid);
-  if (match.eth_type) text += fmt::format(",dl_type={:#06x}", *match.eth_type);
-  if (match.ip_proto) text += fmt::format(",nw_proto={}", *match.ip_proto);
-  if (match.ipv4_src) text += ",nw_src=" + Ipv4Text(*match.ipv4_src);
-  if (match.ipv4_dst) text += ",nw_dst=" + match.ipv4_dst->ToString();
-  if (match.udp_src) text += fmt::format(",tp_src={}", *match.udp_src);
-  if (match.udp_dst) text += fmt::format(",tp_dst={}", *match.udp_dst);
-  if (match.arp_spa) text += ",arp_spa=" + Ipv4Text(*match.arp_spa);
-  if (match.arp_sha) text += ",arp_sha=" + match.arp_sha->ToString();
-  return text + (flow.forward ? " actions=NORMAL" : " actions=drop");
 }
 
 }  // namespace netd::ovs::openflow

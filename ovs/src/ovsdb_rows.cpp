@@ -4,6 +4,21 @@ namespace netd::ovs::rows {
 
 using nlohmann::json;
 
+const json& Column(const json& row, const char* name) {
+  static const json kNone;
+  auto it = row.find(name);
+  return it == row.end() ? kNone : *it;
+}
+
+const std::pair<const std::string, json>* FindNamed(const std::map<std::string, json>& table,
+                                                    const std::string& name) {
+  for (const auto& entry : table) {
+    const auto& column = Column(entry.second, "name");
+    if (column.is_string() && column.get_ref<const std::string&>() == name) return &entry;
+  }
+  return nullptr;
+}
+
 std::optional<std::string> ExternalId(const json& row, const std::string& key) {
   auto it = row.find("external_ids");
   if (it == row.end() || !it->is_array() || it->size() != 2 || (*it)[0] != "map") {

@@ -27,10 +27,18 @@ constexpr std::uint32_t kOpenFlow13LocalPort = 0xfffffffe;
 constexpr std::uint16_t kDhcpServerPort = 67;
 constexpr std::uint16_t kDhcpClientPort = 68;
 
-const json* Row(const RowsOf& rows, const std::string& table, const std::string& uuid) {
-  const auto& table_rows = rows(table);
-  auto it = table_rows.find(uuid);
-  return it == table_rows.end() ? nullptr : &it->second;
+// The Interface rows a Port row references: every uuid, and the rows the cache holds.
+struct PortInterfaces {
+  std::vector<std::string> uuids;
+  std::vector<const json*> rows;
+};
+PortInterfaces InterfacesOf(const json& port, const OvsdbClient::Rows& interface_rows) {
+  PortInterfaces interfaces{rows::Uuids(rows::Column(port, "interfaces")), {}};
+  for (const auto& uuid : interfaces.uuids) {
+    auto interface = interface_rows.find(uuid);
+    if (interface != interface_rows.end()) interfaces.rows.push_back(&interface->second);
+  }
+  return interfaces;
 }
 
 std::vector<of::Flow> ForwardFlows(const std::vector<std::uint32_t>& ofports) {
@@ -41,12 +49,13 @@ std::vector<of::Flow> ForwardFlows(const std::vector<std::uint32_t>& ofports) {
   return flows;
 }
 
-PortPlan PlanPort(const PortSecuritySpec& spec, const json& port, const std::string& name,
+// `port` has a name and `interfaces` is not empty.
+PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
                   const std::vector<const json*>& interfaces) {
   PortPlan plan;
-  plan.name = name;
+  plan.name = rows::Column(port, "name").get<std::string>();
   for (const auto* interface : interfaces) {
-    auto ofport = rows::OptionalInteger(interface->value("ofport", json()));
+    auto ofport = rows::OptionalInteger(rows::Column(*interface, "ofport"));
     // OVSDB shows the bridge's own internal port as 65534, OFPP_LOCAL in OpenFlow 1.0.
     if (ofport == kOvsdbLocalPort) {
       plan.ofports.push_back(kOpenFlow13LocalPort);
@@ -62,7 +71,7 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port, const std::str
     plan.ofports.push_back(static_cast<std::uint32_t>(*ofport));
   }
   // Only the ports netd made itself forward: a port that merely has the uplink's name does not.
-  if ((name == spec.bridge || (!spec.uplink.empty() && name == spec.uplink)) &&
+  if ((plan.name == spec.bridge || (!spec.uplink.empty() && plan.name == spec.uplink)) &&
       rows::Managed(port)) {
     plan.state = PortState::kForward;
     plan.flows = ForwardFlows(plan.ofports);
@@ -101,46 +110,6 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port, const std::str
     plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, spec.cidr, spec.gateway);
   }
   return plan;
-}
-
-// One port of a bridge with the rows it is planned from.
-struct BridgePort {
-  const std::string& uuid;
-  const json& row;
-  const std::string& name;
-  std::vector<const json*> interfaces;
-  std::vector<std::string> interface_uuids;
-};
-
-const json& Column(const json& row, const char* name) {
-  static const json kNone;
-  auto it = row.find(name);
-  return it == row.end() ? kNone : *it;
-}
-
-// Calls `visit` for every port of `bridge` that has interfaces; false when the bridge is absent
-// or not netd's.
-bool ForEachPort(const std::string& bridge_name, const RowsOf& rows,
-                 const std::function<void(const BridgePort&)>& visit) {
-  const json* bridge = nullptr;
-  for (const auto& [uuid, row] : rows("Bridge")) {
-    const auto& name = Column(row, "name");
-    if (name.is_string() && name.get_ref<const std::string&>() == bridge_name) bridge = &row;
-  }
-  if (!bridge || !rows::Managed(*bridge)) return false;
-  for (const auto& port_uuid : rows::Uuids(Column(*bridge, "ports"))) {
-    const auto* port = Row(rows, "Port", port_uuid);
-    if (!port || !Column(*port, "name").is_string()) continue;
-    BridgePort entry{port_uuid, *port, Column(*port, "name").get_ref<const std::string&>(), {}, {}};
-    for (auto& interface_uuid : rows::Uuids(Column(*port, "interfaces"))) {
-      if (const auto* interface = Row(rows, "Interface", interface_uuid)) {
-        entry.interfaces.push_back(interface);
-        entry.interface_uuids.push_back(std::move(interface_uuid));
-      }
-    }
-    if (!entry.interfaces.empty()) visit(entry);
-  }
-  return true;
 }
 
 }  // namespace
@@ -225,11 +194,16 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
 }
 
 std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows) {
+  const auto* bridge = rows::FindNamed(rows("Bridge"), spec.bridge);
+  if (!bridge || !rows::Managed(bridge->second)) return std::nullopt;
   std::vector<PortPlan> plans;
-  bool present = ForEachPort(spec.bridge, rows, [&](const BridgePort& port) {
-    plans.push_back(PlanPort(spec, port.row, port.name, port.interfaces));
-  });
-  if (!present) return std::nullopt;
+  const auto& ports = rows("Port");
+  for (const auto& uuid : rows::Uuids(rows::Column(bridge->second, "ports"))) {
+    auto port = ports.find(uuid);
+    if (port == ports.end() || !rows::Column(port->second, "name").is_string()) continue;
+    auto interfaces = InterfacesOf(port->second, rows("Interface"));
+    if (!interfaces.rows.empty()) plans.push_back(PlanPort(spec, port->second, interfaces.rows));
+  }
   std::sort(plans.begin(), plans.end(),
             [](const PortPlan& a, const PortPlan& b) { return a.name < b.name; });
   return plans;
@@ -272,27 +246,21 @@ void PortSecurity::Sync() {
   // flows stay as they are.
   if (!client_.synced()) return;
   auto now = std::chrono::steady_clock::now();
-  const json* bridge = nullptr;
-  const std::string* bridge_uuid = nullptr;
-  for (const auto& [uuid, row] : client_.rows("Bridge")) {
-    const auto& name = Column(row, "name");
-    if (name.is_string() && name.get_ref<const std::string&>() == spec_.bridge) {
-      bridge = &row;
-      bridge_uuid = &uuid;
-    }
-  }
-  bool present = bridge && rows::Managed(*bridge);
+  const auto* bridge = rows::FindNamed(client_.rows("Bridge"), spec_.bridge);
+  bool present = bridge && rows::Managed(bridge->second);
   // Only the ports whose rows changed since the last plan are planned again.
   std::set<std::string> dirty;
   if (!present) {
     members_.clear();
     bridge_uuid_.clear();
-  } else if (*bridge_uuid != bridge_uuid_ ||
-             client_.version("Bridge", *bridge_uuid) != bridge_version_) {
-    bridge_uuid_ = *bridge_uuid;
-    bridge_version_ = client_.version("Bridge", *bridge_uuid);
+  } else if (bridge->first != bridge_uuid_ ||
+             client_.version("Bridge", bridge->first) != bridge_version_) {
+    bridge_uuid_ = bridge->first;
+    bridge_version_ = client_.version("Bridge", bridge->first);
     members_.clear();
-    for (auto& uuid : rows::Uuids(Column(*bridge, "ports"))) members_.insert(std::move(uuid));
+    for (auto& uuid : rows::Uuids(rows::Column(bridge->second, "ports"))) {
+      members_.insert(std::move(uuid));
+    }
     for (const auto& uuid : members_) {
       if (!planned_.contains(uuid)) dirty.insert(uuid);
     }
@@ -364,28 +332,22 @@ void PortSecurity::Sync() {
 void PortSecurity::PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now) {
   const auto& ports = client_.rows("Port");
   auto port = ports.find(uuid);
-  if (port == ports.end() || !Column(port->second, "name").is_string()) {
+  if (port == ports.end() || !rows::Column(port->second, "name").is_string()) {
     Forget(uuid);
     return;
   }
-  const auto& name = Column(port->second, "name").get_ref<const std::string&>();
+  const auto& name = rows::Column(port->second, "name").get_ref<const std::string&>();
+  auto interfaces = InterfacesOf(port->second, client_.rows("Interface"));
   auto& planned = planned_[uuid];
   for (const auto& interface : planned.interfaces) interface_owner_.erase(interface);
-  planned.name = name;
-  planned.interfaces = rows::Uuids(Column(port->second, "interfaces"));
-  std::vector<const json*> interfaces;
-  const auto& interface_rows = client_.rows("Interface");
-  for (const auto& interface_uuid : planned.interfaces) {
-    interface_owner_[interface_uuid] = uuid;
-    auto interface = interface_rows.find(interface_uuid);
-    if (interface != interface_rows.end()) interfaces.push_back(&interface->second);
-  }
+  for (const auto& interface : interfaces.uuids) interface_owner_[interface] = uuid;
+  planned = {name, std::move(interfaces.uuids)};
   changed_.insert(name);
-  if (interfaces.empty()) {
+  if (interfaces.rows.empty()) {
     desired_.erase(name);
     return;
   }
-  auto plan = PlanPort(spec_, port->second, name, interfaces);
+  auto plan = PlanPort(spec_, port->second, interfaces.rows);
   auto previous = desired_.find(name);
   if (previous == desired_.end() || previous->second.state != plan.state ||
       previous->second.reason != plan.reason) {
@@ -526,17 +488,20 @@ std::uint64_t PortSecurity::CookieOf(const std::string& port, bool& fresh) {
   return it->second;
 }
 
+bool PortSecurity::FlowsAcknowledged(const std::string& name, const PortPlan& plan) const {
+  auto installed = installed_.find(name);
+  return installed != installed_.end() && installed->second.acknowledged &&
+         installed->second.flows == plan.flows;
+}
+
 std::vector<PortSecurity::PortStatus> PortSecurity::ports() const {
   std::vector<PortStatus> out;
   for (const auto& [name, plan] : desired_) {
-    auto installed = installed_.find(name);
-    bool acknowledged = installed != installed_.end() && installed->second.acknowledged &&
-                        installed->second.flows == plan.flows;
     auto find = [&](const auto& durations) -> std::optional<std::chrono::nanoseconds> {
       auto it = durations.find(name);
       return it == durations.end() ? std::nullopt : std::optional(it->second);
     };
-    out.push_back({plan, acknowledged, find(first_install_), find(numbered_)});
+    out.push_back({plan, FlowsAcknowledged(name, plan), find(first_install_), find(numbered_)});
   }
   return out;
 }
@@ -544,10 +509,10 @@ std::vector<PortSecurity::PortStatus> PortSecurity::ports() const {
 PortSecurity::Counters PortSecurity::counters() const {
   auto counters = counters_;
   counters.ports = desired_.size();
-  for (const auto& status : ports()) {
-    auto state = status.plan.state;
-    if (state == PortState::kRefused) ++counters.refused;
-    if ((state == PortState::kPinned || state == PortState::kPinnedMac) && status.installed) {
+  for (const auto& [name, plan] : desired_) {
+    if (plan.state == PortState::kRefused) ++counters.refused;
+    if ((plan.state == PortState::kPinned || plan.state == PortState::kPinnedMac) &&
+        FlowsAcknowledged(name, plan)) {
       ++counters.pinned;
     }
   }

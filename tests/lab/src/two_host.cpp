@@ -2,12 +2,12 @@
 
 namespace netd::lab {
 
-TwoHostLab::TwoHostLab(std::vector<Network> networks) : networks_(std::move(networks)) {
+TwoHostLab::TwoHostLab(const std::vector<Network>& networks) {
   switch_ = std::make_unique<Namespace>("switch");
   switch_ovs_ = std::make_unique<OvsInstance>(*switch_);
   switch_ovs_->AddBridge("fabric");
   gateway_ = std::make_unique<Namespace>("gateway");
-  for (const auto& network : networks_) {
+  for (const auto& network : networks) {
     auto vlan = std::to_string(network.vlan);
     CreateVethPair(*gateway_, "gw" + vlan, *switch_, "sw-gw" + vlan);
     switch_ovs_->AddPort("fabric", "sw-gw" + vlan, network.vlan);
@@ -17,7 +17,7 @@ TwoHostLab::TwoHostLab(std::vector<Network> networks) : networks_(std::move(netw
     Host host;
     host.ns = std::make_unique<Namespace>("host" + std::to_string(number));
     host.ovs = std::make_unique<OvsInstance>(*host.ns);
-    for (const auto& network : networks_) {
+    for (const auto& network : networks) {
       auto vlan = std::to_string(network.vlan);
       auto far = "sw-h" + std::to_string(number) + "-" + vlan;
       CreateVethPair(*host.ns, Uplink(network.vlan), *switch_, far);

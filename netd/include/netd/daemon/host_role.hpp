@@ -28,10 +28,6 @@ class HostRole {
   nlohmann::json PortsJson() const;
   std::string Metrics() const;
 
-  const std::vector<std::unique_ptr<ovs::PortSecurity>>& port_security() const {
-    return port_security_;
-  }
-
  private:
   const Config& config_;
   ovs::OvsdbClient client_;

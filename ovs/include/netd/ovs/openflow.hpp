@@ -70,9 +70,6 @@ struct Flow {
   friend bool operator==(const Flow&, const Flow&) = default;
 };
 
-// ovs-ofctl's notation of a flow, for logs and tests: "priority=300,in_port=5,... actions=NORMAL".
-std::string Describe(const Flow& flow, std::uint64_t cookie);
-
 // Messages, encoded with their header.
 std::vector<std::uint8_t> EncodeHello(std::uint32_t xid);
 std::vector<std::uint8_t> EncodeEchoReply(const Header& request,

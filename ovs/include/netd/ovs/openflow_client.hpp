@@ -90,7 +90,6 @@ class OpenFlowClient {
     std::uint64_t echoes = 0;
   };
   const Counters& counters() const { return counters_; }
-  const std::filesystem::path& socket_path() const { return socket_path_; }
 
  private:
   struct Batch {

@@ -126,6 +126,8 @@ class PortSecurity {
   // Plans the port of Port row `uuid` again from the cache.
   void PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now);
   void Forget(const std::string& uuid);
+  // Whether the switch acknowledged `plan`'s flows for the port.
+  bool FlowsAcknowledged(const std::string& name, const PortPlan& plan) const;
   void FullInstall();
   void CheckFlows();
   void SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners);

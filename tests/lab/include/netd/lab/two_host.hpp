@@ -23,7 +23,7 @@ class TwoHostLab {
     std::string gateway;  // the gateway's address with its prefix, e.g. 192.168.128.1/17
   };
 
-  explicit TwoHostLab(std::vector<Network> networks);
+  explicit TwoHostLab(const std::vector<Network>& networks);
   TwoHostLab(const TwoHostLab&) = delete;
   TwoHostLab& operator=(const TwoHostLab&) = delete;
   ~TwoHostLab();
@@ -31,12 +31,10 @@ class TwoHostLab {
   static std::string Uplink(int vlan) { return "up" + std::to_string(vlan); }
 
   const Namespace& gateway() const { return *gateway_; }
-  const Namespace& switch_namespace() const { return *switch_; }
   const OvsInstance& switch_ovs() const { return *switch_ovs_; }
   // host 1 or 2.
   const Namespace& host(int number) const { return *hosts_.at(number - 1).ns; }
   const OvsInstance& host_ovs(int number) const { return *hosts_.at(number - 1).ovs; }
-  const std::vector<Network>& networks() const { return networks_; }
 
  private:
   struct Host {
@@ -44,7 +42,6 @@ class TwoHostLab {
     std::unique_ptr<OvsInstance> ovs;
   };
 
-  std::vector<Network> networks_;
   // Declaration order is teardown order, reversed: hosts, gateway, then the switch.
   std::unique_ptr<Namespace> switch_;
   std::unique_ptr<OvsInstance> switch_ovs_;

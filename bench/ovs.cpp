@@ -121,8 +121,9 @@ int main() {
   netd::lab::OvsInstance ovs(host);
   netd::lab::TempDir dir("bovs");
   netd::testing::NetdProcess netd(dir.path(), [&](std::string text) {
-    auto from = (dir.path() / "ovs" / "db.sock").string();
-    return text.replace(text.find(from), from.size(), ovs.db_socket().string());
+    using netd::testing::Replace;
+    text = Replace(text, (dir.path() / "ovs" / "db.sock").string(), ovs.db_socket().string());
+    return Replace(text, '"' + (dir.path() / "ovs").string() + '"', '"' + ovs.dir().string() + '"');
   });
   netd.RunInNamespace(host.name());
   netd.Start();

@@ -80,6 +80,7 @@ void from_json(const json& object, HostPort& port) {
   object.at("bridge").get_to(port.bridge);
   object.at("port").get_to(port.port);
   port.vm_id = OptionalString(object, "vm_id");
+  port.vm = OptionalString(object, "vm");
   port.mac = OptionalString(object, "mac");
   port.address = OptionalString(object, "address");
   object.at("state").get_to(port.state);

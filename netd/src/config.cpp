@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -16,6 +17,15 @@
 
 namespace netd {
 namespace {
+
+// A libvirt connection URI: scheme (driver, optionally +transport), "://", the rest.
+bool IsLibvirtUri(std::string_view uri) {
+  auto scheme = uri.find("://");
+  if (scheme == std::string_view::npos || scheme == 0) return false;
+  return std::all_of(uri.begin(), uri.begin() + static_cast<std::ptrdiff_t>(scheme), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || c == '+';
+  });
+}
 
 // "192.0.2.53" or "192.0.2.53:5353".
 std::optional<DnsUpstream> ParseDnsUpstream(std::string_view text) {
@@ -471,12 +481,42 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
 
   if (const auto* table = top.Table("host")) {
     TableReader reader(*table, "host", file);
-    config.host.datapath_type = reader.String("datapath_type").value_or(config.host.datapath_type);
-    config.host.ovsdb_socket = ReadPath(reader, "ovsdb_socket", config.host.ovsdb_socket);
-    if (!ovs::IsValidDatapathType(config.host.datapath_type)) {
-      reader.Fail(
-          reader.Node("datapath_type"), "datapath_type",
-          fmt::format("expected \"system\" or \"netdev\", got \"{}\"", config.host.datapath_type));
+    auto& host = config.host;
+    host.datapath_type = reader.String("datapath_type").value_or(host.datapath_type);
+    if (!ovs::IsValidDatapathType(host.datapath_type)) {
+      reader.Fail(reader.Node("datapath_type"), "datapath_type",
+                  fmt::format("expected \"system\" or \"netdev\", got \"{}\"", host.datapath_type));
+    }
+    if (auto remote = reader.String("ovsdb_remote")) {
+      try {
+        host.ovsdb_remote = ovs::ParseOvsdbRemote(*remote);
+      } catch (const std::invalid_argument& error) {
+        reader.Fail(reader.Node("ovsdb_remote"), "ovsdb_remote", error.what());
+      }
+    }
+    host.openvswitch_rundir = ReadPath(reader, "openvswitch_rundir", host.openvswitch_rundir);
+    host.libvirt_uri = reader.String("libvirt_uri").value_or(host.libvirt_uri);
+    if (!host.libvirt_uri.empty() && !IsLibvirtUri(host.libvirt_uri)) {
+      reader.Fail(reader.Node("libvirt_uri"), "libvirt_uri",
+                  fmt::format("expected a libvirt URI such as \"qemu:///system\", or \"\" for a "
+                              "host without libvirt; got \"{}\"",
+                              host.libvirt_uri));
+    }
+    bool ssl = host.ovsdb_remote.kind == ovs::Remote::Kind::kSsl;
+    for (auto [key, file] : {std::pair{"ovsdb_private_key", &host.ovsdb_tls.private_key},
+                             std::pair{"ovsdb_certificate", &host.ovsdb_tls.certificate},
+                             std::pair{"ovsdb_ca_certificate", &host.ovsdb_tls.ca_certificate}}) {
+      *file = ReadPath(reader, key, {});
+      if (ssl && file->empty()) {
+        reader.Fail(nullptr, key,
+                    "missing; an ssl: ovsdb_remote needs ovsdb_private_key, ovsdb_certificate "
+                    "and ovsdb_ca_certificate");
+      }
+      if (!ssl && !file->empty()) {
+        reader.Fail(reader.Node(key), key,
+                    fmt::format("only for an ssl: ovsdb_remote, and \"{}\" is not one",
+                                ovs::ToString(host.ovsdb_remote)));
+      }
     }
     reader.RejectUnknownKeys();
   }
@@ -563,6 +603,9 @@ forward_ports = "6000-6100"
 
 [host]
 datapath_type = "netdev"
+ovsdb_remote = "unix:/run/openvswitch/db.sock"
+openvswitch_rundir = "/run/openvswitch"
+libvirt_uri = "qemu:///system"
 
 [[network]]
 name = "secure"
@@ -628,7 +671,16 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.gateway.forward_max_ttl_s != reloaded.gateway.forward_max_ttl_s,
         "gateway.forward_max_ttl_s");
   check(running.host.datapath_type != reloaded.host.datapath_type, "host.datapath_type");
-  check(running.host.ovsdb_socket != reloaded.host.ovsdb_socket, "host.ovsdb_socket");
+  check(running.host.ovsdb_remote != reloaded.host.ovsdb_remote, "host.ovsdb_remote");
+  check(running.host.ovsdb_tls.private_key != reloaded.host.ovsdb_tls.private_key,
+        "host.ovsdb_private_key");
+  check(running.host.ovsdb_tls.certificate != reloaded.host.ovsdb_tls.certificate,
+        "host.ovsdb_certificate");
+  check(running.host.ovsdb_tls.ca_certificate != reloaded.host.ovsdb_tls.ca_certificate,
+        "host.ovsdb_ca_certificate");
+  check(running.host.openvswitch_rundir != reloaded.host.openvswitch_rundir,
+        "host.openvswitch_rundir");
+  check(running.host.libvirt_uri != reloaded.host.libvirt_uri, "host.libvirt_uri");
   check(running.networks != reloaded.networks, "network");
   return changed;
 }

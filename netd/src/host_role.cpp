@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <set>
+
 namespace netd {
 namespace {
 
@@ -15,8 +18,7 @@ std::vector<ovs::BridgeSpec> BridgeSpecs(const Config& config) {
   return specs;
 }
 
-// ovs-vswitchd opens each bridge's management socket in its run directory, where ovsdb-server's
-// socket is too.
+// ovs-vswitchd opens each bridge's management socket (<bridge>.mgmt) in its run directory.
 ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig& network) {
   return {.bridge = network.bridge,
           .uplink = network.uplink,
@@ -27,7 +29,18 @@ ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig
           // Where unknown MACs get leases from the range, a host cannot know a VM's address
           // in advance: such ports are pinned to their MAC.
           .pin_mac_only = network.dhcp_dynamic,
-          .mgmt_socket = config.host.ovsdb_socket.parent_path() / (network.bridge + ".mgmt")};
+          .mgmt_socket = config.host.openvswitch_rundir / (network.bridge + ".mgmt")};
+}
+
+std::vector<ovs::LibvirtNetworkSpec> LibvirtNetworks(const Config& config) {
+  std::vector<ovs::LibvirtNetworkSpec> networks;
+  for (const auto& network : config.networks) {
+    // On a trunk uplink the VLAN is the VM ports' access tag, which libvirt sets from the
+    // portgroup; a VLAN-interface uplink carries the VLAN itself.
+    networks.push_back({network.name, network.bridge, network.vlan,
+                        network.uplink_mode == ovs::UplinkMode::kTrunk});
+  }
+  return networks;
 }
 
 nlohmann::json OrNull(const std::string& text) {
@@ -43,24 +56,97 @@ nlohmann::json Milliseconds(std::optional<std::chrono::nanoseconds> duration) {
 
 HostRole::HostRole(boost::asio::io_context& io, const Config& config)
     : config_(config),
-      client_(io, config.host.ovsdb_socket),
+      client_(io, config.host.ovsdb_remote, {.tls = config.host.ovsdb_tls}),
       bridges_(io, client_, BridgeSpecs(config)) {
   for (const auto& network : config.networks) {
     port_security_.push_back(
         std::make_unique<ovs::PortSecurity>(io, client_, PortSecuritySpec(config, network)));
   }
+  if (!config.host.libvirt_uri.empty()) {
+    libvirt_ = std::make_unique<ovs::LibvirtClient>(
+        io,
+        ovs::LibvirtClient::Options{.uri = config.host.libvirt_uri,
+                                    .networks = LibvirtNetworks(config)},
+        [this](std::vector<ovs::DomainState> domains, bool complete) {
+          OnDomains(std::move(domains), complete);
+        });
+  }
 }
 
 void HostRole::Start() {
   spdlog::info("host: keeping {} bridges and their VM ports through {}", config_.networks.size(),
-               config_.host.ovsdb_socket.string());
+               ovs::ToString(config_.host.ovsdb_remote));
   bridges_.Start();
   for (auto& security : port_security_) security->Start();
   client_.Start();
+  if (libvirt_) libvirt_->Start();
 }
 
 void HostRole::Stop() {
+  if (libvirt_) libvirt_->Stop();
   client_.Stop();
+}
+
+void HostRole::OnDomains(std::vector<ovs::DomainState> domains, bool complete) {
+  if (complete) domains_.clear();
+  std::set<std::string> reconcile;
+  for (auto& domain : domains) {
+    if (!complete) reconcile.insert(domain.uuid);
+    if (domain.running) WarnAboutInterfaces(domain);
+    if (domain.defined) {
+      domains_[domain.uuid] = std::move(domain);
+    } else {
+      domains_.erase(domain.uuid);
+    }
+  }
+  std::set<std::string> inactive;
+  for (const auto& [uuid, domain] : domains_) {
+    if (!domain.running) inactive.insert(uuid);
+  }
+  for (auto& security : port_security_) security->SetInactiveVms(inactive, reconcile);
+}
+
+// A VM whose MAC does not encode an address of its network's DHCP range gets no flows on the
+// secure network: said when it starts rather than found out from its silence.
+void HostRole::WarnAboutInterfaces(const ovs::DomainState& domain) const {
+  for (const auto& interface : domain.interfaces) {
+    const auto* network = config_.FindNetwork(interface.network);
+    if (!network || network->dhcp_dynamic) continue;
+    auto mac = MacAddress::Parse(interface.mac);
+    auto encoded = mac ? mac->EncodedVmAddress() : std::nullopt;
+    if (encoded && *encoded >= network->dhcp_first && *encoded <= network->dhcp_last) continue;
+    spdlog::warn(
+        "host: VM {} ({}) has MAC {} on network {}, which does not encode an address of "
+        "{}-{}: its port gets no flows",
+        domain.name, domain.uuid, interface.mac, network->name, network->dhcp_first.ToString(),
+        network->dhcp_last.ToString());
+  }
+}
+
+nlohmann::json HostRole::LibvirtJson() const {
+  if (!libvirt_) return nullptr;
+  auto status = libvirt_->status();
+  auto networks = nlohmann::json::array();
+  for (const auto& network : status.networks) {
+    networks.push_back({{"name", network.name},
+                        {"bridge", network.bridge},
+                        {"active", network.active},
+                        {"autostart", network.autostart},
+                        {"as_specified", network.as_specified}});
+  }
+  auto running = std::count_if(domains_.begin(), domains_.end(),
+                               [](const auto& entry) { return entry.second.running; });
+  return {{"uri", status.uri},
+          {"connected", status.connected},
+          {"error", OrNull(status.error)},
+          {"networks", networks},
+          {"connects", status.connects},
+          {"disconnects", status.disconnects},
+          {"network_changes", status.network_changes},
+          {"network_repairs", status.network_repairs},
+          {"domain_events", status.domain_events},
+          {"domains", domains_.size()},
+          {"domains_running", running}};
 }
 
 nlohmann::json HostRole::StatusJson() const {
@@ -74,6 +160,7 @@ nlohmann::json HostRole::StatusJson() const {
                           {"ports", counters.ports},
                           {"vm_ports_pinned", counters.pinned},
                           {"ports_refused", counters.refused},
+                          {"vm_ports_stopped", counters.stopped},
                           {"flows", counters.flows},
                           {"full_installs", counters.full_installs},
                           {"port_updates", counters.port_updates},
@@ -81,9 +168,10 @@ nlohmann::json HostRole::StatusJson() const {
                           {"flow_repairs", counters.flow_repairs}});
   }
   return {{"ovsdb",
-           {{"socket", config_.host.ovsdb_socket.string()},
+           {{"remote", ovs::ToString(config_.host.ovsdb_remote)},
             {"synced", client_.synced()},
             {"connects", ovsdb.connects},
+            {"connect_failures", ovsdb.connect_failures},
             {"disconnects", ovsdb.disconnects}}},
           {"bridges",
            {{"in_sync", bridges_.in_sync()},
@@ -91,7 +179,8 @@ nlohmann::json HostRole::StatusJson() const {
             {"repairs", bridges.repairs},
             {"failures", bridges.failures},
             {"conflicts", bridges.conflicts},
-            {"per_bridge", per_bridge}}}};
+            {"per_bridge", per_bridge}}},
+          {"libvirt", LibvirtJson()}};
 }
 
 nlohmann::json HostRole::PortsJson() const {
@@ -99,9 +188,11 @@ nlohmann::json HostRole::PortsJson() const {
   for (const auto& security : port_security_) {
     for (const auto& status : security->ports()) {
       const auto& plan = status.plan;
+      auto domain = domains_.find(plan.vm_id);
       ports.push_back({{"bridge", security->spec().bridge},
                        {"port", plan.name},
                        {"vm_id", OrNull(plan.vm_id)},
+                       {"vm", OrNull(domain == domains_.end() ? "" : domain->second.name)},
                        {"mac", OrNull(plan.mac ? plan.mac->ToString() : "")},
                        {"address", OrNull(plan.address ? plan.address->ToString() : "")},
                        {"state", ovs::ToString(plan.state)},
@@ -129,6 +220,19 @@ std::string HostRole::Metrics() const {
       "alone).\n"
       "# TYPE netd_ovs_bridge_conflicts gauge\nnetd_ovs_bridge_conflicts {}\n",
       client_.synced() ? 1 : 0, client_.counters().disconnects, bridges.repairs, bridges.conflicts);
+  if (libvirt_) {
+    auto status = libvirt_->status();
+    out += fmt::format(
+        "# HELP netd_libvirt_connected Whether netd is connected to libvirt (1) or not (0).\n"
+        "# TYPE netd_libvirt_connected gauge\nnetd_libvirt_connected {}\n"
+        "# HELP netd_libvirt_network_repairs_total Changes to libvirt's networks after they first "
+        "stood as configured (destroyed, undefined, redefined, autostart off).\n"
+        "# TYPE netd_libvirt_network_repairs_total counter\n"
+        "netd_libvirt_network_repairs_total {}\n"
+        "# HELP netd_libvirt_domain_events_total Domain lifecycle events from libvirt.\n"
+        "# TYPE netd_libvirt_domain_events_total counter\nnetd_libvirt_domain_events_total {}\n",
+        status.connected ? 1 : 0, status.network_repairs, status.domain_events);
+  }
   struct Family {
     const char* name;
     const char* type;
@@ -142,6 +246,9 @@ std::string HostRole::Metrics() const {
        &ovs::PortSecurity::Counters::pinned},
       {"netd_ovs_ports_refused", "gauge", "Ports that get no flows (everything they send drops).",
        &ovs::PortSecurity::Counters::refused},
+      {"netd_ovs_vm_ports_stopped", "gauge",
+       "VM ports whose VM libvirt reports as not running (no flows).",
+       &ovs::PortSecurity::Counters::stopped},
       {"netd_ovs_flows", "gauge", "Port flows netd installed and the switch acknowledged.",
        &ovs::PortSecurity::Counters::flows},
       {"netd_ovs_flow_full_installs_total", "counter",

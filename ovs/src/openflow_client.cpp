@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
+
+#include "reconnecting_stream.hpp"
 
 namespace netd::ovs {
 
@@ -13,12 +13,21 @@ namespace of = openflow;
 
 OpenFlowClient::OpenFlowClient(boost::asio::io_context& io, std::filesystem::path socket,
                                Options options)
-    : io_(io),
-      socket_path_(std::move(socket)),
-      options_(options),
-      socket_(io),
-      reconnect_timer_(io),
-      backoff_(options.min_backoff) {}
+    : io_(io) {
+  stream_ = std::make_unique<ReconnectingStream>(
+      io, Remote::Unix(std::move(socket)), TlsFiles{},
+      ReconnectingStream::Options{
+          .peer = "ovs-vswitchd",
+          .min_backoff = options.min_backoff,
+          .max_backoff = options.max_backoff,
+      },
+      ReconnectingStream::Handlers{
+          .connected = [this] { OnConnected(); },
+          .received = [this](std::string_view bytes) { OnReceived(bytes); },
+          .lost = [this](const std::string& why,
+                         bool was_connected) { OnLost(why, was_connected); },
+      });
+}
 
 OpenFlowClient::OpenFlowClient(boost::asio::io_context& io, std::filesystem::path socket)
     : OpenFlowClient(io, std::move(socket), Options{}) {}
@@ -33,62 +42,37 @@ OpenFlowClient::~OpenFlowClient() {
 }
 
 void OpenFlowClient::Start() {
-  running_ = true;
-  Connect();
+  stream_->Start();
 }
 
 void OpenFlowClient::Stop() {
-  running_ = false;
-  reconnect_timer_.cancel();
-  if (connected_) Lost("stopped");
+  stream_->Stop();
 }
 
-void OpenFlowClient::Connect() {
-  auto generation = ++generation_;
-  std::weak_ptr<bool> alive = alive_;
-  socket_ = boost::asio::local::stream_protocol::socket(io_);
-  socket_.async_connect(socket_path_.string(), [this, alive, generation](auto error) {
-    if (!alive.lock() || generation != generation_ || !running_) return;
-    if (error) {
-      Lost(fmt::format("cannot connect: {}", error.message()));
+std::string OpenFlowClient::path() const {
+  return stream_->remote().path.string();
+}
+
+void OpenFlowClient::OnConnected() {
+  inbox_.clear();
+  Queue(of::EncodeHello(next_xid_++));
+}
+
+void OpenFlowClient::OnReceived(std::string_view bytes) {
+  inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  std::size_t offset = 0;
+  while (inbox_.size() - offset >= of::kHeaderSize) {
+    auto header = of::ParseHeader(std::span(inbox_).subspan(offset));
+    if (header.length < of::kHeaderSize) {
+      stream_->Drop(fmt::format("a message of length {}", header.length));
       return;
     }
-    connected_ = true;
-    inbox_.clear();
-    outbox_.clear();
-    writing_.clear();
-    Read();
-    Queue(of::EncodeHello(next_xid_++));
-  });
-}
-
-void OpenFlowClient::Read() {
-  std::weak_ptr<bool> alive = alive_;
-  auto generation = generation_;
-  socket_.async_read_some(
-      boost::asio::buffer(read_buffer_), [this, alive, generation](auto error, std::size_t n) {
-        if (!alive.lock() || generation != generation_ || !connected_) return;
-        if (error) {
-          Lost(error == boost::asio::error::eof ? "ovs-vswitchd closed the connection"
-                                                : "reading: " + error.message());
-          return;
-        }
-        inbox_.insert(inbox_.end(), read_buffer_.begin(), read_buffer_.begin() + n);
-        std::size_t offset = 0;
-        while (inbox_.size() - offset >= of::kHeaderSize) {
-          auto header = of::ParseHeader(std::span(inbox_).subspan(offset));
-          if (header.length < of::kHeaderSize) {
-            Lost(fmt::format("a message of length {}", header.length));
-            return;
-          }
-          if (inbox_.size() - offset < header.length) break;
-          if (!Handle(std::span(inbox_).subspan(offset, header.length))) return;
-          if (generation != generation_ || !connected_) return;
-          offset += header.length;
-        }
-        inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(offset));
-        Read();
-      });
+    if (inbox_.size() - offset < header.length) break;
+    if (!Handle(std::span(inbox_).subspan(offset, header.length))) return;
+    if (!stream_->connected()) return;
+    offset += header.length;
+  }
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(offset));
 }
 
 // False when the connection was given up.
@@ -97,7 +81,7 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
   switch (static_cast<of::MessageType>(header.type)) {
     case of::MessageType::kHello:
       if (header.version < of::kVersion) {
-        Lost(
+        stream_->Drop(
             fmt::format("the switch speaks OpenFlow version {:#04x} at most, netd needs 1.3 "
                         "(Bridge protocols)",
                         header.version));
@@ -105,10 +89,10 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       }
       if (!ready_) {
         ready_ = true;
-        backoff_ = options_.min_backoff;
+        stream_->ResetBackoff();
         ++counters_.connects;
         last_failure_.clear();
-        spdlog::info("openflow: connected to {}", socket_path_.string());
+        spdlog::info("openflow: connected to {}", path());
         if (on_ready_) on_ready_();
       }
       return true;
@@ -120,11 +104,11 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       ++counters_.errors;
       auto error = of::ParseError(message);
       if (!error) {
-        Lost("a truncated error message");
+        stream_->Drop("a truncated error message");
         return false;
       }
       if (error->type == 0) {  // OFPET_HELLO_FAILED
-        Lost("the switch refused the hello: " + of::Describe(*error));
+        stream_->Drop("the switch refused the hello: " + of::Describe(*error));
         return false;
       }
       // The batch whose xid range holds the failed message's xid.
@@ -132,8 +116,8 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       if (it != batches_.end() && header.xid >= it->second.first_xid) {
         it->second.result.refused.emplace_back(header.xid - it->second.first_xid, *error);
       } else {
-        spdlog::warn("openflow: {}: error {} for xid {} of no batch", socket_path_.string(),
-                     of::Describe(*error), header.xid);
+        spdlog::warn("openflow: {}: error {} for xid {} of no batch", path(), of::Describe(*error),
+                     header.xid);
       }
       return true;
     }
@@ -198,48 +182,21 @@ void OpenFlowClient::CountFlows(std::uint64_t cookie, std::uint64_t mask, CountC
   Queue(of::EncodeFlowCountRequest(xid, cookie, mask));
 }
 
-void OpenFlowClient::Queue(std::vector<std::uint8_t> message) {
-  outbox_.insert(outbox_.end(), message.begin(), message.end());
-  if (writing_.empty()) WriteNext();
+void OpenFlowClient::Queue(const std::vector<std::uint8_t>& message) {
+  stream_->Write(std::string_view(reinterpret_cast<const char*>(message.data()), message.size()));
 }
 
-void OpenFlowClient::WriteNext() {
-  if (outbox_.empty() || !connected_) return;
-  writing_.swap(outbox_);
-  outbox_.clear();
-  std::weak_ptr<bool> alive = alive_;
-  auto generation = generation_;
-  boost::asio::async_write(socket_, boost::asio::buffer(writing_),
-                           [this, alive, generation](auto error, std::size_t) {
-                             if (!alive.lock() || generation != generation_ || !connected_) return;
-                             writing_.clear();
-                             if (error) {
-                               Lost("writing: " + error.message());
-                               return;
-                             }
-                             WriteNext();
-                           });
-}
-
-void OpenFlowClient::Lost(const std::string& why) {
+void OpenFlowClient::OnLost(const std::string& why, bool was_connected) {
   bool was_ready = ready_;
-  if (connected_) {
-    ++counters_.disconnects;
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-  }
-  connected_ = false;
+  if (was_connected) ++counters_.disconnects;
   ready_ = false;
-  ++generation_;
   auto batches = std::move(batches_);
   batches_.clear();
   auto counts = std::move(counts_);
   counts_.clear();
-  outbox_.clear();
-  writing_.clear();
-  if (running_ && (was_ready || why != last_failure_)) {
-    spdlog::warn("openflow: {}: {}; retrying in {} ms", socket_path_.string(), why,
-                 backoff_.count());
+  if (stream_->running() && (was_ready || why != last_failure_)) {
+    spdlog::warn("openflow: {}: {}; retrying in {} ms", path(), why,
+                 stream_->retry_delay().count());
   }
   last_failure_ = why;
   std::weak_ptr<bool> alive = alive_;
@@ -252,13 +209,6 @@ void OpenFlowClient::Lost(const std::string& why) {
     if (!alive.lock()) return;
   }
   if (was_ready && on_lost_) on_lost_();
-  if (!running_ || !alive.lock()) return;
-  reconnect_timer_.expires_after(backoff_);
-  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
-  reconnect_timer_.async_wait([this, alive](auto error) {
-    if (error || !alive.lock() || !running_) return;
-    Connect();
-  });
 }
 
 }  // namespace netd::ovs

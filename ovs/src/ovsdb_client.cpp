@@ -4,41 +4,47 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
+
+#include "reconnecting_stream.hpp"
 
 namespace netd::ovs {
 
 using nlohmann::json;
 
-OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket, Options options)
-    : io_(io),
-      socket_path_(std::move(socket)),
-      options_(std::move(options)),
-      socket_(io),
-      reconnect_timer_(io),
-      backoff_(options_.min_backoff) {}
+OvsdbClient::OvsdbClient(boost::asio::io_context& io, Remote remote, Options options)
+    : io_(io), options_(std::move(options)) {
+  stream_ = std::make_unique<ReconnectingStream>(
+      io, std::move(remote), options_.tls,
+      ReconnectingStream::Options{
+          .peer = "ovsdb-server",
+          .min_backoff = options_.min_backoff,
+          .max_backoff = options_.max_backoff,
+      },
+      ReconnectingStream::Handlers{
+          .connected = [this] { OnConnected(); },
+          .received = [this](std::string_view bytes) { OnReceived(bytes); },
+          .lost = [this](const std::string& why,
+                         bool was_connected) { OnLost(why, was_connected); },
+      });
+}
 
-OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket)
-    : OvsdbClient(io, std::move(socket), Options{}) {}
+OvsdbClient::OvsdbClient(boost::asio::io_context& io, const std::filesystem::path& socket)
+    : OvsdbClient(io, Remote::Unix(socket), Options{}) {}
 
 OvsdbClient::~OvsdbClient() {
   // Whoever listens may be gone already: neither the change listener nor the callbacks of
   // transactions in flight hear of this end.
   listeners_->clear();
   pending_.clear();
-  *alive_ = false;
   Stop();
 }
 
 void OvsdbClient::Start() {
-  running_ = true;
-  Connect();
+  stream_->Start();
 }
 
 void OvsdbClient::Stop() {
-  running_ = false;
-  reconnect_timer_.cancel();
-  if (connected_) Disconnected("stopped");
+  stream_->Stop();
 }
 
 OvsdbClient::Subscription& OvsdbClient::Subscription::operator=(Subscription&& other) noexcept {
@@ -97,26 +103,11 @@ const OvsdbClient::Rows& OvsdbClient::rows(const std::string& table) const {
   return it == cache_.end() ? kNone : it->second;
 }
 
-void OvsdbClient::Connect() {
-  auto generation = ++generation_;
-  std::weak_ptr<bool> alive = alive_;
-  socket_ = boost::asio::local::stream_protocol::socket(io_);
-  socket_.async_connect(socket_path_.string(), [this, alive, generation](auto error) {
-    if (!alive.lock() || generation != generation_ || !running_) return;
-    if (error) {
-      Disconnected(fmt::format("cannot connect to {}: {}", socket_path_.string(), error.message()));
-      return;
-    }
-    OnConnected();
-  });
-}
-
 void OvsdbClient::OnConnected() {
-  connected_ = true;
   ++counters_.connects;
+  last_failure_.clear();
   splitter_ = JsonStreamSplitter();
-  spdlog::info("ovsdb: connected to {}", socket_path_.string());
-  Read();
+  spdlog::info("ovsdb: connected to {}", ToString(stream_->remote()));
   json requests = json::object();
   for (const auto& [table, columns] : options_.tables) {
     requests[table] = columns.empty() ? json::object() : json{{"columns", columns}};
@@ -127,28 +118,15 @@ void OvsdbClient::OnConnected() {
         {"params", json::array({options_.database, "netd", requests})}});
 }
 
-void OvsdbClient::Read() {
-  std::weak_ptr<bool> alive = alive_;
-  auto generation = generation_;
-  socket_.async_read_some(
-      boost::asio::buffer(read_buffer_), [this, alive, generation](auto error, std::size_t n) {
-        if (!alive.lock() || generation != generation_ || !connected_) return;
-        if (error) {
-          Disconnected(error == boost::asio::error::eof ? "ovsdb-server closed the connection"
-                                                        : "reading: " + error.message());
-          return;
-        }
-        try {
-          for (const auto& text : splitter_.Feed(std::string_view(read_buffer_.data(), n))) {
-            Handle(json::parse(text));
-            if (generation != generation_ || !connected_) return;
-          }
-        } catch (const std::exception& failure) {
-          Disconnected(std::string("a message that is not JSON-RPC: ") + failure.what());
-          return;
-        }
-        Read();
-      });
+void OvsdbClient::OnReceived(std::string_view bytes) {
+  try {
+    for (const auto& text : splitter_.Feed(bytes)) {
+      Handle(json::parse(text));
+      if (!stream_->connected()) return;
+    }
+  } catch (const std::exception& failure) {
+    stream_->Drop(std::string("a message that is not JSON-RPC: ") + failure.what());
+  }
 }
 
 void OvsdbClient::Handle(const json& message) {
@@ -172,16 +150,15 @@ void OvsdbClient::Handle(const json& message) {
   auto number = id.get<std::uint64_t>();
   if (number == monitor_id_) {
     if (!message.value("error", json()).is_null()) {
-      Disconnected("ovsdb-server refused the monitor: " + message["error"].dump());
+      stream_->Drop("ovsdb-server refused the monitor: " + message["error"].dump());
       return;
     }
     cache_.clear();
     versions_.clear();
-    versions_.clear();
     for (const auto& entry : options_.tables) cache_[entry.first];
     ApplyUpdates(message.at("result"));
     synced_ = true;
-    backoff_ = options_.min_backoff;
+    stream_->ResetBackoff();
     spdlog::info("ovsdb: monitoring {} tables of {}", options_.tables.size(), options_.database);
     NotifyListeners();
     return;
@@ -229,7 +206,7 @@ void OvsdbClient::ApplyUpdates(const json& table_updates) {
 }
 
 void OvsdbClient::Transact(json operations, TransactCallback callback) {
-  if (!connected_) {
+  if (!stream_->connected()) {
     boost::asio::post(io_, [callback = std::move(callback)] {
       callback({json(), "not connected to ovsdb-server"});
     });
@@ -243,42 +220,23 @@ void OvsdbClient::Transact(json operations, TransactCallback callback) {
 }
 
 void OvsdbClient::Send(const json& message) {
-  writes_.push_back(message.dump());
-  if (writes_.size() == 1) WriteNext();
+  stream_->Write(message.dump());
 }
 
-void OvsdbClient::WriteNext() {
-  std::weak_ptr<bool> alive = alive_;
-  auto generation = generation_;
-  boost::asio::async_write(socket_, boost::asio::buffer(writes_.front()),
-                           [this, alive, generation](auto error, std::size_t) {
-                             if (!alive.lock() || generation != generation_ || !connected_) {
-                               return;
-                             }
-                             if (error) {
-                               Disconnected("writing: " + error.message());
-                               return;
-                             }
-                             writes_.pop_front();
-                             if (!writes_.empty()) WriteNext();
-                           });
-}
-
-void OvsdbClient::Disconnected(const std::string& why) {
-  bool was_connected = connected_;
-  connected_ = false;
+void OvsdbClient::OnLost(const std::string& why, bool was_connected) {
   synced_ = false;
-  ++generation_;  // handlers of this connection ignore what they still get
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-  writes_.clear();
   cache_.clear();
   versions_.clear();
+  auto remote = ToString(stream_->remote());
   if (was_connected) {
     ++counters_.disconnects;
-    spdlog::warn("ovsdb: disconnected from {}: {}", socket_path_.string(), why);
-  } else if (running_) {
-    spdlog::debug("ovsdb: {}", why);
+    spdlog::warn("ovsdb: disconnected from {}: {}", remote, why);
+  } else {
+    ++counters_.connect_failures;
+    // Once until the reason changes: ovsdb-server may stay away for long, and a TLS setting
+    // that does not fit fails every attempt the same way.
+    if (why != last_failure_) spdlog::warn("ovsdb: {}: {}; retrying", remote, why);
+    last_failure_ = why;
   }
   // Nothing is assumed about transactions in flight: they may or may not have committed.
   auto pending = std::move(pending_);
@@ -289,13 +247,6 @@ void OvsdbClient::Disconnected(const std::string& why) {
                               "); the transaction may or may not have been committed"});
   }
   if (was_connected) NotifyListeners();
-  if (!running_) return;
-  std::weak_ptr<bool> alive = alive_;
-  reconnect_timer_.expires_after(backoff_);
-  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
-  reconnect_timer_.async_wait([this, alive](auto error) {
-    if (!error && alive.lock() && running_) Connect();
-  });
 }
 
 }  // namespace netd::ovs

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <iterator>
 #include <set>
 
 #include "ovsdb_rows.hpp"
@@ -50,8 +51,8 @@ std::vector<of::Flow> ForwardFlows(const std::vector<std::uint32_t>& ofports) {
 }
 
 // `port` has a name and `interfaces` is not empty.
-PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
-                  const std::vector<const json*>& interfaces) {
+PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
+                      const std::vector<const json*>& interfaces) {
   PortPlan plan;
   plan.name = rows::Column(port, "name").get<std::string>();
   for (const auto* interface : interfaces) {
@@ -112,6 +113,22 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
   return plan;
 }
 
+PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
+                  const std::vector<const json*>& interfaces,
+                  const std::set<std::string>& inactive_vms) {
+  auto plan = PlanPortRows(spec, port, interfaces);
+  bool vm_port = plan.state != PortState::kForward && plan.state != PortState::kPending;
+  if (vm_port && !plan.vm_id.empty() && inactive_vms.contains(plan.vm_id)) {
+    // A port left behind by a VM that libvirt says is not running (a crash, a half-finished
+    // stop): whatever holds its tap now is not that VM.
+    plan.state = PortState::kVmStopped;
+    plan.reason = "libvirt: the VM is not running";
+    plan.address.reset();
+    plan.flows.clear();
+  }
+  return plan;
+}
+
 }  // namespace
 
 std::string_view ToString(PortState state) {
@@ -124,6 +141,8 @@ std::string_view ToString(PortState state) {
       return "pinned-mac";
     case PortState::kRefused:
       return "refused";
+    case PortState::kVmStopped:
+      return "vm-stopped";
     case PortState::kPending:
       return "pending";
   }
@@ -193,7 +212,8 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
   return flows;
 }
 
-std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows) {
+std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows,
+                                               const std::set<std::string>& inactive_vms) {
   const auto* bridge = rows::FindNamed(rows("Bridge"), spec.bridge);
   if (!bridge || !rows::Managed(bridge->second)) return std::nullopt;
   std::vector<PortPlan> plans;
@@ -202,7 +222,9 @@ std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, con
     auto port = ports.find(uuid);
     if (port == ports.end() || !rows::Column(port->second, "name").is_string()) continue;
     auto interfaces = InterfacesOf(port->second, rows("Interface"));
-    if (!interfaces.rows.empty()) plans.push_back(PlanPort(spec, port->second, interfaces.rows));
+    if (!interfaces.rows.empty()) {
+      plans.push_back(PlanPort(spec, port->second, interfaces.rows, inactive_vms));
+    }
   }
   std::sort(plans.begin(), plans.end(),
             [](const PortPlan& a, const PortPlan& b) { return a.name < b.name; });
@@ -329,6 +351,29 @@ void PortSecurity::Sync() {
   if (!changes.empty()) SendBatch(std::move(changes), std::move(owners));
 }
 
+void PortSecurity::SetInactiveVms(std::set<std::string> inactive,
+                                  const std::set<std::string>& reconcile) {
+  std::set<std::string> affected = reconcile;
+  std::set_symmetric_difference(inactive_vms_.begin(), inactive_vms_.end(), inactive.begin(),
+                                inactive.end(), std::inserter(affected, affected.end()));
+  inactive_vms_ = std::move(inactive);
+  if (affected.empty() || !client_.synced()) return;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> ports;
+  for (const auto& [uuid, planned] : planned_) {
+    auto plan = desired_.find(planned.name);
+    if (plan != desired_.end() && affected.contains(plan->second.vm_id)) ports.push_back(uuid);
+  }
+  for (const auto& uuid : ports) {
+    PlanAgain(uuid, now);
+    // Sent again even where the plan is the same: the VM's flows are put back as a unit.
+    if (reconcile.contains(desired_[planned_[uuid].name].vm_id)) {
+      installed_.erase(planned_[uuid].name);
+    }
+  }
+  Sync();
+}
+
 void PortSecurity::PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now) {
   const auto& ports = client_.rows("Port");
   auto port = ports.find(uuid);
@@ -347,7 +392,7 @@ void PortSecurity::PlanAgain(const std::string& uuid, std::chrono::steady_clock:
     desired_.erase(name);
     return;
   }
-  auto plan = PlanPort(spec_, port->second, interfaces.rows);
+  auto plan = PlanPort(spec_, port->second, interfaces.rows, inactive_vms_);
   auto previous = desired_.find(name);
   if (previous == desired_.end() || previous->second.state != plan.state ||
       previous->second.reason != plan.reason) {
@@ -511,6 +556,7 @@ PortSecurity::Counters PortSecurity::counters() const {
   counters.ports = desired_.size();
   for (const auto& [name, plan] : desired_) {
     if (plan.state == PortState::kRefused) ++counters.refused;
+    if (plan.state == PortState::kVmStopped) ++counters.stopped;
     if ((plan.state == PortState::kPinned || plan.state == PortState::kPinnedMac) &&
         FlowsAcknowledged(name, plan)) {
       ++counters.pinned;

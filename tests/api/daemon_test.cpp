@@ -31,7 +31,7 @@ TEST(NetdCommandLine, CheckConfigExitsZeroOrOneWithTheError) {
   EXPECT_EQ(good.exit_code, 0) << good.err;
   auto bad = lab::RunCommand({NetdBinary(), "--check-config", (dir.path() / "bad.toml").string()});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_THAT(bad.err, HasSubstr("bad.toml:34:8: network[1].vlan: expected an integer 1-4094"));
+  EXPECT_THAT(bad.err, HasSubstr("bad.toml:37:8: network[1].vlan: expected an integer 1-4094"));
   auto missing =
       lab::RunCommand({NetdBinary(), "--check-config", (dir.path() / "none.toml").string()});
   EXPECT_EQ(missing.exit_code, 1);

@@ -515,6 +515,21 @@ constexpr const char* kHostPortsJson =
     R"("state":"pending","flows_installed":false,"flows":0,)"
     R"("reason":"interface vnet3 has no OpenFlow port number"}]})";
 
+TEST(NetctlHostPortsTest, NamesTheLibvirtDomainWhereNetdKnowsIt) {
+  ScriptedServer server({HttpReply(
+      200, "OK", "application/json",
+      R"({"ports":[{"bridge":"br-secure","port":"vnet0",)"
+      R"("vm_id":"6b1c2a1e-0c55-4a8e-9d1f-5a7e2b3c4d01","vm":"vm1","mac":"52:54:0a:51:00:0a",)"
+      R"("address":null,"state":"vm-stopped","flows_installed":false,"flows":0,)"
+      R"("reason":"libvirt: the VM is not running"}]})")});
+  const auto outcome = Netctl({"host", "ports"}, server.socket_path());
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(outcome.out,
+            "BRIDGE     PORT   VM   MAC                ADDRESS  STATE       FLOWS  REASON\n"
+            "br-secure  vnet0  vm1  52:54:0a:51:00:0a  -        vm-stopped  0      "
+            "libvirt: the VM is not running\n");
+}
+
 TEST(NetctlHostPortsTest, ListsEveryPortInATable) {
   ScriptedServer server({HttpReply(200, "OK", "application/json", kHostPortsJson)});
   const auto outcome = Netctl({"host", "ports"}, server.socket_path());

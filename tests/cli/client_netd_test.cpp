@@ -135,7 +135,7 @@ TEST_F(ClientAgainstNetdTest, DnsLogStartsEmptyAndVmsHaveNothingLearned) {
 }
 
 TEST_F(ClientAgainstNetdTest, HostPortsAreNoneWithoutAnOvsdbServer) {
-  // The host role runs, but no ovsdb-server listens at its host.ovsdb_socket.
+  // The host role runs, but no ovsdb-server listens at its host.ovsdb_remote.
   EXPECT_TRUE(client_.HostPorts().empty());
 }
 

@@ -443,7 +443,7 @@ TEST_F(NetctlAgainstNetdTest, DnsLogStartsEmptyAndRefusesInvalidQueries) {
 }
 
 TEST_F(NetctlAgainstNetdTest, HostPortsListsNothingWhileNoOvsdbServerAnswers) {
-  // This netd runs the host role, but no ovsdb-server listens at its host.ovsdb_socket: it knows
+  // This netd runs the host role, but no ovsdb-server listens at its host.ovsdb_remote: it knows
   // of no bridge and so of no port.
   EXPECT_EQ(Succeeds({"host", "ports"}), "no ports\n");
   EXPECT_EQ(Succeeds({"host", "ports", "--bridge", "br-secure"}), "no ports on bridge br-secure\n");

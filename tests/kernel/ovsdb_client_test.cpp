@@ -1,19 +1,29 @@
 // OvsdbClient against a real ovsdb-server and ovs-vswitchd (a private userspace Open vSwitch in a
 // network namespace of the test's own): the monitor cache, transactions and their
-// per-operation errors, the wait guard, reconnecting after ovsdb-server restarts.
+// per-operation errors, the wait guard, reconnecting after ovsdb-server restarts. And over the
+// other remotes, tcp: and ssl:, to an ovsdb-server listening on the loopback of a network
+// namespace of the test's own, with certificates the test makes.
 #include "netd/ovs/ovsdb_client.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <filesystem>
 #include <functional>
+#include <list>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "netd/lab/command.hpp"
 #include "netd/lab/guard.hpp"
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
+#include "netd/lab/temp_dir.hpp"
+#include "netd/ovs/remote.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd::ovs {
@@ -22,13 +32,63 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+OvsdbClient::TransactionResult Transact(boost::asio::io_context& io, OvsdbClient& client,
+                                        json operations) {
+  std::optional<OvsdbClient::TransactionResult> outcome;
+  client.Transact(std::move(operations), [&](const auto& result) { outcome = result; });
+  EXPECT_TRUE(testing::RunUntil(io, 5s, [&] { return outcome.has_value(); }));
+  return outcome.value_or(OvsdbClient::TransactionResult{json(), "no answer"});
+}
+
+std::optional<std::string> BridgeNamed(const OvsdbClient& client, const std::string& name) {
+  for (const auto& [uuid, row] : client.rows("Bridge")) {
+    if (row.value("name", "") == name) return uuid;
+  }
+  return std::nullopt;
+}
+
+// A bridge with its internal port and interface, tagged as netd's, added to the Open_vSwitch
+// row: what the host role sends.
+json AddBridge(const OvsdbClient& client, const std::string& name) {
+  const auto& root = client.rows("Open_vSwitch").begin()->first;
+  json tag = json::array({"map", json::array({json::array({"netd-managed", "true"})})});
+  return json::array(
+      {{{"op", "insert"},
+        {"table", "Interface"},
+        {"row", {{"name", name}, {"type", "internal"}}},
+        {"uuid-name", "iface"}},
+       {{"op", "insert"},
+        {"table", "Port"},
+        {"row",
+         {{"name", name},
+          {"interfaces", json::array({"named-uuid", "iface"})},
+          {"external_ids", tag}}},
+        {"uuid-name", "port"}},
+       {{"op", "insert"},
+        {"table", "Bridge"},
+        {"row",
+         {{"name", name},
+          {"ports", json::array({"named-uuid", "port"})},
+          {"datapath_type", "netdev"},
+          {"fail_mode", "secure"},
+          {"external_ids", tag}}},
+        {"uuid-name", "bridge"}},
+       {{"op", "mutate"},
+        {"table", "Open_vSwitch"},
+        {"where", json::array({json::array({"_uuid", "==", json::array({"uuid", root})})})},
+        {"mutations",
+         json::array({json::array(
+             {"bridges", "insert",
+              json::array({"set", json::array({json::array({"named-uuid", "bridge"})})})})})}}});
+}
+
 class OvsdbClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     NETD_REQUIRE_ROOT_OR_SKIP();
     ns_.emplace("ovsdb");
     ovs_.emplace(*ns_);
-    client_.emplace(io_, ovs_->db_socket());
+    client_.emplace(io_, ParseOvsdbRemote(ovs_->db_remote()), OvsdbClient::Options{});
     client_->Start();
     ASSERT_TRUE(RunUntil(5s, [&] { return client_->synced(); })) << "never synced";
   }
@@ -36,55 +96,13 @@ class OvsdbClientTest : public ::testing::Test {
   bool RunUntil(std::chrono::milliseconds limit, const std::function<bool()>& done) {
     return testing::RunUntil(io_, limit, done);
   }
-
   OvsdbClient::TransactionResult Transact(json operations) {
-    std::optional<OvsdbClient::TransactionResult> outcome;
-    client_->Transact(std::move(operations), [&](const auto& result) { outcome = result; });
-    EXPECT_TRUE(RunUntil(5s, [&] { return outcome.has_value(); }));
-    return outcome.value_or(OvsdbClient::TransactionResult{json(), "no answer"});
+    return ovs::Transact(io_, *client_, std::move(operations));
   }
-
   std::optional<std::string> BridgeNamed(const std::string& name) const {
-    for (const auto& [uuid, row] : client_->rows("Bridge")) {
-      if (row.value("name", "") == name) return uuid;
-    }
-    return std::nullopt;
+    return ovs::BridgeNamed(*client_, name);
   }
-
-  // A bridge with its internal port and interface, tagged as netd's, added to the
-  // Open_vSwitch row: what the host role will send.
-  json AddBridge(const std::string& name) const {
-    const auto& root = client_->rows("Open_vSwitch").begin()->first;
-    json tag = json::array({"map", json::array({json::array({"netd-managed", "true"})})});
-    return json::array(
-        {{{"op", "insert"},
-          {"table", "Interface"},
-          {"row", {{"name", name}, {"type", "internal"}}},
-          {"uuid-name", "iface"}},
-         {{"op", "insert"},
-          {"table", "Port"},
-          {"row",
-           {{"name", name},
-            {"interfaces", json::array({"named-uuid", "iface"})},
-            {"external_ids", tag}}},
-          {"uuid-name", "port"}},
-         {{"op", "insert"},
-          {"table", "Bridge"},
-          {"row",
-           {{"name", name},
-            {"ports", json::array({"named-uuid", "port"})},
-            {"datapath_type", "netdev"},
-            {"fail_mode", "secure"},
-            {"external_ids", tag}}},
-          {"uuid-name", "bridge"}},
-         {{"op", "mutate"},
-          {"table", "Open_vSwitch"},
-          {"where", json::array({json::array({"_uuid", "==", json::array({"uuid", root})})})},
-          {"mutations",
-           json::array({json::array(
-               {"bridges", "insert",
-                json::array({"set", json::array({json::array({"named-uuid", "bridge"})})})})})}}});
-  }
+  json AddBridge(const std::string& name) const { return ovs::AddBridge(*client_, name); }
 
   boost::asio::io_context io_;
   std::optional<lab::Namespace> ns_;
@@ -153,6 +171,196 @@ TEST_F(OvsdbClientTest, WithoutAConnectionATransactionFailsAtOnce) {
   client_->Stop();
   auto result = Transact(operations);
   EXPECT_EQ(result.error, "not connected to ovsdb-server");
+}
+
+// An ovsdb-server of the test's own in a network namespace of the test's own, with only a
+// database (the client needs no ovs-vswitchd): a unix socket for ovs-vsctl, and the remote under
+// test on that namespace's loopback. The client runs on the test's thread, which stays inside
+// the namespace while the test runs, so its sockets reach that loopback and nothing else.
+class OvsdbRemoteTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kPort = "6640";
+
+  void SetUp() override {
+    NETD_REQUIRE_ROOT_OR_SKIP();
+    ns_.emplace("ovsdbremote");
+    dir_.emplace("ovsdbremote");
+    lab::RunCommandChecked(
+        {"ovsdb-tool", "create", File("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"},
+        {.env = Environment()});
+    scope_.emplace(*ns_);
+  }
+
+  std::string File(const std::string& name) const { return (dir_->path() / name).string(); }
+
+  // The OVS tools derive their default paths from these: nothing falls back to the system's
+  // /run/openvswitch.
+  std::vector<std::string> Environment() const {
+    auto dir = dir_->path().string();
+    return {"OVS_RUNDIR=" + dir, "OVS_DBDIR=" + dir, "OVS_LOGDIR=" + dir, "OVS_SYSCONFDIR=" + dir};
+  }
+
+  // Starts ovsdb-server with `remote` (and its options), or again with the last ones.
+  void StartServer(std::vector<std::string> remote = {}) {
+    if (!remote.empty()) remote_ = std::move(remote);
+    std::vector<std::string> argv = {"ovsdb-server",
+                                     File("conf.db"),
+                                     "--remote=punix:" + File("db.sock"),
+                                     "--unixctl=" + File("ovsdb-server.ctl"),
+                                     "--pidfile=" + File("ovsdb-server.pid"),
+                                     "--log-file=" + File("ovsdb-server.log"),
+                                     "--no-chdir",
+                                     "-vconsole:off"};
+    argv.insert(argv.end(), remote_.begin(), remote_.end());
+    server_ = ns_->Start(argv, {.env = Environment(), .output = File("ovsdb-server.out")});
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!Vsctl({"init"}).ok()) {
+      if (!server_.Running() || std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("ovsdb-server did not start:\n" + ServerLog());
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  std::string ServerLog() const {
+    return lab::RunCommand({"tail", "-n", "20", File("ovsdb-server.log"), File("ovsdb-server.out")})
+        .out;
+  }
+
+  void RestartServer() {
+    server_ = lab::Process();
+    StartServer();
+  }
+
+  lab::CommandResult Vsctl(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {"ovs-vsctl", "--db=unix:" + File("db.sock"), "--timeout=10",
+                                     "--no-wait"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return lab::RunCommand(argv, {.env = Environment()});
+  }
+
+  // A CA, a certificate for the server and one for the client that it signed, and another CA
+  // that signed nothing here.
+  void MakeCertificates() {
+    auto openssl = [](std::vector<std::string> args) {
+      args.insert(args.begin(), "openssl");
+      lab::RunCommandChecked(args);
+    };
+    auto key = std::vector<std::string>{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                        "-nodes"};
+    auto serial = 1;
+    for (std::string ca : {"ca", "other-ca"}) {
+      std::vector<std::string> args = {"req", "-x509"};
+      args.insert(args.end(), key.begin(), key.end());
+      args.insert(args.end(), {"-keyout", File(ca + ".key"), "-out", File(ca + ".pem"), "-days",
+                               "2", "-subj", "/CN=netd test " + ca});
+      openssl(args);
+    }
+    for (std::string peer : {"server", "client"}) {
+      std::vector<std::string> args = {"req"};
+      args.insert(args.end(), key.begin(), key.end());
+      args.insert(args.end(), {"-keyout", File(peer + ".key"), "-out", File(peer + ".csr"), "-subj",
+                               "/CN=netd test " + peer});
+      openssl(args);
+      openssl({"x509", "-req", "-in", File(peer + ".csr"), "-CA", File("ca.pem"), "-CAkey",
+               File("ca.key"), "-set_serial", std::to_string(++serial), "-days", "2", "-out",
+               File(peer + ".pem")});
+    }
+  }
+
+  TlsFiles ClientFiles(const std::string& ca) const {
+    return {.private_key = File("client.key"),
+            .certificate = File("client.pem"),
+            .ca_certificate = File(ca + ".pem")};
+  }
+
+  OvsdbClient& AddClient(const std::string& remote, TlsFiles tls = {}) {
+    return clients_.emplace_back(
+        io_, ParseOvsdbRemote(remote),
+        OvsdbClient::Options{.min_backoff = 50ms, .max_backoff = 500ms, .tls = std::move(tls)});
+  }
+
+  bool RunUntil(std::chrono::milliseconds limit, const std::function<bool()>& done) {
+    return testing::RunUntil(io_, limit, done);
+  }
+
+  // Syncs, transacts, sees a change made by someone else, and after ovsdb-server restarts
+  // connects again and rebuilds its cache.
+  void SyncTransactAndFollowARestart(OvsdbClient& client) {
+    client.Start();
+    ASSERT_TRUE(RunUntil(10s, [&] { return client.synced(); })) << "never synced\n" << ServerLog();
+    auto created = Transact(io_, client, AddBridge(client, "br-netd"));
+    ASSERT_TRUE(created.ok()) << created.error;
+    EXPECT_TRUE(Vsctl({"br-exists", "br-netd"}).ok());
+    ASSERT_TRUE(Vsctl({"add-br", "br-outside"}).ok());
+    EXPECT_TRUE(RunUntil(5s, [&] { return BridgeNamed(client, "br-outside").has_value(); }))
+        << "an update never reached the cache";
+
+    RestartServer();
+    EXPECT_TRUE(RunUntil(10s,
+                         [&] {
+                           return client.counters().disconnects == 1 &&
+                                  client.counters().connects == 2 && client.synced();
+                         }))
+        << "never reconnected\n"
+        << ServerLog();
+    EXPECT_TRUE(BridgeNamed(client, "br-netd").has_value()) << "the cache was not built again";
+    auto after = Transact(io_, client, AddBridge(client, "br-after"));
+    EXPECT_TRUE(after.ok()) << after.error;
+  }
+
+  // Destroyed in reverse: the clients, then the thread leaves the namespace, then ovsdb-server
+  // stops, its files go, and the namespace.
+  std::optional<lab::Namespace> ns_;
+  std::optional<lab::TempDir> dir_;
+  lab::Process server_;
+  std::vector<std::string> remote_;
+  std::optional<lab::NamespaceScope> scope_;
+  boost::asio::io_context io_;
+  std::list<OvsdbClient> clients_;
+};
+
+TEST_F(OvsdbRemoteTest, OverTcpTheClientSyncsTransactsAndFollowsARestart) {
+  StartServer({std::string("--remote=ptcp:") + kPort + ":127.0.0.1"});
+  SyncTransactAndFollowARestart(AddClient(std::string("tcp:127.0.0.1:") + kPort));
+}
+
+TEST_F(OvsdbRemoteTest, OverTcpToAnIpv6AddressTheClientSyncs) {
+  StartServer({std::string("--remote=ptcp:") + kPort + ":[::1]"});
+  auto& client = AddClient(std::string("tcp:[::1]:") + kPort);
+  client.Start();
+  EXPECT_TRUE(RunUntil(10s, [&] { return client.synced(); })) << "never synced\n" << ServerLog();
+  EXPECT_EQ(client.rows("Open_vSwitch").size(), 1u);
+}
+
+TEST_F(OvsdbRemoteTest, OverTlsTheClientSyncsTransactsAndFollowsARestart) {
+  MakeCertificates();
+  StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
+               "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
+               "--ca-cert=" + File("ca.pem")});
+  SyncTransactAndFollowARestart(
+      AddClient(std::string("ssl:127.0.0.1:") + kPort, ClientFiles("ca")));
+}
+
+TEST_F(OvsdbRemoteTest, OverTlsAServerThatTheCaDidNotSignIsRefused) {
+  MakeCertificates();
+  StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
+               "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
+               "--ca-cert=" + File("ca.pem")});
+  auto remote = std::string("ssl:127.0.0.1:") + kPort;
+  auto& wrong_ca = AddClient(remote, ClientFiles("other-ca"));
+  auto& right_ca = AddClient(remote, ClientFiles("ca"));
+  wrong_ca.Start();
+  right_ca.Start();
+  EXPECT_TRUE(
+      RunUntil(10s, [&] { return right_ca.synced() && wrong_ca.counters().connect_failures >= 3; }))
+      << "right CA synced: " << right_ca.synced()
+      << ", wrong CA's failed attempts: " << wrong_ca.counters().connect_failures << "\n"
+      << ServerLog();
+  EXPECT_FALSE(wrong_ca.synced());
+  EXPECT_EQ(wrong_ca.counters().connects, 0u) << "a handshake with an unverified server passed";
+  EXPECT_TRUE(wrong_ca.rows("Open_vSwitch").empty());
+  EXPECT_EQ(right_ca.rows("Open_vSwitch").size(), 1u);
 }
 
 }  // namespace

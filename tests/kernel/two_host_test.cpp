@@ -32,7 +32,9 @@ std::string HostConfigText(const lab::OvsInstance& ovs) {
 roles = ["host"]
 [host]
 datapath_type = "netdev"
-ovsdb_socket = "{}"
+ovsdb_remote = "{}"
+openvswitch_rundir = "{}"
+libvirt_uri = ""
 
 [[network]]
 name = "secure"
@@ -58,7 +60,7 @@ egress = "open"
 uplink = "up1082"
 uplink_mode = "trunk"
 )",
-                     ovs.db_socket().string());
+                     ovs.db_remote(), ovs.dir().string());
 }
 
 class TwoHostTest : public ::testing::Test {

@@ -1,5 +1,6 @@
 #include "netd/daemon/config.hpp"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -40,6 +41,8 @@ TEST(Config, DemoConfigIsValidAndComplete) {
   EXPECT_EQ(config.networks[1].egress, Egress::kOpen);
   EXPECT_EQ(config.socket, "/run/netd/netd.sock");
   EXPECT_EQ(config.host.datapath_type, "netdev");
+  EXPECT_EQ(ovs::ToString(config.host.ovsdb_remote), "unix:/run/openvswitch/db.sock");
+  EXPECT_EQ(config.host.openvswitch_rundir, "/run/openvswitch");
   EXPECT_EQ(config.networks[2].bridge, "br-datain");
 }
 
@@ -62,34 +65,34 @@ TEST_P(ConfigValidation, NamesFileLineColumnKeyAndExpectation) {
 INSTANTIATE_TEST_SUITE_P(
     Errors, ConfigValidation,
     ::testing::Values(
-        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"192.168.128.0/33\"", "netd.toml:24:8",
+        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"192.168.128.0/33\"", "netd.toml:27:8",
                 "network[0].cidr: expected an IPv4 network"},
-        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"192.168.128.1/17\"", "netd.toml:24:8",
+        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"192.168.128.1/17\"", "netd.toml:27:8",
                 "host bits zero"},
-        BadCase{"gateway = \"192.168.128.1\"", "gateway = \"10.0.0.1\"", "netd.toml:25:11",
+        BadCase{"gateway = \"192.168.128.1\"", "gateway = \"10.0.0.1\"", "netd.toml:28:11",
                 "network[0].gateway: expected a host address inside 192.168.128.0/17"},
-        BadCase{"gateway = \"192.168.128.1\"", "gateway = \"192.168.128.300\"", "netd.toml:25:11",
+        BadCase{"gateway = \"192.168.128.1\"", "gateway = \"192.168.128.300\"", "netd.toml:28:11",
                 "network[0].gateway: expected an IPv4 address"},
-        BadCase{"dhcp_last = \"192.168.255.254\"", "dhcp_last = \"192.169.0.1\"", "netd.toml:27:13",
+        BadCase{"dhcp_last = \"192.168.255.254\"", "dhcp_last = \"192.169.0.1\"", "netd.toml:30:13",
                 "network[0].dhcp_last: expected a host address inside"},
         BadCase{"dhcp_first = \"192.168.129.1\"", "dhcp_first = \"192.168.128.1\"",
-                "netd.toml:26:14", "contains the gateway 192.168.128.1"},
-        BadCase{"vlan = 1081", "vlan = 4095", "netd.toml:23:8",
+                "netd.toml:29:14", "contains the gateway 192.168.128.1"},
+        BadCase{"vlan = 1081", "vlan = 4095", "netd.toml:26:8",
                 "network[0].vlan: expected an integer 1-4094, got 4095"},
-        BadCase{"vlan = 1081", "vlan = \"1081\"", "netd.toml:23:8",
+        BadCase{"vlan = 1081", "vlan = \"1081\"", "netd.toml:26:8",
                 "network[0].vlan: expected an integer 1-4094, got a string"},
-        BadCase{"vlan = 1082", "vlan = 1081", "netd.toml:34:8",
+        BadCase{"vlan = 1082", "vlan = 1081", "netd.toml:37:8",
                 "network[1].vlan: VLAN 1081 is already used by network \"secure\""},
-        BadCase{"bridge = \"br-datain\"", "bridge = \"br-secure\"", "netd.toml:44:10",
+        BadCase{"bridge = \"br-datain\"", "bridge = \"br-secure\"", "netd.toml:47:10",
                 "network[2].bridge: bridge br-secure is already used by network \"secure\""},
-        BadCase{"name = \"datain\"", "name = \"service\"", "netd.toml:43:8",
+        BadCase{"name = \"datain\"", "name = \"service\"", "netd.toml:46:8",
                 "network[2].name: name \"service\" is already used"},
         BadCase{"cidr = \"192.168.123.0/24\"\ngateway = \"192.168.123.1\"\ndhcp_first = "
                 "\"192.168.123.3\"\ndhcp_last = \"192.168.123.254\"",
                 "cidr = \"192.168.200.0/24\"\ngateway = \"192.168.200.1\"\ndhcp_first = "
                 "\"192.168.200.3\"\ndhcp_last = \"192.168.200.254\"",
-                "netd.toml:46:8", "network[2].cidr: 192.168.200.0/24 overlaps 192.168.128.0/17"},
-        BadCase{"egress = \"open\"", "egress = \"closed\"", "netd.toml:39:10",
+                "netd.toml:49:8", "network[2].cidr: 192.168.200.0/24 overlaps 192.168.128.0/17"},
+        BadCase{"egress = \"open\"", "egress = \"closed\"", "netd.toml:42:10",
                 "network[1].egress: expected \"allowlist\" or \"open\""},
         BadCase{"roles = [\"gateway\", \"host\"]", "roles = [\"router\"]", "netd.toml:3:10",
                 "netd.roles: expected each role to be \"gateway\" or \"host\""},
@@ -97,13 +100,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "netd.log_level: expected trace, debug"},
         BadCase{"log_level = \"info\"", "log_level = \"warning\"", "netd.toml:7:13",
                 "netd.log_level: expected trace, debug"},
-        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"0.0.0.0/0\"", "netd.toml:24:8",
+        BadCase{"cidr = \"192.168.128.0/17\"", "cidr = \"0.0.0.0/0\"", "netd.toml:27:8",
                 "a prefix from /8 to /30"},
         BadCase{"state_dir = \"/var/lib/netd-demo\"", "state_dir = \"relative\"", "netd.toml:5:13",
                 "netd.state_dir: expected an absolute path"},
         BadCase{"uplink_mode = \"trunk\"\n\n[[network]]\nname = \"service\"",
                 "uplink_mode = \"trunk\"\nuplnk = \"bond0\"\n\n[[network]]\nname = \"service\"",
-                "netd.toml:30:9", "network[0].uplnk: unknown key"},
+                "netd.toml:33:9", "network[0].uplnk: unknown key"},
         BadCase{"forward_ports = \"6000-6100\"", "forward_ports = \"6100-6000\"", "netd.toml:15:17",
                 "gateway.forward_ports: expected a port range"},
         BadCase{"external_interface = \"ext0\"", "external_interface = \"eth0/x\"",
@@ -111,7 +114,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"datapath_type = \"netdev\"", "datapath_type = \"dpdk\"", "netd.toml:18:17",
                 "host.datapath_type: expected \"system\" or \"netdev\""},
         BadCase{"[api]", "[api]\nmax_connections = 0", "netd.toml:10:19",
-                "api.max_connections: expected an integer 1-4096, got 0"}));
+                "api.max_connections: expected an integer 1-4096, got 0"},
+        BadCase{"ovsdb_remote = \"unix:/run/openvswitch/db.sock\"",
+                "ovsdb_remote = \"tcp:1.2.3.4\"", "netd.toml:19:16",
+                "host.ovsdb_remote: ovsdb remote \"tcp:1.2.3.4\": expected tcp:IP:PORT"},
+        BadCase{"ovsdb_remote = \"unix:/run/openvswitch/db.sock\"",
+                "ovsdb_remote = \"ssl:ovsdb.example:6640\"", "netd.toml:19:16",
+                "host.ovsdb_remote: ovsdb remote \"ssl:ovsdb.example:6640\": \"ovsdb.example\" "
+                "is not an IP address"},
+        BadCase{"openvswitch_rundir = \"/run/openvswitch\"", "openvswitch_rundir = \"run\"",
+                "netd.toml:20:22", "host.openvswitch_rundir: expected an absolute path"}));
 
 TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
   auto with_dns = [](const std::string& dns) { return DemoConfigText() + "\n[dns]\n" + dns; };
@@ -146,9 +158,52 @@ TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
   EXPECT_THAT(ErrorOf(with_dns("upstrem = []\n")), HasSubstr("dns.upstrem: unknown key"));
 }
 
+TEST(Config, AnSslRemoteNeedsItsTlsFilesAndOnlyAnSslRemoteHasThem) {
+  const std::string unix_remote = "ovsdb_remote = \"unix:/run/openvswitch/db.sock\"";
+  const std::string ssl_remote = "ovsdb_remote = \"ssl:[2001:db8::1]:6640\"";
+  const std::string files =
+      "\novsdb_private_key = \"/etc/netd/ovsdb-key.pem\""
+      "\novsdb_certificate = \"/etc/netd/ovsdb-cert.pem\""
+      "\novsdb_ca_certificate = \"/etc/netd/ovsdb-ca.pem\"";
+  auto config = ParseConfig(DemoWith(unix_remote, ssl_remote + files), "netd.toml");
+  EXPECT_EQ(config.host.ovsdb_remote.kind, ovs::Remote::Kind::kSsl);
+  EXPECT_EQ(config.host.ovsdb_remote.port, 6640);
+  EXPECT_EQ(config.host.ovsdb_tls.private_key, "/etc/netd/ovsdb-key.pem");
+  EXPECT_EQ(config.host.ovsdb_tls.certificate, "/etc/netd/ovsdb-cert.pem");
+  EXPECT_EQ(config.host.ovsdb_tls.ca_certificate, "/etc/netd/ovsdb-ca.pem");
+
+  auto without_ca = files.substr(0, files.find("\novsdb_ca_certificate"));
+  EXPECT_THAT(ErrorOf(DemoWith(unix_remote, ssl_remote + without_ca)),
+              HasSubstr("netd.toml:17:1: host.ovsdb_ca_certificate: missing; an ssl: ovsdb_remote "
+                        "needs ovsdb_private_key, ovsdb_certificate and ovsdb_ca_certificate"));
+  EXPECT_THAT(ErrorOf(DemoWith(unix_remote, unix_remote + files)),
+              HasSubstr("host.ovsdb_private_key: only for an ssl: ovsdb_remote, and "
+                        "\"unix:/run/openvswitch/db.sock\" is not one"));
+  EXPECT_THAT(ErrorOf(DemoWith(unix_remote, "ovsdb_remote = \"tcp:192.0.2.1:6640\"" + without_ca)),
+              HasSubstr("host.ovsdb_private_key: only for an ssl: ovsdb_remote, and "
+                        "\"tcp:192.0.2.1:6640\" is not one"));
+  EXPECT_THAT(ErrorOf(DemoWith(unix_remote, ssl_remote + "\novsdb_private_key = \"key.pem\"")),
+              HasSubstr("host.ovsdb_private_key: expected an absolute path"));
+}
+
+TEST(Config, LibvirtUriIsALibvirtUriOrNothing) {
+  const std::string line = "libvirt_uri = \"qemu:///system\"";
+  EXPECT_EQ(ParseConfig(DemoWith(line, line), "netd.toml").host.libvirt_uri, "qemu:///system");
+  EXPECT_EQ(
+      ParseConfig(DemoWith(line, "libvirt_uri = \"qemu+ssh://root@host/system\""), "netd.toml")
+          .host.libvirt_uri,
+      "qemu+ssh://root@host/system");
+  EXPECT_EQ(ParseConfig(DemoWith(line, "libvirt_uri = \"\""), "netd.toml").host.libvirt_uri, "");
+  for (const char* bad : {"qemu", "/var/run/libvirt/libvirt-sock", "://system", "QEMU:///x"}) {
+    EXPECT_THAT(ErrorOf(DemoWith(line, fmt::format("libvirt_uri = \"{}\"", bad))),
+                HasSubstr("host.libvirt_uri: expected a libvirt URI such as \"qemu:///system\""))
+        << bad;
+  }
+}
+
 TEST(Config, SyntaxErrorsNameTheLocation) {
   auto error = ErrorOf(DemoWith("vlan = 1081", "vlan = = 1081"));
-  EXPECT_THAT(error, HasSubstr("netd.toml:23:"));
+  EXPECT_THAT(error, HasSubstr("netd.toml:26:"));
   EXPECT_THAT(error, HasSubstr("invalid TOML"));
 }
 
@@ -173,6 +228,12 @@ TEST(Config, ReloadReportsWhatNeedsARestart) {
   EXPECT_TRUE(SettingsNeedingRestart(running, reloaded).empty());
   auto moved = ParseConfig(DemoWith("vlan = 1083", "vlan = 1099"), "c");
   EXPECT_EQ(SettingsNeedingRestart(running, moved), std::vector<std::string>{"network"});
+  auto over_tcp = ParseConfig(DemoWith("unix:/run/openvswitch/db.sock", "tcp:192.0.2.1:6640"), "d");
+  EXPECT_EQ(SettingsNeedingRestart(running, over_tcp),
+            std::vector<std::string>{"host.ovsdb_remote"});
+  auto rundir = ParseConfig(DemoWith("\"/run/openvswitch\"", "\"/var/run/openvswitch\""), "e");
+  EXPECT_EQ(SettingsNeedingRestart(running, rundir),
+            std::vector<std::string>{"host.openvswitch_rundir"});
 }
 
 }  // namespace

@@ -550,7 +550,7 @@ int ListHostPorts(const Context& context) {
   Table table(
       {{"BRIDGE"}, {"PORT"}, {"VM"}, {"MAC"}, {"ADDRESS"}, {"STATE"}, {"FLOWS"}, {"REASON"}});
   for (const auto& port : ports) {
-    table.AddRow({port.bridge, port.port, OrDash(port.vm_id), OrDash(port.mac),
+    table.AddRow({port.bridge, port.port, OrDash(port.vm ? port.vm : port.vm_id), OrDash(port.mac),
                   OrDash(port.address), port.state, DescribeFlows(port), OrDash(port.reason)});
   }
   context.out << table.Render();
@@ -1012,10 +1012,11 @@ host role manages bridges (others refuse with no_host_role). Run
 
 Lists every port of the bridges netd manages on this host, bridge by bridge,
 ports by name: the bridge, the port, the VM that libvirt recorded for it
-(external_ids:vm-id), its MAC (external_ids:attached-mac), the IPv4 address
+(the libvirt domain's name where netd follows libvirt and knows it, otherwise
+external_ids:vm-id), its MAC (external_ids:attached-mac), the IPv4 address
 that MAC encodes, the port's state, its flows, and why a port is refused,
-pending or pinned to its MAC alone (REASON). "-" stands for a value the port
-does not have. The states:
+stopped, pending or pinned to its MAC alone (REASON). "-" stands for a value
+the port does not have. The states:
 
   forward     the bridge's internal (gateway) port or its uplink: forwards
               normally
@@ -1026,6 +1027,8 @@ does not have. The states:
               pinned to its MAC, with any source address of the network
   refused     gets no flows: everything it sends is dropped (REASON says why:
               no attached-mac, a MAC that encodes no address of the range, ...)
+  vm-stopped  a VM port whose VM libvirt reports as defined but not running (a
+              port left behind): no flows until the VM runs again
   pending     ovs-vswitchd has not given the port an OpenFlow port number
               yet; it gets its flows once it has one, and until then nothing
               it sends passes

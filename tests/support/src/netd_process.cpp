@@ -32,10 +32,14 @@ std::string Replace(std::string text, const std::string& from, const std::string
 }
 
 NetdProcess::NetdProcess(const std::filesystem::path& dir, const ConfigEdit& edit) : dir_(dir) {
-  // The host role talks to an ovsdb-server of the test's own, if any, never to the machine's.
-  auto text = Replace(
-      DemoConfigText(), "datapath_type = \"netdev\"",
-      "datapath_type = \"netdev\"\novsdb_socket = \"" + (dir / "ovs" / "db.sock").string() + "\"");
+  // The host role talks to an ovsdb-server and ovs-vswitchd of the test's own, if any, never to
+  // the machine's; and to libvirt's test driver, which lives inside netd, never to the
+  // machine's libvirt.
+  auto text = Replace(DemoConfigText(), "unix:/run/openvswitch/db.sock",
+                      "unix:" + (dir / "ovs" / "db.sock").string());
+  text = Replace(text, "openvswitch_rundir = \"/run/openvswitch\"",
+                 "openvswitch_rundir = \"" + (dir / "ovs").string() + "\"");
+  text = Replace(text, "libvirt_uri = \"qemu:///system\"", "libvirt_uri = \"test:///default\"");
   if (edit) text = edit(text);
   std::ofstream(config_path()) << text;
 }

@@ -192,15 +192,17 @@ struct HostPort {
   std::string bridge;  // "br-secure", ...
   std::string port;    // the OVS port's name ("vnet0"; the bridge's own name for its internal port)
   std::optional<std::string> vm_id;    // external_ids:vm-id as libvirt sets it; null when none
+  std::optional<std::string> vm;       // the libvirt domain's name, where netd knows it
   std::optional<std::string> mac;      // external_ids:attached-mac; null when none or not a MAC
   std::optional<std::string> address;  // the IPv4 address the MAC encodes ("pinned" ports)
   // "forward" (the bridge's internal port or its uplink), "pinned" (to its MAC and the address
   // the MAC encodes), "pinned-mac" (to its MAC, any source address of the network), "refused"
-  // (no flows: everything it sends is dropped) or "pending" (no OpenFlow port number yet)
+  // (no flows: everything it sends is dropped), "vm-stopped" (its VM is not running: no flows)
+  // or "pending" (no OpenFlow port number yet)
   std::string state;
   bool flows_installed = false;       // the switch acknowledged the port's current flows (barrier)
   std::uint64_t flows = 0;            // the number of flows the port's state gives it
-  std::optional<std::string> reason;  // why a port is refused, pending or only MAC-pinned
+  std::optional<std::string> reason;  // why a port is refused, stopped, pending or MAC-pinned
 };
 
 // nlohmann::json conversions, found by argument-dependent lookup (`body.get<VmBinding>()`).

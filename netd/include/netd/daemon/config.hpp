@@ -11,6 +11,7 @@
 
 #include "netd/common/address.hpp"
 #include "netd/common/port_range.hpp"
+#include "netd/ovs/remote.hpp"
 #include "netd/ovs/uplink.hpp"
 
 namespace netd {
@@ -92,8 +93,16 @@ struct DnsConfig {
 
 struct HostConfig {
   std::string datapath_type = "system";
-  // ovsdb-server's unix socket: the system's in production, a private one in the demo.
-  std::filesystem::path ovsdb_socket = "/run/openvswitch/db.sock";
+  // ovsdb-server: the system's unix socket in production, a private one in the demo, tcp: or
+  // ssl: where the operator gave ovsdb-server such a remote.
+  ovs::Remote ovsdb_remote = ovs::Remote::Unix("/run/openvswitch/db.sock");
+  ovs::TlsFiles ovsdb_tls;  // set exactly when ovsdb_remote is ssl:
+  // ovs-vswitchd's run directory, where it opens each bridge's OpenFlow management socket
+  // (<bridge>.mgmt).
+  std::filesystem::path openvswitch_rundir = "/run/openvswitch";
+  // libvirt, whose networks netd defines and whose domain events it follows; empty: a host
+  // without libvirt (VM ports are then known from OVSDB alone).
+  std::string libvirt_uri = "qemu:///system";
 };
 
 struct Config {

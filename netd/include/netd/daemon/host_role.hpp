@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -8,14 +9,17 @@
 
 #include "netd/daemon/config.hpp"
 #include "netd/ovs/bridges.hpp"
+#include "netd/ovs/libvirt.hpp"
 #include "netd/ovs/ovsdb_client.hpp"
 #include "netd/ovs/port_security.hpp"
 
 namespace netd {
 
-// The host role: this VM host's Open vSwitch. It keeps each configured network's bridge as the
-// configuration says (through ovsdb-server) and pins every VM port on it (OpenFlow, through the
-// bridge's management socket). See docs/host.md.
+// The host role: this VM host's Open vSwitch and libvirt. It keeps each configured network's
+// bridge as the configuration says (through ovsdb-server), pins every VM port on it (OpenFlow,
+// through the bridge's management socket), keeps libvirt's networks for the bridges, and
+// follows libvirt's domain events: a port whose VM is not running gets no flows. See
+// docs/host.md.
 class HostRole {
  public:
   HostRole(boost::asio::io_context& io, const Config& config);
@@ -29,10 +33,18 @@ class HostRole {
   std::string Metrics() const;
 
  private:
+  // libvirt's domains: all of them (`complete`) or those an event was about.
+  void OnDomains(std::vector<ovs::DomainState> domains, bool complete);
+  void WarnAboutInterfaces(const ovs::DomainState& domain) const;
+  nlohmann::json LibvirtJson() const;
+
   const Config& config_;
   ovs::OvsdbClient client_;
   ovs::BridgeReconciler bridges_;
   std::vector<std::unique_ptr<ovs::PortSecurity>> port_security_;
+  std::map<std::string, ovs::DomainState> domains_;  // libvirt's, by uuid
+  // Last: gone first, so that nothing it posted reaches the members above after they went.
+  std::unique_ptr<ovs::LibvirtClient> libvirt_;
 };
 
 }  // namespace netd

@@ -1,9 +1,6 @@
 #pragma once
 
-#include <array>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -13,12 +10,15 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "netd/ovs/openflow.hpp"
 
 namespace netd::ovs {
+
+class ReconnectingStream;
 
 // One change of a switch's flow table.
 struct FlowChange {
@@ -99,29 +99,19 @@ class OpenFlowClient {
     BatchCallback done;
   };
 
-  void Connect();
-  void Read();
+  void OnConnected();
+  void OnReceived(std::string_view bytes);
   bool Handle(std::span<const std::uint8_t> message);
-  void Queue(std::vector<std::uint8_t> message);
-  void WriteNext();
-  void Lost(const std::string& why);
+  void Queue(const std::vector<std::uint8_t>& message);
+  void OnLost(const std::string& why, bool was_connected);
+  std::string path() const;
 
   boost::asio::io_context& io_;
-  std::filesystem::path socket_path_;
-  Options options_;
-  boost::asio::local::stream_protocol::socket socket_;
-  boost::asio::steady_timer reconnect_timer_;
-  std::chrono::milliseconds backoff_;
-  std::array<std::uint8_t, 65536> read_buffer_{};
+  std::unique_ptr<ReconnectingStream> stream_;
   std::vector<std::uint8_t> inbox_;
-  std::vector<std::uint8_t> outbox_;               // queued while a write is in flight
-  std::vector<std::uint8_t> writing_;              // the write in flight
   std::map<std::uint32_t, Batch> batches_;         // by barrier xid
   std::map<std::uint32_t, CountCallback> counts_;  // by request xid
   std::uint32_t next_xid_ = 1;
-  std::uint64_t generation_ = 0;
-  bool running_ = false;
-  bool connected_ = false;
   bool ready_ = false;
   std::string last_failure_;  // logged once until it changes
   std::function<void()> on_ready_;

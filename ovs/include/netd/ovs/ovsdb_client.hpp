@@ -1,29 +1,29 @@
 #pragma once
 
-#include <array>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "netd/ovs/json_stream.hpp"
+#include "netd/ovs/remote.hpp"
 
 namespace netd::ovs {
 
-// An OVSDB client (RFC 7047, JSON-RPC over ovsdb-server's unix socket) on the caller's Asio
-// loop. It keeps a cache of the monitored tables, the observed state, by monitoring them whole;
-// sends transactions and checks every operation's result; answers the server's echo; and when
-// the connection drops it reconnects with backoff and monitors afresh, assuming nothing about
-// transactions that were in flight (their callbacks hear that the outcome is unknown).
+class ReconnectingStream;
+
+// An OVSDB client (RFC 7047, JSON-RPC to ovsdb-server over its unix socket, TCP or TLS) on the
+// caller's Asio loop. It keeps a cache of the monitored tables, the observed state, by monitoring
+// them whole; sends transactions and checks every operation's result; answers the server's echo;
+// and when the connection drops it reconnects with backoff and monitors afresh, assuming nothing
+// about transactions that were in flight (their callbacks hear that the outcome is unknown).
 class OvsdbClient {
  public:
   struct Options {
@@ -38,12 +38,14 @@ class OvsdbClient {
     };
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{5000};
+    TlsFiles tls;  // an ssl: remote's
   };
   // uuid -> the row's columns, in OVSDB's JSON notation.
   using Rows = std::map<std::string, nlohmann::json>;
 
-  OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket, Options options);
-  OvsdbClient(boost::asio::io_context& io, std::filesystem::path socket);
+  OvsdbClient(boost::asio::io_context& io, Remote remote, Options options);
+  // The unix socket `socket`, with the default options.
+  OvsdbClient(boost::asio::io_context& io, const std::filesystem::path& socket);
   ~OvsdbClient();
   OvsdbClient(const OvsdbClient&) = delete;
   OvsdbClient& operator=(const OvsdbClient&) = delete;
@@ -104,6 +106,8 @@ class OvsdbClient {
   struct Counters {
     std::uint64_t connects = 0;
     std::uint64_t disconnects = 0;
+    // Attempts that never stood: nothing listening, refused, a failed TLS handshake.
+    std::uint64_t connect_failures = 0;
     std::uint64_t transactions = 0;
     std::uint64_t failed_transactions = 0;
     std::uint64_t echoes = 0;  // echo requests of the server answered
@@ -112,24 +116,18 @@ class OvsdbClient {
   const Counters& counters() const { return counters_; }
 
  private:
-  void Connect();
   void OnConnected();
-  void Read();
+  void OnReceived(std::string_view bytes);
+  void OnLost(const std::string& why, bool was_connected);
   void Handle(const nlohmann::json& message);
   void ApplyUpdates(const nlohmann::json& table_updates);
   void Send(const nlohmann::json& message);
-  void WriteNext();
-  void Disconnected(const std::string& why);
 
   boost::asio::io_context& io_;
-  std::filesystem::path socket_path_;
   Options options_;
-  boost::asio::local::stream_protocol::socket socket_;
-  boost::asio::steady_timer reconnect_timer_;
-  std::chrono::milliseconds backoff_;
+  std::unique_ptr<ReconnectingStream> stream_;
+  std::string last_failure_;  // of connecting, logged once until it changes
   JsonStreamSplitter splitter_;
-  std::array<char, 65536> read_buffer_{};
-  std::deque<std::string> writes_;
   std::map<std::string, Rows> cache_;
   std::map<std::string, std::map<std::string, std::uint64_t>> versions_;
   std::uint64_t last_version_ = 0;
@@ -137,16 +135,11 @@ class OvsdbClient {
   std::map<std::uint64_t, std::pair<nlohmann::json, TransactCallback>> pending_;
   std::uint64_t next_id_ = 1;
   std::uint64_t monitor_id_ = 0;
-  std::uint64_t generation_ = 0;  // one per connection attempt
-  bool running_ = false;
-  bool connected_ = false;
   bool synced_ = false;
   void NotifyListeners();
   std::shared_ptr<Subscription::Listeners> listeners_ = std::make_shared<Subscription::Listeners>();
   std::uint64_t next_listener_ = 1;
   Counters counters_;
-  // Handlers check it: the client may be gone when a cancelled operation completes.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace netd::ovs

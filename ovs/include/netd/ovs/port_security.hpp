@@ -45,6 +45,7 @@ enum class PortState {
   kPinnedMac,  // a VM port pinned to its MAC, any source address of the network
   kRefused,    // gets no flows: everything it sends is dropped
   kPending,    // ovs-vswitchd has not given it an OpenFlow port number yet
+  kVmStopped,  // a VM port whose VM libvirt reports as defined but not running: no flows
 };
 std::string_view ToString(PortState state);
 
@@ -62,8 +63,10 @@ struct PortPlan {
   friend bool operator==(const PortPlan&, const PortPlan&) = default;
 };
 
-// The ports of spec.bridge; nullopt while the bridge is absent or is not netd's.
-std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows);
+// The ports of spec.bridge; nullopt while the bridge is absent or is not netd's. VM ports of
+// `inactive_vms` (external_ids:vm-id) get no flows.
+std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows,
+                                               const std::set<std::string>& inactive_vms = {});
 
 // The flows of a VM port: untagged, from `mac` and `source` only (IPv4, ARP for itself, DHCP
 // discovery from 0.0.0.0), never from `not_from` (the gateway, when `source` holds it), never a
@@ -100,10 +103,16 @@ class PortSecurity {
   };
   std::vector<PortStatus> ports() const;
 
+  // The VMs (libvirt domain uuids, as in external_ids:vm-id) that are defined but not running:
+  // their ports get no flows. The ports of the VMs in `reconcile` (those a libvirt event was
+  // about) are planned again and get their flows sent again at once.
+  void SetInactiveVms(std::set<std::string> inactive, const std::set<std::string>& reconcile);
+
   struct Counters {
     std::uint64_t ports = 0;
     std::uint64_t pinned = 0;   // kPinned and kPinnedMac with their flows acknowledged
     std::uint64_t refused = 0;  // kRefused now
+    std::uint64_t stopped = 0;  // kVmStopped now
     std::uint64_t flows = 0;    // netd's flows the switch holds
     std::uint64_t full_installs = 0;
     std::uint64_t port_updates = 0;  // ports whose flows were replaced or removed
@@ -159,6 +168,7 @@ class PortSecurity {
   std::uint64_t bridge_version_ = 0;
   std::uint64_t seen_version_ = 0;  // the cache version planned up to
   std::set<std::string> changed_;   // ports whose flows may differ from installed_
+  std::set<std::string> inactive_vms_;
   std::map<std::string, Installed> installed_;
   std::map<std::string, std::uint64_t> cookies_;
   std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;  // not installed yet

@@ -14,10 +14,11 @@ namespace netd::testing {
 std::string NetdBinary();
 
 // A real netd on a private socket and state directory inside `dir`, started from the demo
-// configuration edited by `edit` (text replacements on the TOML; its host role's OVSDB socket
-// is set to `dir`/ovs/db.sock, where no ovsdb-server is unless the test starts one), in a
-// network namespace of its own (root is needed: the gateway role programs nftables there). Stopped
-// (SIGTERM, then SIGKILL) when destroyed.
+// configuration edited by `edit` (text replacements on the TOML; its host role's OVSDB remote
+// is set to unix:`dir`/ovs/db.sock and its Open vSwitch run directory to `dir`/ovs, where no
+// ovsdb-server or ovs-vswitchd is unless the test starts one), in a network namespace of its
+// own (root is needed: the gateway role programs nftables there). Stopped (SIGTERM, then
+// SIGKILL) when destroyed.
 class NetdProcess {
  public:
   using ConfigEdit = std::function<std::string(std::string)>;

@@ -1,0 +1,106 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace netd::ovs {
+
+// A libvirt network through which domains attach to one of netd's bridges by network name:
+// forward mode bridge, virtualport openvswitch, and a default portgroup that carries the VLAN
+// as the ports' access tag where the bridge's uplink is a trunk.
+struct LibvirtNetworkSpec {
+  std::string name;
+  std::string bridge;
+  std::uint16_t vlan = 0;
+  bool tag_ports = false;  // the portgroup tags VM ports with `vlan` (trunk uplinks)
+
+  friend bool operator==(const LibvirtNetworkSpec&, const LibvirtNetworkSpec&) = default;
+};
+
+// The network's XML for virNetworkDefineXML; `uuid` keeps an existing network's identity.
+std::string LibvirtNetworkXml(const LibvirtNetworkSpec& spec, std::string_view uuid = {});
+// What a network's XML says about the parts netd sets; nullopt unless it is a bridge network
+// with an openvswitch virtualport and a default portgroup (or it does not parse).
+std::optional<LibvirtNetworkSpec> ParseLibvirtNetworkXml(std::string_view xml);
+
+// A domain's interface on a libvirt network or bridge, from its XML.
+struct DomainInterface {
+  std::string network;  // <source network=...>; empty for type='bridge'
+  std::string bridge;   // <source bridge=...>, when libvirt shows it
+  std::string mac;
+  std::string target;  // the tap (vnetN) while the domain runs
+  friend bool operator==(const DomainInterface&, const DomainInterface&) = default;
+};
+// The interfaces of a domain's XML; empty when it does not parse.
+std::vector<DomainInterface> ParseDomainInterfaces(std::string_view xml);
+
+struct DomainState {
+  std::string uuid;  // what libvirt writes into the port's external_ids:vm-id
+  std::string name;
+  bool defined = true;  // false: libvirt no longer knows the domain
+  bool running = false;
+  std::vector<DomainInterface> interfaces;
+};
+
+// netd's connection to libvirt on a VM host. It keeps the networks defined, started and
+// autostarted as specified (also when someone destroys, undefines or redefines them), and
+// reports domain lifecycle events with the domain's state. libvirt's calls block, so they all
+// run on one thread of the process that also runs libvirt's event loop; results reach the
+// caller's Asio loop by post, never blocking it on libvirtd.
+class LibvirtClient {
+ public:
+  struct Options {
+    std::string uri;  // e.g. qemu:///system; test:///default in tests
+    std::vector<LibvirtNetworkSpec> networks;
+    // Besides events, the networks are checked this often (a missed event, a failed repair).
+    std::chrono::milliseconds check_interval{10'000};
+    std::chrono::milliseconds min_backoff{500};
+    std::chrono::milliseconds max_backoff{30'000};
+  };
+  // On the loop. `complete`: `domains` are all of libvirt's (after each connect); otherwise
+  // the domains an event was about.
+  using DomainsCallback = std::function<void(std::vector<DomainState> domains, bool complete)>;
+
+  LibvirtClient(boost::asio::io_context& io, Options options, DomainsCallback on_domains);
+  ~LibvirtClient();
+  LibvirtClient(const LibvirtClient&) = delete;
+  LibvirtClient& operator=(const LibvirtClient&) = delete;
+
+  // Connects (and keeps reconnecting with backoff) until Stop, which waits until the
+  // connection is closed.
+  void Start();
+  void Stop();
+
+  struct NetworkStatus {
+    std::string name;
+    std::string bridge;
+    bool active = false;
+    bool autostart = false;
+    bool as_specified = false;  // the persistent definition is netd's
+  };
+  struct Status {
+    std::string uri;
+    bool connected = false;
+    std::string error;  // the last failure, if the last attempt failed
+    std::vector<NetworkStatus> networks;
+    std::uint64_t connects = 0;
+    std::uint64_t disconnects = 0;
+    std::uint64_t network_changes = 0;  // defines, starts, autostarts netd made
+    std::uint64_t network_repairs = 0;  // of those, after the networks first stood as specified
+    std::uint64_t domain_events = 0;
+  };
+  Status status() const;
+
+ private:
+  class Session;
+  std::shared_ptr<Session> session_;
+};
+
+}  // namespace netd::ovs

@@ -1,0 +1,559 @@
+#include "netd/ovs/libvirt.hpp"
+
+#include <fmt/format.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace netd::ovs {
+namespace {
+
+// --- XML -------------------------------------------------------------------------------------
+
+std::string XmlEscape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+struct XmlDocFree {
+  void operator()(xmlDoc* doc) const { xmlFreeDoc(doc); }
+};
+struct XPathContextFree {
+  void operator()(xmlXPathContext* context) const { xmlXPathFreeContext(context); }
+};
+struct XPathObjectFree {
+  void operator()(xmlXPathObject* object) const { xmlXPathFreeObject(object); }
+};
+struct XmlCharFree {
+  void operator()(xmlChar* text) const { xmlFree(text); }
+};
+
+// A parsed XML document and XPath queries on it.
+class XmlDocument {
+ public:
+  explicit XmlDocument(std::string_view xml)
+      : doc_(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "libvirt.xml", nullptr,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)),
+        context_(doc_ ? xmlXPathNewContext(doc_.get()) : nullptr) {}
+  bool ok() const { return context_ != nullptr; }
+
+  // The nodes `path` selects, relative to `node` (the document when null).
+  std::vector<xmlNode*> Nodes(const char* path, xmlNode* node = nullptr) const {
+    context_->node = node ? node : xmlDocGetRootElement(doc_.get());
+    std::unique_ptr<xmlXPathObject, XPathObjectFree> result(
+        xmlXPathEvalExpression(reinterpret_cast<const xmlChar*>(path), context_.get()));
+    std::vector<xmlNode*> nodes;
+    if (!result || !result->nodesetval) return nodes;
+    for (int i = 0; i < result->nodesetval->nodeNr; ++i) {
+      nodes.push_back(result->nodesetval->nodeTab[i]);
+    }
+    return nodes;
+  }
+  // The string value of the first node `path` selects; empty when none.
+  std::string Text(const char* path, xmlNode* node = nullptr) const {
+    auto nodes = Nodes(path, node);
+    if (nodes.empty()) return {};
+    std::unique_ptr<xmlChar, XmlCharFree> text(xmlNodeGetContent(nodes.front()));
+    return text ? reinterpret_cast<const char*>(text.get()) : "";
+  }
+
+ private:
+  std::unique_ptr<xmlDoc, XmlDocFree> doc_;
+  std::unique_ptr<xmlXPathContext, XPathContextFree> context_;
+};
+
+// --- libvirt handles -------------------------------------------------------------------------
+
+struct NetworkFree {
+  void operator()(virNetworkPtr network) const { virNetworkFree(network); }
+};
+using Network = std::unique_ptr<virNetwork, NetworkFree>;
+struct DomainFree {
+  void operator()(virDomainPtr domain) const { virDomainFree(domain); }
+};
+using Domain = std::unique_ptr<virDomain, DomainFree>;
+struct CharFree {
+  void operator()(char* text) const { std::free(text); }
+};
+using LibvirtText = std::unique_ptr<char, CharFree>;
+
+std::string LastError() {
+  const char* message = virGetLastErrorMessage();
+  return message ? message : "unknown libvirt error";
+}
+
+// libvirt prints every error to stderr unless told otherwise; netd reports the ones it acts on.
+void LogLibvirtError(void*, virErrorPtr error) {
+  spdlog::debug("libvirt: {}", error && error->message ? error->message : "error");
+}
+
+// libvirt's calls block (on libvirtd), and its event loop must run somewhere: one thread of the
+// process runs both, for every LibvirtClient. It lives as long as the process, idle once the
+// clients closed their connections (they remove their timers and callbacks when they stop).
+class LibvirtThread {
+ public:
+  static LibvirtThread& Get() {
+    static auto* thread = new LibvirtThread();
+    return *thread;
+  }
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    // A timeout added from another thread interrupts the loop's poll.
+    virEventAddTimeout(0, &LibvirtThread::OnWake, this, nullptr);
+  }
+
+ private:
+  LibvirtThread() {
+    virSetErrorFunc(nullptr, LogLibvirtError);
+    virEventRegisterDefaultImpl();
+    std::thread([this] {
+      for (;;) virEventRunDefaultImpl();
+    }).detach();
+  }
+  static void OnWake(int timer, void* opaque) {
+    virEventRemoveTimeout(timer);
+    static_cast<LibvirtThread*>(opaque)->RunTasks();
+  }
+  void RunTasks() {
+    std::deque<std::function<void()>> tasks;
+    {
+      std::lock_guard lock(mutex_);
+      tasks.swap(tasks_);
+    }
+    for (auto& task : tasks) task();
+  }
+
+  std::mutex mutex_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+DomainState DescribeDomain(virDomainPtr domain, bool undefined) {
+  DomainState state;
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  if (virDomainGetUUIDString(domain, uuid) == 0) state.uuid = uuid;
+  if (const char* name = virDomainGetName(domain)) state.name = name;
+  if (undefined) {
+    state.defined = false;
+    return state;
+  }
+  state.running = virDomainIsActive(domain) == 1;
+  // A transient domain is gone once it stops.
+  state.defined = state.running || virDomainIsPersistent(domain) == 1;
+  if (LibvirtText xml{virDomainGetXMLDesc(domain, 0)}) {
+    state.interfaces = ParseDomainInterfaces(xml.get());
+  }
+  return state;
+}
+
+}  // namespace
+
+std::string LibvirtNetworkXml(const LibvirtNetworkSpec& spec, std::string_view uuid) {
+  auto vlan = spec.tag_ports
+                  ? fmt::format("\n    <vlan>\n      <tag id='{}'/>\n    </vlan>\n  ", spec.vlan)
+                  : std::string();
+  return fmt::format(
+      "<network>\n"
+      "  <name>{}</name>\n{}"
+      "  <forward mode='bridge'/>\n"
+      "  <bridge name='{}'/>\n"
+      "  <virtualport type='openvswitch'/>\n"
+      "  <portgroup name='vlan-{}' default='yes'>{}</portgroup>\n"
+      "</network>\n",
+      XmlEscape(spec.name), uuid.empty() ? "" : fmt::format("  <uuid>{}</uuid>\n", uuid),
+      XmlEscape(spec.bridge), spec.vlan, vlan);
+}
+
+std::optional<LibvirtNetworkSpec> ParseLibvirtNetworkXml(std::string_view xml) {
+  XmlDocument doc(xml);
+  if (!doc.ok()) return std::nullopt;
+  if (doc.Text("/network/forward/@mode") != "bridge" ||
+      doc.Text("/network/virtualport/@type") != "openvswitch") {
+    return std::nullopt;
+  }
+  auto groups = doc.Nodes("/network/portgroup[@default='yes']");
+  if (groups.size() != 1) return std::nullopt;
+  LibvirtNetworkSpec spec;
+  spec.name = doc.Text("/network/name");
+  spec.bridge = doc.Text("/network/bridge/@name");
+  auto group = doc.Text("@name", groups.front());
+  if (!group.starts_with("vlan-")) return std::nullopt;
+  try {
+    spec.vlan = static_cast<std::uint16_t>(std::stoul(group.substr(5)));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  auto tags = doc.Nodes("vlan/tag", groups.front());
+  if (tags.size() > 1 || doc.Text("vlan/@trunk", groups.front()) == "yes") return std::nullopt;
+  if (tags.size() == 1) {
+    if (doc.Text("vlan/tag/@id", groups.front()) != std::to_string(spec.vlan)) return std::nullopt;
+    spec.tag_ports = true;
+  }
+  return spec;
+}
+
+std::vector<DomainInterface> ParseDomainInterfaces(std::string_view xml) {
+  XmlDocument doc(xml);
+  std::vector<DomainInterface> interfaces;
+  if (!doc.ok()) return interfaces;
+  for (auto* node : doc.Nodes("/domain/devices/interface[@type='network' or @type='bridge']")) {
+    interfaces.push_back({doc.Text("source/@network", node), doc.Text("source/@bridge", node),
+                          doc.Text("mac/@address", node), doc.Text("target/@dev", node)});
+  }
+  return interfaces;
+}
+
+// The connection; its methods run on the libvirt thread, except where they say otherwise.
+class LibvirtClient::Session {
+ public:
+  Session(boost::asio::io_context& io, Options options, DomainsCallback on_domains)
+      : on_domains_(std::move(on_domains)),
+        io_(io),
+        options_(std::move(options)),
+        backoff_(options_.min_backoff) {
+    status_.uri = options_.uri;
+    for (const auto& network : options_.networks) {
+      status_.networks.push_back({network.name, network.bridge});
+    }
+  }
+
+  // From the loop: whether posted domain states still reach the callback.
+  bool delivering = false;
+  DomainsCallback on_domains_;
+
+  Status status() const {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+
+  void Open(std::weak_ptr<Session> self) {
+    self_ = std::move(self);
+    closing_ = false;
+    Connect();
+  }
+
+  void Close() {
+    closing_ = true;
+    RemoveTimer(retry_timer_);
+    if (connection_) Disconnect();
+  }
+
+ private:
+  void Connect() {
+    if (closing_) return;
+    connection_ = virConnectOpen(options_.uri.c_str());
+    if (!connection_) {
+      Failed(fmt::format("cannot connect to {}: {}", options_.uri, LastError()));
+      return;
+    }
+    virConnectRegisterCloseCallback(connection_, &Session::OnClose, this, nullptr);
+    // Remote connections hear of a dead libvirtd within 15 s; local drivers have no keepalive.
+    virConnectSetKeepAlive(connection_, 5, 3);
+    domain_callback_ = virConnectDomainEventRegisterAny(
+        connection_, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(&Session::OnDomainEvent), this, nullptr);
+    network_callback_ = virConnectNetworkEventRegisterAny(
+        connection_, nullptr, VIR_NETWORK_EVENT_ID_LIFECYCLE,
+        VIR_NETWORK_EVENT_CALLBACK(&Session::OnNetworkEvent), this, nullptr);
+    if (domain_callback_ < 0 || network_callback_ < 0) {
+      auto why = LastError();
+      Disconnect();
+      Failed(fmt::format("cannot subscribe to {}'s events: {}", options_.uri, why));
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++status_.connects;
+      status_.connected = true;
+      status_.error.clear();
+    }
+    spdlog::info("libvirt: connected to {}", options_.uri);
+    backoff_ = options_.min_backoff;
+    EnsureNetworks();
+    check_timer_ = virEventAddTimeout(static_cast<int>(options_.check_interval.count()),
+                                      &Session::OnCheck, this, nullptr);
+    DeliverAllDomains();
+  }
+
+  void Failed(const std::string& why) {
+    spdlog::warn("libvirt: {}; again in {} ms", why, backoff_.count());
+    {
+      std::lock_guard lock(mutex_);
+      status_.error = why;
+    }
+    retry_timer_ =
+        virEventAddTimeout(static_cast<int>(backoff_.count()), &Session::OnRetry, this, nullptr);
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  }
+
+  void Disconnect() {
+    RemoveTimer(check_timer_);
+    if (domain_callback_ >= 0) virConnectDomainEventDeregisterAny(connection_, domain_callback_);
+    if (network_callback_ >= 0) virConnectNetworkEventDeregisterAny(connection_, network_callback_);
+    domain_callback_ = network_callback_ = -1;
+    virConnectUnregisterCloseCallback(connection_, &Session::OnClose);
+    virConnectClose(connection_);
+    connection_ = nullptr;
+    std::lock_guard lock(mutex_);
+    if (status_.connected) ++status_.disconnects;
+    status_.connected = false;
+  }
+
+  static void RemoveTimer(int& timer) {
+    if (timer >= 0) virEventRemoveTimeout(timer);
+    timer = -1;
+  }
+
+  // The networks as specified: defined (again, keeping their uuid, where their definition
+  // differs), restarted where the running one differs, started, autostarted.
+  void EnsureNetworks() {
+    std::uint64_t changes = 0;
+    bool all_well = true;
+    for (std::size_t i = 0; i < options_.networks.size(); ++i) {
+      const auto& spec = options_.networks[i];
+      std::string failure;
+      auto status = EnsureNetwork(spec, changes, failure);
+      if (!failure.empty()) {
+        all_well = false;
+        failing_.insert(spec.name);
+        spdlog::warn("libvirt: network {}: {}; again in {} ms", spec.name, failure,
+                     options_.check_interval.count());
+      } else {
+        failing_.erase(spec.name);
+      }
+      std::lock_guard lock(mutex_);
+      status_.networks[i] = status;
+      if (!failure.empty()) status_.error = fmt::format("network {}: {}", spec.name, failure);
+    }
+    std::lock_guard lock(mutex_);
+    status_.network_changes += changes;
+    if (settled_) status_.network_repairs += changes;
+    if (all_well) {
+      settled_ = true;
+      if (status_.connected) status_.error.clear();
+    }
+  }
+
+  // Whether `xml` (the network's XML) is netd's definition of `spec`.
+  static bool Matches(const LibvirtText& xml, const LibvirtNetworkSpec& spec) {
+    return xml && ParseLibvirtNetworkXml(xml.get()) == spec;
+  }
+
+  NetworkStatus EnsureNetwork(const LibvirtNetworkSpec& spec, std::uint64_t& changes,
+                              std::string& failure) {
+    NetworkStatus status{spec.name, spec.bridge};
+    Network network{virNetworkLookupByName(connection_, spec.name.c_str())};
+    auto fail = [&](std::string_view what) {
+      failure = fmt::format("cannot {}: {}", what, LastError());
+      return status;
+    };
+    std::string uuid;
+    bool defined = false;
+    if (network) {
+      char text[VIR_UUID_STRING_BUFLEN] = {};
+      if (virNetworkGetUUIDString(network.get(), text) == 0) uuid = text;
+      LibvirtText persistent{virNetworkGetXMLDesc(network.get(), VIR_NETWORK_XML_INACTIVE)};
+      // Drivers without the flag (libvirt's test driver) have one definition for both.
+      if (!persistent) persistent.reset(virNetworkGetXMLDesc(network.get(), 0));
+      defined = virNetworkIsPersistent(network.get()) == 1 && Matches(persistent, spec);
+      // A network running another definition is stopped first: started again below, it runs
+      // netd's.
+      if (virNetworkIsActive(network.get()) == 1 &&
+          !Matches(LibvirtText{virNetworkGetXMLDesc(network.get(), 0)}, spec)) {
+        if (virNetworkDestroy(network.get()) != 0) return fail("stop it to apply the definition");
+        spdlog::info("libvirt: stopped network {}: it ran another definition", spec.name);
+        ++changes;
+      }
+    }
+    if (!defined) {
+      network.reset(virNetworkDefineXML(connection_, LibvirtNetworkXml(spec, uuid).c_str()));
+      if (!network) return fail("define it");
+      spdlog::info("libvirt: defined network {} (bridge {}, {})", spec.name, spec.bridge,
+                   spec.tag_ports ? fmt::format("ports tagged {}", spec.vlan) : "untagged ports");
+      ++changes;
+    }
+    if (virNetworkIsActive(network.get()) != 1) {
+      if (virNetworkCreate(network.get()) != 0) return fail("start it");
+      spdlog::info("libvirt: started network {}", spec.name);
+      ++changes;
+    }
+    status.active = true;
+    int autostart = 0;
+    if (virNetworkGetAutostart(network.get(), &autostart) != 0 || !autostart) {
+      if (virNetworkSetAutostart(network.get(), 1) != 0) return fail("autostart it");
+      spdlog::info("libvirt: network {} autostarts", spec.name);
+      ++changes;
+    }
+    status.autostart = true;
+    if (!Matches(LibvirtText{virNetworkGetXMLDesc(network.get(), 0)}, spec)) {
+      failure = "libvirt runs another definition than netd gave it";
+      return status;
+    }
+    status.as_specified = true;
+    return status;
+  }
+
+  void DeliverAllDomains() {
+    virDomainPtr* list = nullptr;
+    int count = virConnectListAllDomains(connection_, &list, 0);
+    if (count < 0) {
+      spdlog::warn("libvirt: cannot list the domains: {}", LastError());
+      return;
+    }
+    std::vector<DomainState> states;
+    for (int i = 0; i < count; ++i) {
+      Domain domain{list[i]};
+      states.push_back(DescribeDomain(domain.get(), false));
+    }
+    std::free(list);
+    spdlog::info("libvirt: {} domains, {} running", states.size(),
+                 std::count_if(states.begin(), states.end(), [](auto& s) { return s.running; }));
+    Deliver(std::move(states), true);
+  }
+
+  void Deliver(std::vector<DomainState> states, bool complete) {
+    boost::asio::post(io_, [self = self_, states = std::move(states), complete]() mutable {
+      auto session = self.lock();
+      if (session && session->delivering) session->on_domains_(std::move(states), complete);
+    });
+  }
+
+  static void OnRetry(int timer, void* opaque) {
+    auto* session = static_cast<Session*>(opaque);
+    virEventRemoveTimeout(timer);
+    session->retry_timer_ = -1;
+    session->Connect();
+  }
+
+  static void OnCheck(int, void* opaque) {
+    auto* session = static_cast<Session*>(opaque);
+    if (session->connection_) session->EnsureNetworks();
+  }
+
+  static void OnClose(virConnectPtr, int reason, void* opaque) {
+    auto* session = static_cast<Session*>(opaque);
+    spdlog::warn("libvirt: lost the connection to {} (reason {})", session->options_.uri, reason);
+    // Not from within the callback: the connection is closed on the next turn of the loop.
+    session->retry_timer_ = virEventAddTimeout(0, &Session::OnLost, opaque, nullptr);
+  }
+
+  static void OnLost(int timer, void* opaque) {
+    auto* session = static_cast<Session*>(opaque);
+    virEventRemoveTimeout(timer);
+    session->retry_timer_ = -1;
+    if (session->connection_) session->Disconnect();
+    session->Failed(fmt::format("lost the connection to {}", session->options_.uri));
+  }
+
+  static int OnDomainEvent(virConnectPtr, virDomainPtr domain, int event, int, void* opaque) {
+    auto* session = static_cast<Session*>(opaque);
+    auto state = DescribeDomain(domain, event == VIR_DOMAIN_EVENT_UNDEFINED);
+    spdlog::info("libvirt: domain {} ({}) event {}: {}", state.name, state.uuid, event,
+                 !state.defined  ? "gone"
+                 : state.running ? "running"
+                                 : "not running");
+    {
+      std::lock_guard lock(session->mutex_);
+      ++session->status_.domain_events;
+    }
+    session->Deliver({std::move(state)}, false);
+    return 0;
+  }
+
+  static int OnNetworkEvent(virConnectPtr, virNetworkPtr network, int event, int, void* opaque) {
+    auto* session = static_cast<Session*>(opaque);
+    const char* name = virNetworkGetName(network);
+    const auto& networks = session->options_.networks;
+    bool ours = name && std::any_of(networks.begin(), networks.end(),
+                                    [&](const auto& spec) { return spec.name == name; });
+    // A network redefined by someone else waits for the next check: netd's own definitions
+    // raise the same event. So does a network netd failed to repair, lest its own attempts'
+    // events repeat them without pause.
+    if (ours && !session->failing_.contains(name) &&
+        (event == VIR_NETWORK_EVENT_UNDEFINED || event == VIR_NETWORK_EVENT_STOPPED)) {
+      session->EnsureNetworks();
+    }
+    return 0;
+  }
+
+  boost::asio::io_context& io_;
+  Options options_;
+  std::weak_ptr<Session> self_;
+  std::chrono::milliseconds backoff_;
+  virConnectPtr connection_ = nullptr;
+  int domain_callback_ = -1;
+  int network_callback_ = -1;
+  int retry_timer_ = -1;
+  int check_timer_ = -1;
+  bool closing_ = false;
+  bool settled_ = false;           // the networks stood as specified once
+  std::set<std::string> failing_;  // networks whose last repair failed
+  mutable std::mutex mutex_;
+  Status status_;
+};
+
+LibvirtClient::LibvirtClient(boost::asio::io_context& io, Options options,
+                             DomainsCallback on_domains)
+    : session_(std::make_shared<Session>(io, std::move(options), std::move(on_domains))) {}
+
+LibvirtClient::~LibvirtClient() {
+  Stop();
+}
+
+void LibvirtClient::Start() {
+  if (session_->delivering) return;
+  session_->delivering = true;
+  LibvirtThread::Get().Post(
+      [session = session_] { session->Open(std::weak_ptr<Session>(session)); });
+}
+
+void LibvirtClient::Stop() {
+  if (!session_->delivering) return;
+  session_->delivering = false;
+  std::promise<void> closed;
+  LibvirtThread::Get().Post([session = session_, &closed] {
+    session->Close();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+}
+
+LibvirtClient::Status LibvirtClient::status() const {
+  return session_->status();
+}
+
+}  // namespace netd::ovs

@@ -1,0 +1,255 @@
+#include "reconnecting_stream.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <variant>
+
+namespace netd::ovs {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+using UnixSocket = boost::asio::local::stream_protocol::socket;
+using TcpSocket = boost::asio::ip::tcp::socket;
+using TlsStream = ssl::stream<TcpSocket>;
+using AnyStream = std::variant<UnixSocket, TcpSocket, TlsStream>;
+
+// An attempt that has not connected by then is given up: a TCP peer that vanished would
+// otherwise hold it for minutes of SYN retries, a stalled TLS handshake forever.
+constexpr std::chrono::seconds kConnectTimeout{10};
+
+// Read for every connection: a renewed certificate needs no restart. The server's certificate
+// must be signed by the CA; its names are not checked, as Open vSwitch's own clients do not
+// (certificates made with ovs-pki name no address).
+std::unique_ptr<ssl::context> TlsContext(const TlsFiles& files, std::string& failure) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code error;
+  auto failed = [&](std::string_view what, const std::filesystem::path& file) {
+    if (!error) return false;
+    // Of a file it cannot open, OpenSSL 3 tells Asio no reason ("asio.ssl error").
+    auto reason = ::access(file.c_str(), R_OK) == 0 ? error.message() : std::strerror(errno);
+    failure = fmt::format("cannot use the {} {}: {}", what, file.string(), reason);
+    return true;
+  };
+  // TLS 1.2 at least; ovsdb-server speaks it by default.
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  context->set_verify_mode(ssl::verify_peer);
+  context->load_verify_file(files.ca_certificate.string(), error);
+  if (failed("CA certificate", files.ca_certificate)) return nullptr;
+  context->use_certificate_chain_file(files.certificate.string(), error);
+  if (failed("certificate", files.certificate)) return nullptr;
+  context->use_private_key_file(files.private_key.string(), ssl::context::pem, error);
+  if (failed("private key", files.private_key)) return nullptr;
+  return context;
+}
+
+AnyStream MakeStream(boost::asio::io_context& io, Remote::Kind kind, ssl::context* tls) {
+  if (kind == Remote::Kind::kUnix) return AnyStream(std::in_place_type<UnixSocket>, io);
+  if (kind == Remote::Kind::kTcp) return AnyStream(std::in_place_type<TcpSocket>, io);
+  return AnyStream(std::in_place_type<TlsStream>, io, *tls);
+}
+
+}  // namespace
+
+// One connection attempt and, once it succeeds, the connection. Each pending operation holds
+// it, so that what the operation uses (the socket, a TLS stream's state, the buffers) outlives
+// a Stop, a lost connection or the ReconnectingStream until the operation completes.
+struct ReconnectingStream::Connection {
+  Connection(boost::asio::io_context& io, Remote::Kind kind, std::unique_ptr<ssl::context> context)
+      : tls(std::move(context)), stream(MakeStream(io, kind, tls.get())) {}
+
+  void Close() {
+    boost::system::error_code ignored;
+    std::visit([&](auto& socket) { socket.lowest_layer().close(ignored); }, stream);
+  }
+
+  std::unique_ptr<ssl::context> tls;  // ssl: only; before the stream that uses it
+  AnyStream stream;
+  std::array<char, 65536> read_buffer{};
+  std::string writing;  // the write in flight
+};
+
+ReconnectingStream::ReconnectingStream(boost::asio::io_context& io, Remote remote, TlsFiles tls,
+                                       Options options, Handlers handlers)
+    : io_(io),
+      remote_(std::move(remote)),
+      tls_(std::move(tls)),
+      options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      timer_(io),
+      backoff_(options_.min_backoff) {}
+
+ReconnectingStream::~ReconnectingStream() {
+  Close();
+}
+
+void ReconnectingStream::Start() {
+  running_ = true;
+  Connect();
+}
+
+void ReconnectingStream::Stop() {
+  running_ = false;
+  timer_.cancel();
+  if (connected_) {
+    Lost("stopped");
+  } else {
+    Close();  // an attempt under way
+  }
+}
+
+void ReconnectingStream::Close() {
+  if (connection_) connection_->Close();
+  connection_.reset();
+}
+
+bool ReconnectingStream::Current(const std::shared_ptr<Connection>& connection) const {
+  return connection == connection_;
+}
+
+void ReconnectingStream::Connect() {
+  Close();
+  std::weak_ptr<bool> alive = alive_;
+  std::unique_ptr<ssl::context> context;
+  if (remote_.kind == Remote::Kind::kSsl) {
+    std::string failure;
+    context = TlsContext(tls_, failure);
+    if (!context) {
+      // Reported from the loop, as every other failed attempt is.
+      boost::asio::post(io_, [this, alive, failure] {
+        if (alive.lock() && running_ && !connection_) Lost(failure);
+      });
+      return;
+    }
+  }
+  auto connection = std::make_shared<Connection>(io_, remote_.kind, std::move(context));
+  connection_ = connection;
+  auto failed = [this, alive, connection](std::string_view what,
+                                          const boost::system::error_code& error) {
+    if (!alive.lock() || !Current(connection)) return true;
+    if (!error) return false;
+    Lost(fmt::format("{}: {}", what, error.message()));
+    return true;
+  };
+  if (remote_.kind == Remote::Kind::kUnix) {
+    std::get<UnixSocket>(connection->stream)
+        .async_connect(UnixSocket::endpoint_type(remote_.path.string()),
+                       [this, connection, failed](const boost::system::error_code& error) {
+                         if (!failed("cannot connect", error)) Connected(connection);
+                       });
+  } else {
+    auto* tls = std::get_if<TlsStream>(&connection->stream);
+    auto& socket = tls ? tls->next_layer() : std::get<TcpSocket>(connection->stream);
+    socket.async_connect(
+        {remote_.address, remote_.port},
+        [this, connection, failed, &socket, tls](const boost::system::error_code& error) {
+          if (failed("cannot connect", error)) return;
+          // Messages are small and wait for their answers: Nagle's algorithm would hold one
+          // back until the peer acknowledged the one before (with delayed ACKs, tens of ms).
+          boost::system::error_code ignored;
+          socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+          if (!tls) {
+            Connected(connection);
+            return;
+          }
+          tls->async_handshake(ssl::stream_base::client,
+                               [this, connection, failed](const boost::system::error_code& error) {
+                                 if (!failed("TLS handshake failed", error)) Connected(connection);
+                               });
+        });
+  }
+  timer_.expires_after(kConnectTimeout);
+  timer_.async_wait([this, alive, connection](const boost::system::error_code& error) {
+    if (error || !alive.lock() || !Current(connection) || connected_) return;
+    Lost(fmt::format("not connected within {} s", kConnectTimeout.count()));
+  });
+}
+
+void ReconnectingStream::Connected(const std::shared_ptr<Connection>& connection) {
+  timer_.cancel();  // the deadline
+  connected_ = true;
+  outbox_.clear();
+  Read(connection);
+  handlers_.connected();
+}
+
+void ReconnectingStream::Read(const std::shared_ptr<Connection>& connection) {
+  std::weak_ptr<bool> alive = alive_;
+  auto done = [this, alive, connection](const boost::system::error_code& error, std::size_t n) {
+    if (!alive.lock() || !Current(connection)) return;
+    if (error == boost::asio::error::eof || error == ssl::error::stream_truncated) {
+      Lost(options_.peer + " closed the connection");
+      return;
+    }
+    if (error) {
+      Lost("reading: " + error.message());
+      return;
+    }
+    handlers_.received(std::string_view(connection->read_buffer.data(), n));
+    if (alive.lock() && Current(connection)) Read(connection);
+  };
+  std::visit(
+      [&](auto& stream) {
+        stream.async_read_some(boost::asio::buffer(connection->read_buffer), std::move(done));
+      },
+      connection->stream);
+}
+
+void ReconnectingStream::Write(std::string_view bytes) {
+  if (!connected_) return;
+  outbox_.append(bytes);
+  if (connection_->writing.empty()) WriteNext();
+}
+
+void ReconnectingStream::WriteNext() {
+  if (outbox_.empty()) return;
+  auto connection = connection_;
+  connection->writing.swap(outbox_);
+  outbox_.clear();
+  std::weak_ptr<bool> alive = alive_;
+  auto done = [this, alive, connection](const boost::system::error_code& error, std::size_t) {
+    if (!alive.lock() || !Current(connection)) return;
+    connection->writing.clear();
+    if (error) {
+      Lost("writing: " + error.message());
+      return;
+    }
+    WriteNext();
+  };
+  std::visit(
+      [&](auto& stream) {
+        boost::asio::async_write(stream, boost::asio::buffer(connection->writing), std::move(done));
+      },
+      connection->stream);
+}
+
+void ReconnectingStream::Drop(const std::string& why) {
+  if (connected_) Lost(why);
+}
+
+void ReconnectingStream::Lost(const std::string& why) {
+  bool was_connected = connected_;
+  connected_ = false;
+  Close();
+  outbox_.clear();
+  std::weak_ptr<bool> alive = alive_;
+  handlers_.lost(why, was_connected);
+  if (!alive.lock() || !running_) return;
+  timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  timer_.async_wait([this, alive](const boost::system::error_code& error) {
+    if (!error && alive.lock() && running_) Connect();
+  });
+}
+
+}  // namespace netd::ovs

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "netd/ovs/remote.hpp"
+
+namespace netd::ovs {
+
+// A byte stream to one remote that reconnects with backoff until stopped: the connection
+// lifecycle that OvsdbClient and OpenFlowClient share, on the caller's Asio loop. For an ssl:
+// remote, connecting includes the TLS handshake, and the TLS files are read again for every
+// connection, so that certificates renewed on disk take effect at the next one.
+class ReconnectingStream {
+ public:
+  struct Options {
+    std::string peer;  // who listens there, for messages ("ovsdb-server")
+    std::chrono::milliseconds min_backoff;
+    std::chrono::milliseconds max_backoff;
+  };
+  struct Handlers {
+    // The connection stands and is being read (an ssl: remote: the handshake is done).
+    std::function<void()> connected;
+    // Bytes as they were read, in order.
+    std::function<void(std::string_view bytes)> received;
+    // A connection attempt failed (`was_connected` false) or the connection was lost, also
+    // through Drop or Stop. Unless stopped, the next attempt follows after retry_delay(). The
+    // handler may destroy the stream.
+    std::function<void(const std::string& why, bool was_connected)> lost;
+  };
+
+  ReconnectingStream(boost::asio::io_context& io, Remote remote, TlsFiles tls, Options options,
+                     Handlers handlers);
+  ~ReconnectingStream();
+  ReconnectingStream(const ReconnectingStream&) = delete;
+  ReconnectingStream& operator=(const ReconnectingStream&) = delete;
+
+  // Connects (and keeps reconnecting) until Stop.
+  void Start();
+  void Stop();
+
+  const Remote& remote() const { return remote_; }
+  bool running() const { return running_; }
+  bool connected() const { return connected_; }
+  // Queued behind what is not yet written; without a connection, dropped.
+  void Write(std::string_view bytes);
+  // Gives up the current connection (the peer broke the protocol); reconnects after the pause.
+  void Drop(const std::string& why);
+  // The peer proved healthy (it answered, not only accepted): the next pause is the shortest.
+  void ResetBackoff() { backoff_ = options_.min_backoff; }
+  // The pause before the next attempt once the current connection is lost.
+  std::chrono::milliseconds retry_delay() const { return backoff_; }
+
+ private:
+  struct Connection;
+
+  void Connect();
+  void Connected(const std::shared_ptr<Connection>& connection);
+  bool Current(const std::shared_ptr<Connection>& connection) const;
+  void Read(const std::shared_ptr<Connection>& connection);
+  void WriteNext();
+  void Lost(const std::string& why);
+  void Close();
+
+  boost::asio::io_context& io_;
+  Remote remote_;
+  TlsFiles tls_;
+  Options options_;
+  Handlers handlers_;
+  boost::asio::steady_timer timer_;  // the pause before reconnecting, or a connect's deadline
+  std::chrono::milliseconds backoff_;
+  std::shared_ptr<Connection> connection_;  // the current attempt or connection
+  std::string outbox_;                      // queued while a write is in flight
+  bool running_ = false;
+  bool connected_ = false;
+  // Handlers check it: the stream may be gone when a cancelled operation completes.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace netd::ovs

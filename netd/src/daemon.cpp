@@ -138,6 +138,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
                RolesText(config), config.state_dir.string(), ipam.size(), audit.length());
 
+  // Asio never raises SIGPIPE (MSG_NOSIGNAL), but libvirt's remote client writes to its socket
+  // itself: a libvirtd that goes away must not kill netd.
+  std::signal(SIGPIPE, SIG_IGN);
   boost::asio::io_context io(1);
   // Before anything can reach netd (the socket, dnsmasq): a SIGTERM from then on is a clean stop.
   boost::asio::signal_set reload_signal(io, SIGHUP);

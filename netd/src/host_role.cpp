@@ -110,7 +110,13 @@ void HostRole::OnDomains(std::vector<ovs::DomainState> domains, bool complete) {
 // secure network: said when it starts rather than found out from its silence.
 void HostRole::WarnAboutInterfaces(const ovs::DomainState& domain) const {
   for (const auto& interface : domain.interfaces) {
+    // <interface type='network'> names the network; type='bridge' only the bridge.
     const auto* network = config_.FindNetwork(interface.network);
+    for (const auto& candidate : config_.networks) {
+      if (!network && !interface.bridge.empty() && candidate.bridge == interface.bridge) {
+        network = &candidate;
+      }
+    }
     if (!network || network->dhcp_dynamic) continue;
     auto mac = MacAddress::Parse(interface.mac);
     auto encoded = mac ? mac->EncodedVmAddress() : std::nullopt;
@@ -141,6 +147,7 @@ nlohmann::json HostRole::LibvirtJson() const {
           {"error", OrNull(status.error)},
           {"networks", networks},
           {"connects", status.connects},
+          {"connect_failures", status.connect_failures},
           {"disconnects", status.disconnects},
           {"network_changes", status.network_changes},
           {"network_repairs", status.network_repairs},

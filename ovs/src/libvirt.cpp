@@ -9,12 +9,15 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <charconv>
 #include <cstdlib>
 #include <deque>
 #include <future>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "netd/ovs/libvirt_handles.hpp"
 
 namespace netd::ovs {
 namespace {
@@ -64,10 +67,17 @@ struct XmlCharFree {
 class XmlDocument {
  public:
   explicit XmlDocument(std::string_view xml)
-      : doc_(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "libvirt.xml", nullptr,
-                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)),
+      : doc_(
+            (Init(), xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "libvirt.xml", nullptr,
+                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING))),
         context_(doc_ ? xmlXPathNewContext(doc_.get()) : nullptr) {}
   bool ok() const { return context_ != nullptr; }
+
+  // libxml2 2.9 does not set itself up safely on a first use from two threads at once.
+  static void Init() {
+    static const bool initialized = (xmlInitParser(), true);
+    (void)initialized;
+  }
 
   // The nodes `path` selects, relative to `node` (the document when null).
   std::vector<xmlNode*> Nodes(const char* path, xmlNode* node = nullptr) const {
@@ -96,19 +106,6 @@ class XmlDocument {
 
 // --- libvirt handles -------------------------------------------------------------------------
 
-struct NetworkFree {
-  void operator()(virNetworkPtr network) const { virNetworkFree(network); }
-};
-using Network = std::unique_ptr<virNetwork, NetworkFree>;
-struct DomainFree {
-  void operator()(virDomainPtr domain) const { virDomainFree(domain); }
-};
-using Domain = std::unique_ptr<virDomain, DomainFree>;
-struct CharFree {
-  void operator()(char* text) const { std::free(text); }
-};
-using LibvirtText = std::unique_ptr<char, CharFree>;
-
 std::string LastError() {
   const char* message = virGetLastErrorMessage();
   return message ? message : "unknown libvirt error";
@@ -134,15 +131,24 @@ class LibvirtThread {
       tasks_.push_back(std::move(task));
     }
     // A timeout added from another thread interrupts the loop's poll.
-    virEventAddTimeout(0, &LibvirtThread::OnWake, this, nullptr);
+    if (virEventAddTimeout(0, &LibvirtThread::OnWake, this, nullptr) < 0) {
+      spdlog::error("libvirt: cannot wake libvirt's thread: {}", LastError());
+    }
   }
 
  private:
   LibvirtThread() {
     virSetErrorFunc(nullptr, LogLibvirtError);
-    virEventRegisterDefaultImpl();
-    std::thread([this] {
-      for (;;) virEventRunDefaultImpl();
+    if (virEventRegisterDefaultImpl() != 0) {
+      spdlog::error("libvirt: cannot set up libvirt's event loop: {}", LastError());
+    }
+    std::thread([] {
+      for (;;) {
+        if (virEventRunDefaultImpl() != 0) {
+          spdlog::error("libvirt: libvirt's event loop failed: {}", LastError());
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
     }).detach();
   }
   static void OnWake(int timer, void* opaque) {
@@ -210,13 +216,16 @@ std::optional<LibvirtNetworkSpec> ParseLibvirtNetworkXml(std::string_view xml) {
   LibvirtNetworkSpec spec;
   spec.name = doc.Text("/network/name");
   spec.bridge = doc.Text("/network/bridge/@name");
-  auto group = doc.Text("@name", groups.front());
-  if (!group.starts_with("vlan-")) return std::nullopt;
-  try {
-    spec.vlan = static_cast<std::uint16_t>(std::stoul(group.substr(5)));
-  } catch (const std::exception&) {
+  // A VLAN outside the portgroup, or a virtualport of its own, would change what VM ports get.
+  if (!doc.Nodes("/network/vlan").empty() || !doc.Nodes("virtualport", groups.front()).empty()) {
     return std::nullopt;
   }
+  auto group = doc.Text("@name", groups.front());
+  if (!group.starts_with("vlan-")) return std::nullopt;
+  const char* digits = group.data() + 5;
+  const char* end = group.data() + group.size();
+  auto [stop, error] = std::from_chars(digits, end, spec.vlan);
+  if (error != std::errc() || stop != end || digits == end) return std::nullopt;
   auto tags = doc.Nodes("vlan/tag", groups.front());
   if (tags.size() > 1 || doc.Text("vlan/@trunk", groups.front()) == "yes") return std::nullopt;
   if (tags.size() == 1) {
@@ -251,9 +260,28 @@ class LibvirtClient::Session {
     }
   }
 
-  // From the loop: whether posted domain states still reach the callback.
-  bool delivering = false;
   DomainsCallback on_domains_;
+
+  // From the loop: states posted from now on reach the callback, until Stop.
+  void StartDelivering() {
+    std::lock_guard lock(posting_mutex_);
+    posting_ = true;
+    ++generation_;
+  }
+  // From the loop: no state posted before reaches the callback, nor one posted later.
+  void StopDelivering() {
+    std::lock_guard lock(posting_mutex_);
+    posting_ = false;
+    ++generation_;
+  }
+  bool Delivering(std::uint64_t generation) {
+    std::lock_guard lock(posting_mutex_);
+    return posting_ && generation == generation_;
+  }
+  bool delivering() {
+    std::lock_guard lock(posting_mutex_);
+    return posting_;
+  }
 
   Status status() const {
     std::lock_guard lock(mutex_);
@@ -274,7 +302,7 @@ class LibvirtClient::Session {
 
  private:
   void Connect() {
-    if (closing_) return;
+    if (closing_ || connection_) return;
     connection_ = virConnectOpen(options_.uri.c_str());
     if (!connection_) {
       Failed(fmt::format("cannot connect to {}: {}", options_.uri, LastError()));
@@ -314,7 +342,9 @@ class LibvirtClient::Session {
     {
       std::lock_guard lock(mutex_);
       status_.error = why;
+      ++status_.connect_failures;
     }
+    RemoveTimer(retry_timer_);
     retry_timer_ =
         virEventAddTimeout(static_cast<int>(backoff_.count()), &Session::OnRetry, this, nullptr);
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
@@ -328,9 +358,13 @@ class LibvirtClient::Session {
     virConnectUnregisterCloseCallback(connection_, &Session::OnClose);
     virConnectClose(connection_);
     connection_ = nullptr;
-    std::lock_guard lock(mutex_);
-    if (status_.connected) ++status_.disconnects;
-    status_.connected = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (status_.connected) ++status_.disconnects;
+      status_.connected = false;
+    }
+    // What netd knew of the domains may be stale from now on.
+    Deliver({}, true);
   }
 
   static void RemoveTimer(int& timer) {
@@ -346,7 +380,7 @@ class LibvirtClient::Session {
     for (std::size_t i = 0; i < options_.networks.size(); ++i) {
       const auto& spec = options_.networks[i];
       std::string failure;
-      auto status = EnsureNetwork(spec, changes, failure);
+      auto status = EnsureNetwork(spec, !failing_.contains(spec.name), changes, failure);
       if (!failure.empty()) {
         all_well = false;
         failing_.insert(spec.name);
@@ -373,10 +407,12 @@ class LibvirtClient::Session {
     return xml && ParseLibvirtNetworkXml(xml.get()) == spec;
   }
 
-  NetworkStatus EnsureNetwork(const LibvirtNetworkSpec& spec, std::uint64_t& changes,
-                              std::string& failure) {
+  // A network whose last repair failed is not stopped again: if libvirt keeps running another
+  // definition, netd would otherwise restart it, and its VMs' network, on every check.
+  NetworkStatus EnsureNetwork(const LibvirtNetworkSpec& spec, bool may_restart,
+                              std::uint64_t& changes, std::string& failure) {
     NetworkStatus status{spec.name, spec.bridge};
-    Network network{virNetworkLookupByName(connection_, spec.name.c_str())};
+    LibvirtNetwork network{virNetworkLookupByName(connection_, spec.name.c_str())};
     auto fail = [&](std::string_view what) {
       failure = fmt::format("cannot {}: {}", what, LastError());
       return status;
@@ -392,7 +428,7 @@ class LibvirtClient::Session {
       defined = virNetworkIsPersistent(network.get()) == 1 && Matches(persistent, spec);
       // A network running another definition is stopped first: started again below, it runs
       // netd's.
-      if (virNetworkIsActive(network.get()) == 1 &&
+      if (may_restart && virNetworkIsActive(network.get()) == 1 &&
           !Matches(LibvirtText{virNetworkGetXMLDesc(network.get(), 0)}, spec)) {
         if (virNetworkDestroy(network.get()) != 0) return fail("stop it to apply the definition");
         spdlog::info("libvirt: stopped network {}: it ran another definition", spec.name);
@@ -436,7 +472,7 @@ class LibvirtClient::Session {
     }
     std::vector<DomainState> states;
     for (int i = 0; i < count; ++i) {
-      Domain domain{list[i]};
+      LibvirtDomain domain{list[i]};
       states.push_back(DescribeDomain(domain.get(), false));
     }
     std::free(list);
@@ -446,9 +482,15 @@ class LibvirtClient::Session {
   }
 
   void Deliver(std::vector<DomainState> states, bool complete) {
-    boost::asio::post(io_, [self = self_, states = std::move(states), complete]() mutable {
+    std::lock_guard lock(posting_mutex_);
+    // After Stop the loop may be gone; and what an earlier Start's connection saw is stale.
+    if (!posting_) return;
+    boost::asio::post(io_, [self = self_, generation = generation_, states = std::move(states),
+                            complete]() mutable {
       auto session = self.lock();
-      if (session && session->delivering) session->on_domains_(std::move(states), complete);
+      if (session && session->Delivering(generation)) {
+        session->on_domains_(std::move(states), complete);
+      }
     });
   }
 
@@ -468,6 +510,7 @@ class LibvirtClient::Session {
     auto* session = static_cast<Session*>(opaque);
     spdlog::warn("libvirt: lost the connection to {} (reason {})", session->options_.uri, reason);
     // Not from within the callback: the connection is closed on the next turn of the loop.
+    RemoveTimer(session->retry_timer_);
     session->retry_timer_ = virEventAddTimeout(0, &Session::OnLost, opaque, nullptr);
   }
 
@@ -524,6 +567,9 @@ class LibvirtClient::Session {
   std::set<std::string> failing_;  // networks whose last repair failed
   mutable std::mutex mutex_;
   Status status_;
+  std::mutex posting_mutex_;
+  bool posting_ = false;
+  std::uint64_t generation_ = 0;
 };
 
 LibvirtClient::LibvirtClient(boost::asio::io_context& io, Options options,
@@ -535,21 +581,27 @@ LibvirtClient::~LibvirtClient() {
 }
 
 void LibvirtClient::Start() {
-  if (session_->delivering) return;
-  session_->delivering = true;
+  if (session_->delivering()) return;
+  session_->StartDelivering();
   LibvirtThread::Get().Post(
       [session = session_] { session->Open(std::weak_ptr<Session>(session)); });
 }
 
 void LibvirtClient::Stop() {
-  if (!session_->delivering) return;
-  session_->delivering = false;
-  std::promise<void> closed;
-  LibvirtThread::Get().Post([session = session_, &closed] {
+  if (!session_->delivering()) return;
+  session_->StopDelivering();
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  LibvirtThread::Get().Post([session = session_, closed] {
     session->Close();
-    closed.set_value();
+    closed->set_value();
   });
-  closed.get_future().wait();
+  // Closing waits for whatever libvirt call is under way; a hung libvirtd must not hold up the
+  // daemon's loop forever. The session lives on with the task, and posts nothing more.
+  if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    spdlog::warn("libvirt: the connection to {} did not close within 5 s; going on",
+                 session_->status().uri);
+  }
 }
 
 LibvirtClient::Status LibvirtClient::status() const {

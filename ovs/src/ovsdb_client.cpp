@@ -104,10 +104,8 @@ const OvsdbClient::Rows& OvsdbClient::rows(const std::string& table) const {
 }
 
 void OvsdbClient::OnConnected() {
-  ++counters_.connects;
-  last_failure_.clear();
   splitter_ = JsonStreamSplitter();
-  spdlog::info("ovsdb: connected to {}", ToString(stream_->remote()));
+  spdlog::debug("ovsdb: connected to {}; asking for the monitor", ToString(stream_->remote()));
   json requests = json::object();
   for (const auto& [table, columns] : options_.tables) {
     requests[table] = columns.empty() ? json::object() : json{{"columns", columns}};
@@ -158,8 +156,13 @@ void OvsdbClient::Handle(const json& message) {
     for (const auto& entry : options_.tables) cache_[entry.first];
     ApplyUpdates(message.at("result"));
     synced_ = true;
+    // Counted as connected only now: with TLS 1.3 the server checks netd's certificate after
+    // the handshake, and a refusal shows only here, as a connection that closes at once.
+    ++counters_.connects;
+    last_failure_.clear();
     stream_->ResetBackoff();
-    spdlog::info("ovsdb: monitoring {} tables of {}", options_.tables.size(), options_.database);
+    spdlog::info("ovsdb: connected to {}, monitoring {} tables of {}", ToString(stream_->remote()),
+                 options_.tables.size(), options_.database);
     NotifyListeners();
     return;
   }
@@ -224,11 +227,12 @@ void OvsdbClient::Send(const json& message) {
 }
 
 void OvsdbClient::OnLost(const std::string& why, bool was_connected) {
+  bool established = was_connected && synced_;
   synced_ = false;
   cache_.clear();
   versions_.clear();
   auto remote = ToString(stream_->remote());
-  if (was_connected) {
+  if (established) {
     ++counters_.disconnects;
     spdlog::warn("ovsdb: disconnected from {}: {}", remote, why);
   } else {

@@ -359,19 +359,43 @@ void PortSecurity::SetInactiveVms(std::set<std::string> inactive,
   inactive_vms_ = std::move(inactive);
   if (affected.empty() || !client_.synced()) return;
   auto now = std::chrono::steady_clock::now();
-  std::vector<std::string> ports;
+  std::vector<std::pair<std::string, std::string>> ports;  // Port uuid, name
   for (const auto& [uuid, planned] : planned_) {
     auto plan = desired_.find(planned.name);
-    if (plan != desired_.end() && affected.contains(plan->second.vm_id)) ports.push_back(uuid);
-  }
-  for (const auto& uuid : ports) {
-    PlanAgain(uuid, now);
-    // Sent again even where the plan is the same: the VM's flows are put back as a unit.
-    if (reconcile.contains(desired_[planned_[uuid].name].vm_id)) {
-      installed_.erase(planned_[uuid].name);
+    if (plan != desired_.end() && affected.contains(plan->second.vm_id)) {
+      ports.emplace_back(uuid, planned.name);
     }
   }
+  for (const auto& [uuid, name] : ports) PlanAgain(uuid, now);
   Sync();
+  for (const auto& [uuid, name] : ports) {
+    auto plan = desired_.find(name);
+    if (plan != desired_.end() && reconcile.contains(plan->second.vm_id)) VerifyPortFlows(name);
+  }
+}
+
+void PortSecurity::VerifyPortFlows(const std::string& name) {
+  auto installed = installed_.find(name);
+  if (installed == installed_.end() || !installed->second.acknowledged || !openflow_.ready()) {
+    return;
+  }
+  auto cookie = installed->second.cookie;
+  auto expected = installed->second.flows.size();
+  auto batch = next_batch_;
+  openflow_.CountFlows(
+      cookie, ~std::uint64_t{0}, [this, name, cookie, expected, batch](auto count) {
+        // A batch sent meanwhile may have changed the port's flows: the periodic count covers it.
+        if (!count || batch != next_batch_) return;
+        auto entry = installed_.find(name);
+        if (entry == installed_.end() || entry->second.cookie != cookie || *count == expected)
+          return;
+        spdlog::warn("ovs: {}: port {} holds {} of its {} flows; installing them again",
+                     spec_.bridge, name, *count, expected);
+        ++counters_.flow_repairs;
+        installed_.erase(entry);
+        changed_.insert(name);
+        Sync();
+      });
 }
 
 void PortSecurity::PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now) {

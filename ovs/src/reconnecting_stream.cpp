@@ -94,6 +94,7 @@ ReconnectingStream::~ReconnectingStream() {
 }
 
 void ReconnectingStream::Start() {
+  if (running_) return;
   running_ = true;
   Connect();
 }
@@ -243,7 +244,9 @@ void ReconnectingStream::Lost(const std::string& why) {
   Close();
   outbox_.clear();
   std::weak_ptr<bool> alive = alive_;
-  handlers_.lost(why, was_connected);
+  // The handler may destroy the stream, and with it handlers_.
+  auto lost = handlers_.lost;
+  lost(why, was_connected);
   if (!alive.lock() || !running_) return;
   timer_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, options_.max_backoff);

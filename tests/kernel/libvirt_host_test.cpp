@@ -69,7 +69,8 @@ class LibvirtHostTest : public ::testing::Test {
       auto status = role_->StatusJson();
       return status["bridges"]["in_sync"].get<bool>() &&
              status["bridges"]["per_bridge"][0]["openflow_connected"].get<bool>() &&
-             status["libvirt"]["connected"].get<bool>();
+             status["libvirt"]["networks"][0]["as_specified"].get<bool>() &&
+             status["libvirt"]["domains"] == 1;
     }));
     host_->SetLinkUp("br-secure");
     host_->RunChecked({"ip", "address", "replace", "10.81.0.1/24", "dev", "br-secure"});
@@ -93,11 +94,15 @@ class LibvirtHostTest : public ::testing::Test {
   }
   // netd's flows for the port's OpenFlow number (the table-miss drop matches no in_port).
   std::string PortFlows(const std::string& port) {
-    auto number = ovs_->Vsctl({"get", "Interface", port, "ofport"}).out;
-    number = number.substr(0, number.find('\n'));
-    return ovs_
-        ->Ofctl({"-O", "OpenFlow13", "--no-stats", "dump-flows", "br-secure", "in_port=" + number})
-        .out;
+    auto number = ovs_->Vsctl({"get", "Interface", port, "ofport"});
+    if (!number.ok() || number.out.empty()) {
+      ADD_FAILURE() << "no OpenFlow port number for " << port << ": " << number.err;
+      return "unknown";
+    }
+    auto flows = ovs_->Ofctl({"-O", "OpenFlow13", "--no-stats", "dump-flows", "br-secure",
+                              "in_port=" + number.out.substr(0, number.out.find('\n'))});
+    if (!flows.ok()) ADD_FAILURE() << "ovs-ofctl dump-flows failed: " << flows.err;
+    return flows.ok() ? flows.out : "unknown";
   }
 
   // Opened first, closed last: the test driver's state starts from its default.
@@ -131,7 +136,8 @@ TEST_F(LibvirtHostTest, AStoppedVmsPortGetsNoFlowsUntilTheVmRunsAgain) {
                  {.mac = kVmMac, .vm_id = kVmUuid, .vlan_tag = 1081});
   vm.AddAddress("eth0", "10.81.0.10/24");
   ASSERT_TRUE(RunUntil(5s, [&] { return PortIs("vnet0", "pinned"); }));
-  EXPECT_EQ((*Port("vnet0"))["vm"], "vm1") << "the port does not name its VM";
+  EXPECT_TRUE(RunUntil(5s, [&] { return (*Port("vnet0"))["vm"] == "vm1"; }))
+      << "the port does not name its VM: " << Port("vnet0")->dump();
   EXPECT_TRUE(vm.Ping("10.81.0.1")) << "a running VM's port does not pass";
 
   // The VM stops, and its port stays behind (as after a crash of libvirt's cleanup).

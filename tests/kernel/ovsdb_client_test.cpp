@@ -256,14 +256,16 @@ class OvsdbRemoteTest : public ::testing::Test {
                                "2", "-subj", "/CN=netd test " + ca});
       openssl(args);
     }
-    for (std::string peer : {"server", "client"}) {
+    // The stranger's certificate is signed by the other CA, which ovsdb-server does not trust.
+    for (std::string peer : {"server", "client", "stranger"}) {
+      std::string ca = peer == "stranger" ? "other-ca" : "ca";
       std::vector<std::string> args = {"req"};
       args.insert(args.end(), key.begin(), key.end());
       args.insert(args.end(), {"-keyout", File(peer + ".key"), "-out", File(peer + ".csr"), "-subj",
                                "/CN=netd test " + peer});
       openssl(args);
-      openssl({"x509", "-req", "-in", File(peer + ".csr"), "-CA", File("ca.pem"), "-CAkey",
-               File("ca.key"), "-set_serial", std::to_string(++serial), "-days", "2", "-out",
+      openssl({"x509", "-req", "-in", File(peer + ".csr"), "-CA", File(ca + ".pem"), "-CAkey",
+               File(ca + ".key"), "-set_serial", std::to_string(++serial), "-days", "2", "-out",
                File(peer + ".pem")});
     }
   }
@@ -361,6 +363,26 @@ TEST_F(OvsdbRemoteTest, OverTlsAServerThatTheCaDidNotSignIsRefused) {
   EXPECT_EQ(wrong_ca.counters().connects, 0u) << "a handshake with an unverified server passed";
   EXPECT_TRUE(wrong_ca.rows("Open_vSwitch").empty());
   EXPECT_EQ(right_ca.rows("Open_vSwitch").size(), 1u);
+}
+
+TEST_F(OvsdbRemoteTest, OverTlsAClientCertificateTheServerDoesNotTrustIsRefused) {
+  MakeCertificates();
+  StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
+               "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
+               "--ca-cert=" + File("ca.pem")});
+  // The client trusts the server; the server does not trust the client's certificate. Under
+  // TLS 1.3 the client's handshake completes before the server refuses.
+  auto& stranger =
+      AddClient(std::string("ssl:127.0.0.1:") + kPort, {.private_key = File("stranger.key"),
+                                                        .certificate = File("stranger.pem"),
+                                                        .ca_certificate = File("ca.pem")});
+  stranger.Start();
+  EXPECT_TRUE(RunUntil(10s, [&] { return stranger.counters().connect_failures >= 3; }))
+      << "failed attempts: " << stranger.counters().connect_failures << "\n"
+      << ServerLog();
+  EXPECT_FALSE(stranger.synced());
+  EXPECT_EQ(stranger.counters().connects, 0u);
+  EXPECT_EQ(stranger.counters().disconnects, 0u) << "refused attempts counted as connections";
 }
 
 }  // namespace

@@ -64,8 +64,9 @@ class LibvirtClient {
     std::chrono::milliseconds min_backoff{500};
     std::chrono::milliseconds max_backoff{30'000};
   };
-  // On the loop. `complete`: `domains` are all of libvirt's (after each connect); otherwise
-  // the domains an event was about.
+  // On the loop. `complete`: `domains` are all of libvirt's (after each connect), or none when
+  // the connection is lost (what netd knew of them may be stale from then on); otherwise the
+  // domains an event was about.
   using DomainsCallback = std::function<void(std::vector<DomainState> domains, bool complete)>;
 
   LibvirtClient(boost::asio::io_context& io, Options options, DomainsCallback on_domains);
@@ -73,8 +74,8 @@ class LibvirtClient {
   LibvirtClient(const LibvirtClient&) = delete;
   LibvirtClient& operator=(const LibvirtClient&) = delete;
 
-  // Connects (and keeps reconnecting with backoff) until Stop, which waits until the
-  // connection is closed.
+  // Connects (and keeps reconnecting with backoff) until Stop, which waits (at most 5 s) until
+  // the connection is closed; nothing reaches the callback after Stop.
   void Start();
   void Stop();
 
@@ -91,6 +92,7 @@ class LibvirtClient {
     std::string error;  // the last failure, if the last attempt failed
     std::vector<NetworkStatus> networks;
     std::uint64_t connects = 0;
+    std::uint64_t connect_failures = 0;  // attempts that failed (each retried after a pause)
     std::uint64_t disconnects = 0;
     std::uint64_t network_changes = 0;  // defines, starts, autostarts netd made
     std::uint64_t network_repairs = 0;  // of those, after the networks first stood as specified

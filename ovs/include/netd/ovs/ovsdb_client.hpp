@@ -104,9 +104,11 @@ class OvsdbClient {
   void Transact(nlohmann::json operations, TransactCallback callback);
 
   struct Counters {
-    std::uint64_t connects = 0;
+    std::uint64_t connects = 0;  // connections that reached the monitor's answer
     std::uint64_t disconnects = 0;
-    // Attempts that never stood: nothing listening, refused, a failed TLS handshake.
+    // Attempts that never got that far: nothing listening, refused, a failed TLS handshake,
+    // a connection closed before the monitor's answer (ovsdb-server refusing netd's
+    // certificate under TLS 1.3).
     std::uint64_t connect_failures = 0;
     std::uint64_t transactions = 0;
     std::uint64_t failed_transactions = 0;

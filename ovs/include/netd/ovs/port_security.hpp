@@ -105,7 +105,9 @@ class PortSecurity {
 
   // The VMs (libvirt domain uuids, as in external_ids:vm-id) that are defined but not running:
   // their ports get no flows. The ports of the VMs in `reconcile` (those a libvirt event was
-  // about) are planned again and get their flows sent again at once.
+  // about) are planned again at once, and their flows in the switch counted: flows gone
+  // missing are installed again (a port's flows are not replaced needlessly, which would drop
+  // its traffic for a moment).
   void SetInactiveVms(std::set<std::string> inactive, const std::set<std::string>& reconcile);
 
   struct Counters {
@@ -139,6 +141,8 @@ class PortSecurity {
   bool FlowsAcknowledged(const std::string& name, const PortPlan& plan) const;
   void FullInstall();
   void CheckFlows();
+  // Counts the flows of port `name` in the switch; installs them again if some are missing.
+  void VerifyPortFlows(const std::string& name);
   void SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners);
   void Acknowledged(std::uint64_t batch, const OpenFlowClient::BatchResult& result,
                     const std::vector<std::string>& owners);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "netd/ovs/libvirt.hpp"
+#include "netd/ovs/libvirt_handles.hpp"
 
 namespace netd::testing {
 
@@ -22,14 +23,8 @@ class LibvirtTestDriver {
   LibvirtTestDriver(const LibvirtTestDriver&) = delete;
   LibvirtTestDriver& operator=(const LibvirtTestDriver&) = delete;
 
-  struct NetworkFree {
-    void operator()(virNetworkPtr network) const { virNetworkFree(network); }
-  };
-  using Network = std::unique_ptr<virNetwork, NetworkFree>;
-  struct DomainFree {
-    void operator()(virDomainPtr domain) const { virDomainFree(domain); }
-  };
-  using Domain = std::unique_ptr<virDomain, DomainFree>;
+  using Network = ovs::LibvirtNetwork;
+  using Domain = ovs::LibvirtDomain;
 
   Network FindNetwork(const std::string& name) const;
   // The network's definition, parsed; nullopt when it is missing, transient or not netd's.

@@ -123,6 +123,8 @@ int main() {
   netd::testing::NetdProcess netd(dir.path(), [&](std::string text) {
     using netd::testing::Replace;
     text = Replace(text, (dir.path() / "ovs" / "db.sock").string(), ovs.db_socket().string());
+    // The figure is the OVS path's: no libvirt (the test driver would live inside netd).
+    text = Replace(text, "libvirt_uri = \"test:///default\"", "libvirt_uri = \"\"");
     return Replace(text, '"' + (dir.path() / "ovs").string() + '"', '"' + ovs.dir().string() + '"');
   });
   netd.RunInNamespace(host.name());

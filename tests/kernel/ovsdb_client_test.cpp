@@ -270,6 +270,14 @@ class OvsdbRemoteTest : public ::testing::Test {
     }
   }
 
+  // ovsdb-server on pssl: with the server's certificate, trusting clients the CA signed.
+  void StartTlsServer() {
+    MakeCertificates();
+    StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
+                 "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
+                 "--ca-cert=" + File("ca.pem")});
+  }
+
   TlsFiles ClientFiles(const std::string& ca) const {
     return {.private_key = File("client.key"),
             .certificate = File("client.pem"),
@@ -336,19 +344,13 @@ TEST_F(OvsdbRemoteTest, OverTcpToAnIpv6AddressTheClientSyncs) {
 }
 
 TEST_F(OvsdbRemoteTest, OverTlsTheClientSyncsTransactsAndFollowsARestart) {
-  MakeCertificates();
-  StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
-               "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
-               "--ca-cert=" + File("ca.pem")});
+  StartTlsServer();
   SyncTransactAndFollowARestart(
       AddClient(std::string("ssl:127.0.0.1:") + kPort, ClientFiles("ca")));
 }
 
 TEST_F(OvsdbRemoteTest, OverTlsAServerThatTheCaDidNotSignIsRefused) {
-  MakeCertificates();
-  StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
-               "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
-               "--ca-cert=" + File("ca.pem")});
+  StartTlsServer();
   auto remote = std::string("ssl:127.0.0.1:") + kPort;
   auto& wrong_ca = AddClient(remote, ClientFiles("other-ca"));
   auto& right_ca = AddClient(remote, ClientFiles("ca"));
@@ -366,10 +368,7 @@ TEST_F(OvsdbRemoteTest, OverTlsAServerThatTheCaDidNotSignIsRefused) {
 }
 
 TEST_F(OvsdbRemoteTest, OverTlsAClientCertificateTheServerDoesNotTrustIsRefused) {
-  MakeCertificates();
-  StartServer({std::string("--remote=pssl:") + kPort + ":127.0.0.1",
-               "--private-key=" + File("server.key"), "--certificate=" + File("server.pem"),
-               "--ca-cert=" + File("ca.pem")});
+  StartTlsServer();
   // The client trusts the server; the server does not trust the client's certificate. Under
   // TLS 1.3 the client's handshake completes before the server refuses.
   auto& stranger =

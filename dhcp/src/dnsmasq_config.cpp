@@ -27,6 +27,9 @@ std::string RenderDnsmasqConfig(const DnsmasqSettings& settings) {
       "bind-dynamic\n"
       "no-ping\n"
       "dhcp-authoritative\n"
+      // Leases are found by chaddr only, which the gateway's table pins to the frame's source:
+      // a client identifier would let a VM name another VM's lease (release, decline).
+      "dhcp-ignore-clid\n"
       "no-resolv\n"
       "no-hosts\n"
       "log-dhcp\n";

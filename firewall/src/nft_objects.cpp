@@ -56,13 +56,38 @@ RuleBuilder& RuleBuilder::PayloadLoad(std::uint32_t base, std::uint32_t offset,
 
 RuleBuilder& RuleBuilder::Bitwise(std::span<const std::uint8_t> mask, std::uint32_t reg) {
   std::array<std::uint8_t, 16> zero{};
+  return Bitwise(mask, std::span<const std::uint8_t>(zero.data(), mask.size()), reg);
+}
+
+RuleBuilder& RuleBuilder::Bitwise(std::span<const std::uint8_t> mask,
+                                  std::span<const std::uint8_t> xor_bits, std::uint32_t reg) {
+  if (mask.size() != xor_bits.size() || mask.size() > 16) {
+    throw std::logic_error("bitwise: mask and xor of different or too large sizes");
+  }
   AddExpression("bitwise", [&](nftnl_expr* e) {
     auto length = static_cast<std::uint32_t>(mask.size());
     nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
     nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
     nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, length);
     nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask.data(), length);
-    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero.data(), length);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor_bits.data(), length);
+  });
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::MetaSet(std::uint32_t key, std::uint32_t sreg) {
+  AddExpression("meta", [&](nftnl_expr* e) {
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+  });
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::FibDestinationType(std::uint32_t dreg) {
+  AddExpression("fib", [&](nftnl_expr* e) {
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
   });
   return *this;
 }

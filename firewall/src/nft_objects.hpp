@@ -46,6 +46,12 @@ class RuleBuilder {
   RuleBuilder& PayloadLoad(std::uint32_t base, std::uint32_t offset, std::uint32_t length,
                            std::uint32_t dreg = kReg1);
   RuleBuilder& Bitwise(std::span<const std::uint8_t> mask, std::uint32_t reg = kReg1);
+  // reg = (reg & mask) ^ xor: with mask ~bits and xor bits, sets `bits`.
+  RuleBuilder& Bitwise(std::span<const std::uint8_t> mask, std::span<const std::uint8_t> xor_bits,
+                       std::uint32_t reg = kReg1);
+  RuleBuilder& MetaSet(std::uint32_t key, std::uint32_t sreg = kReg1);
+  // fib daddr type: the destination's address type (RTN_*) in the local table.
+  RuleBuilder& FibDestinationType(std::uint32_t dreg = kReg1);
   RuleBuilder& CtLoad(std::uint32_t key, std::uint32_t dreg = kReg1);
   RuleBuilder& Lookup(const std::string& set, std::uint32_t sreg, bool inverted = false);
   RuleBuilder& VerdictMap(const std::string& map, std::uint32_t sreg = kReg1);

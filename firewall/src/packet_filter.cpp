@@ -7,21 +7,49 @@
 // clang-format on
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 
 #include "nft_batch.hpp"
 #include "table_builder.hpp"
 #include "table_monitor.hpp"
 
 namespace netd::firewall {
+
+std::string_view ToString(TableProtection protection) {
+  return protection == TableProtection::kOwned ? "owner" : "guard";
+}
+
 namespace {
 
 class NftablesPacketFilter final : public PacketFilter {
  public:
+  bool SupportsOwnedTables() override {
+    if (!owned_tables_supported_) {
+      NftBatch batch;
+      AddOwnedTableProbe(batch, kProbeTableName);
+      try {
+        Commit(batch);
+        owned_tables_supported_ = true;
+      } catch (const NftError& refusal) {
+        if (refusal.error_number() != EOPNOTSUPP) throw;
+        owned_tables_supported_ = false;
+      }
+    }
+    return *owned_tables_supported_;
+  }
+
   void ApplyTable(const TableLayout& layout, const TableElements& elements) override {
+    if (layout.protection == TableProtection::kOwned && !SupportsOwnedTables()) {
+      throw std::logic_error("an owned table on a kernel without flags owner,persist");
+    }
     NftBatch batch;
-    AddTableReplacement(batch, layout, elements);
+    // Kernels that know persist know destroy, which also replaces a table flagged persist.
+    AddTableReplacement(
+        batch, layout, elements,
+        SupportsOwnedTables() ? TableRemoval::kDestroy : TableRemoval::kCreateThenDelete);
     Commit(batch);
   }
 
@@ -111,6 +139,8 @@ class NftablesPacketFilter final : public PacketFilter {
     raced_ = true;
   }
 
+  static constexpr const char* kProbeTableName = "ticrypt_probe";
+  std::optional<bool> owned_tables_supported_;
   TableMonitor monitor_{NFPROTO_INET, kTableName};
   bool raced_ = false;
   NftSocket socket_;

@@ -13,6 +13,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if_arp.h>
 
 #include <array>
@@ -34,6 +35,7 @@ constexpr std::size_t kMaxElementListBytes = 60 * 1024;
 constexpr std::size_t kExactElementBytes = 44;    // list entry, key nest, 16-byte key, timeout
 constexpr std::size_t kRangeElementBytes = 64;    // list entry, key and key-end nests
 constexpr std::size_t kBindElementBytes = 32;     // list entry, key nest, 12-byte key
+constexpr std::size_t kPairElementBytes = 36;     // list entry, key nest, 16-byte key
 constexpr std::size_t kMapElementBytes = 320;     // ifname key, verdict with a chain name
 constexpr std::size_t kForwardElementBytes = 64;  // 8-byte key and data, timeout
 
@@ -61,16 +63,29 @@ constexpr const char* kCounterSecureDenied = "secure_egress_denied";
 constexpr const char* kCounterCrossNetwork = "cross_network_denied";
 constexpr const char* kCounterInbound = "inbound_denied";
 constexpr const char* kCounterForward = "forward_denied";
+constexpr const char* kCounterDhcp = "dhcp_denied";
+constexpr const char* kCounterDhcpMisdirected = "dhcp_misdirected";
+constexpr const char* kCounterGatewayAddress = "gateway_address_denied";
 
 constexpr const char* kSetAllow = "allow4";
 constexpr const char* kSetAllowRanges = "allow4_ranges";
 constexpr const char* kSetBindings = "vm_bind4";
+constexpr const char* kSetDhcpClients = "dhcp_clients4";
+constexpr const char* kMapGuard = "guard_networks";
 constexpr const char* kMapInput = "input_networks";
 constexpr const char* kMapForward = "forward_networks";
 constexpr const char* kMapInbound = "inbound_networks";
 constexpr const char* kMapForwards = "fwd4";
 
 constexpr const char* kChainInbound = "inbound";
+constexpr const char* kChainGuard = "guard";
+constexpr const char* kChainGuardToNetworks = "guard_to_networks";
+
+// DHCP (BOOTP) fields, as offsets from the start of the UDP header.
+constexpr std::uint32_t kBootpHardwareType = 8 + 1;     // htype and hlen: 1 (Ethernet), 6
+constexpr std::uint32_t kBootpClientAddress = 8 + 12;   // ciaddr
+constexpr std::uint32_t kBootpRelayAddress = 8 + 24;    // giaddr
+constexpr std::uint32_t kBootpClientHardware = 8 + 28;  // chaddr, its first 6 bytes a MAC
 
 void PutBe32(std::uint8_t* out, std::uint32_t value) {
   out[0] = static_cast<std::uint8_t>(value >> 24);
@@ -125,6 +140,15 @@ BindKey MakeBindKey(const BoundAddress& binding) {
   return key;
 }
 
+using MacPairKey = std::array<std::uint8_t, 16>;
+MacPairKey MakeMacPairKey(const MacAddress& mac) {
+  MacPairKey key{};
+  for (int i = 0; i < 6; ++i) {
+    key[i] = key[8 + i] = static_cast<std::uint8_t>(mac.value() >> (40 - 8 * i));
+  }
+  return key;
+}
+
 using IfnameKey = std::array<std::uint8_t, 16>;
 IfnameKey MakeIfnameKey(const std::string& name) {
   IfnameKey key{};
@@ -132,11 +156,13 @@ IfnameKey MakeIfnameKey(const std::string& name) {
   return key;
 }
 
-void AddTableMessage(NftBatch& batch, std::uint16_t type, std::uint16_t flags) {
-  batch.Add(fmt::format("table inet {}", kTableName), [&](char* buffer, std::uint32_t seq) {
+void AddTableMessage(NftBatch& batch, std::uint16_t type, std::uint16_t flags,
+                     std::uint32_t table_flags = 0, const char* name = kTableName) {
+  batch.Add(fmt::format("table inet {}", name), [&](char* buffer, std::uint32_t seq) {
     TablePtr table(nftnl_table_alloc());
     nftnl_table_set_u32(table.get(), NFTNL_TABLE_FAMILY, kFamily);
-    nftnl_table_set_str(table.get(), NFTNL_TABLE_NAME, kTableName);
+    nftnl_table_set_str(table.get(), NFTNL_TABLE_NAME, name);
+    if (type == NFT_MSG_NEWTABLE) nftnl_table_set_u32(table.get(), NFTNL_TABLE_FLAGS, table_flags);
     auto* header = nftnl_nlmsg_build_hdr(buffer, type, kFamily, flags, seq);
     nftnl_table_nlmsg_build_payload(header, table.get());
     return header;
@@ -347,6 +373,16 @@ void AddBindingElements(NftBatch& batch, std::uint16_t type, const TableElements
       [&](std::size_t i) {
         return fmt::format("{} . {}", bindings[i].mac.ToString(), bindings[i].ip.ToString());
       });
+  // The same VMs as (MAC . MAC): DHCP's chaddr must be the frame's own source.
+  AddElementMessages(
+      batch, type, kSetDhcpClients, bindings.size(), kPairElementBytes,
+      [&](std::size_t i, nftnl_set_elem* element) {
+        auto key = MakeMacPairKey(bindings[i].mac);
+        nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
+      },
+      [&](std::size_t i) {
+        return fmt::format("{} . {}", bindings[i].mac.ToString(), bindings[i].mac.ToString());
+      });
 }
 
 std::string InputChain(const FilteredNetwork& network) {
@@ -354,6 +390,9 @@ std::string InputChain(const FilteredNetwork& network) {
 }
 std::string ForwardChain(const FilteredNetwork& network) {
   return "forward_" + network.name;
+}
+std::string GuardChain(const FilteredNetwork& network) {
+  return "guard_" + network.name;
 }
 
 // Writes the rules of every chain, numbering them per chain for error reports.
@@ -412,14 +451,53 @@ void MatchEstablished(RuleBuilder& rule) {
       .Compare(NFT_CMP_NEQ, std::array<std::uint8_t, 4>{});
 }
 
-void MatchSpoofed(RuleBuilder& rule) {
-  // ether saddr . ip saddr != @vm_bind4: the MAC takes two 32-bit registers, the IP the third.
+void MatchIpv4DestinationIn(RuleBuilder& rule, const Ipv4Cidr& cidr, bool inside) {
+  auto mask = cidr.prefix_length() == 0 ? 0u : ~0u << (32 - cidr.prefix_length());
+  rule.NfprotoIs(NFPROTO_IPV4)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 16, 4)
+      .Bitwise(Be32(mask))
+      .Compare(inside ? NFT_CMP_EQ : NFT_CMP_NEQ, Be32(cidr.base().value()));
+}
+
+// meta mark set meta mark | route_mark
+void SetRouteMark(RuleBuilder& rule, std::uint32_t route_mark) {
+  rule.MetaLoad(NFT_META_MARK)
+      .Bitwise(HostU32(~route_mark), HostU32(route_mark))
+      .MetaSet(NFT_META_MARK);
+}
+
+void MatchDhcpRequest(RuleBuilder& rule) {
+  rule.L4protoIs(IPPROTO_UDP)
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2)
+      .Compare(NFT_CMP_EQ, Be16(68))
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
+      .Compare(NFT_CMP_EQ, Be16(67));
+}
+
+void MatchIpv4Source(RuleBuilder& rule, Ipv4Address address) {
+  rule.NfprotoIs(NFPROTO_IPV4)
+      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4)
+      .Compare(NFT_CMP_EQ, Be32(address.value()));
+}
+
+// ether saddr . chaddr @dhcp_clients4: a bound VM asking for itself, with an Ethernet chaddr.
+void MatchOwnChaddr(RuleBuilder& rule) {
+  rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpHardwareType, 2)
+      .Compare(NFT_CMP_EQ, std::array<std::uint8_t, 2>{1, 6})
+      .PayloadLoad(NFT_PAYLOAD_LL_HEADER, 6, 6, kReg1)
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientHardware, 6, kReg32First + 2)
+      .Lookup(kSetDhcpClients, kReg1);
+}
+
+// ether saddr . ip saddr != @vm_bind4 (or, with `bound`, == ): the MAC takes two 32-bit
+// registers, the IP the third.
+void MatchSpoofed(RuleBuilder& rule, bool bound = false) {
   rule.MetaLoad(NFT_META_IIFTYPE)
       .Compare(NFT_CMP_EQ, HostU16(ARPHRD_ETHER))
       .NfprotoIs(NFPROTO_IPV4)
       .PayloadLoad(NFT_PAYLOAD_LL_HEADER, 6, 6, kReg1)
       .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, kReg32First + 2)
-      .Lookup(kSetBindings, kReg1, /*inverted=*/true);
+      .Lookup(kSetBindings, kReg1, /*inverted=*/!bound);
 }
 
 void MatchAllowed(RuleBuilder& rule, const char* set) {
@@ -449,22 +527,71 @@ void AddEstablishedAccept(RuleWriter& rules, const std::string& chain) {
   rules.Add(rule, chain, "established");
 }
 
+// DHCP before anti-spoofing, since a VM asks for its lease from 0.0.0.0. What dnsmasq answers
+// goes to the request's ciaddr or giaddr, or to chaddr's lease: so no relay (giaddr) on any
+// network, ciaddr inside the network, and on allowlisted networks only a bound VM asking for
+// itself (chaddr the frame's source, ciaddr its own bound address or none).
+void AddDhcpInputRules(RuleWriter& rules, const FilteredNetwork& network) {
+  auto chain = InputChain(network);
+  {
+    auto rule = rules.Start(chain);
+    MatchDhcpRequest(rule);
+    rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpRelayAddress, 4)
+        .Compare(NFT_CMP_NEQ, Be32(0))
+        .NamedCounter(kCounterDhcp)
+        .Verdict(NF_DROP)
+        .Comment("DHCP through a relay (giaddr)");
+    rules.Add(rule, chain, "DHCP relay");
+  }
+  {
+    // Discovery: DISCOVER, and REQUEST or DECLINE while the VM has no address.
+    auto rule = rules.Start(chain);
+    MatchDhcpRequest(rule);
+    MatchIpv4Source(rule, Ipv4Address(0));
+    MatchIpv4Destination(rule, Ipv4Address(0xffffffff));
+    rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4)
+        .Compare(NFT_CMP_EQ, Be32(0));
+    if (network.allowlist_egress) MatchOwnChaddr(rule);
+    rule.Verdict(NF_ACCEPT).Comment("DHCP discovery");
+    rules.Add(rule, chain, "DHCP discovery");
+  }
+  for (auto destination : {network.gateway, Ipv4Address(0xffffffff)}) {
+    // A VM with its address: RENEW to the gateway, REBIND broadcast, INFORM, RELEASE.
+    auto rule = rules.Start(chain);
+    MatchDhcpRequest(rule);
+    MatchIpv4Destination(rule, destination);
+    if (network.allowlist_egress) {
+      MatchSpoofed(rule, /*bound=*/true);
+      MatchOwnChaddr(rule);
+      // chaddr . ciaddr @vm_bind4: ciaddr is the address bound to chaddr, the VM's own.
+      rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientHardware, 6, kReg1)
+          .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4, kReg32First + 2)
+          .Lookup(kSetBindings, kReg1);
+    } else {
+      MatchIpv4Source(rule, network.cidr, /*inside=*/true);
+      auto mask =
+          network.cidr.prefix_length() == 0 ? 0u : ~0u << (32 - network.cidr.prefix_length());
+      rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4)
+          .Bitwise(Be32(mask))
+          .Compare(NFT_CMP_EQ, Be32(network.cidr.base().value()));
+    }
+    rule.Verdict(NF_ACCEPT).Comment("DHCP from a bound address");
+    rules.Add(rule, chain,
+              destination == network.gateway ? "DHCP to the gateway" : "DHCP broadcast");
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchDhcpRequest(rule);
+    rule.NamedCounter(kCounterDhcp).Verdict(NF_DROP).Comment("DHCP not from the asking VM");
+    rules.Add(rule, chain, "DHCP denied");
+  }
+}
+
 void AddNetworkInputRules(RuleWriter& rules, const TableLayout& layout,
                           const FilteredNetwork& network) {
   auto chain = InputChain(network);
   AddIpv6Drop(rules, chain);
-  {
-    // Before anti-spoofing: a VM asks for its lease from 0.0.0.0.
-    auto rule = rules.Start(chain);
-    rule.L4protoIs(IPPROTO_UDP)
-        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2)
-        .Compare(NFT_CMP_EQ, Be16(68))
-        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
-        .Compare(NFT_CMP_EQ, Be16(67))
-        .Verdict(NF_ACCEPT)
-        .Comment("DHCP");
-    rules.Add(rule, chain, "DHCP");
-  }
+  AddDhcpInputRules(rules, network);
   if (network.allowlist_egress) {
     auto rule = rules.Start(chain);
     MatchSpoofed(rule);
@@ -555,17 +682,202 @@ void AddNetworkForwardRules(RuleWriter& rules, const TableLayout& layout,
   }
 }
 
+// Not routed: to one of the gateway's own addresses, a broadcast or a multicast group. Such
+// packets are judged by the input chain.
+void MatchNotRouted(RuleBuilder& rule) {
+  rule.FibDestinationType().Compare(NFT_CMP_NEQ, HostU32(RTN_UNICAST));
+}
+
+// The forward decision taken before routing (docs/firewall.md, "Failing closed"): what may be
+// routed from or into a VM network gets the route mark, what may not is counted and dropped
+// here, and policy routing drops whatever lacks the mark, so that nothing of a VM network is
+// routed without this table, nor with a deleted or flushed chain of it: the forward chains
+// decide again after routing.
+void AddNetworkGuardRules(RuleWriter& rules, const TableLayout& layout,
+                          const FilteredNetwork& network) {
+  auto chain = GuardChain(network);
+  if (network.allowlist_egress) {
+    {
+      auto rule = rules.Start(chain);
+      MatchSpoofed(rule, /*bound=*/true);
+      MatchEstablished(rule);
+      SetRouteMark(rule, layout.route_mark);
+      rule.Verdict(NFT_RETURN);
+      rules.Add(rule, chain, "established");
+    }
+    for (const char* set : {kSetAllow, kSetAllowRanges}) {
+      auto rule = rules.Start(chain);
+      MatchSpoofed(rule, /*bound=*/true);
+      MatchAllowed(rule, set);
+      SetRouteMark(rule, layout.route_mark);
+      rule.Verdict(NFT_RETURN).Comment("allowlist");
+      rules.Add(rule, chain, fmt::format("allowlist {}", set));
+    }
+  } else {
+    auto rule = rules.Start(chain);
+    MatchIpv4Source(rule, network.cidr, /*inside=*/true);
+    SetRouteMark(rule, layout.route_mark);
+    rule.Verdict(NFT_RETURN).Comment("open egress");
+    rules.Add(rule, chain, "open egress");
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchNotRouted(rule);
+    rule.Verdict(NFT_RETURN).Comment("to the gateway");
+    rules.Add(rule, chain, "not routed");
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.NfprotoIs(NFPROTO_IPV6)
+        .NamedCounter(kCounterIpv6)
+        .Verdict(NF_DROP)
+        .Comment("no IPv6 on VM networks");
+    rules.Add(rule, chain, "IPv6 dropped");
+  }
+  if (!network.allowlist_egress) {
+    auto rule = rules.Start(chain);
+    rule.NamedCounter(kCounterSpoofedForward)
+        .Verdict(NF_DROP)
+        .Comment("source outside the network");
+    rules.Add(rule, chain, "anti-spoofing");
+    return;
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchSpoofed(rule);
+    rule.NamedCounter(kCounterSpoofedForward).Verdict(NF_DROP).Comment("MAC and IP not bound");
+    rules.Add(rule, chain, "anti-spoofing");
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.Limit(layout.log_rate_per_second, layout.log_rate_per_second)
+        .Log(layout.log_group, fmt::format("ticrypt {} denied: ", network.name));
+    rules.Add(rule, chain, "log denied");
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.NamedCounter(kCounterSecureDenied).Verdict(NF_DROP);
+    rules.Add(rule, chain, "default drop");
+  }
+}
+
+void AddGuardRules(RuleWriter& rules, const TableLayout& layout) {
+  for (const auto& network : layout.networks) {
+    // As in the forward chain: a network's addresses come only through its interface.
+    auto rule = rules.Start(kChainGuard);
+    MatchIpv4Source(rule, network.cidr, /*inside=*/true);
+    rule.InterfaceIs(/*input=*/true, network.interface, /*equal=*/false)
+        .FibDestinationType()
+        .Compare(NFT_CMP_EQ, HostU32(RTN_UNICAST))
+        .NamedCounter(kCounterSpoofedForward)
+        .Verdict(NF_DROP)
+        .Comment(fmt::format("{} addresses from another interface", network.name));
+    rules.Add(rule, kChainGuard,
+              fmt::format("{} source pinned to {}", network.name, network.interface));
+  }
+  for (const auto& network : layout.networks) {
+    auto rule = rules.Start(kChainGuard);
+    MatchIpv4DestinationIn(rule, network.cidr, /*inside=*/true);
+    rule.Verdict(NFT_GOTO, kChainGuardToNetworks).Comment(fmt::format("into {}", network.name));
+    rules.Add(rule, kChainGuard, fmt::format("into {}", network.name));
+  }
+  {
+    auto rule = rules.Start(kChainGuard);
+    rule.MetaLoad(NFT_META_IIFNAME).VerdictMap(kMapGuard);
+    rules.Add(rule, kChainGuard, "from networks");
+  }
+  const auto* chain = kChainGuardToNetworks;
+  {
+    auto rule = rules.Start(chain);
+    MatchEstablished(rule);
+    SetRouteMark(rule, layout.route_mark);
+    rule.Verdict(NFT_RETURN).Comment("replies");
+    rules.Add(rule, chain, "established");
+  }
+  for (auto port : layout.forward_vm_ports) {
+    auto rule = rules.Start(chain);
+    rule.CtLoad(NFT_CT_STATUS)
+        .Bitwise(HostU32(IPS_DST_NAT))
+        .Compare(NFT_CMP_NEQ, std::array<std::uint8_t, 4>{});
+    MatchDestinationPort(rule, IPPROTO_TCP, port);
+    SetRouteMark(rule, layout.route_mark);
+    rule.Verdict(NFT_RETURN).Comment("port forward");
+    rules.Add(rule, chain, fmt::format("forward to port {}", port));
+  }
+  {
+    auto rule = rules.Start(chain);
+    MatchNotRouted(rule);
+    rule.Verdict(NFT_RETURN).Comment("to the gateway");
+    rules.Add(rule, chain, "not routed");
+  }
+  for (const auto& network : layout.networks) {
+    auto rule = rules.Start(chain);
+    rule.InterfaceIs(/*input=*/true, network.interface)
+        .NamedCounter(kCounterCrossNetwork)
+        .Verdict(NF_DROP)
+        .Comment(fmt::format("from {}", network.name));
+    rules.Add(rule, chain, fmt::format("no routing from {}", network.name));
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.NamedCounter(kCounterInbound).Verdict(NF_DROP);
+    rules.Add(rule, chain, "default drop");
+  }
+}
+
+// What the gateway's DHCP server sends: only by the bridge of the network whose gateway
+// address it answers from, and only to that network (or broadcast): a request cannot make it
+// write elsewhere.
+void AddOutputRules(RuleWriter& rules, const TableLayout& layout) {
+  auto dhcp_reply = [](RuleBuilder& rule) {
+    rule.L4protoIs(IPPROTO_UDP)
+        .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2)
+        .Compare(NFT_CMP_EQ, Be16(67));
+  };
+  for (const auto& network : layout.networks) {
+    {
+      auto rule = rules.Start("output");
+      MatchIpv4Source(rule, network.gateway);
+      dhcp_reply(rule);
+      rule.InterfaceIs(/*input=*/false, network.interface, /*equal=*/false)
+          .NamedCounter(kCounterDhcpMisdirected)
+          .Verdict(NF_DROP)
+          .Comment(fmt::format("{} DHCP leaves by {} only", network.name, network.interface));
+      rules.Add(rule, "output", fmt::format("{} DHCP interface", network.name));
+    }
+    {
+      auto rule = rules.Start("output");
+      rule.InterfaceIs(/*input=*/false, network.interface);
+      dhcp_reply(rule);
+      MatchIpv4DestinationIn(rule, network.cidr, /*inside=*/false);
+      rule.PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 16, 4)
+          .Compare(NFT_CMP_NEQ, Be32(0xffffffff))
+          .NamedCounter(kCounterDhcpMisdirected)
+          .Verdict(NF_DROP)
+          .Comment(fmt::format("{} DHCP to {} only", network.name, network.name));
+      rules.Add(rule, "output", fmt::format("{} DHCP destination", network.name));
+    }
+  }
+}
+
 }  // namespace
 
-void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
-                         const TableElements& elements) {
-  AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-  AddTableMessage(batch, NFT_MSG_DELTABLE, 0);
-  AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+void AddTableReplacement(NftBatch& batch, const TableLayout& layout, const TableElements& elements,
+                         TableRemoval removal) {
+  const std::uint32_t table_flags =
+      layout.protection == TableProtection::kOwned ? kTableFlagOwner | kTableFlagPersist : 0;
+  if (removal == TableRemoval::kDestroy) {
+    AddTableMessage(batch, kMsgDestroyTable, 0);
+  } else {
+    AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+    AddTableMessage(batch, NFT_MSG_DELTABLE, 0);
+  }
+  AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, table_flags);
 
   for (const char* counter :
        {kCounterIpv6, kCounterSpoofedInput, kCounterSpoofedForward, kCounterInputDenied,
-        kCounterSecureDenied, kCounterCrossNetwork, kCounterInbound, kCounterForward}) {
+        kCounterSecureDenied, kCounterCrossNetwork, kCounterInbound, kCounterForward, kCounterDhcp,
+        kCounterDhcpMisdirected, kCounterGatewayAddress}) {
     AddCounter(batch, counter);
   }
 
@@ -578,7 +890,8 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
                  NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_CONCAT,
                  {4, 4, 1, 2}});
   AddSet(batch, {kSetBindings, ConcatType({kTypeEtherAddress, kTypeIpv4Address}), 12, 0, {}});
-  for (const char* map : {kMapInput, kMapForward, kMapInbound}) {
+  AddSet(batch, {kSetDhcpClients, ConcatType({kTypeEtherAddress, kTypeEtherAddress}), 16, 0, {}});
+  for (const char* map : {kMapInput, kMapForward, kMapInbound, kMapGuard}) {
     AddSet(batch, {map, kTypeIfname, 16, NFT_SET_MAP, {}, /*host_order_key=*/true});
   }
   constexpr std::uint32_t kEndpointType = ConcatType({kTypeIpv4Address, kTypeInetService});
@@ -589,11 +902,16 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
   for (const auto& network : layout.networks) {
     AddChain(batch, InputChain(network));
     AddChain(batch, ForwardChain(network));
+    AddChain(batch, GuardChain(network));
   }
   AddChain(batch, kChainInbound);
+  AddChain(batch, kChainGuardToNetworks);
   AddChain(batch, "prerouting", "nat", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST);
+  // After the forwards' DNAT, so that it sees the VM a forward goes to.
+  AddChain(batch, kChainGuard, "filter", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST + 10);
   AddChain(batch, "input", "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER);
   AddChain(batch, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
+  AddChain(batch, "output", "filter", NF_INET_LOCAL_OUT, NF_IP_PRI_FILTER);
   AddChain(batch, "postrouting", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
 
   // Verdict maps: which chain judges a packet, by the interface it came in on (or goes to).
@@ -614,6 +932,7 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
   add_map(kMapInput, InputChain);
   add_map(kMapForward, ForwardChain);
   add_map(kMapInbound, [](const FilteredNetwork&) { return std::string(kChainInbound); });
+  add_map(kMapGuard, GuardChain);
 
   AddAllowElements(batch, NFT_MSG_NEWSETELEM, elements);
   AddBindingElements(batch, NFT_MSG_NEWSETELEM, elements);
@@ -623,7 +942,10 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
   for (const auto& network : layout.networks) {
     AddNetworkInputRules(rules, layout, network);
     AddNetworkForwardRules(rules, layout, network);
+    AddNetworkGuardRules(rules, layout, network);
   }
+  AddGuardRules(rules, layout);
+  AddOutputRules(rules, layout);
   {
     auto rule = rules.Start(kChainInbound);
     MatchEstablished(rule);
@@ -676,6 +998,19 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
                 fmt::format("{} source pinned to {}", network.name, network.interface));
     }
   }
+  for (const auto& network : layout.networks) {
+    // The weak host model would let any interface reach the gateway's address on a VM
+    // network (its DNS, its backend ports): only that network's bridge may.
+    auto rule = rules.Start("input");
+    MatchIpv4Destination(rule, network.gateway);
+    rule.InterfaceIs(/*input=*/true, network.interface, /*equal=*/false)
+        .InterfaceIs(/*input=*/true, "lo", /*equal=*/false)
+        .NamedCounter(kCounterGatewayAddress)
+        .Verdict(NF_DROP)
+        .Comment(fmt::format("{} gateway from another interface", network.name));
+    rules.Add(rule, "input",
+              fmt::format("{} gateway address pinned to {}", network.name, network.interface));
+  }
   {
     // A forward's port reached the gateway itself: not from that forward's client.
     auto rule = rules.Start("input");
@@ -708,6 +1043,11 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout,
     rule.Masquerade().Comment(network.name);
     rules.Add(rule, "postrouting", fmt::format("masquerade {}", network.name));
   }
+}
+
+void AddOwnedTableProbe(NftBatch& batch, const char* name) {
+  AddTableMessage(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, kTableFlagOwner | kTableFlagPersist, name);
+  AddTableMessage(batch, kMsgDestroyTable, 0, 0, name);
 }
 
 void AddElementChanges(NftBatch& batch, const ElementChanges& changes) {

@@ -5,9 +5,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -362,6 +364,27 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
   if (const auto* table = top.Table("gateway")) {
     TableReader reader(*table, "gateway", file);
     config.gateway.external_interface = ReadInterfaceName(reader, "external_interface", true);
+    if (auto mode = reader.String("table_mode")) {
+      static const std::map<std::string, TableMode, std::less<>> kModes = {
+          {"auto", TableMode::kAuto}, {"owner", TableMode::kOwner}, {"guard", TableMode::kGuard}};
+      auto found = kModes.find(*mode);
+      if (found == kModes.end()) {
+        reader.Fail(reader.Node("table_mode"), "table_mode",
+                    fmt::format("expected \"auto\", \"owner\" or \"guard\", got \"{}\"", *mode));
+      }
+      config.gateway.table_mode = found->second;
+    }
+    if (auto mark = reader.Integer("route_mark", 1, 0xffffffff)) {
+      if (std::popcount(static_cast<std::uint32_t>(*mark)) != 1) {
+        reader.Fail(reader.Node("route_mark"), "route_mark",
+                    fmt::format("expected a single bit, like 0x20000000, got {:#x}", *mark));
+      }
+      config.gateway.route_mark = static_cast<std::uint32_t>(*mark);
+    }
+    // Three consecutive priorities after `local` (0) and before `main` (32766).
+    config.gateway.route_guard_priority =
+        static_cast<std::uint32_t>(reader.Integer("route_guard_priority", 1, 32763)
+                                       .value_or(config.gateway.route_guard_priority));
     if (auto ports = reader.String("forward_ports")) {
       auto range = PortRange::Parse(*ports);
       if (!range) {
@@ -550,6 +573,18 @@ std::string_view ToString(Egress egress) {
   return egress == Egress::kAllowlist ? "allowlist" : "open";
 }
 
+std::string_view ToString(TableMode mode) {
+  switch (mode) {
+    case TableMode::kAuto:
+      return "auto";
+    case TableMode::kOwner:
+      return "owner";
+    case TableMode::kGuard:
+      return "guard";
+  }
+  return "auto";
+}
+
 bool Config::HasRole(Role role) const {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
@@ -657,6 +692,10 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.gateway.backend_tcp_ports != reloaded.gateway.backend_tcp_ports,
         "gateway.backend_tcp_ports");
   check(running.gateway.nflog_group != reloaded.gateway.nflog_group, "gateway.nflog_group");
+  check(running.gateway.table_mode != reloaded.gateway.table_mode, "gateway.table_mode");
+  check(running.gateway.route_mark != reloaded.gateway.route_mark, "gateway.route_mark");
+  check(running.gateway.route_guard_priority != reloaded.gateway.route_guard_priority,
+        "gateway.route_guard_priority");
   check(running.gateway.max_allowlist_elements != reloaded.gateway.max_allowlist_elements,
         "gateway.max_allowlist_elements");
   check(running.gateway.forward_vm_ports != reloaded.gateway.forward_vm_ports,

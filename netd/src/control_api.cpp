@@ -9,6 +9,7 @@
 
 #include "api_support.hpp"
 #include "netd/daemon/dhcp_server.hpp"
+#include "netd/daemon/forwarding_guard.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/dns/names.hpp"
@@ -269,7 +270,10 @@ ApiResponse ControlApi::Status(const Call&) {
                                {"full_applies", firewall_->counters().full_applies},
                                {"last_apply_ms", firewall_->last_apply_ms()},
                                {"forwards", firewall_->forwards().all().size()},
-                               {"forward_sessions_cut", firewall_->counters().forward_flows_cut}}
+                               {"forward_sessions_cut", firewall_->counters().forward_flows_cut},
+                               {"table_protection", ToString(firewall_->protection())},
+                               {"route_guard", forwarding_guard_ ? forwarding_guard_->StatusJson()
+                                                                 : json(nullptr)}}
                         : json(nullptr)},
        {"dhcp", dhcp_
                     ? json{{"state", dhcp_->state()},
@@ -604,6 +608,7 @@ ApiResponse ControlApi::Metrics(const Call&) {
           .count());
   out += DnsMetrics();
   if (host_) out += host_->Metrics();
+  if (forwarding_guard_) out += forwarding_guard_->Metrics();
   return {200, out, "text/plain; version=0.0.4"};
 }
 

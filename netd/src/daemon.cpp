@@ -20,6 +20,7 @@
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/filtered_dns.hpp"
 #include "netd/daemon/firewall_reconciler.hpp"
+#include "netd/daemon/forwarding_guard.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
@@ -114,7 +115,15 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   // it, netd exits with the kernel's reason and the table as it was.
   std::unique_ptr<firewall::PacketFilter> packet_filter;
   std::unique_ptr<GatewayFirewall> gateway_firewall;
+  // Asio never raises SIGPIPE (MSG_NOSIGNAL), but libvirt's remote client writes to its socket
+  // itself: a libvirtd that goes away must not kill netd.
+  std::signal(SIGPIPE, SIG_IGN);
+  boost::asio::io_context io(1);
+  std::optional<ForwardingGuard> forwarding_guard;
   if (config.HasRole(Role::kGateway)) {
+    // Closed before the table exists: nothing of a VM network is routed until it is applied.
+    forwarding_guard.emplace(io, config);
+    forwarding_guard->CloseRoutes();
     std::vector<firewall::AllowlistRule> rules;
     for (const auto& text : store.LoadAllowlistRules()) {
       rules.push_back(AllowlistRuleFromStored(text, config));
@@ -134,20 +143,18 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
     gateway_firewall->Start(bindings, rules, forwards);
     gateway_firewall->CutFlowsInBackground();
+    forwarding_guard->EnableForwarding();
   }
   spdlog::info("netd starting: roles={} state_dir={} bindings={} audit_records={}",
                RolesText(config), config.state_dir.string(), ipam.size(), audit.length());
 
-  // Asio never raises SIGPIPE (MSG_NOSIGNAL), but libvirt's remote client writes to its socket
-  // itself: a libvirtd that goes away must not kill netd.
-  std::signal(SIGPIPE, SIG_IGN);
-  boost::asio::io_context io(1);
   // Before anything can reach netd (the socket, dnsmasq): a SIGTERM from then on is a clean stop.
   boost::asio::signal_set reload_signal(io, SIGHUP);
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
 
   ApiMetrics metrics;
   ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
+  if (forwarding_guard) api.AttachForwardingGuard(&*forwarding_guard);
   // DHCP after the table: a VM gets its address only once its egress policy is in place.
   std::optional<DhcpServer> dhcp_server;
   if (gateway_firewall) {
@@ -204,6 +211,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     sd_notify(0, "STOPPING=1");
     server.Stop();
     if (reconciler) reconciler->Stop();
+    if (forwarding_guard) forwarding_guard->Stop();
     if (dhcp_server) dhcp_server->Stop();
     if (filtered_dns) filtered_dns->Stop();
     if (host_role) host_role->Stop();

@@ -33,12 +33,14 @@ std::int64_t MonotonicMs() {
 GatewayFirewall::GatewayFirewall(const Config& config, firewall::PacketFilter& filter)
     : filter_(filter),
       forwards_(config.gateway.forward_ports),
-      max_allow_elements_(config.gateway.max_allowlist_elements) {
+      max_allow_elements_(config.gateway.max_allowlist_elements),
+      table_mode_(config.gateway.table_mode) {
   layout_.external_interface = config.gateway.external_interface;
   layout_.forward_ports = config.gateway.forward_ports;
   layout_.forward_vm_ports = config.gateway.forward_vm_ports;
   layout_.backend_tcp_ports = config.gateway.backend_tcp_ports;
   layout_.log_group = config.gateway.nflog_group;
+  layout_.route_mark = config.gateway.route_mark;
   for (const auto& network : config.networks) {
     layout_.networks.push_back({network.name, network.bridge, network.cidr, network.gateway,
                                 network.egress == Egress::kAllowlist});
@@ -85,7 +87,30 @@ void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
     spdlog::info("firewall: kept {} DNS-learned elements of the previous run",
                  learned_.entries().size());
   }
+  layout_.protection = ResolveProtection();
   ApplyWholeTable();
+}
+
+firewall::TableProtection GatewayFirewall::ResolveProtection() {
+  if (table_mode_ == TableMode::kGuard) {
+    spdlog::info("firewall: table mode guard: an ordinary table, repaired when changed");
+    return firewall::TableProtection::kGuard;
+  }
+  bool supported = filter_.SupportsOwnedTables();
+  if (supported) {
+    spdlog::info("firewall: table mode {}: flags owner,persist", ToString(table_mode_));
+    return firewall::TableProtection::kOwned;
+  }
+  if (table_mode_ == TableMode::kOwner) {
+    throw std::runtime_error(
+        "gateway.table_mode is \"owner\" but the kernel refuses tables with flags owner,persist "
+        "(Linux 6.9 or later has them); use \"auto\" or \"guard\"");
+  }
+  spdlog::warn(
+      "firewall: table mode auto: the kernel lacks flags owner,persist (EOPNOTSUPP); using guard: "
+      "an ordinary table, repaired when changed, with the route guard closing the VM networks "
+      "while it is missing");
+  return firewall::TableProtection::kGuard;
 }
 
 void GatewayFirewall::ApplyWholeTable() {

@@ -54,9 +54,13 @@ void RecordingPacketFilter::MaybeRefuse(const std::string& what) {
   }
 }
 
-void RecordingPacketFilter::ApplyTable(const firewall::TableLayout&,
+void RecordingPacketFilter::ApplyTable(const firewall::TableLayout& layout,
                                        const firewall::TableElements& elements) {
   MaybeRefuse("table inet ticrypt");
+  if (layout.protection == firewall::TableProtection::kOwned && !kernel_has_owned_tables) {
+    throw firewall::NftError("table inet ticrypt", EOPNOTSUPP, "");
+  }
+  protection = layout.protection;
   exact = {elements.exact.begin(), elements.exact.end()};
   ranges = {elements.ranges.begin(), elements.ranges.end()};
   bindings = {elements.bindings.begin(), elements.bindings.end()};

@@ -40,8 +40,24 @@ struct FilteredNetwork {
   bool allowlist_egress = false;  // secure: allowlist only, anti-spoofed; else open egress
 };
 
+// How the table stands against other processes (docs/firewall.md, "Failing closed").
+enum class TableProtection {
+  // An ordinary table: anyone may change or delete it; netd repairs it, and the route guard
+  // keeps the VM networks from being forwarded while it is missing.
+  kGuard,
+  // `flags owner,persist` (Linux 6.9+): only netd's netlink socket may change it, `flush
+  // ruleset` skips it, and it stays in the kernel when netd exits or dies. The route guard
+  // stays on as well, since an orphaned table may be deleted until netd takes it back.
+  kOwned,
+};
+std::string_view ToString(TableProtection protection);
+
 // Everything the `inet ticrypt` table is generated from (DESIGN.md section 6).
 struct TableLayout {
+  TableProtection protection = TableProtection::kGuard;
+  // The packet mark bit the table's guard chains set on what may be routed; policy routing
+  // drops VM-network traffic without it (RouteGuard).
+  std::uint32_t route_mark = 0x20000000;
   std::vector<FilteredNetwork> networks;
   std::string external_interface;
   std::vector<std::uint16_t> backend_tcp_ports;  // what VMs may reach on their gateway address
@@ -120,6 +136,9 @@ class PacketFilter {
  public:
   virtual ~PacketFilter() = default;
 
+  // Whether the kernel takes `flags owner,persist` (Linux 6.9+, or a backport), found by
+  // creating and destroying a scratch table once; false when it answers EOPNOTSUPP.
+  virtual bool SupportsOwnedTables() = 0;
   // Replaces the whole table (structure and elements) in one transaction.
   virtual void ApplyTable(const TableLayout& layout, const TableElements& elements) = 0;
   // Adds and deletes elements in one transaction.

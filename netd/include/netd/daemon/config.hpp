@@ -49,8 +49,18 @@ struct ApiConfig {
   std::chrono::milliseconds request_timeout{10'000};
 };
 
+// How the gateway's table stands against other processes (docs/firewall.md, "Failing
+// closed"): owned (flags owner,persist) where the kernel has them or always, or guarded only.
+enum class TableMode { kAuto, kOwner, kGuard };
+std::string_view ToString(TableMode mode);
+
 struct GatewayConfig {
   std::string external_interface;
+  TableMode table_mode = TableMode::kAuto;
+  // The packet mark bit the table sets on what may be routed from or into a VM network, and
+  // the priority of the policy-routing rules that drop VM-network traffic without it.
+  std::uint32_t route_mark = 0x20000000;
+  std::uint32_t route_guard_priority = 100;
   PortRange forward_ports{6000, 6100};
   std::vector<std::uint16_t> forward_vm_ports{22};  // what a forward may reach in a VM
   std::optional<Ipv4Address> forward_address;       // the listen address clients are told

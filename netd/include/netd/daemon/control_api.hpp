@@ -18,6 +18,7 @@ namespace netd {
 
 class DhcpServer;
 class FilteredDns;
+class ForwardingGuard;
 class HostRole;
 class GatewayFirewall;
 
@@ -76,6 +77,7 @@ class ControlApi {
   void AttachDns(FilteredDns* dns) { dns_ = dns; }
   // The host role, when this netd runs it: its status and metrics.
   void AttachHost(HostRole* host) { host_ = host; }
+  void AttachForwardingGuard(const ForwardingGuard* guard) { forwarding_guard_ = guard; }
 
   // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
   // The daemon calls it several times a second.
@@ -143,6 +145,7 @@ class ControlApi {
   DhcpServer* dhcp_ = nullptr;
   FilteredDns* dns_ = nullptr;
   HostRole* host_ = nullptr;
+  const ForwardingGuard* forwarding_guard_ = nullptr;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
 };

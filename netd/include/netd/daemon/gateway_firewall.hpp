@@ -34,6 +34,10 @@ class GatewayFirewall {
              const std::vector<firewall::AllowlistRule>& rules,
              const std::vector<proxy::Forward>& forwards);
 
+  // How the table stands against other processes, as decided at Start from
+  // gateway.table_mode and what the kernel supports.
+  firewall::TableProtection protection() const { return layout_.protection; }
+
   // Whether VMs of this network are allowlisted (and anti-spoofed) rather than open.
   bool IsAllowlisted(std::string_view network) const;
   firewall::SecureVm SecureVmOf(const dhcp::VmBinding& binding) const;
@@ -102,6 +106,7 @@ class GatewayFirewall {
 
  private:
   void ApplyWholeTable();
+  firewall::TableProtection ResolveProtection();
   void CutRevokedFlows(const firewall::ElementChanges& changes);
   bool InsideEnclave(Ipv4Address address) const;
 
@@ -112,6 +117,7 @@ class GatewayFirewall {
   firewall::LearnedAllows learned_;
   proxy::ForwardTable forwards_;
   std::size_t max_allow_elements_;
+  TableMode table_mode_;
   Counters counters_;
   std::optional<std::chrono::system_clock::time_point> last_reconcile_;
   double last_apply_ms_ = 0;

@@ -19,6 +19,9 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
   RecordingPacketFilter(const RecordingPacketFilter&) = delete;
   RecordingPacketFilter& operator=(const RecordingPacketFilter&) = delete;
 
+  // As a kernel with (or, after kernel_has_owned_tables = false, without) flags owner,persist:
+  // a kernel without them answers EOPNOTSUPP to an owned table.
+  bool SupportsOwnedTables() override { return kernel_has_owned_tables; }
   void ApplyTable(const firewall::TableLayout& layout,
                   const firewall::TableElements& elements) override;
   void Update(const firewall::ElementChanges& changes) override;
@@ -57,6 +60,9 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
   std::vector<std::pair<Ipv4Address, std::uint16_t>> forward_cuts;
   int applies = 0;
   int updates = 0;
+  bool kernel_has_owned_tables = true;
+  // The protection of the last table applied.
+  firewall::TableProtection protection = firewall::TableProtection::kGuard;
 
  private:
   void MaybeRefuse(const std::string& what);

@@ -29,6 +29,8 @@ ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig
           // Where unknown MACs get leases from the range, a host cannot know a VM's address
           // in advance: such ports are pinned to their MAC.
           .pin_mac_only = network.dhcp_dynamic,
+          // Without the gateway role the internal port is the host's, not the gateway's.
+          .isolate_local = !config.HasRole(Role::kGateway),
           .mgmt_socket = config.host.openvswitch_rundir / (network.bridge + ".mgmt")};
 }
 
@@ -172,7 +174,8 @@ nlohmann::json HostRole::StatusJson() const {
                           {"full_installs", counters.full_installs},
                           {"port_updates", counters.port_updates},
                           {"failures", counters.failures},
-                          {"flow_repairs", counters.flow_repairs}});
+                          {"flow_repairs", counters.flow_repairs},
+                          {"local_port_repairs", counters.local_port_repairs}});
   }
   return {{"ovsdb",
            {{"remote", ovs::ToString(config_.host.ovsdb_remote)},
@@ -266,6 +269,10 @@ std::string HostRole::Metrics() const {
       {"netd_ovs_flow_repairs_total", "counter",
        "Times the switch held other flows than netd installed (all installed again).",
        &ovs::PortSecurity::Counters::flow_repairs},
+      {"netd_ovs_local_port_repairs_total", "counter",
+       "Times the bridge's internal port was found forwarding on a host without the gateway "
+       "role (isolated again).",
+       &ovs::PortSecurity::Counters::local_port_repairs},
   };
   for (const auto& family : kFamilies) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, family.help, family.name,

@@ -12,6 +12,7 @@ namespace {
 constexpr std::uint16_t kOxmClassBasic = 0x8000;
 enum OxmField : std::uint8_t {
   kInPort = 0,
+  kEthDst = 3,
   kEthSrc = 4,
   kEthType = 5,
   kVlanVid = 6,
@@ -34,6 +35,9 @@ constexpr std::uint8_t kTableAll = 0xff;
 constexpr std::uint8_t kFlowModAdd = 0;
 constexpr std::uint8_t kFlowModDelete = 3;
 constexpr std::uint16_t kMultipartAggregate = 2;
+constexpr std::uint16_t kMultipartPortDescription = 13;
+constexpr std::uint16_t kMultipartReplyMore = 1;
+constexpr std::size_t kPortDescriptionSize = 64;  // struct ofp_port
 
 class Writer {
  public:
@@ -105,6 +109,10 @@ void EncodeMatch(Writer& out, const Match& match) {
     OxmHeader(out, kInPort, false, 4);
     out.U32(*match.in_port);
   }
+  if (match.eth_dst) {
+    OxmHeader(out, kEthDst, false, 6);
+    out.Mac(*match.eth_dst);
+  }
   if (match.eth_src) {
     OxmHeader(out, kEthSrc, false, 6);
     out.Mac(*match.eth_src);
@@ -151,6 +159,17 @@ struct FlowModFields {
   std::uint8_t command = kFlowModAdd;
   std::uint16_t priority = 0;
 };
+
+std::uint32_t ReadU32(const std::uint8_t* bytes) {
+  return static_cast<std::uint32_t>(bytes[0]) << 24 | static_cast<std::uint32_t>(bytes[1]) << 16 |
+         static_cast<std::uint32_t>(bytes[2]) << 8 | bytes[3];
+}
+
+MacAddress ReadMac(const std::uint8_t* bytes) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < 6; ++i) value = value << 8 | bytes[i];
+  return MacAddress(value);
+}
 
 void FlowModHead(Writer& out, const FlowModFields& fields) {
   out.U64(fields.cookie);
@@ -226,6 +245,48 @@ std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t coo
   return Finish(out);
 }
 
+std::vector<std::uint8_t> EncodePortMod(std::uint32_t xid, const PortConfig& port) {
+  Writer out;
+  WriteHeader(out, MessageType::kPortMod, xid);
+  out.U32(port.port_no);
+  out.Zeros(4);
+  out.Mac(port.hw_addr);
+  out.Zeros(2);
+  out.U32(port.config);
+  out.U32(port.mask);
+  out.U32(0);  // advertise: 0 leaves the port's advertised features alone
+  out.Zeros(4);
+  return Finish(out);
+}
+
+std::vector<std::uint8_t> EncodePortDescriptionRequest(std::uint32_t xid) {
+  Writer out;
+  WriteHeader(out, MessageType::kMultipartRequest, xid);
+  out.U16(kMultipartPortDescription);
+  out.U16(0);  // flags
+  out.Zeros(4);
+  return Finish(out);
+}
+
+std::optional<PortDescriptionReply> ParsePortDescriptionReply(
+    std::span<const std::uint8_t> message) {
+  constexpr std::size_t kBodyOffset = kHeaderSize + 8;  // multipart type, flags, padding
+  if (message.size() < kBodyOffset ||
+      message[1] != static_cast<std::uint8_t>(MessageType::kMultipartReply) ||
+      (message[8] << 8 | message[9]) != kMultipartPortDescription ||
+      (message.size() - kBodyOffset) % kPortDescriptionSize != 0) {
+    return std::nullopt;
+  }
+  PortDescriptionReply reply;
+  reply.more = ((message[10] << 8 | message[11]) & kMultipartReplyMore) != 0;
+  for (auto offset = kBodyOffset; offset < message.size(); offset += kPortDescriptionSize) {
+    // port_no, 4 bytes of padding, hw_addr, 2 of padding, name[16], config.
+    const auto* port = message.data() + offset;
+    reply.ports.push_back({ReadU32(port), ReadMac(port + 8), ReadU32(port + 32)});
+  }
+  return reply;
+}
+
 std::vector<std::uint8_t> EncodeFlowCountRequest(std::uint32_t xid, std::uint64_t cookie,
                                                  std::uint64_t mask) {
   Writer out;
@@ -252,9 +313,7 @@ std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> m
       (message[8] << 8 | message[9]) != kMultipartAggregate) {
     return std::nullopt;
   }
-  const auto* count = message.data() + kFlowCountOffset;
-  return static_cast<std::uint32_t>(count[0]) << 24 | static_cast<std::uint32_t>(count[1]) << 16 |
-         static_cast<std::uint32_t>(count[2]) << 8 | count[3];
+  return ReadU32(message.data() + kFlowCountOffset);
 }
 
 std::optional<Error> ParseError(std::span<const std::uint8_t> message) {
@@ -267,15 +326,22 @@ std::optional<Error> ParseError(std::span<const std::uint8_t> message) {
 }
 
 std::string Describe(const Error& error) {
-  static constexpr std::array<const char*, 6> kTypes = {
-      "OFPET_HELLO_FAILED",    "OFPET_BAD_REQUEST", "OFPET_BAD_ACTION",
-      "OFPET_BAD_INSTRUCTION", "OFPET_BAD_MATCH",   "OFPET_FLOW_MOD_FAILED"};
+  static constexpr std::array<const char*, 8> kTypes = {
+      "OFPET_HELLO_FAILED",     "OFPET_BAD_REQUEST",    "OFPET_BAD_ACTION",
+      "OFPET_BAD_INSTRUCTION",  "OFPET_BAD_MATCH",      "OFPET_FLOW_MOD_FAILED",
+      "OFPET_GROUP_MOD_FAILED", "OFPET_PORT_MOD_FAILED"};
   static constexpr std::array<const char*, 8> kFlowModCodes = {
       "OFPFMFC_UNKNOWN", "OFPFMFC_TABLE_FULL",  "OFPFMFC_BAD_TABLE_ID", "OFPFMFC_OVERLAP",
       "OFPFMFC_EPERM",   "OFPFMFC_BAD_TIMEOUT", "OFPFMFC_BAD_COMMAND",  "OFPFMFC_BAD_FLAGS"};
   std::string type = error.type < kTypes.size() ? kTypes[error.type] : std::to_string(error.type);
+  static constexpr std::array<const char*, 5> kPortModCodes = {
+      "OFPPMFC_BAD_PORT", "OFPPMFC_BAD_HW_ADDR", "OFPPMFC_BAD_CONFIG", "OFPPMFC_BAD_ADVERTISE",
+      "OFPPMFC_EPERM"};
   if (error.type == 5 && error.code < kFlowModCodes.size()) {
     return type + "/" + kFlowModCodes[error.code];
+  }
+  if (error.type == 7 && error.code < kPortModCodes.size()) {
+    return type + "/" + kPortModCodes[error.code];
   }
   return fmt::format("{}/{}", type, error.code);
 }

@@ -37,6 +37,7 @@ OpenFlowClient::~OpenFlowClient() {
   on_lost_ = nullptr;
   batches_.clear();
   counts_.clear();
+  port_requests_.clear();
   *alive_ = false;
   Stop();
 }
@@ -122,11 +123,28 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       return true;
     }
     case of::MessageType::kMultipartReply: {
-      auto it = counts_.find(header.xid);
-      if (it == counts_.end()) return true;
-      auto done = std::move(it->second);
-      counts_.erase(it);
-      if (done) done(of::ParseFlowCountReply(message));
+      if (auto it = counts_.find(header.xid); it != counts_.end()) {
+        auto done = std::move(it->second);
+        counts_.erase(it);
+        if (done) done(of::ParseFlowCountReply(message));
+        return true;
+      }
+      auto it = port_requests_.find(header.xid);
+      if (it == port_requests_.end()) return true;
+      auto reply = of::ParsePortDescriptionReply(message);
+      if (reply) {
+        auto& ports = it->second.ports;
+        ports.insert(ports.end(), reply->ports.begin(), reply->ports.end());
+        if (reply->more) return true;
+      }
+      auto request = std::move(it->second);
+      port_requests_.erase(it);
+      if (!request.done) return true;
+      if (reply) {
+        request.done(std::move(request.ports));
+      } else {
+        request.done(std::nullopt);
+      }
       return true;
     }
     case of::MessageType::kBarrierReply: {
@@ -156,10 +174,16 @@ void OpenFlowClient::Send(const std::vector<FlowChange>& changes, BatchCallback 
   batch.done = std::move(done);
   for (const auto& change : changes) {
     auto xid = next_xid_++;
-    if (change.kind == FlowChange::Kind::kAdd) {
-      Queue(of::EncodeAddFlow(xid, change.flow, change.cookie));
-    } else {
-      Queue(of::EncodeDeleteFlows(xid, change.cookie, change.mask));
+    switch (change.kind) {
+      case FlowChange::Kind::kAdd:
+        Queue(of::EncodeAddFlow(xid, change.flow, change.cookie));
+        break;
+      case FlowChange::Kind::kDelete:
+        Queue(of::EncodeDeleteFlows(xid, change.cookie, change.mask));
+        break;
+      case FlowChange::Kind::kPortConfig:
+        Queue(of::EncodePortMod(xid, change.port));
+        break;
     }
   }
   counters_.flow_mods += changes.size();
@@ -182,6 +206,19 @@ void OpenFlowClient::CountFlows(std::uint64_t cookie, std::uint64_t mask, CountC
   Queue(of::EncodeFlowCountRequest(xid, cookie, mask));
 }
 
+void OpenFlowClient::DescribePorts(PortsCallback done) {
+  if (!ready_) {
+    std::weak_ptr<bool> alive = alive_;
+    boost::asio::post(io_, [alive, done = std::move(done)] {
+      if (alive.lock() && done) done(std::nullopt);
+    });
+    return;
+  }
+  auto xid = next_xid_++;
+  port_requests_.emplace(xid, PortsRequest{{}, std::move(done)});
+  Queue(of::EncodePortDescriptionRequest(xid));
+}
+
 void OpenFlowClient::Queue(const std::vector<std::uint8_t>& message) {
   stream_->Write(std::string_view(reinterpret_cast<const char*>(message.data()), message.size()));
 }
@@ -194,6 +231,8 @@ void OpenFlowClient::OnLost(const std::string& why, bool was_connected) {
   batches_.clear();
   auto counts = std::move(counts_);
   counts_.clear();
+  auto port_requests = std::move(port_requests_);
+  port_requests_.clear();
   if (stream_->running() && (was_ready || why != last_failure_)) {
     spdlog::warn("openflow: {}: {}; retrying in {} ms", path(), why,
                  stream_->retry_delay().count());
@@ -206,6 +245,10 @@ void OpenFlowClient::OnLost(const std::string& why, bool was_connected) {
   }
   for (auto& [xid, done] : counts) {
     if (done) done(std::nullopt);
+    if (!alive.lock()) return;
+  }
+  for (auto& [xid, request] : port_requests) {
+    if (request.done) request.done(std::nullopt);
     if (!alive.lock()) return;
   }
   if (was_ready && on_lost_) on_lost_();

@@ -17,13 +17,13 @@ using nlohmann::json;
 namespace of = openflow;
 
 // Priorities of table 0, highest first.
+constexpr std::uint16_t kPriorityLocalDrop = 400;
 constexpr std::uint16_t kPriorityDhcpServerDrop = 310;
 constexpr std::uint16_t kPriorityAllow = 300;
 constexpr std::uint16_t kPriorityPortDrop = 200;
 constexpr std::uint16_t kPriorityForward = 100;
 
 constexpr std::int64_t kOvsdbLocalPort = 65534;
-constexpr std::uint32_t kOpenFlow13LocalPort = 0xfffffffe;
 
 constexpr std::uint16_t kDhcpServerPort = 67;
 constexpr std::uint16_t kDhcpClientPort = 68;
@@ -50,6 +50,38 @@ std::vector<of::Flow> ForwardFlows(const std::vector<std::uint32_t>& ofports) {
   return flows;
 }
 
+// The bridge's internal port, numbered: it forwards what it sends. Where isolate_local it
+// receives nothing from the bridge: OFPPC_NO_FWD keeps every output from it (NORMAL's floods of
+// broadcasts, multicasts and unknown destinations included), and a drop flow above every port's
+// flows stops frames to its MAC from any port (VMs of this host, or of others through the
+// uplink) should the port config be lost.
+PortPlan PlanInternalPort(const PortSecuritySpec& spec, PortPlan plan, const json& interface) {
+  const auto& mac_in_use = rows::Column(interface, "mac_in_use");
+  if (mac_in_use.is_string()) {
+    plan.mac = MacAddress::Parse(mac_in_use.get_ref<const std::string&>());
+  }
+  auto local = plan.ofports.front();
+  if (!spec.isolate_local) {
+    plan.state = PortState::kForward;
+    plan.flows = ForwardFlows(plan.ofports);
+    // The internal port is the gateway's interface: a NO_FWD left by a netd that ran without
+    // the gateway role goes.
+    if (plan.mac) plan.port_config = of::PortConfig{local, *plan.mac, 0, of::kPortConfigNoForward};
+    return plan;
+  }
+  if (!plan.mac) {
+    plan.state = PortState::kPending;
+    plan.reason = fmt::format("interface {} has no mac_in_use yet", interface.value("name", ""));
+    return plan;
+  }
+  plan.state = PortState::kIsolated;
+  plan.port_config =
+      of::PortConfig{local, *plan.mac, of::kPortConfigNoForward, of::kPortConfigNoForward};
+  plan.flows = ForwardFlows(plan.ofports);
+  plan.flows.push_back({kPriorityLocalDrop, {.eth_dst = *plan.mac}, false});
+  return plan;
+}
+
 // `port` has a name and `interfaces` is not empty.
 PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
                       const std::vector<const json*>& interfaces) {
@@ -59,7 +91,7 @@ PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
     auto ofport = rows::OptionalInteger(rows::Column(*interface, "ofport"));
     // OVSDB shows the bridge's own internal port as 65534, OFPP_LOCAL in OpenFlow 1.0.
     if (ofport == kOvsdbLocalPort) {
-      plan.ofports.push_back(kOpenFlow13LocalPort);
+      plan.ofports.push_back(of::kPortLocal);
       continue;
     }
     if (!ofport || *ofport <= 0 || *ofport >= 0xff00) {
@@ -72,8 +104,10 @@ PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
     plan.ofports.push_back(static_cast<std::uint32_t>(*ofport));
   }
   // Only the ports netd made itself forward: a port that merely has the uplink's name does not.
-  if ((plan.name == spec.bridge || (!spec.uplink.empty() && plan.name == spec.uplink)) &&
-      rows::Managed(port)) {
+  if (plan.name == spec.bridge && rows::Managed(port) && interfaces.size() == 1) {
+    return PlanInternalPort(spec, std::move(plan), *interfaces.front());
+  }
+  if (!spec.uplink.empty() && plan.name == spec.uplink && rows::Managed(port)) {
     plan.state = PortState::kForward;
     plan.flows = ForwardFlows(plan.ofports);
     return plan;
@@ -117,7 +151,8 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
                   const std::vector<const json*>& interfaces,
                   const std::set<std::string>& inactive_vms) {
   auto plan = PlanPortRows(spec, port, interfaces);
-  bool vm_port = plan.state != PortState::kForward && plan.state != PortState::kPending;
+  bool vm_port = plan.state != PortState::kForward && plan.state != PortState::kIsolated &&
+                 plan.state != PortState::kPending;
   if (vm_port && !plan.vm_id.empty() && inactive_vms.contains(plan.vm_id)) {
     // A port left behind by a VM that libvirt says is not running (a crash, a half-finished
     // stop): whatever holds its tap now is not that VM.
@@ -129,12 +164,18 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
   return plan;
 }
 
+bool IsVmPort(const PortPlan& plan) {
+  return plan.state == PortState::kPinned || plan.state == PortState::kPinnedMac;
+}
+
 }  // namespace
 
 std::string_view ToString(PortState state) {
   switch (state) {
     case PortState::kForward:
       return "forward";
+    case PortState::kIsolated:
+      return "isolated";
     case PortState::kPinned:
       return "pinned";
     case PortState::kPinnedMac:
@@ -318,7 +359,12 @@ void PortSecurity::Sync() {
   std::vector<FlowChange> changes;
   std::vector<std::string> owners;
   auto batch = next_batch_;
-  for (const auto& name : changed_) {
+  // The internal port first: VM ports may wait for it (VmPortsHeld).
+  std::vector<std::string> order(changed_.begin(), changed_.end());
+  std::stable_partition(order.begin(), order.end(),
+                        [&](const std::string& name) { return name == spec_.bridge; });
+  std::set<std::string> held;
+  for (const auto& name : order) {
     auto wanted = desired_.find(name);
     auto installed = installed_.find(name);
     if (wanted == desired_.end() || wanted->second.flows.empty()) {
@@ -332,8 +378,15 @@ void PortSecurity::Sync() {
       if (installed != installed_.end()) installed_.erase(installed);
       continue;
     }
-    const auto& flows = wanted->second.flows;
-    if (installed != installed_.end() && installed->second.flows == flows) continue;
+    const auto& plan = wanted->second;
+    if (IsVmPort(plan) && VmPortsHeld()) {
+      held.insert(name);
+      continue;
+    }
+    if (installed != installed_.end() && installed->second.flows == plan.flows &&
+        installed->second.port_config == plan.port_config) {
+      continue;
+    }
     bool fresh = false;
     auto cookie = CookieOf(name, fresh);
     if (!fresh) {
@@ -341,13 +394,10 @@ void PortSecurity::Sync() {
       owners.push_back(name);
       ++counters_.port_updates;
     }
-    for (const auto& flow : flows) {
-      changes.push_back(FlowChange::Add(flow, cookie));
-      owners.push_back(name);
-    }
-    installed_[name] = {cookie, flows, batch, false};
+    AppendInstall(name, plan, cookie, changes, owners);
+    installed_[name] = {cookie, plan.flows, plan.port_config, batch, false};
   }
-  changed_.clear();
+  changed_ = std::move(held);
   if (!changes.empty()) SendBatch(std::move(changes), std::move(owners));
 }
 
@@ -456,19 +506,45 @@ void PortSecurity::FullInstall() {
       FlowChange::Add({0, {}, false}, kBaselineCookie),
   };
   std::vector<std::string> owners = {"", ""};
-  for (const auto& [name, plan] : desired_) {
+  // The internal port first: VM ports may wait for it (VmPortsHeld).
+  std::vector<const std::pair<const std::string, PortPlan>*> order;
+  for (const auto& entry : desired_) order.push_back(&entry);
+  std::stable_partition(order.begin(), order.end(),
+                        [&](const auto* entry) { return entry->first == spec_.bridge; });
+  for (const auto* entry : order) {
+    const auto& [name, plan] = *entry;
     if (plan.flows.empty()) continue;
+    if (IsVmPort(plan) && VmPortsHeld()) {
+      changed_.insert(name);
+      continue;
+    }
     bool fresh = false;
     auto cookie = CookieOf(name, fresh);
-    for (const auto& flow : plan.flows) {
-      changes.push_back(FlowChange::Add(flow, cookie));
-      owners.push_back(name);
-    }
-    installed_[name] = {cookie, plan.flows, batch, false};
+    AppendInstall(name, plan, cookie, changes, owners);
+    installed_[name] = {cookie, plan.flows, plan.port_config, batch, false};
   }
   spdlog::info("ovs: {}: installing all flows ({} ports, {} flows)", spec_.bridge,
                installed_.size(), changes.size() - 1);
   SendBatch(std::move(changes), std::move(owners));
+}
+
+void PortSecurity::AppendInstall(const std::string& name, const PortPlan& plan,
+                                 std::uint64_t cookie, std::vector<FlowChange>& changes,
+                                 std::vector<std::string>& owners) const {
+  if (plan.port_config) {
+    changes.push_back(FlowChange::SetPortConfig(*plan.port_config));
+    owners.push_back(name);
+  }
+  for (const auto& flow : plan.flows) {
+    changes.push_back(FlowChange::Add(flow, cookie));
+    owners.push_back(name);
+  }
+}
+
+bool PortSecurity::VmPortsHeld() const {
+  if (!spec_.isolate_local) return false;
+  auto local = desired_.find(spec_.bridge);
+  return local == desired_.end() || local->second.state != PortState::kIsolated;
 }
 
 void PortSecurity::SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners) {
@@ -502,9 +578,35 @@ void PortSecurity::CheckFlows() {
       Sync();
     });
   }
+  CheckLocalPort();
   check_timer_.expires_after(spec_.flow_check_interval);
   check_timer_.async_wait([this](auto error) {
     if (!error) CheckFlows();
+  });
+}
+
+void PortSecurity::CheckLocalPort() {
+  auto installed = installed_.find(spec_.bridge);
+  if (!spec_.isolate_local || local_check_in_flight_ || !openflow_.ready() ||
+      batches_in_flight_ != 0 || full_install_pending_ || installed == installed_.end() ||
+      !installed->second.acknowledged || !installed->second.port_config) {
+    return;
+  }
+  auto wanted = *installed->second.port_config;
+  auto batch = next_batch_;
+  local_check_in_flight_ = true;
+  openflow_.DescribePorts([this, wanted, batch](auto ports) {
+    local_check_in_flight_ = false;
+    if (!ports || batch != next_batch_ || batches_in_flight_ != 0 || full_install_pending_) return;
+    auto local = std::find_if(ports->begin(), ports->end(),
+                              [&](const auto& port) { return port.port_no == wanted.port_no; });
+    if (local == ports->end() || (local->config & wanted.mask) == wanted.config) return;
+    ++counters_.local_port_repairs;
+    spdlog::warn("ovs: {}: internal port {} forwards again (config {:#x}); isolating it again",
+                 spec_.bridge, local->hw_addr.ToString(), local->config);
+    installed_.erase(spec_.bridge);
+    changed_.insert(spec_.bridge);
+    Sync();
   });
 }
 
@@ -560,7 +662,7 @@ std::uint64_t PortSecurity::CookieOf(const std::string& port, bool& fresh) {
 bool PortSecurity::FlowsAcknowledged(const std::string& name, const PortPlan& plan) const {
   auto installed = installed_.find(name);
   return installed != installed_.end() && installed->second.acknowledged &&
-         installed->second.flows == plan.flows;
+         installed->second.flows == plan.flows && installed->second.port_config == plan.port_config;
 }
 
 std::vector<PortSecurity::PortStatus> PortSecurity::ports() const {

@@ -30,10 +30,14 @@ using namespace std::chrono_literals;
 constexpr const char* kVmUuid = "6b1c2a1e-0c55-4a8e-9d1f-5a7e2b3c4d01";
 constexpr const char* kVmMac = "52:54:0a:51:00:0a";  // 10.81.0.10
 
+// Both roles, as on a single server: the bridge's internal port is the gateway's interface,
+// which the VMs ping.
 std::string HostConfigText(const lab::OvsInstance& ovs) {
   return fmt::format(R"(
 [netd]
-roles = ["host"]
+roles = ["gateway", "host"]
+[gateway]
+external_interface = "ext0"
 [host]
 datapath_type = "netdev"
 ovsdb_remote = "{}"

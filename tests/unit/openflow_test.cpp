@@ -75,6 +75,72 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
             "OFPT_FLOW_MOD (OF1.3) (xid=0x9): DEL table:255 priority=0 "
             "cookie:0x6e64000000000000/0xffff000000000000 actions=drop");
   EXPECT_EQ(OfpPrint(openflow::EncodeBarrierRequest(3)), "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x3):");
+  // The internal port of a host without the gateway role: frames to its MAC dropped, NO_FWD set.
+  EXPECT_EQ(OfpPrint(openflow::EncodeAddFlow(
+                7, {400, {.eth_dst = *MacAddress::Parse("52:54:00:00:00:01")}, false}, 0x6e64)),
+            "OFPT_FLOW_MOD (OF1.3) (xid=0x7): ADD priority=400,dl_dst=52:54:00:00:00:01 "
+            "cookie:0x6e64 actions=drop");
+  auto port_mod =
+      lab::RunCommand({"ovs-ofctl", "ofp-print",
+                       Hex(openflow::EncodePortMod(
+                           4, {openflow::kPortLocal, *MacAddress::Parse("52:54:00:00:00:01"),
+                               openflow::kPortConfigNoForward, openflow::kPortConfigNoForward}))});
+  EXPECT_EQ(port_mod.out,
+            "OFPT_PORT_MOD (OF1.3) (xid=0x4): port: LOCAL: addr:52:54:00:00:00:01\n"
+            "     config: NO_FWD\n"
+            "     mask:   NO_FWD\n"
+            "     advertise: UNCHANGED\n");
+  EXPECT_EQ(OfpPrint(openflow::EncodePortDescriptionRequest(8)),
+            "OFPST_PORT_DESC request (OF1.3) (xid=0x8): port=ANY");
+}
+
+// An OFPMP_PORT_DESC reply in two messages, as a switch with many ports sends it.
+TEST(OpenFlowEncoding, PortDescriptionRepliesAreRead) {
+  auto port = [](std::uint32_t number, std::uint64_t mac, std::uint32_t config) {
+    std::vector<std::uint8_t> bytes(64, 0);
+    for (int i = 0; i < 4; ++i) bytes[i] = static_cast<std::uint8_t>(number >> (24 - 8 * i));
+    for (int i = 0; i < 6; ++i) bytes[8 + i] = static_cast<std::uint8_t>(mac >> (40 - 8 * i));
+    for (int i = 0; i < 4; ++i) bytes[32 + i] = static_cast<std::uint8_t>(config >> (24 - 8 * i));
+    return bytes;
+  };
+  auto reply = [](bool more, const std::vector<std::vector<std::uint8_t>>& ports) {
+    std::vector<std::uint8_t> bytes = {openflow::kVersion,
+                                       19,
+                                       0,
+                                       0,
+                                       0,
+                                       0,
+                                       0,
+                                       9,
+                                       0,
+                                       13,
+                                       0,
+                                       static_cast<std::uint8_t>(more ? 1 : 0),
+                                       0,
+                                       0,
+                                       0,
+                                       0};
+    for (const auto& described : ports)
+      bytes.insert(bytes.end(), described.begin(), described.end());
+    bytes[2] = static_cast<std::uint8_t>(bytes.size() >> 8);
+    bytes[3] = static_cast<std::uint8_t>(bytes.size());
+    return bytes;
+  };
+  auto first = openflow::ParsePortDescriptionReply(
+      reply(true, {port(1, 0x020000000001, 0), port(openflow::kPortLocal, 0x525400000001, 32)}));
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->more);
+  ASSERT_EQ(first->ports.size(), 2u);
+  EXPECT_EQ(first->ports[1].port_no, openflow::kPortLocal);
+  EXPECT_EQ(first->ports[1].hw_addr.ToString(), "52:54:00:00:00:01");
+  EXPECT_EQ(first->ports[1].config, openflow::kPortConfigNoForward);
+  auto last = openflow::ParsePortDescriptionReply(reply(false, {port(2, 0x020000000002, 0)}));
+  ASSERT_TRUE(last);
+  EXPECT_FALSE(last->more);
+  auto truncated = reply(false, {port(2, 0x020000000002, 0)});
+  truncated.resize(truncated.size() - 1);
+  truncated[3] = static_cast<std::uint8_t>(truncated.size());
+  EXPECT_FALSE(openflow::ParsePortDescriptionReply(truncated));
 }
 
 // A scripted switch: whole OpenFlow messages over a ScriptedPeer.
@@ -201,6 +267,12 @@ class PortRows {
     }
     bridge_["ports"][1].push_back(json::array({"uuid", "p" + n}));
   }
+  // Sets `column` of the Interface row of port `name`.
+  void SetInterface(const std::string& name, const std::string& column, json value) {
+    for (auto& [uuid, interface] : tables_["Interface"]) {
+      if (interface["name"] == name) interface[column] = std::move(value);
+    }
+  }
   std::optional<std::vector<PortPlan>> Plan(const PortSecuritySpec& spec) {
     tables_["Bridge"]["b"] = bridge_;
     return PlanPorts(spec, [this](const std::string& table) -> const OvsdbClient::Rows& {
@@ -279,6 +351,51 @@ TEST(PlanPorts, ABridgeNetdDidNotCreateIsNotProgrammed) {
   auto spec = SecureSpec();
   spec.bridge = "br-other";
   EXPECT_FALSE(none.Plan(spec).has_value());
+}
+
+// A host without the gateway role: its internal port receives nothing from the bridge; with the
+// gateway role it is the gateway's interface, and an isolation left behind is lifted.
+TEST(PlanPorts, TheInternalPortIsIsolatedOnlyWithoutTheGatewayRole) {
+  PortRows rows;
+  rows.Add("br-secure", 65534, std::nullopt, /*managed=*/true);
+  rows.Add("bond0.1081", 1, std::nullopt, /*managed=*/true);
+  rows.Add("vnet0", 2, "52:54:0a:51:00:0a");
+  auto spec = SecureSpec();
+  spec.isolate_local = true;
+  auto Find = [](const std::vector<PortPlan>& plans, const std::string& name) {
+    return *std::find_if(plans.begin(), plans.end(), [&](auto& p) { return p.name == name; });
+  };
+
+  // ovs-vswitchd has not reported the port's MAC yet: nothing to isolate it with.
+  auto unknown = Find(*rows.Plan(spec), "br-secure");
+  EXPECT_EQ(unknown.state, PortState::kPending);
+  EXPECT_EQ(unknown.reason, "interface br-secure has no mac_in_use yet");
+  EXPECT_TRUE(unknown.flows.empty());
+
+  rows.SetInterface("br-secure", "mac_in_use", "6e:16:b2:f5:d1:4c");
+  auto plans = *rows.Plan(spec);
+  auto local = Find(plans, "br-secure");
+  auto mac = *MacAddress::Parse("6e:16:b2:f5:d1:4c");
+  EXPECT_EQ(local.state, PortState::kIsolated);
+  EXPECT_EQ(local.mac, mac);
+  ASSERT_EQ(local.flows.size(), 2u);
+  EXPECT_EQ(local.flows[0], (openflow::Flow{100, {.in_port = openflow::kPortLocal}, true}))
+      << "the host may still send";
+  EXPECT_EQ(local.flows[1], (openflow::Flow{400, {.eth_dst = mac}, false}))
+      << "frames to the host's MAC, from every port, above every port's flows";
+  EXPECT_EQ(local.port_config,
+            (openflow::PortConfig{openflow::kPortLocal, mac, openflow::kPortConfigNoForward,
+                                  openflow::kPortConfigNoForward}));
+  // The uplink and VM ports are planned as before: the per-port flow count does not change.
+  EXPECT_EQ(Find(plans, "bond0.1081").state, PortState::kForward);
+  EXPECT_FALSE(Find(plans, "bond0.1081").port_config);
+  EXPECT_EQ(Find(plans, "vnet0").flows, Find(*rows.Plan(SecureSpec()), "vnet0").flows);
+
+  auto gateway = Find(*rows.Plan(SecureSpec()), "br-secure");
+  EXPECT_EQ(gateway.state, PortState::kForward);
+  EXPECT_EQ(gateway.flows.size(), 1u);
+  EXPECT_EQ(gateway.port_config,
+            (openflow::PortConfig{openflow::kPortLocal, mac, 0, openflow::kPortConfigNoForward}));
 }
 
 }  // namespace

@@ -2,13 +2,14 @@
 """Raw Ethernet frames for port-security tests: send crafted frames from a VM's interface, and
 listen on another interface for the frames that made it through.
 
-  frames.py send IFNAME KIND SRC_MAC SRC_IP MARKER
+  frames.py send IFNAME KIND SRC_MAC SRC_IP MARKER [DST_MAC DST_IP]
       KIND: ipv4 (UDP to 255.255.255.255), arp (gratuitous ARP for SRC_IP), dhcp-offer (UDP
       67->68, as a DHCP server answers), dhcp-offer-sport (UDP 40000->68, a server answer from
       another port), tagged (ipv4 inside an 802.1Q tag of VLAN 1082), arp-other-sha (ARP whose
       sender MAC is not the frame's), dhcp-discover (UDP 68->67 from 0.0.0.0; SRC_IP unused),
       ipv6 (UDP to ff02::1), other (ethertype 0x88b5). Every frame is broadcast and carries
-      "NETDMARK:" + MARKER, in its payload or after the ARP body.
+      "NETDMARK:" + MARKER, in its payload or after the ARP body. With DST_MAC and DST_IP, ipv4
+      is UDP to DST_IP in a frame to DST_MAC, and arp a request for DST_IP in a frame to DST_MAC.
   frames.py listen IFNAME
       Prints "ready", then the marker of every marked frame received, one per line, until killed.
 """
@@ -41,9 +42,15 @@ def ipv4_udp(src_ip, dst_ip, sport, dport, payload):
     return header + udp
 
 
-def frame(kind, src_mac, src_ip, marker):
+def frame(kind, src_mac, src_ip, marker, dst_mac=None, dst_ip=None):
     mac = mac_bytes(src_mac)
     payload = b"NETDMARK:" + marker.encode() + b"\n"
+    if kind == "ipv4" and dst_mac:
+        return mac_bytes(dst_mac) + mac + b"\x08\x00" + ipv4_udp(src_ip, dst_ip, 40000, 9, payload)
+    if kind == "arp" and dst_mac:
+        body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, socket.inet_aton(src_ip),
+                           b"\0" * 6, socket.inet_aton(dst_ip))
+        return mac_bytes(dst_mac) + mac + b"\x08\x06" + body + payload
     if kind == "ipv4":
         return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 40000, 9, payload)
     if kind == "dhcp-offer":
@@ -76,11 +83,11 @@ def frame(kind, src_mac, src_ip, marker):
 
 
 def main():
-    if len(sys.argv) == 7 and sys.argv[1] == "send":
-        _, _, ifname, kind, src_mac, src_ip, marker = sys.argv
+    if len(sys.argv) in (7, 9) and sys.argv[1] == "send":
+        ifname, kind, src_mac, src_ip, marker = sys.argv[2:7]
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
             sock.bind((ifname, 0))
-            sock.send(frame(kind, src_mac, src_ip, marker))
+            sock.send(frame(kind, src_mac, src_ip, marker, *sys.argv[7:]))
         return
     if len(sys.argv) == 3 and sys.argv[1] == "listen":
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:

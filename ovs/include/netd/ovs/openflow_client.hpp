@@ -20,19 +20,23 @@ namespace netd::ovs {
 
 class ReconnectingStream;
 
-// One change of a switch's flow table.
+// One change of a switch's flow table, or of a port's configuration.
 struct FlowChange {
-  enum class Kind { kAdd, kDelete };
+  enum class Kind { kAdd, kDelete, kPortConfig };
   Kind kind = Kind::kAdd;
-  openflow::Flow flow;       // kAdd
-  std::uint64_t cookie = 0;  // kAdd: the flow's cookie; kDelete: the cookies to delete
-  std::uint64_t mask = 0;    // kDelete: the bits of `cookie` that must match
+  openflow::Flow flow;          // kAdd
+  std::uint64_t cookie = 0;     // kAdd: the flow's cookie; kDelete: the cookies to delete
+  std::uint64_t mask = 0;       // kDelete: the bits of `cookie` that must match
+  openflow::PortConfig port{};  // kPortConfig
 
   static FlowChange Add(openflow::Flow flow, std::uint64_t cookie) {
     return {Kind::kAdd, std::move(flow), cookie, 0};
   }
   static FlowChange Delete(std::uint64_t cookie, std::uint64_t mask) {
     return {Kind::kDelete, {}, cookie, mask};
+  }
+  static FlowChange SetPortConfig(const openflow::PortConfig& port) {
+    return {Kind::kPortConfig, {}, 0, 0, port};
   }
 };
 
@@ -81,6 +85,11 @@ class OpenFlowClient {
   using CountCallback = std::function<void(std::optional<std::uint32_t>)>;
   void CountFlows(std::uint64_t cookie, std::uint64_t mask, CountCallback done);
 
+  // Asks for the description of every port (OFPMP_PORT_DESC); the callback hears them, or
+  // nullopt when the connection went first (or there is none) or the reply was malformed.
+  using PortsCallback = std::function<void(std::optional<std::vector<openflow::PortDescription>>)>;
+  void DescribePorts(PortsCallback done);
+
   struct Counters {
     std::uint64_t connects = 0;
     std::uint64_t disconnects = 0;
@@ -111,6 +120,11 @@ class OpenFlowClient {
   std::vector<std::uint8_t> inbox_;
   std::map<std::uint32_t, Batch> batches_;         // by barrier xid
   std::map<std::uint32_t, CountCallback> counts_;  // by request xid
+  struct PortsRequest {
+    std::vector<openflow::PortDescription> ports;  // of the reply's messages so far
+    PortsCallback done;
+  };
+  std::map<std::uint32_t, PortsRequest> port_requests_;  // by request xid
   std::uint32_t next_xid_ = 1;
   bool ready_ = false;
   std::string last_failure_;  // logged once until it changes

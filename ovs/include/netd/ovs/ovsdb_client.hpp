@@ -34,7 +34,7 @@ class OvsdbClient {
         {"Open_vSwitch", {"bridges"}},
         {"Bridge", {"name", "ports", "datapath_type", "fail_mode", "external_ids"}},
         {"Port", {"name", "interfaces", "tag", "trunks", "external_ids"}},
-        {"Interface", {"name", "type", "ofport", "external_ids"}},
+        {"Interface", {"name", "type", "ofport", "mac_in_use", "external_ids"}},
     };
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{5000};

@@ -33,6 +33,11 @@ struct PortSecuritySpec {
   // network) gives such a port no flows at all; true pins it to its MAC with any source address
   // of the network, for networks whose dynamic leases a host cannot know in advance.
   bool pin_mac_only = false;
+  // A host without the gateway role: the bridge's internal port (OFPP_LOCAL) receives nothing
+  // from the bridge (OFPPC_NO_FWD, and frames to its MAC dropped), so that no VM reaches the
+  // host's own stack, which would route around the gateway. false where the internal port is
+  // the gateway's interface (both roles on one server).
+  bool isolate_local = false;
   std::filesystem::path mgmt_socket;  // <ovs rundir>/<bridge>.mgmt
   // How often netd counts its flows in the switch: flows deleted behind its back (ovs-ofctl
   // del-flows, a fail_mode change, which flushes the table) are all installed again.
@@ -41,6 +46,7 @@ struct PortSecuritySpec {
 
 enum class PortState {
   kForward,    // the bridge's internal port or its uplink: forwards normally
+  kIsolated,   // the internal port where isolate_local: sends, receives nothing from the bridge
   kPinned,     // a VM port pinned to its MAC and the address the MAC encodes
   kPinnedMac,  // a VM port pinned to its MAC, any source address of the network
   kRefused,    // gets no flows: everything it sends is dropped
@@ -54,11 +60,14 @@ struct PortPlan {
   std::string name;
   PortState state = PortState::kRefused;
   std::vector<std::uint32_t> ofports;  // one per interface
-  std::optional<MacAddress> mac;       // external_ids:attached-mac
+  std::optional<MacAddress> mac;       // external_ids:attached-mac; the internal port's mac_in_use
   std::optional<Ipv4Address> address;  // the address the MAC encodes (kPinned)
   std::string vm_id;                   // external_ids:vm-id, as libvirt sets it
   std::string reason;                  // kRefused, kPending: why
   std::vector<openflow::Flow> flows;
+  // The internal port's OFPPC_NO_FWD, set where isolate_local and cleared elsewhere; sent
+  // before the port's flows. nullopt: not the internal port, or its MAC is not known yet.
+  std::optional<openflow::PortConfig> port_config;
 
   friend bool operator==(const PortPlan&, const PortPlan&) = default;
 };
@@ -120,6 +129,8 @@ class PortSecurity {
     std::uint64_t port_updates = 0;  // ports whose flows were replaced or removed
     std::uint64_t failures = 0;      // batches the switch refused in part
     std::uint64_t flow_repairs = 0;  // times the switch held other flows than netd's count
+    // isolate_local: times the internal port was found without OFPPC_NO_FWD (set again).
+    std::uint64_t local_port_repairs = 0;
   };
   Counters counters() const;
   const OpenFlowClient& openflow() const { return openflow_; }
@@ -129,6 +140,7 @@ class PortSecurity {
   struct Installed {
     std::uint64_t cookie = 0;
     std::vector<openflow::Flow> flows;
+    std::optional<openflow::PortConfig> port_config;
     std::uint64_t batch = 0;  // the batch that sent the flows
     bool acknowledged = false;
   };
@@ -139,8 +151,17 @@ class PortSecurity {
   void Forget(const std::string& uuid);
   // Whether the switch acknowledged `plan`'s flows for the port.
   bool FlowsAcknowledged(const std::string& name, const PortPlan& plan) const;
+  // The changes that install `plan` under `cookie` (its port config first), with their owner.
+  void AppendInstall(const std::string& name, const PortPlan& plan, std::uint64_t cookie,
+                     std::vector<FlowChange>& changes, std::vector<std::string>& owners) const;
+  // Where isolate_local, VM ports get no flows before the internal port is isolated: until
+  // then NORMAL would flood their frames to the host's stack.
+  bool VmPortsHeld() const;
   void FullInstall();
   void CheckFlows();
+  // isolate_local: asks the switch whether the internal port still has OFPPC_NO_FWD (an
+  // `ovs-ofctl mod-port ... forward` clears it, and flows do not show it); sets it again if not.
+  void CheckLocalPort();
   // Counts the flows of port `name` in the switch; installs them again if some are missing.
   void VerifyPortFlows(const std::string& name);
   void SendBatch(std::vector<FlowChange> changes, std::vector<std::string> owners);
@@ -159,6 +180,7 @@ class PortSecurity {
   boost::asio::steady_timer check_timer_;
   std::uint64_t batches_in_flight_ = 0;
   bool count_in_flight_ = false;
+  bool local_check_in_flight_ = false;
   std::map<std::string, PortPlan> desired_;  // by port name
   // The ports planned: Port row uuid -> name and Interface row uuids.
   struct PlannedPort {

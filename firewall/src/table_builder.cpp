@@ -35,7 +35,7 @@ constexpr std::size_t kMaxElementListBytes = 60 * 1024;
 constexpr std::size_t kExactElementBytes = 44;    // list entry, key nest, 16-byte key, timeout
 constexpr std::size_t kRangeElementBytes = 64;    // list entry, key and key-end nests
 constexpr std::size_t kBindElementBytes = 32;     // list entry, key nest, 12-byte key
-constexpr std::size_t kPairElementBytes = 36;     // list entry, key nest, 16-byte key
+constexpr std::size_t kDhcpClientBytes = 40;      // list entry, key nest, 20-byte key
 constexpr std::size_t kMapElementBytes = 320;     // ifname key, verdict with a chain name
 constexpr std::size_t kForwardElementBytes = 64;  // 8-byte key and data, timeout
 
@@ -45,6 +45,7 @@ constexpr std::uint32_t kTypeEtherAddress = 9;
 constexpr std::uint32_t kTypeInetProtocol = 12;
 constexpr std::uint32_t kTypeInetService = 13;
 constexpr std::uint32_t kTypeIfname = 41;
+constexpr std::uint32_t kTypeInteger = 4;
 constexpr std::uint32_t kTypeBits = 6;
 constexpr std::uint32_t kByteorderHost = 1;  // BYTEORDER_HOST_ENDIAN
 
@@ -140,13 +141,56 @@ BindKey MakeBindKey(const BoundAddress& binding) {
   return key;
 }
 
-using MacPairKey = std::array<std::uint8_t, 16>;
-MacPairKey MakeMacPairKey(const MacAddress& mac) {
-  MacPairKey key{};
+// dhcp_clients4: MAC . chaddr . ciaddr, each field padded to 32 bits.
+using DhcpClientKey = std::array<std::uint8_t, 20>;
+DhcpClientKey MakeDhcpClientKey(const MacAddress& mac, Ipv4Address ciaddr) {
+  DhcpClientKey key{};
   for (int i = 0; i < 6; ++i) {
     key[i] = key[8 + i] = static_cast<std::uint8_t>(mac.value() >> (40 - 8 * i));
   }
+  PutBe32(key.data() + 16, ciaddr.value());
   return key;
+}
+
+// The user data with which nft declares a set `typeof ether saddr . @th,288,48 . @th,160,32`
+// (chaddr and ciaddr as raw payload): without it `nft list` would print the key as typed
+// fields, and the rules' raw-payload lookups would not load back with `nft -f`. The layout is
+// nftables' (src/expression.c, src/payload.c), stored in the kernel and read by every nft
+// since 0.9.4; tested by loading `nft list` output back (tests/kernel/firewall_test.cpp).
+void PutDhcpClientsTypeof(nftnl_udata_buf* userdata) {
+  constexpr std::uint32_t kExprConcat = 13;            // nftables' EXPR_CONCAT
+  constexpr std::uint32_t kExprPayload = 7;            // EXPR_PAYLOAD
+  constexpr std::uint32_t kDescEther = 17;             // PROTO_DESC_ETHER
+  constexpr std::uint32_t kEtherSaddr = 2;             // ETHHDR_SADDR
+  constexpr std::uint32_t kBaseTransport = 3;          // PROTO_BASE_TRANSPORT_HDR
+  enum : std::uint8_t { kSubType = 0, kSubData = 1 };  // NFTNL_UDATA_SET_KEY_CONCAT_SUB_*
+  enum : std::uint8_t { kDesc = 0, kField = 1, kBase = 2, kOffset = 3, kLength = 4 };
+  auto* typeof_nest = nftnl_udata_nest_start(userdata, NFTNL_UDATA_SET_KEY_TYPEOF);
+  nftnl_udata_put_u32(userdata, NFTNL_UDATA_SET_TYPEOF_EXPR, kExprConcat);
+  auto* data_nest = nftnl_udata_nest_start(userdata, NFTNL_UDATA_SET_TYPEOF_DATA);
+  auto put_field = [&](std::uint8_t index, const std::function<void()>& payload) {
+    auto* field = nftnl_udata_nest_start(userdata, index);
+    nftnl_udata_put_u32(userdata, kSubType, kExprPayload);
+    auto* sub = nftnl_udata_nest_start(userdata, kSubData);
+    payload();
+    nftnl_udata_nest_end(userdata, sub);
+    nftnl_udata_nest_end(userdata, field);
+  };
+  put_field(0, [&] {
+    nftnl_udata_put_u32(userdata, kDesc, kDescEther);
+    nftnl_udata_put_u32(userdata, kField, kEtherSaddr);
+  });
+  auto raw = [&](std::uint32_t offset_bytes, std::uint32_t length_bytes) {
+    nftnl_udata_put_u32(userdata, kDesc, 0);
+    nftnl_udata_put_u32(userdata, kField, 0);
+    nftnl_udata_put_u32(userdata, kBase, kBaseTransport);
+    nftnl_udata_put_u32(userdata, kOffset, offset_bytes * 8);
+    nftnl_udata_put_u32(userdata, kLength, length_bytes * 8);
+  };
+  put_field(1, [&] { raw(kBootpClientHardware, 6); });
+  put_field(2, [&] { raw(kBootpClientAddress, 4); });
+  nftnl_udata_nest_end(userdata, data_nest);
+  nftnl_udata_nest_end(userdata, typeof_nest);
 }
 
 using IfnameKey = std::array<std::uint8_t, 16>;
@@ -191,6 +235,7 @@ struct SetSpec {
   bool host_order_key = false;              // tells `nft list` to print the key as a string
   std::uint32_t data_type = 0;              // of a data map (not a verdict map)
   std::uint32_t data_length = 0;
+  bool dhcp_clients_typeof = false;  // PutDhcpClientsTypeof
 };
 
 void AddSet(NftBatch& batch, const SetSpec& spec) {
@@ -213,10 +258,12 @@ void AddSet(NftBatch& batch, const SetSpec& spec) {
       nftnl_set_set_data(set.get(), NFTNL_SET_DESC_CONCAT, spec.field_lengths.data(),
                          static_cast<std::uint32_t>(spec.field_lengths.size()));
     }
-    if (spec.host_order_key) {
+    if (spec.host_order_key || spec.dhcp_clients_typeof) {
       auto* userdata = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
       if (!userdata) throw std::bad_alloc();
-      nftnl_udata_put_u32(userdata, NFTNL_UDATA_SET_KEYBYTEORDER, kByteorderHost);
+      nftnl_udata_put_u32(userdata, NFTNL_UDATA_SET_KEYBYTEORDER,
+                          spec.host_order_key ? kByteorderHost : 0);
+      if (spec.dhcp_clients_typeof) PutDhcpClientsTypeof(userdata);
       nftnl_set_set_data(set.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(userdata),
                          nftnl_udata_buf_len(userdata));
       nftnl_udata_buf_free(userdata);
@@ -373,15 +420,18 @@ void AddBindingElements(NftBatch& batch, std::uint16_t type, const TableElements
       [&](std::size_t i) {
         return fmt::format("{} . {}", bindings[i].mac.ToString(), bindings[i].ip.ToString());
       });
-  // The same VMs as (MAC . MAC): DHCP's chaddr must be the frame's own source.
+  // What the same VMs may say in DHCP: chaddr their own MAC, ciaddr their own address or none.
   AddElementMessages(
-      batch, type, kSetDhcpClients, bindings.size(), kPairElementBytes,
+      batch, type, kSetDhcpClients, 2 * bindings.size(), kDhcpClientBytes,
       [&](std::size_t i, nftnl_set_elem* element) {
-        auto key = MakeMacPairKey(bindings[i].mac);
+        const auto& binding = bindings[i / 2];
+        auto key = MakeDhcpClientKey(binding.mac, i % 2 ? binding.ip : Ipv4Address(0));
         nftnl_set_elem_set(element, NFTNL_SET_ELEM_KEY, key.data(), key.size());
       },
       [&](std::size_t i) {
-        return fmt::format("{} . {}", bindings[i].mac.ToString(), bindings[i].mac.ToString());
+        const auto& binding = bindings[i / 2];
+        return fmt::format("{} . {} . {}", binding.mac.ToString(), binding.mac.ToString(),
+                           i % 2 ? binding.ip.ToString() : "0.0.0.0");
       });
 }
 
@@ -480,12 +530,16 @@ void MatchIpv4Source(RuleBuilder& rule, Ipv4Address address) {
       .Compare(NFT_CMP_EQ, Be32(address.value()));
 }
 
-// ether saddr . chaddr @dhcp_clients4: a bound VM asking for itself, with an Ethernet chaddr.
-void MatchOwnChaddr(RuleBuilder& rule) {
+// ether saddr . chaddr . ciaddr @dhcp_clients4: a bound VM asking for itself (an Ethernet
+// chaddr, its own MAC) with its own address or none.
+void MatchOwnRequest(RuleBuilder& rule) {
   rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpHardwareType, 2)
       .Compare(NFT_CMP_EQ, std::array<std::uint8_t, 2>{1, 6})
+      .MetaLoad(NFT_META_IIFTYPE)
+      .Compare(NFT_CMP_EQ, HostU16(ARPHRD_ETHER))
       .PayloadLoad(NFT_PAYLOAD_LL_HEADER, 6, 6, kReg1)
       .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientHardware, 6, kReg32First + 2)
+      .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4, kReg32First + 4)
       .Lookup(kSetDhcpClients, kReg1);
 }
 
@@ -551,7 +605,7 @@ void AddDhcpInputRules(RuleWriter& rules, const FilteredNetwork& network) {
     MatchIpv4Destination(rule, Ipv4Address(0xffffffff));
     rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4)
         .Compare(NFT_CMP_EQ, Be32(0));
-    if (network.allowlist_egress) MatchOwnChaddr(rule);
+    if (network.allowlist_egress) MatchOwnRequest(rule);
     rule.Verdict(NF_ACCEPT).Comment("DHCP discovery");
     rules.Add(rule, chain, "DHCP discovery");
   }
@@ -562,11 +616,7 @@ void AddDhcpInputRules(RuleWriter& rules, const FilteredNetwork& network) {
     MatchIpv4Destination(rule, destination);
     if (network.allowlist_egress) {
       MatchSpoofed(rule, /*bound=*/true);
-      MatchOwnChaddr(rule);
-      // chaddr . ciaddr @vm_bind4: ciaddr is the address bound to chaddr, the VM's own.
-      rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientHardware, 6, kReg1)
-          .PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4, kReg32First + 2)
-          .Lookup(kSetBindings, kReg1);
+      MatchOwnRequest(rule);
     } else {
       MatchIpv4Source(rule, network.cidr, /*inside=*/true);
       auto mask =
@@ -890,7 +940,12 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout, const Table
                  NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_CONCAT,
                  {4, 4, 1, 2}});
   AddSet(batch, {kSetBindings, ConcatType({kTypeEtherAddress, kTypeIpv4Address}), 12, 0, {}});
-  AddSet(batch, {kSetDhcpClients, ConcatType({kTypeEtherAddress, kTypeEtherAddress}), 16, 0, {}});
+  {
+    SetSpec dhcp_clients{
+        kSetDhcpClients, ConcatType({kTypeEtherAddress, kTypeInteger, kTypeInteger}), 20, 0, {}};
+    dhcp_clients.dhcp_clients_typeof = true;
+    AddSet(batch, dhcp_clients);
+  }
   for (const char* map : {kMapInput, kMapForward, kMapInbound, kMapGuard}) {
     AddSet(batch, {map, kTypeIfname, 16, NFT_SET_MAP, {}, /*host_order_key=*/true});
   }

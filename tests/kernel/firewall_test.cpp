@@ -1,6 +1,8 @@
 // The gateway firewall end to end (tests/kernel/gateway_fixture.hpp).
 #include <sys/stat.h>
 
+#include <regex>
+
 #include "gateway_fixture.hpp"
 
 namespace netd {
@@ -33,6 +35,22 @@ TEST_F(GatewayFirewallTest, ElementsMatchTheGoldenDump) {
                       {"ports", {443, "27000-27010"}},
                       {"vms", {"sec1"}}});
   ExpectGoldenTable(*gateway_, "demo_table_with_elements.json");
+}
+
+// What `nft list` prints of the table is nft syntax that loads back, raw DHCP fields included:
+// an operator can read, save and compare it with nft's own tools.
+TEST_F(GatewayFirewallTest, TheListedTableLoadsBackWithNft) {
+  AddVm("sec1", "secure");
+  auto listed = gateway_->RunChecked({"nft", "list", "table", "inet", "ticrypt"}).out;
+  EXPECT_THAT(listed, ::testing::HasSubstr("typeof ether saddr . @th,288,48 . @th,160,32"));
+  // Without its owner flag: a table nft creates owned would go with nft's socket.
+  listed = std::regex_replace(listed, std::regex(" # progname netd|\tflags owner\n\n"), "");
+  auto file = temp_->path() / "table.nft";
+  std::ofstream(file) << listed;
+  Namespace copy("nft-copy");
+  auto loaded = copy.Run({"nft", "-f", file.string()});
+  ASSERT_TRUE(loaded.ok()) << loaded.err;
+  EXPECT_EQ(copy.RunChecked({"nft", "list", "table", "inet", "ticrypt"}).out, listed);
 }
 
 TEST_F(GatewayFirewallTest, SecureEgressFollowsTheAllowlistExactly) {

@@ -116,7 +116,8 @@ int main() {
       conf << "host-record=n" << i << ".bench.example,203.0.113." << i % 250 << "\n";
     }
     for (int i = 0; i < kFirstAnswers; ++i) {
-      conf << "host-record=f" << i << ".bench.example,198.51.100." << 10 + i % 200 << "\n";
+      // Outside the gateway's external subnet, whose addresses answers do not open.
+      conf << "host-record=f" << i << ".bench.example,198.18.0." << 10 + i % 200 << "\n";
     }
   }
   auto upstream =
@@ -129,7 +130,8 @@ int main() {
 
   netd::testing::NetdProcess netd(dir.path(), [](std::string config) {
     return config + "\n[dns]\nupstream = [\"" + kUpstream +
-           "\"]\nvm_queries_per_second = 1000000\nmax_in_flight = 100000\n";
+           "\"]\nvm_queries_per_second = 1000000\nmax_in_flight = 100000\n"
+           "vm_wildcard_names = 1000000\n";
   });
   netd.RunInNamespace(gateway.name());
   netd.Start();

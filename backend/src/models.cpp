@@ -167,6 +167,10 @@ void from_json(const json& object, AllowlistRule& rule) {
   object.at("destinations").get_to(rule.destinations);
   object.at("protocol").get_to(rule.protocol);
   object.at("ports").get_to(rule.ports);
+  // Absent from netds older than the field, which forwarded A and AAAA.
+  auto qtypes = object.find("qtypes");
+  rule.qtypes = qtypes == object.end() ? std::vector<std::string>{"A", "AAAA"}
+                                       : qtypes->get<std::vector<std::string>>();
   // "*" or a list of VM ids; any other value fails the conversion to a list.
   const auto& vms = object.at("vms");
   rule.all_vms = vms == "*";
@@ -188,6 +192,7 @@ void to_json(json& object, const AllowlistRuleSpec& spec) {
             {"protocol", spec.protocol},
             {"ports", spec.ports},
             {"vms", spec.all_vms ? json("*") : json(spec.vms)}};
+  if (!spec.qtypes.empty()) object["qtypes"] = spec.qtypes;
   if (spec.comment) object["comment"] = *spec.comment;
 }
 

@@ -20,6 +20,36 @@ constexpr std::uint16_t kEdnsPayload = 1232;
 
 using Labels = std::vector<std::string>;
 
+struct TypeEntry {
+  std::uint16_t type;
+  std::string_view name;
+  bool forwardable;  // a rule's `qtypes` may name it
+};
+// ANY and NULL are named but never forwardable: ANY asks for everything a zone holds, NULL
+// carries arbitrary bytes.
+constexpr TypeEntry kTypes[] = {
+    {type::kA, "A", true},
+    {type::kNs, "NS", true},
+    {type::kCname, "CNAME", true},
+    {type::kSoa, "SOA", true},
+    {10, "NULL", false},
+    {type::kPtr, "PTR", true},
+    {type::kMx, "MX", true},
+    {type::kTxt, "TXT", true},
+    {type::kAaaa, "AAAA", true},
+    {type::kSrv, "SRV", true},
+    {type::kDname, "DNAME", false},
+    {type::kOpt, "OPT", false},
+    {64, "SVCB", true},
+    {65, "HTTPS", true},
+    {type::kAny, "ANY", false},
+    {257, "CAA", true},
+};
+
+char LowerAscii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 class Reader {
  public:
   explicit Reader(std::span<const std::uint8_t> message) : message_(message) {}
@@ -138,7 +168,7 @@ std::string Text(const Labels& labels) {
   std::string out;
   for (const auto& label : labels) {
     if (!out.empty()) out += '.';
-    for (char c : label) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    for (char c : label) out += LowerAscii(c);
   }
   return out;
 }
@@ -179,6 +209,38 @@ Header ReadHeader(Reader& reader) {
 }
 
 }  // namespace
+
+std::string TypeName(std::uint16_t type) {
+  for (const auto& entry : kTypes) {
+    if (entry.type == type) return std::string(entry.name);
+  }
+  return "TYPE" + std::to_string(type);
+}
+
+std::optional<std::uint16_t> ForwardableType(std::string_view name) {
+  for (const auto& entry : kTypes) {
+    if (entry.forwardable && entry.name.size() == name.size() &&
+        std::equal(name.begin(), name.end(), entry.name.begin(),
+                   [](char a, char b) { return LowerAscii(a) == LowerAscii(b); })) {
+      return entry.type;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view ForwardableTypeNames() {
+  static const std::string names = [] {
+    std::vector<std::string_view> sorted;
+    for (const auto& entry : kTypes) {
+      if (entry.forwardable) sorted.push_back(entry.name);
+    }
+    std::sort(sorted.begin(), sorted.end());
+    std::string joined;
+    for (auto name : sorted) joined += (joined.empty() ? "" : ", ") + std::string(name);
+    return joined;
+  }();
+  return names;
+}
 
 ParsedQuery ParseQuery(std::span<const std::uint8_t> message) {
   ParsedQuery parsed;
@@ -347,7 +409,8 @@ std::optional<ResponseSummary> ParseResponse(std::span<const std::uint8_t> messa
   return summary;
 }
 
-std::optional<std::vector<std::uint8_t>> WithoutAaaa(std::span<const std::uint8_t> message) {
+std::optional<std::vector<std::uint8_t>> Filtered(std::span<const std::uint8_t> message,
+                                                  std::span<const Ipv4Address> refused) {
   if (message.size() < kHeaderBytes) return std::nullopt;
   Reader reader(message);
   auto header = ReadHeader(reader);
@@ -363,6 +426,13 @@ std::optional<std::vector<std::uint8_t>> WithoutAaaa(std::span<const std::uint8_
       auto record = ReadRecord(reader);
       if (!reader.ok()) return std::nullopt;
       if (record.type == type::kAaaa) continue;
+      if (record.type == type::kA && record.rdata_length == 4 && !refused.empty()) {
+        const auto* at = &message[record.rdata_at];
+        Ipv4Address address(static_cast<std::uint32_t>(at[0]) << 24 |
+                            static_cast<std::uint32_t>(at[1]) << 16 |
+                            static_cast<std::uint32_t>(at[2]) << 8 | at[3]);
+        if (std::find(refused.begin(), refused.end(), address) != refused.end()) continue;
+      }
       // Names inside rdata may be compressed: they are written out whole, with the fixed
       // fields around them.
       std::vector<std::uint8_t> rdata;
@@ -442,7 +512,31 @@ std::vector<std::uint8_t> BuildAddressAnswer(const Query& query,
 }
 
 std::vector<std::uint8_t> BuildUpstreamQuery(const Query& query) {
-  return QuestionMessage(query, kFlagRecursionDesired);
+  auto out = QuestionMessage(query, kFlagRecursionDesired);
+  // The name's bytes: label lengths (at most 63) are never letters; type and class follow.
+  auto name_end = kHeaderBytes + query.question_wire.size() - 4;
+  for (auto i = kHeaderBytes; i < name_end; ++i) {
+    out[i] = static_cast<std::uint8_t>(LowerAscii(static_cast<char>(out[i])));
+  }
+  return out;
+}
+
+bool RestoreQuestion(std::vector<std::uint8_t>& answer, const Query& query) {
+  const auto& question = query.question_wire;
+  if (answer.size() < kHeaderBytes + question.size() || answer[4] != 0 || answer[5] != 1) {
+    return false;
+  }
+  auto at = answer.begin() + kHeaderBytes;
+  auto name_end = question.end() - 4;  // type and class follow the name; they compare exactly
+  auto same_letter = [](std::uint8_t ours, std::uint8_t theirs) {
+    return LowerAscii(static_cast<char>(ours)) == LowerAscii(static_cast<char>(theirs));
+  };
+  if (!std::equal(question.begin(), name_end, at, same_letter) ||
+      !std::equal(name_end, question.end(), at + (name_end - question.begin()))) {
+    return false;
+  }
+  std::copy(question.begin(), question.end(), at);
+  return true;
 }
 
 bool AdjustTtls(std::vector<std::uint8_t>& message, std::uint32_t age_s, std::uint32_t cap_s) {

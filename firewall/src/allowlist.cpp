@@ -107,6 +107,14 @@ bool AllowlistRule::Names(std::string_view name) const {
   });
 }
 
+bool AllowlistRule::NamesExactly(std::string_view name) const {
+  return std::find(hosts.begin(), hosts.end(), name) != hosts.end();
+}
+
+bool AllowlistRule::AllowsQtype(std::uint16_t qtype) const {
+  return std::binary_search(qtypes.begin(), qtypes.end(), qtype);
+}
+
 bool AllowlistRule::OpensPort(std::uint8_t protocol_number, std::uint16_t port) const {
   auto protocols = Protocols(protocol);
   if (std::find(protocols.begin(), protocols.end(), protocol_number) == protocols.end()) {
@@ -135,6 +143,17 @@ std::vector<const AllowlistRule*> AllowlistPolicy::RulesNaming(std::string_view 
     if (!rule.hosts.empty() && rule.AppliesTo(vm) && rule.Names(name)) naming.push_back(&rule);
   }
   return naming;
+}
+
+bool AllowlistPolicy::NamesAddress(std::string_view vm, Ipv4Address address) const {
+  auto holds = [&](const std::string& rule_name) {
+    const auto& networks = rules_.find(rule_name)->second.networks;
+    return std::any_of(networks.begin(), networks.end(),
+                       [&](const Ipv4Cidr& network) { return network.Contains(address); });
+  };
+  if (std::any_of(all_vm_rules_.begin(), all_vm_rules_.end(), holds)) return true;
+  auto own = rules_by_vm_.find(vm);
+  return own != rules_by_vm_.end() && std::any_of(own->second.begin(), own->second.end(), holds);
 }
 
 const AllowlistRule* AllowlistPolicy::FindRule(std::string_view name) const {

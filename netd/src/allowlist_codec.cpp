@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "api_support.hpp"
+#include "netd/dns/message.hpp"
 #include "netd/dns/name_pattern.hpp"
 #include "netd/dns/names.hpp"
 
@@ -134,18 +135,52 @@ std::vector<PortRange> Ports(const json& value) {
   return ports;
 }
 
+std::vector<std::uint16_t> Qtypes(const json& value) {
+  if (!value.is_array()) {
+    throw BadRequest("invalid_type", "field \"qtypes\" must be an array of DNS type names",
+                     "qtypes");
+  }
+  if (value.empty() || value.size() > kMaxRuleQtypes) {
+    throw Unprocessable("invalid_qtypes",
+                        fmt::format("field \"qtypes\" must hold 1-{} entries, got {}",
+                                    kMaxRuleQtypes, value.size()),
+                        "qtypes");
+  }
+  std::vector<std::uint16_t> qtypes;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    auto field = fmt::format("qtypes[{}]", i);
+    if (!value[i].is_string()) {
+      throw BadRequest("invalid_type", fmt::format("{} must be a string such as \"A\"", field),
+                       field);
+    }
+    auto text = value[i].get<std::string>();
+    auto qtype = dns::ForwardableType(text);
+    if (!qtype) {
+      throw Unprocessable("invalid_qtype",
+                          fmt::format("{} \"{}\" is not a query type a rule may allow; expected "
+                                      "one of {}",
+                                      field, text.substr(0, 80), dns::ForwardableTypeNames()),
+                          field);
+    }
+    qtypes.push_back(*qtype);
+  }
+  std::sort(qtypes.begin(), qtypes.end());
+  qtypes.erase(std::unique(qtypes.begin(), qtypes.end()), qtypes.end());
+  return qtypes;
+}
+
 }  // namespace
 
 firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& body,
                                            const Config& config) {
-  static const std::vector<std::string> kFields = {"destinations", "protocol", "ports", "vms",
-                                                   "comment"};
+  static const std::vector<std::string> kFields = {"destinations", "protocol", "ports",
+                                                   "qtypes",       "vms",      "comment"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
       throw BadRequest(
           "unknown_field",
-          fmt::format("unknown field \"{}\"; expected destinations, protocol, ports, vms and "
-                      "comment",
+          fmt::format("unknown field \"{}\"; expected destinations, protocol, ports, qtypes, vms "
+                      "and comment",
                       key.substr(0, 80)),
           key);
     }
@@ -187,6 +222,8 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
       }
     }
   }
+
+  if (body.contains("qtypes")) rule.qtypes = Qtypes(body["qtypes"]);
 
   const auto& vms = Required(body, "vms");
   if (vms.is_string() && vms.get<std::string>() == "*") {
@@ -237,10 +274,13 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
 json AllowlistRuleToJson(const firewall::AllowlistRule& rule) {
   json ports = json::array();
   for (const auto& range : rule.ports) ports.push_back(range.ToString());
+  json qtypes = json::array();
+  for (auto qtype : rule.qtypes) qtypes.push_back(dns::TypeName(qtype));
   return {{"rule", rule.name},
           {"destinations", rule.destinations},
           {"protocol", firewall::ToString(rule.protocol)},
           {"ports", ports},
+          {"qtypes", qtypes},
           {"vms", rule.all_vms ? json("*") : json(rule.vms)},
           {"comment", rule.comment},
           {"created_ms", rule.created_ms},

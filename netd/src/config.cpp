@@ -481,6 +481,29 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     dns.cache_entries =
         static_cast<std::size_t>(reader.Integer("cache_entries", 0, 10'000'000)
                                      .value_or(static_cast<std::int64_t>(dns.cache_entries)));
+    if (const auto* ranges = reader.Array("learned_deny")) {
+      for (const auto& element : *ranges) {
+        std::optional<Ipv4Cidr> range;
+        if (auto text = element.value<std::string>()) {
+          range = text->find('/') == std::string::npos
+                      ? (Ipv4Address::Parse(*text)
+                             ? std::optional<Ipv4Cidr>(Ipv4Cidr(*Ipv4Address::Parse(*text), 32))
+                             : std::nullopt)
+                      : Ipv4Cidr::Parse(*text);
+        }
+        if (!range) {
+          reader.Fail(&element, "learned_deny",
+                      "expected IPv4 networks or addresses as strings (\"10.0.0.0/8\", "
+                      "\"192.0.2.7\") with the host bits zero");
+        }
+        dns.learned_deny.push_back(*range);
+      }
+    }
+    dns.vm_wildcard_names =
+        static_cast<std::size_t>(reader.Integer("vm_wildcard_names", 1, 1'000'000)
+                                     .value_or(static_cast<std::int64_t>(dns.vm_wildcard_names)));
+    dns.vm_wildcard_window_s =
+        reader.Integer("vm_wildcard_window_s", 1, 86400).value_or(dns.vm_wildcard_window_s);
     if (const auto* names = reader.Table("local_names")) {
       for (const auto& [key, value] : *names) {
         auto name = dns::CanonicalName(key.str());

@@ -78,7 +78,8 @@ json ControlApi::DnsStatusJson() const {
   return {{"verdicts", verdicts},
           {"in_flight", counters.in_flight},
           {"cache_entries", counters.cache_entries},
-          {"learned_destinations", firewall_ ? firewall_->learned().entries().size() : 0}};
+          {"learned_destinations", firewall_ ? firewall_->learned().entries().size() : 0},
+          {"learned_denied", counters.learned_denied}};
 }
 
 std::string ControlApi::DnsMetrics() const {
@@ -99,6 +100,11 @@ std::string ControlApi::DnsMetrics() const {
   for (const auto& [vm, count] : counters.refused_by_vm) {
     out += fmt::format("netd_dns_refused_total{{vm=\"{}\"}} {}\n", vm, count);
   }
+  out += fmt::format(
+      "# HELP netd_dns_learned_denied_total Answer addresses not opened: on the learned-address "
+      "deny list.\n# TYPE netd_dns_learned_denied_total counter\nnetd_dns_learned_denied_total "
+      "{}\n",
+      counters.learned_denied);
   auto histogram = [&](const char* name, const char* help, const FilteredDns::Histogram& h) {
     out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
     for (std::size_t i = 0; i < std::size(FilteredDns::Histogram::kBoundsMs); ++i) {

@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <system_error>
 
 #include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/interface_addresses.hpp"
 
 namespace netd {
 namespace {
@@ -38,26 +40,34 @@ std::vector<dns::AresUpstream::Server> UpstreamServers(const Config& config) {
   return servers;
 }
 
-std::string TypeName(std::uint16_t type) {
-  switch (type) {
-    case dns::type::kA:
-      return "A";
-    case dns::type::kAaaa:
-      return "AAAA";
-    case dns::type::kCname:
-      return "CNAME";
-    case dns::type::kTxt:
-      return "TXT";
-    case dns::type::kMx:
-      return "MX";
-    case dns::type::kAny:
-      return "ANY";
-    default:
-      return "TYPE" + std::to_string(type);
+// Addresses `addresses` without those in `removed`.
+std::vector<Ipv4Address> Without(const std::vector<Ipv4Address>& addresses,
+                                 const std::vector<Ipv4Address>& removed) {
+  std::vector<Ipv4Address> kept;
+  for (auto address : addresses) {
+    if (std::find(removed.begin(), removed.end(), address) == removed.end()) {
+      kept.push_back(address);
+    }
   }
+  return kept;
 }
 
 }  // namespace
+
+using dns::TypeName;
+
+std::vector<Ipv4Cidr> LearnedDenyRanges(const Config& config,
+                                        const std::vector<Ipv4Cidr>& external_networks) {
+  auto ranges = dns::AddressDenyList::SpecialPurpose();
+  for (const auto& network : config.networks) {
+    ranges.push_back(network.cidr);
+    // Inside the network's range already; listed so that the list says what it protects.
+    ranges.emplace_back(network.gateway, 32);
+  }
+  ranges.insert(ranges.end(), external_networks.begin(), external_networks.end());
+  ranges.insert(ranges.end(), config.dns.learned_deny.begin(), config.dns.learned_deny.end());
+  return ranges;
+}
 
 std::string_view FilteredDns::ToString(Verdict verdict) {
   switch (verdict) {
@@ -78,9 +88,13 @@ std::string_view FilteredDns::ToString(Verdict verdict) {
     case Verdict::kUpstreamTimeout:
       return "upstream_timeout";
     case Verdict::kOverloaded:
+      return "overloaded";
+    case Verdict::kQtypeRefused:
+      return "qtype_refused";
+    case Verdict::kOverNameBudget:
       break;
   }
-  return "overloaded";
+  return "over_name_budget";
 }
 
 void FilteredDns::Histogram::Add(double ms) {
@@ -134,6 +148,19 @@ FilteredDns::~FilteredDns() {
 }
 
 void FilteredDns::Start() {
+  std::vector<Ipv4Cidr> external;
+  try {
+    external = firewall::InterfaceIpv4Networks(config_.gateway.external_interface);
+  } catch (const std::system_error& failure) {
+    spdlog::warn("dns: cannot read the addresses of {} for the learned-address deny list: {}",
+                 config_.gateway.external_interface, failure.what());
+  }
+  std::string names;
+  for (const auto& network : external) names += (names.empty() ? "" : ",") + network.ToString();
+  learned_deny_ = dns::AddressDenyList(LearnedDenyRanges(config_, external));
+  spdlog::info("dns: learned-address deny list of {} ranges; {} networks: {}",
+               learned_deny_.ranges().size(), config_.gateway.external_interface,
+               names.empty() ? "none" : names);
   for (const auto& network : config_.networks) {
     if (network.egress != Egress::kAllowlist) continue;
     server_.Listen(network.gateway, config_.dns.listen_port);
@@ -175,6 +202,18 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
     ++counters_.refused_by_vm[vm->id];
     return Record(Verdict::kRefused, vm->id, source, query);
   }
+  // Only the types a rule allows go upstream, and only those rules open the answer's addresses.
+  std::erase_if(rules, [&](const auto* rule) { return !rule->AllowsQtype(query.type); });
+  if (rules.empty()) {
+    Refuse(query, reply);
+    return Record(Verdict::kQtypeRefused, vm->id, source, query);
+  }
+  bool named_exactly = std::any_of(
+      rules.begin(), rules.end(), [&](const auto* rule) { return rule->NamesExactly(query.name); });
+  if (!named_exactly && !WithinNameBudget(source, query.name)) {
+    Refuse(query, reply);
+    return Record(Verdict::kOverNameBudget, vm->id, source, query);
+  }
 
   auto now = std::chrono::steady_clock::now();
   if (auto cached = cache_.find(CacheKeyOf(query)); cached != cache_.end()) {
@@ -182,17 +221,30 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
       auto age_s = static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::seconds>(now - cached->second.stored).count());
       auto remaining = cached->second.ttl_s > age_s ? cached->second.ttl_s - age_s : 0;
+      const auto& addresses = cached->second.addresses;
+      auto denied = Denied(*vm, query, addresses);
+      std::vector<Ipv4Address> kept;  // allocated only when something is denied
+      if (!denied.empty()) kept = Without(addresses, denied);
+      const auto& opened = denied.empty() ? addresses : kept;
       // The addresses are open for this VM (again) before it sees them.
-      if (!Open(*vm, rules, query, cached->second.addresses, remaining)) {
+      if (!Open(*vm, rules, query, opened, remaining)) {
         reply(dns::BuildResponse(query, dns::Rcode::kServFail));
         return Record(Verdict::kServfail, vm->id, source, query);
       }
       auto answer = cached->second.answer;
+      if (!denied.empty()) {
+        auto filtered = dns::Filtered(answer, denied);
+        if (!filtered) {
+          reply(dns::BuildResponse(query, dns::Rcode::kServFail));
+          return Record(Verdict::kServfail, vm->id, source, query);
+        }
+        answer = std::move(*filtered);
+      }
       dns::AdjustTtls(answer, age_s, OpenSeconds(remaining));
-      std::copy(query.question_wire.begin(), query.question_wire.end(), answer.begin() + 12);
+      dns::RestoreQuestion(answer, query);  // the cached answer's question is the same name
       dns::SetId(answer, query.id);
       reply(std::move(answer));
-      return Record(Verdict::kCached, vm->id, source, query, cached->second.addresses);
+      return Record(Verdict::kCached, vm->id, source, query, opened);
     }
     cache_.erase(cached);
   }
@@ -242,16 +294,19 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   const auto* vm = firewall_.policy().FindVmAt(pending->source);
   auto rules = vm && vm->id == pending->vm ? firewall_.policy().RulesNaming(vm->id, query.name)
                                            : std::vector<const firewall::AllowlistRule*>();
+  std::erase_if(rules, [&](const auto* rule) { return !rule->AllowsQtype(query.type); });
   if (rules.empty()) {
     Refuse(query, pending->reply);
     return Record(Verdict::kRefused, pending->vm, pending->source, query);
   }
   std::vector<std::uint8_t> out(answer.begin(), answer.end());
   if (summary->has_aaaa) {
-    auto stripped = dns::WithoutAaaa(out);
+    auto stripped = dns::Filtered(out);
     if (!stripped) return fail("an answer that cannot be re-encoded");
     out = std::move(*stripped);
   }
+  // The VM's own letter case back in the question (netd asked in lower case).
+  if (!dns::RestoreQuestion(out, query)) return fail("an answer to another question");
   std::vector<Ipv4Address> addresses;
   auto ttl_s = static_cast<std::uint32_t>(config_.dns.max_ttl_s);
   for (const auto& record : summary->addresses) {
@@ -264,11 +319,16 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
     return fail(fmt::format("{} addresses in one answer, more than {}", addresses.size(),
                             kMaxAddressesPerAnswer));
   }
-  if (!addresses.empty() && !Open(*vm, rules, query, addresses, ttl_s)) {
-    return fail("the kernel refused the addresses");
-  }
   // No record outlives what the answer opened.
   dns::AdjustTtls(out, 0, OpenSeconds(ttl_s));
+  // The cache keeps the answer whole: what a VM may have of it depends on the VM's rules.
+  auto denied = Denied(*vm, query, addresses);
+  std::vector<Ipv4Address> kept;
+  if (!denied.empty()) kept = Without(addresses, denied);
+  const auto& opened = denied.empty() ? addresses : kept;
+  if (!opened.empty() && !Open(*vm, rules, query, opened, ttl_s)) {
+    return fail("the kernel refused the addresses");
+  }
   if (!addresses.empty() && summary->rcode == dns::Rcode::kNoError &&
       config_.dns.cache_entries > 0) {
     auto now = std::chrono::steady_clock::now();
@@ -279,9 +339,14 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
     cache_[CacheKeyOf(query)] = {out, now, now + std::chrono::seconds(ttl_s), addresses, ttl_s};
     counters_.cache_entries = cache_.size();
   }
+  if (!denied.empty()) {
+    auto filtered = dns::Filtered(out, denied);
+    if (!filtered) return fail("an answer that cannot be re-encoded");
+    out = std::move(*filtered);
+  }
   dns::SetId(out, query.id);
   pending->reply(std::move(out));
-  Record(Verdict::kAllowed, pending->vm, pending->source, query, addresses);
+  Record(Verdict::kAllowed, pending->vm, pending->source, query, opened);
 }
 
 void FilteredDns::Finish(Pending& pending) {
@@ -336,6 +401,46 @@ void FilteredDns::Refuse(const dns::Query& query, const dns::Responder& reply) {
       query, config_.dns.refuse_with_nxdomain ? dns::Rcode::kNxDomain : dns::Rcode::kRefused));
 }
 
+bool FilteredDns::WithinNameBudget(Ipv4Address source, std::string_view name) {
+  auto [it, fresh] =
+      name_budgets_.try_emplace(source.value(), config_.dns.vm_wildcard_names,
+                                std::chrono::seconds(config_.dns.vm_wildcard_window_s));
+  return it->second.Admit(name, std::chrono::steady_clock::now());
+}
+
+std::vector<Ipv4Address> FilteredDns::Denied(const firewall::SecureVm& vm, const dns::Query& query,
+                                             const std::vector<Ipv4Address>& addresses) {
+  std::vector<Ipv4Address> denied;
+  for (auto address : addresses) {
+    if (!learned_deny_.Contains(address) || firewall_.policy().NamesAddress(vm.id, address)) {
+      continue;
+    }
+    denied.push_back(address);
+    ++counters_.learned_denied;
+    if (MayLog()) {
+      spdlog::warn("dns: vm={} name={} address={}: not opened, on the learned-address deny list",
+                   vm.id, query.name, address.ToString());
+    }
+  }
+  return denied;
+}
+
+bool FilteredDns::MayLog() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - log_window_ >= std::chrono::seconds(1)) {
+    if (suppressed_ > 0) spdlog::info("dns: {} more decisions not logged", suppressed_);
+    log_window_ = now;
+    logged_in_window_ = 0;
+    suppressed_ = 0;
+  }
+  if (logged_in_window_ < kLogLinesPerSecond) {
+    ++logged_in_window_;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
 bool FilteredDns::TakeToken(Ipv4Address source) {
   auto now = std::chrono::steady_clock::now();
   auto rate = static_cast<double>(config_.dns.vm_queries_per_second);
@@ -355,13 +460,6 @@ bool FilteredDns::TakeToken(Ipv4Address source) {
 void FilteredDns::Record(Verdict verdict, const std::string& vm, Ipv4Address source,
                          const dns::Query& query, const std::vector<Ipv4Address>& addresses) {
   ++counters_.verdicts[static_cast<std::size_t>(verdict)];
-  auto now = std::chrono::steady_clock::now();
-  if (now - log_window_ >= std::chrono::seconds(1)) {
-    if (suppressed_ > 0) spdlog::info("dns: {} more decisions not logged", suppressed_);
-    log_window_ = now;
-    logged_in_window_ = 0;
-    suppressed_ = 0;
-  }
   bool routine =
       verdict == Verdict::kAllowed || verdict == Verdict::kCached || verdict == Verdict::kLocal;
   if (routine) {
@@ -369,13 +467,10 @@ void FilteredDns::Record(Verdict verdict, const std::string& vm, Ipv4Address sou
       spdlog::debug("dns: vm {}: {} {} {}", vm, query.name, TypeName(query.type),
                     ToString(verdict));
     }
-  } else if (logged_in_window_ < kLogLinesPerSecond) {
-    ++logged_in_window_;
+  } else if (MayLog()) {
     spdlog::info("dns: vm={} source={} name={} type={} verdict={}", vm.empty() ? "-" : vm,
                  source.ToString(), query.name.empty() ? "-" : query.name, TypeName(query.type),
                  ToString(verdict));
-  } else {
-    ++suppressed_;
   }
   if (decisions_.size() < kDecisionsKept) decisions_.emplace_back();
   auto& slot = decisions_[next_decision_];

@@ -103,6 +103,11 @@ constexpr std::array<std::string_view, Store::kSchemaVersion> kMigrations = {
          created_ms INTEGER NOT NULL,
          expires_ms INTEGER NOT NULL,
          UNIQUE (client, listen_port));)",
+    // Rules carry the DNS query types they let through; the ones stored before had A and AAAA.
+    // A netd that does not know the field refuses this version rather than the rules.
+    R"(UPDATE allowlist_rule
+         SET rule = json_set(rule, '$.qtypes', json('["A","AAAA"]'))
+         WHERE json_type(rule, '$.qtypes') IS NULL;)",
 };
 
 }  // namespace

@@ -95,12 +95,22 @@ TEST(NetctlHelpTest, DnsLogExplainsTheFilteredDnsItsVerdictsAndWhoMayReadIt) {
   EXPECT_EQ(log.exit_code, kExitOk);
   EXPECT_THAT(log.out, HasSubstr("last 1000 decisions"));
   EXPECT_THAT(log.out, HasSubstr("Needs admin rights"));
-  for (const char* verdict : {"allowed", "cached", "local", "refused", "unknown_source",
-                              "rate_limited", "servfail", "upstream_timeout", "overloaded"}) {
+  for (const char* verdict :
+       {"allowed", "cached", "local", "refused", "qtype_refused", "over_name_budget",
+        "unknown_source", "rate_limited", "servfail", "upstream_timeout", "overloaded"}) {
     EXPECT_THAT(log.out, HasSubstr(std::string("\n  ") + verdict + " ")) << verdict;
   }
   EXPECT_THAT(log.out, HasSubstr("  --vm VM "));
   EXPECT_THAT(log.out, HasSubstr("  --limit N "));
+}
+
+TEST(NetctlHelpTest, AllowlistAddExplainsQtypes) {
+  const auto add = Netctl({"allowlist", "add", "--help"});
+  EXPECT_EQ(add.exit_code, kExitOk);
+  EXPECT_THAT(add.out, HasSubstr("  --qtype TYPE "));
+  EXPECT_THAT(add.out, HasSubstr("A and AAAA when none is given"));
+  EXPECT_THAT(add.out, HasSubstr("HTTPS, MX, NS, PTR, SOA, SRV, SVCB or TXT"));
+  EXPECT_THAT(add.out, HasSubstr("--qtype A --vm vm-42"));
 }
 
 TEST(NetctlHelpTest, HostPortsExplainsEveryStateTheFlowsAndWhoMayReadIt) {
@@ -292,8 +302,8 @@ TEST(NetctlAuditTest, UnparsableRecordIsListedNotFatal) {
 
 constexpr const char* kRuleJson =
     R"({"rule":"flexlm","destinations":["203.0.113.7","198.51.100.0/24","lic.example.org"],)"
-    R"("protocol":"tcp","ports":["27000-27010","1717"],"vms":["vm-1","vm-2"],)"
-    R"("comment":"FlexLM","created_at":"2026-11-28T13:00:00.000Z",)"
+    R"("protocol":"tcp","ports":["27000-27010","1717"],"qtypes":["A","TXT"],)"
+    R"("vms":["vm-1","vm-2"],"comment":"FlexLM","created_at":"2026-11-28T13:00:00.000Z",)"
     R"("updated_at":"2026-11-28T13:05:00.000Z","bound_vms":1)";
 
 // The rule as `show` and the mutations print it (without the bound VMs line).
@@ -302,6 +312,7 @@ constexpr const char* kRuleFields =
     "destinations:  203.0.113.7, 198.51.100.0/24, lic.example.org\n"
     "protocol:      tcp\n"
     "ports:         27000-27010, 1717\n"
+    "qtypes:        A, TXT\n"
     "vms:           vm-1, vm-2\n"
     "comment:       FlexLM\n"
     "created:       2026-11-28T13:00:00.000Z\n"
@@ -320,11 +331,28 @@ nlohmann::json RequestBody(const std::string& request) {
 TEST(NetctlAllowlistTest, AddSendsTheWholeRuleFromRepeatedAndCommaSeparatedOptions) {
   ScriptedServer server({RuleReply(201, "Created")});
   // The rule's name may follow an option: each option takes exactly one value.
-  const auto outcome =
-      Netctl({"allowlist", "add", "--dest", "203.0.113.7", "flexlm", "--dest",
-              "198.51.100.0/24,lic.example.org", "--proto", "tcp", "--port", "27000-27010,1717",
-              "--vm", "vm-1", "--vm", "vm-2", "--comment", "FlexLM"},
-             server.socket_path());
+  const auto outcome = Netctl({"allowlist",
+                               "add",
+                               "--dest",
+                               "203.0.113.7",
+                               "flexlm",
+                               "--dest",
+                               "198.51.100.0/24,lic.example.org",
+                               "--proto",
+                               "tcp",
+                               "--port",
+                               "27000-27010,1717",
+                               "--qtype",
+                               "A",
+                               "--qtype",
+                               "txt",
+                               "--vm",
+                               "vm-1",
+                               "--vm",
+                               "vm-2",
+                               "--comment",
+                               "FlexLM"},
+                              server.socket_path());
   EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
   EXPECT_EQ(outcome.out,
             std::string("allowlist rule flexlm created\n") + kRuleFields + "bound VMs:     1\n");
@@ -333,8 +361,8 @@ TEST(NetctlAllowlistTest, AddSendsTheWholeRuleFromRepeatedAndCommaSeparatedOptio
   EXPECT_THAT(requests[0], StartsWith("PUT /v1/allowlist/flexlm HTTP/1.1\r\n"));
   EXPECT_EQ(RequestBody(requests[0]), nlohmann::json::parse(R"({
       "destinations": ["203.0.113.7", "198.51.100.0/24", "lic.example.org"],
-      "protocol": "tcp", "ports": ["27000-27010", "1717"], "vms": ["vm-1", "vm-2"],
-      "comment": "FlexLM"})"));
+      "protocol": "tcp", "ports": ["27000-27010", "1717"], "qtypes": ["A", "txt"],
+      "vms": ["vm-1", "vm-2"], "comment": "FlexLM"})"));
 }
 
 TEST(NetctlAllowlistTest, AddForAllVmsSendsAStarAndNoComment) {
@@ -402,6 +430,7 @@ TEST(NetctlAllowlistTest, RmPrintsTheDeletedRule) {
             "destinations:  192.0.2.1\n"
             "protocol:      udp\n"
             "ports:         53\n"
+            "qtypes:        A, AAAA\n"
             "vms:           * (every secure VM)\n"
             "comment:       -\n");
   const auto requests = server.requests();

@@ -189,6 +189,7 @@ TEST_F(ClientAgainstNetdTest, PutsAssignsUnassignsAndDeletesAllowlistRules) {
   EXPECT_EQ(created.rule.name, "flexlm");
   EXPECT_EQ(created.rule.destinations, spec.destinations);
   EXPECT_EQ(created.rule.ports, spec.ports);
+  EXPECT_EQ(created.rule.qtypes, (std::vector<std::string>{"A", "AAAA"})) << "netd's default";
   EXPECT_EQ(created.rule.vms, spec.vms);
   EXPECT_EQ(created.rule.comment, "FlexLM");
   EXPECT_EQ(created.rule.bound_vms, 1);
@@ -204,7 +205,9 @@ TEST_F(ClientAgainstNetdTest, PutsAssignsUnassignsAndDeletesAllowlistRules) {
             (std::vector<std::string>{"vm-2"}));
 
   spec.all_vms = true;
-  client_.PutAllowlistRule("every-vm", spec);
+  spec.qtypes = {"aaaa", "A"};
+  EXPECT_EQ(client_.PutAllowlistRule("every-vm", spec).rule.qtypes,
+            (std::vector<std::string>{"A", "AAAA"}));
   const auto rules = client_.ListAllowlist();
   ASSERT_EQ(rules.size(), 2u);
   EXPECT_EQ(rules[0].name, "every-vm");

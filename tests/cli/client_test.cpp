@@ -250,9 +250,9 @@ TEST(ClientScriptedTest, DecodesEveryTypedResponse) {
 
 constexpr const char* kRuleJson =
     R"({"rule":"flexlm","destinations":["203.0.113.7","lic.example.org"],"protocol":"tcp",)"
-    R"("ports":["27000-27010","1717"],"vms":["vm-1","vm-2"],"comment":"FlexLM",)"
-    R"("created_at":"2026-11-28T13:00:00.000Z","updated_at":"2026-11-28T13:05:00.000Z",)"
-    R"("bound_vms":1)";
+    R"("ports":["27000-27010","1717"],"qtypes":["A","TXT"],"vms":["vm-1","vm-2"],)"
+    R"("comment":"FlexLM","created_at":"2026-11-28T13:00:00.000Z",)"
+    R"("updated_at":"2026-11-28T13:05:00.000Z","bound_vms":1)";
 
 std::string RuleReply(int status, std::string_view reason, std::string_view extra = "") {
   return HttpReply(status, reason, "application/json",
@@ -284,6 +284,9 @@ TEST(ClientScriptedTest, AllowlistCallsSendTheirRequestsAndDecodeRules) {
   EXPECT_EQ(rules[0].destinations, (std::vector<std::string>{"203.0.113.7", "lic.example.org"}));
   EXPECT_EQ(rules[0].protocol, "tcp");
   EXPECT_EQ(rules[0].ports, (std::vector<std::string>{"27000-27010", "1717"}));
+  EXPECT_EQ(rules[0].qtypes, (std::vector<std::string>{"A", "TXT"}));
+  EXPECT_EQ(rules[1].qtypes, (std::vector<std::string>{"A", "AAAA"}))
+      << "a netd older than the field forwarded A and AAAA";
   EXPECT_FALSE(rules[0].all_vms);
   EXPECT_EQ(rules[0].vms, (std::vector<std::string>{"vm-1", "vm-2"}));
   EXPECT_EQ(rules[0].comment, "FlexLM");
@@ -300,12 +303,14 @@ TEST(ClientScriptedTest, AllowlistCallsSendTheirRequestsAndDecodeRules) {
   AllowlistRuleSpec spec{.destinations = {"203.0.113.7", "lic.example.org"},
                          .protocol = "tcp",
                          .ports = {"27000-27010", "1717"},
+                         .qtypes = {"A", "TXT"},
                          .vms = {"vm-1", "vm-2"},
                          .comment = "FlexLM"};
   const AllowlistPutResult created = client.PutAllowlistRule("flexlm", spec);
   EXPECT_TRUE(created.created);
   EXPECT_EQ(created.rule.name, "flexlm");
   spec.all_vms = true;
+  spec.qtypes.clear();
   spec.comment.reset();
   EXPECT_FALSE(client.PutAllowlistRule("flexlm", spec).created);
 
@@ -322,11 +327,11 @@ TEST(ClientScriptedTest, AllowlistCallsSendTheirRequestsAndDecodeRules) {
   EXPECT_THAT(requests[0], StartsWith("GET /v1/allowlist HTTP/1.1\r\n"));
   EXPECT_THAT(requests[1], StartsWith("GET /v1/allowlist/flexlm HTTP/1.1\r\n"));
   EXPECT_THAT(requests[2], StartsWith("PUT /v1/allowlist/flexlm HTTP/1.1\r\n"));
-  EXPECT_THAT(
-      requests[2],
-      HasSubstr(R"({"comment":"FlexLM","destinations":["203.0.113.7","lic.example.org"],)"
-                R"("ports":["27000-27010","1717"],"protocol":"tcp","vms":["vm-1","vm-2"]})"));
-  // "*" instead of the list, and no comment member when there is none.
+  EXPECT_THAT(requests[2],
+              HasSubstr(R"({"comment":"FlexLM","destinations":["203.0.113.7","lic.example.org"],)"
+                        R"("ports":["27000-27010","1717"],"protocol":"tcp","qtypes":["A","TXT"],)"
+                        R"("vms":["vm-1","vm-2"]})"));
+  // "*" instead of the list, and no qtypes or comment member when there is none.
   EXPECT_THAT(requests[3],
               HasSubstr(R"({"destinations":["203.0.113.7","lic.example.org"],)"
                         R"("ports":["27000-27010","1717"],"protocol":"tcp","vms":"*"})"));

@@ -266,10 +266,27 @@ TEST_F(NetctlAgainstNetdTest, UsageErrorsExitTwoWithoutAskingNetd) {
 
 TEST_F(NetctlAgainstNetdTest, AllowlistAddListShowAndRm) {
   Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
-  const auto created =
-      Succeeds({"allowlist", "add", "flexlm", "--dest", "203.0.113.7", "--dest", "198.51.100.0/24",
-                "--dest", "lic.example.org", "--proto", "tcp", "--port", "27000-27010", "--port",
-                "1717", "--vm", "vm-1", "--comment", "FlexLM servers"});
+  const auto created = Succeeds({"allowlist",
+                                 "add",
+                                 "flexlm",
+                                 "--dest",
+                                 "203.0.113.7",
+                                 "--dest",
+                                 "198.51.100.0/24",
+                                 "--dest",
+                                 "lic.example.org",
+                                 "--proto",
+                                 "tcp",
+                                 "--port",
+                                 "27000-27010",
+                                 "--port",
+                                 "1717",
+                                 "--qtype",
+                                 "a,TXT",
+                                 "--vm",
+                                 "vm-1",
+                                 "--comment",
+                                 "FlexLM servers"});
   EXPECT_THAT(created, StartsWith("allowlist rule flexlm created\nrule:          flexlm\n"));
   EXPECT_THAT(created, ContainsRegex("\nbound VMs: +1\n"));
   Succeeds({"allowlist", "add", "updates", "--dest", "*.example.org,203.0.113.0/24", "--proto",
@@ -294,11 +311,19 @@ TEST_F(NetctlAgainstNetdTest, AllowlistAddListShowAndRm) {
                            "lic\\.example\\.org\n"
                            "protocol: +tcp\n"
                            "ports: +27000-27010, 1717\n"
+                           "qtypes: +A, TXT\n"
                            "vms: +vm-1\n"
                            "comment: +FlexLM servers\n"
                            "created: +[^ ]+Z\n"
                            "updated: +[^ ]+Z\n"
                            "bound VMs: +1 \\(vm-1\\)\n"));
+
+  const auto bad_type = Netctl({"allowlist", "add", "updates", "--dest", "*.example.org", "--proto",
+                                "udp", "--port", "123", "--qtype", "ANY", "--all-vms"});
+  EXPECT_EQ(bad_type.exit_code, 1);
+  EXPECT_THAT(bad_type.err, HasSubstr("(invalid_qtype, field qtypes[0])"));
+  EXPECT_THAT(Succeeds({"allowlist", "show", "updates"}), ContainsRegex("\nqtypes: +A, AAAA\n"))
+      << "the refused change changed nothing";
 
   const auto removed = Succeeds({"allowlist", "rm", "updates"});
   EXPECT_THAT(removed,

@@ -1,16 +1,22 @@
 // The filtered DNS end to end: a real netd in a gateway namespace answers secure VMs on their
 // gateway address, forwarding allowed names to a real upstream (dnsmasq in the outside
 // namespace, logging every query it receives) and opening the answers' addresses in the
-// kernel. Clients: tests/kernel/tools/dns_probe.py in VM namespaces.
+// kernel. Clients: tests/kernel/tools/dns_probe.py in VM namespaces. The gateway's external
+// subnet (192.0.2.0/24, on ext0) is a link to the outside router; the outside world's servers
+// (198.51.100.0/24) lie beyond it, since answers naming the external subnet are not opened.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -34,7 +40,17 @@ using ::testing::StartsWith;
 
 constexpr const char* kGateway = "192.168.128.1";
 constexpr const char* kUpstream = "198.51.100.2";
-constexpr int kNamedServers = 20;  // 198.51.100.10-29 answer on port 443
+constexpr const char* kOutsideRouter = "192.0.2.2";  // the outside's end of ext0's link
+constexpr int kNamedServers = 20;                    // 198.51.100.10-29 answer on port 443
+// <name>.lic.example.org answers an address no answer may open: the special-purpose ranges,
+// the enclave's networks and gateway, the gateway's external subnet, and 203.0.113.192/26,
+// which the tests add with dns.learned_deny.
+constexpr std::pair<const char*, const char*> kDeniedAnswers[] = {
+    {"zero", "0.0.0.1"},           {"loop", "127.0.0.1"},     {"meta", "169.254.169.254"},
+    {"mcast", "224.0.0.251"},      {"reserved", "240.0.0.1"}, {"bcast", "255.255.255.255"},
+    {"enclave", "192.168.129.9"},  {"gw", "192.168.128.1"},   {"extnet", "192.0.2.50"},
+    {"operator", "203.0.113.200"},
+};
 
 class FilteredDnsTest : public ::testing::Test {
  protected:
@@ -48,8 +64,10 @@ class FilteredDnsTest : public ::testing::Test {
     gateway_->SetLinkUp("br-secure");
     gateway_->AddAddress("br-secure", std::string(kGateway) + "/17");
     lab::CreateVethPair(*gateway_, "ext0", *outside_, "eth0");
-    gateway_->AddAddress("ext0", "198.51.100.1/24");
+    gateway_->AddAddress("ext0", "192.0.2.1/24");
+    outside_->AddAddress("eth0", std::string(kOutsideRouter) + "/24");
     outside_->AddAddress("eth0", std::string(kUpstream) + "/24");
+    gateway_->AddRoute("198.51.100.0/24", kOutsideRouter);
     for (int i = 0; i < kNamedServers; ++i) {
       outside_->AddAddress("eth0", "198.51.100." + std::to_string(10 + i) + "/24");
     }
@@ -63,7 +81,9 @@ class FilteredDnsTest : public ::testing::Test {
   }
 
   // dnsmasq as the outside world's resolver: license.example.org, n<i>.lic.example.org on
-  // the named servers, a dual-stack name, a name with 40 addresses; every query logged.
+  // the named servers, a dual-stack name, a name with 40 addresses, names whose addresses are
+  // on the learned-address deny list, a TXT record, any name under exfil.example.net; every
+  // query logged.
   void StartUpstream() {
     auto conf = temp_->path() / "upstream.conf";
     upstream_log_ = temp_->path() / "upstream.log";
@@ -80,6 +100,14 @@ class FilteredDnsTest : public ::testing::Test {
            << "\n";
     }
     for (int i = 0; i < 40; ++i) file << "host-record=big.lic.example.org,203.0.113." << i << "\n";
+    for (const auto& [name, address] : kDeniedAnswers) {
+      file << "host-record=" << name << ".lic.example.org," << address << "\n";
+    }
+    file << "host-record=mixed.lic.example.org,198.51.100.20\n"
+            "host-record=mixed.lic.example.org,127.0.0.1\n"
+            "txt-record=notes.lic.example.org,\"licence notes\"\n"
+            "address=/exfil.example.net/198.51.100.30\n"
+            "address=/exfil.example.net/2001:db8::30\n";
     file.close();
     processes_.push_back(
         outside_->Start({"dnsmasq", "--keep-in-foreground", "--conf-file=" + conf.string()}));
@@ -163,6 +191,13 @@ class FilteredDnsTest : public ::testing::Test {
         .ok();
   }
 
+  // Each allow4 element as JSON text, for looking for addresses in it.
+  std::vector<std::string> Allow4Texts() const {
+    std::vector<std::string> texts;
+    for (const auto& element : Allow4()) texts.push_back(element.dump());
+    return texts;
+  }
+
   json Allow4() const {
     auto dump = json::parse(
         gateway_->RunChecked({"nft", "-j", "list", "set", "inet", "ticrypt", "allow4"}).out);
@@ -225,7 +260,7 @@ TEST_F(FilteredDnsTest, AnAllowlistedNameOpensExactlyItsAddressBeforeTheVmSeesIt
 }
 
 TEST_F(FilteredDnsTest, AThousandAllowedNamesAreReachableTheMomentTheyAreAnswered) {
-  StartNetd("vm_queries_per_second = 100000\n");
+  StartNetd("vm_queries_per_second = 100000\nvm_wildcard_names = 100000\n");
   auto& vm = AddVm("sec1");
   PutHostRule("lic", "*.lic.example.org");
   auto out = Probe(vm, {"resolve-connect", kGateway, "n{}.lic.example.org", "1000", "443"});
@@ -248,7 +283,7 @@ TEST_F(FilteredDnsTest, NamesThatAreNotAllowedAreRefusedAndNeverLeaveTheBackend)
 }
 
 TEST_F(FilteredDnsTest, AVmAskingTooFastIsRefusedAndOthersAreNot) {
-  StartNetd("vm_queries_per_second = 10\n");
+  StartNetd("vm_queries_per_second = 10\nvm_wildcard_names = 100000\n");
   auto& noisy = AddVm("sec1");
   auto& quiet = AddVm("sec2");
   PutHostRule("lic", "*.lic.example.org", "*");
@@ -328,7 +363,7 @@ TEST_F(FilteredDnsTest, SecureVmsReachNoOtherResolver) {
 }
 
 TEST_F(FilteredDnsTest, AnUnreachableUpstreamGivesServfailWithinTheBound) {
-  gateway_->AddRoute("203.0.113.0/24", kUpstream);  // 203.0.113.53 answers nothing
+  gateway_->AddRoute("203.0.113.0/24", kOutsideRouter);  // 203.0.113.53 answers nothing
   netd_.emplace(temp_->path(), [](std::string config) {
     return config + "\n[dns]\nupstream = [\"203.0.113.53\"]\nupstream_timeout_ms = 500\n";
   });
@@ -343,7 +378,7 @@ TEST_F(FilteredDnsTest, AnUnreachableUpstreamGivesServfailWithinTheBound) {
 }
 
 TEST_F(FilteredDnsTest, QueriesBeyondTheInFlightBoundGetServfailAtOnce) {
-  gateway_->AddRoute("203.0.113.0/24", kUpstream);  // 203.0.113.53 answers nothing
+  gateway_->AddRoute("203.0.113.0/24", kOutsideRouter);  // 203.0.113.53 answers nothing
   netd_.emplace(temp_->path(), [](std::string config) {
     return config +
            "\n[dns]\nupstream = [\"203.0.113.53\"]\nupstream_timeout_ms = 1000\nmax_in_flight = "
@@ -378,6 +413,181 @@ TEST_F(FilteredDnsTest, AaaaRecordsAreRemovedAndLongAnswersMoveToTcp) {
   EXPECT_THAT(whole, StartsWith("rcode=0 tc=0 a=203.0.113."));
   EXPECT_EQ(std::count(whole.begin(), whole.end(), ','), 39) << whole;
   EXPECT_EQ(Allow4().size(), 41u);
+}
+
+TEST_F(FilteredDnsTest, AnswerAddressesOnTheDenyListAreNotOpenedUnlessARuleNamesThemLiterally) {
+  StartNetd("learned_deny = [\"203.0.113.192/26\"]\n");
+  auto& first = AddVm("sec1");
+  auto& second = AddVm("sec2");
+  auto second_ip = Api("GET", "/v1/vms/sec2").Json()["ip"].get<std::string>();
+  PutHostRule("lic", "*.lic.example.org", json::array({"sec1", "sec2"}));
+  for (const auto& [name, address] : kDeniedAnswers) {
+    EXPECT_EQ(Query(first, std::string(name) + ".lic.example.org"), "rcode=0 tc=0 a= other=")
+        << name << " answered " << address;
+  }
+  EXPECT_EQ(Allow4().size(), 0u) << "a denied address reached the kernel";
+  auto log = UpstreamLog();
+  EXPECT_THAT(log, HasSubstr("meta.lic.example.org")) << "the names were asked upstream";
+
+  // One address of two is denied: the VM gets the other, which alone is opened.
+  EXPECT_EQ(Query(first, "mixed.lic.example.org"), "rcode=0 tc=0 a=198.51.100.20 other=");
+  auto elements = Allow4Texts();
+  ASSERT_EQ(elements.size(), 1u);
+  EXPECT_THAT(elements[0], HasSubstr("198.51.100.20"));
+  EXPECT_EQ(Query(first, "mixed.lic.example.org"), "rcode=0 tc=0 a=198.51.100.20 other=");
+  EXPECT_EQ(Api("GET", "/v1/dns/log?vm=sec1&limit=1").Json()["decisions"][0]["verdict"], "cached")
+      << "the cache gives the same";
+
+  auto denied = std::size(kDeniedAnswers) + 2;
+  EXPECT_EQ(Api("GET", "/v1/status").Json()["dns"]["learned_denied"], denied);
+  EXPECT_THAT(Api("GET", "/metrics").body,
+              HasSubstr("netd_dns_learned_denied_total " + std::to_string(denied) + "\n"));
+  EXPECT_THAT(netd_->Log(),
+              HasSubstr("vm=sec1 name=meta.lic.example.org address=169.254.169.254: not opened"));
+
+  // A rule of sec1 names the metadata address literally: its answer opens it for sec1 only.
+  PutRule("metadata", {{"destinations", {"169.254.169.254"}},
+                       {"protocol", "tcp"},
+                       {"ports", {80}},
+                       {"vms", {"sec1"}}});
+  EXPECT_EQ(Query(first, "meta.lic.example.org"), "rcode=0 tc=0 a=169.254.169.254 other=");
+  EXPECT_EQ(Query(second, "meta.lic.example.org"), "rcode=0 tc=0 a= other=");
+  EXPECT_EQ(Query(first, "loop.lic.example.org"), "rcode=0 tc=0 a= other=")
+      << "the literal rule opens nothing else";
+  elements = Allow4Texts();
+  EXPECT_EQ(std::count_if(elements.begin(), elements.end(),
+                          [](const std::string& element) {
+                            return element.find("169.254.169.254") != std::string::npos &&
+                                   element.find(",443]") != std::string::npos;
+                          }),
+            1)
+      << "the name's rule opened its port on the address for sec1";
+  for (const auto& element : elements) {
+    EXPECT_THAT(element, ::testing::Not(HasSubstr("\"" + second_ip + "\""))) << element;
+  }
+}
+
+TEST_F(FilteredDnsTest, NamesGoUpstreamInLowerCaseAndTheVmGetsItsOwnCaseBack) {
+  StartNetd();
+  auto& vm = AddVm("sec1");
+  PutHostRule("lic", "*.lic.example.org");
+  EXPECT_EQ(Query(vm, "N7.LiC.eXaMpLe.OrG", {"--question"}),
+            "rcode=0 tc=0 a=198.51.100.17 other= question=N7.LiC.eXaMpLe.OrG");
+  EXPECT_EQ(Query(vm, "n7.LIC.example.org", {"--question"}),
+            "rcode=0 tc=0 a=198.51.100.17 other= question=n7.LIC.example.org")
+      << "from the cache, in this query's case";
+  EXPECT_EQ(Query(vm, "DUAL.lic.example.org", {"--type", "AAAA", "--question", "--tcp"}),
+            "rcode=0 tc=0 a= other= question=DUAL.lic.example.org");
+  auto log = UpstreamLog();
+  EXPECT_THAT(log, HasSubstr("query[A] n7.lic.example.org "));
+  EXPECT_THAT(log, HasSubstr("query[AAAA] dual.lic.example.org "));
+  for (const char* asked : {"N7.LiC", "n7.LIC", "DUAL"}) {
+    EXPECT_EQ(log.find(asked), std::string::npos) << asked << " reached the upstream";
+  }
+}
+
+TEST_F(FilteredDnsTest, OnlyTheQtypesARuleAllowsAreForwarded) {
+  StartNetd();
+  auto& vm = AddVm("sec1");
+  PutHostRule("lic", "*.lic.example.org");
+  for (const char* kind : {"TXT", "NULL", "ANY", "MX", "NS", "CNAME"}) {
+    EXPECT_THAT(Query(vm, "notes.lic.example.org", {"--type", kind}), StartsWith("rcode=5 "))
+        << kind;
+  }
+  EXPECT_EQ(Query(vm, "n2.lic.example.org"), "rcode=0 tc=0 a=198.51.100.12 other=");
+  EXPECT_EQ(Query(vm, "dual.lic.example.org", {"--type", "AAAA"}), "rcode=0 tc=0 a= other=")
+      << "AAAA is allowed and answered without its IPv6 addresses";
+  auto log = UpstreamLog();
+  EXPECT_THAT(log, HasSubstr("query[A] n2.lic.example.org "));
+  EXPECT_EQ(log.find("notes.lic.example.org"), std::string::npos)
+      << "a refused type reached the upstream";
+  auto verdicts = Api("GET", "/v1/status").Json()["dns"]["verdicts"];
+  EXPECT_EQ(verdicts["qtype_refused"], 6) << verdicts;
+  EXPECT_THAT(netd_->Log(), HasSubstr("name=notes.lic.example.org type=TXT verdict=qtype_refused"));
+
+  // A rule that allows TXT for its name: the TXT answer comes back, and only for that name.
+  PutRule("notes", {{"destinations", {"notes.lic.example.org"}},
+                    {"protocol", "tcp"},
+                    {"ports", {443}},
+                    {"qtypes", {"A", "TXT"}},
+                    {"vms", {"sec1"}}});
+  EXPECT_EQ(Query(vm, "notes.lic.example.org", {"--type", "TXT"}), "rcode=0 tc=0 a= other=16");
+  EXPECT_THAT(Query(vm, "n2.lic.example.org", {"--type", "TXT"}), StartsWith("rcode=5 "));
+  EXPECT_THAT(UpstreamLog(), HasSubstr("query[TXT] notes.lic.example.org "));
+}
+
+TEST_F(FilteredDnsTest, AWildcardRuleGivesEachVmABudgetOfDistinctNames) {
+  // A window longer than the test, so that no slot frees up while it runs.
+  StartNetd("vm_wildcard_names = 5\nvm_wildcard_window_s = 3600\n");
+  auto& first = AddVm("sec1");
+  auto& second = AddVm("sec2");
+  PutHostRule("lic", "*.lic.example.org", json::array({"sec1", "sec2"}));
+  PutHostRule("license", "license.example.org", json::array({"sec1"}));
+  for (const char* name : {"n0", "n1", "n2", "n3", "dual"}) {
+    EXPECT_THAT(Query(first, std::string(name) + ".lic.example.org"), StartsWith("rcode=0 "))
+        << name;
+  }
+  EXPECT_THAT(Query(first, "n5.lic.example.org"), StartsWith("rcode=5 ")) << "a sixth name";
+  EXPECT_THAT(Query(first, "N5.lic.example.org"), StartsWith("rcode=5 ")) << "in another case";
+  EXPECT_THAT(Query(first, "dual.lic.example.org", {"--type", "AAAA"}), StartsWith("rcode=0 "))
+      << "a name already seen, another type";
+  EXPECT_THAT(Query(first, "N0.lic.example.org"), StartsWith("rcode=0 ")) << "seen, another case";
+  EXPECT_THAT(Query(first, "license.example.org"), StartsWith("rcode=0 "))
+      << "a name a rule names exactly is not counted";
+  EXPECT_THAT(Query(second, "n5.lic.example.org"), StartsWith("rcode=0 ")) << "sec2's own budget";
+
+  auto log = UpstreamLog();
+  std::size_t asked_n5 = 0;
+  for (auto at = log.find("query[A] n5.lic.example.org "); at != std::string::npos;
+       at = log.find("query[A] n5.lic.example.org ", at + 1)) {
+    ++asked_n5;
+  }
+  EXPECT_EQ(asked_n5, 1u) << "only sec2's n5 reached the upstream";
+  auto verdicts = Api("GET", "/v1/status").Json()["dns"]["verdicts"];
+  EXPECT_EQ(verdicts["over_name_budget"], 2) << verdicts;
+  EXPECT_THAT(Api("GET", "/metrics").body,
+              HasSubstr("netd_dns_queries_total{verdict=\"over_name_budget\"} 2"));
+  EXPECT_THAT(netd_->Log(), HasSubstr("vm=sec1 source=192.168.129.1 name=n5.lic.example.org type=A "
+                                      "verdict=over_name_budget"));
+}
+
+// What a VM that tries to carry data out through a wildcard rule gets to the zone's side:
+// 300 names with distinct 63-character first labels in random case and six query types,
+// against the default budget. The upstream's log is what the zone's operator could see.
+TEST_F(FilteredDnsTest, ExfiltrationThroughAWildcardRuleIsBoundedByTheNameBudget) {
+  // The default budget; a window longer than the test, so the count is the window's.
+  StartNetd("vm_wildcard_window_s = 3600\n");
+  auto& vm = AddVm("sec1");
+  PutHostRule("exfil", "*.exfil.example.net");
+  auto out = Probe(vm, {"exfil", kGateway, "exfil.example.net", "300"});
+  // Types in turn: each 50 times. A and AAAA are answered until the budget of 60 names is
+  // spent (30 each), then refused; the other types are refused whatever the name.
+  EXPECT_EQ(out,
+            "A rcode=0 30\nA rcode=5 20\nAAAA rcode=0 30\nAAAA rcode=5 20\nANY rcode=5 50\n"
+            "MX rcode=5 50\nNULL rcode=5 50\nTXT rcode=5 50\n");
+
+  std::set<std::string> names;
+  std::set<std::string> types;
+  std::istringstream log(UpstreamLog());
+  for (std::string line; std::getline(log, line);) {
+    auto at = line.find("query[");
+    if (at == std::string::npos || line.find(".exfil.example.net") == std::string::npos) continue;
+    auto close = line.find("] ", at);
+    types.insert(line.substr(at + 6, close - at - 6));
+    auto name = line.substr(close + 2, line.find(' ', close + 2) - close - 2);
+    names.insert(name);
+    EXPECT_EQ(name.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), std::string::npos) << line;
+  }
+  EXPECT_EQ(names.size(), 60u) << "distinct names that reached the upstream";
+  EXPECT_EQ(types, (std::set<std::string>{"A", "AAAA"}));
+  // Each name carries at most a 63-character label of 38 symbols (letters in one case,
+  // digits, '-', '_'): 63 x log2(38) = 330.6 bits; which of A and AAAA were asked for it adds
+  // log2(3) = 1.6 bits. docs/dns.md, "How much a VM can carry out".
+  double bits = static_cast<double>(names.size()) * (63 * std::log2(38.0) + std::log2(3.0));
+  std::cout << "exfiltration bound: " << names.size() << " distinct names per window of "
+            << "vm_wildcard_names = 60, at most " << static_cast<int>(bits)
+            << " bits per minute at the defaults\n";
+  EXPECT_LT(bits, 20'000);
 }
 
 }  // namespace

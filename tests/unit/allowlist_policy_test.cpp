@@ -129,5 +129,37 @@ TEST(AllowlistPolicy, BothProtocolsDoubleTheElements) {
   EXPECT_EQ(changes.add.exact.size(), 2u);
 }
 
+TEST(AllowlistPolicy, AnAddressIsNamedLiterallyOnlyByTheVmsOwnRules) {
+  AllowlistPolicy policy;
+  policy.AddVm(Vm("a", "192.168.129.1"));
+  policy.AddVm(Vm("b", "192.168.129.2"));
+  policy.PutRule(Rule("metadata", {"169.254.169.254/32"}, {{80, 80}}, {"a"}));
+  policy.PutRule(Rule("lab", {"10.20.0.0/16"}, {{22, 22}}, {"*"}));
+  auto names = Rule("names", {}, {{443, 443}}, {"a", "b"});
+  names.hosts = {"*.example.org"};
+  names.destinations = {"*.example.org"};
+  policy.PutRule(names);
+  EXPECT_TRUE(policy.NamesAddress("a", Ip("169.254.169.254")));
+  EXPECT_FALSE(policy.NamesAddress("b", Ip("169.254.169.254"))) << "another VM's rule";
+  EXPECT_FALSE(policy.NamesAddress("a", Ip("169.254.169.253")));
+  EXPECT_TRUE(policy.NamesAddress("b", Ip("10.20.3.4"))) << "a CIDR of a rule for every VM";
+  EXPECT_FALSE(policy.NamesAddress("b", Ip("10.21.0.1")));
+  EXPECT_FALSE(policy.NamesAddress("ghost", Ip("169.254.169.254")));
+}
+
+TEST(AllowlistRule, NamesExactlyAndTheQtypesItAllows) {
+  AllowlistRule rule;
+  rule.hosts = {"lic.example.org", "*.cdn.example.org"};
+  EXPECT_TRUE(rule.NamesExactly("lic.example.org"));
+  EXPECT_TRUE(rule.Names("a.cdn.example.org"));
+  EXPECT_FALSE(rule.NamesExactly("a.cdn.example.org")) << "only through the wildcard";
+  EXPECT_TRUE(rule.AllowsQtype(kQtypeA));
+  EXPECT_TRUE(rule.AllowsQtype(kQtypeAaaa));
+  EXPECT_FALSE(rule.AllowsQtype(16)) << "TXT is not a default";
+  rule.qtypes = {kQtypeA, 16};
+  EXPECT_TRUE(rule.AllowsQtype(16));
+  EXPECT_FALSE(rule.AllowsQtype(kQtypeAaaa));
+}
+
 }  // namespace
 }  // namespace netd::firewall

@@ -156,6 +156,24 @@ TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
   EXPECT_THAT(ErrorOf(with_dns("listen_port = 0\n")),
               HasSubstr("dns.listen_port: expected an integer 1-65535, got 0"));
   EXPECT_THAT(ErrorOf(with_dns("upstrem = []\n")), HasSubstr("dns.upstrem: unknown key"));
+  EXPECT_TRUE(config.dns.learned_deny.empty());
+  EXPECT_EQ(config.dns.vm_wildcard_names, 60u);
+  EXPECT_EQ(config.dns.vm_wildcard_window_s, 60);
+  auto guarded = ParseConfig(with_dns("learned_deny = [\"10.0.0.0/8\", \"192.0.2.7\"]\n"
+                                      "vm_wildcard_names = 10\nvm_wildcard_window_s = 600\n"),
+                             "guarded.toml");
+  ASSERT_EQ(guarded.dns.learned_deny.size(), 2u);
+  EXPECT_EQ(guarded.dns.learned_deny[1].ToString(), "192.0.2.7/32");
+  EXPECT_EQ(guarded.dns.vm_wildcard_names, 10u);
+  EXPECT_EQ(guarded.dns.vm_wildcard_window_s, 600);
+  EXPECT_THAT(ErrorOf(with_dns("learned_deny = [\"10.0.0.1/8\"]\n")),
+              HasSubstr("dns.learned_deny: expected IPv4 networks or addresses as strings"));
+  EXPECT_THAT(ErrorOf(with_dns("learned_deny = [8]\n")),
+              HasSubstr("dns.learned_deny: expected IPv4 networks or addresses as strings"));
+  EXPECT_THAT(ErrorOf(with_dns("vm_wildcard_names = 0\n")),
+              HasSubstr("dns.vm_wildcard_names: expected an integer 1-1000000, got 0"));
+  EXPECT_THAT(ErrorOf(with_dns("vm_wildcard_window_s = 86401\n")),
+              HasSubstr("dns.vm_wildcard_window_s: expected an integer 1-86400, got 86401"));
 }
 
 TEST(Config, AnSslRemoteNeedsItsTlsFilesAndOnlyAnSslRemoteHasThem) {

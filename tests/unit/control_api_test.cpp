@@ -326,6 +326,11 @@ TEST_F(AllowlistApiTest, BadRulesNameTheFieldAndChangeNothing) {
       {with("vms", {"ghost"}), 422, "vm_not_bound", "vms"},
       {with("vms", "all"), 400, "invalid_type", "vms"},
       {with("colour", "red"), 400, "unknown_field", "colour"},
+      {with("qtypes", "A"), 400, "invalid_type", "qtypes"},
+      {with("qtypes", json::array()), 422, "invalid_qtypes", "qtypes"},
+      {with("qtypes", {"A", 16}), 400, "invalid_type", "qtypes[1]"},
+      {with("qtypes", {"A", "NULL"}), 422, "invalid_qtype", "qtypes[1]"},
+      {with("qtypes", {"ANY"}), 422, "invalid_qtype", "qtypes[0]"},
   };
   auto audit_before = audit_.length();
   for (const auto& c : cases) {
@@ -340,6 +345,30 @@ TEST_F(AllowlistApiTest, BadRulesNameTheFieldAndChangeNothing) {
   EXPECT_TRUE(kernel_.ranges.empty());
   EXPECT_TRUE(store_.LoadAllowlistRules().empty());
   EXPECT_EQ(audit_.length(), audit_before + cases.size() + 3) << "refusals are audited";
+}
+
+TEST_F(AllowlistApiTest, QtypesDefaultToAAndAaaaAndAreKeptInTheirCanonicalForm) {
+  auto created = Admin("PUT", "/v1/allowlist/license", Rule());
+  ASSERT_EQ(created.status, 201) << created.text;
+  EXPECT_EQ(created.body["qtypes"], json({"A", "AAAA"}));
+  auto rule = Rule();
+  rule["qtypes"] = {"txt", "A", "TXT"};
+  auto replaced = Admin("PUT", "/v1/allowlist/license", rule);
+  ASSERT_EQ(replaced.status, 200) << replaced.text;
+  EXPECT_EQ(replaced.body["qtypes"], json({"A", "TXT"})) << "sorted by type, once each";
+  EXPECT_EQ(firewall_.policy().FindRule("license")->qtypes, (std::vector<std::uint16_t>{1, 16}));
+  auto stored = json::parse(store_.LoadAllowlistRules().at(0));
+  EXPECT_EQ(stored["qtypes"], json({"A", "TXT"}));
+  auto message = Admin("PUT", "/v1/allowlist/license",
+                       [&] {
+                         auto bad = Rule();
+                         bad["qtypes"] = {"NULL"};
+                         return bad;
+                       }())
+                     .body["error"]["message"];
+  EXPECT_THAT(message.get<std::string>(), HasSubstr("qtypes[0] \"NULL\" is not a query type"));
+  EXPECT_EQ(firewall_.policy().FindRule("license")->qtypes, (std::vector<std::uint16_t>{1, 16}))
+      << "a refused change changes nothing";
 }
 
 TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {

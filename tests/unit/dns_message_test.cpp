@@ -176,8 +176,77 @@ TEST(DnsResponse, FollowsTheCnameChainAndTakesTheSmallestTtl) {
   EXPECT_TRUE(ParseResponse(ChainResponse(), "elsewhere.example")->addresses.empty());
 }
 
+TEST(DnsQuery, TheUpstreamGetsTheNameInLowerCaseAndTheVmItsOwnCaseBack) {
+  // Type 65 (HTTPS) is the byte 'A': only the name's letters are lowered.
+  auto parsed = ParseQuery(Query("LiCense.Example.ORG", 65));
+  ASSERT_TRUE(parsed.query);
+  auto upstream = BuildUpstreamQuery(*parsed.query);
+  auto expected = Query("license.example.org", 65);
+  expected[0] = upstream[0];  // the same id
+  expected[1] = upstream[1];
+  EXPECT_EQ(upstream, expected);
+  auto forwarded = ParseQuery(upstream);
+  ASSERT_TRUE(forwarded.query);
+  EXPECT_EQ(forwarded.query->type, 65);
+  EXPECT_EQ(
+      std::string(upstream.begin(), upstream.end()).find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+      upstream.size() - 3)
+      << "no upper-case letter but the type's byte";
+
+  // The upstream's answer echoes the lower-case question; the VM gets its own back.
+  auto answer = upstream;
+  answer[2] |= 0x80;
+  ASSERT_TRUE(RestoreQuestion(answer, *parsed.query));
+  EXPECT_EQ(Bytes(answer.begin() + 12, answer.end()), parsed.query->question_wire);
+
+  // Not the question asked: another name, another type whose byte differs only in case.
+  auto other = BuildUpstreamQuery(*ParseQuery(Query("licensf.example.org", 65)).query);
+  auto before = other;
+  EXPECT_FALSE(RestoreQuestion(other, *parsed.query));
+  EXPECT_EQ(other, before);
+  auto lower_type = BuildUpstreamQuery(*ParseQuery(Query("license.example.org", 97)).query);
+  EXPECT_FALSE(RestoreQuestion(lower_type, *parsed.query));
+  Bytes short_answer(upstream.begin(), upstream.begin() + 20);
+  EXPECT_FALSE(RestoreQuestion(short_answer, *parsed.query));
+}
+
+TEST(DnsTypes, OnlyTypesARuleMayAllowAreForwardable) {
+  EXPECT_EQ(ForwardableType("A"), type::kA);
+  EXPECT_EQ(ForwardableType("aaaa"), type::kAaaa);
+  EXPECT_EQ(ForwardableType("Txt"), type::kTxt);
+  EXPECT_EQ(ForwardableType("HTTPS"), 65);
+  EXPECT_FALSE(ForwardableType("ANY"));
+  EXPECT_FALSE(ForwardableType("NULL"));
+  EXPECT_FALSE(ForwardableType("OPT"));
+  EXPECT_FALSE(ForwardableType("TYPE1"));
+  EXPECT_FALSE(ForwardableType(""));
+  EXPECT_EQ(TypeName(type::kTxt), "TXT");
+  EXPECT_EQ(TypeName(10), "NULL");
+  EXPECT_EQ(TypeName(4242), "TYPE4242");
+}
+
+TEST(DnsResponse, RefusedAddressesAreRemovedFromEverySectionAndTheRestKept) {
+  // The chain's address, and the same address again in the additional section.
+  auto message = ChainResponse();
+  message[11] = 1;
+  PutRecord(message, 12, type::kA, 30, {198, 51, 100, 2});
+  Ipv4Address refused[] = {*Ipv4Address::Parse("198.51.100.2")};
+  auto filtered = Filtered(message, refused);
+  ASSERT_TRUE(filtered);
+  EXPECT_EQ((*filtered)[7], 2) << "the CNAME and other.example's A are left";
+  EXPECT_EQ((*filtered)[11], 0) << "the additional copy went too";
+  auto summary = ParseResponse(*filtered, "license.example.org");
+  ASSERT_TRUE(summary);
+  EXPECT_TRUE(summary->addresses.empty());
+  EXPECT_FALSE(summary->has_aaaa) << "AAAA records go as always";
+  EXPECT_EQ(ParseResponse(*filtered, "other.example")->addresses.size(), 1u);
+  EXPECT_EQ(Bytes(filtered->begin() + 12, filtered->begin() + 12 + 25),
+            Bytes(message.begin() + 12, message.begin() + 12 + 25))
+      << "the question as it was";
+}
+
 TEST(DnsResponse, AaaaRecordsAreRemovedAndTheRestKept) {
-  auto stripped = WithoutAaaa(ChainResponse());
+  auto stripped = Filtered(ChainResponse());
   ASSERT_TRUE(stripped);
   EXPECT_EQ((*stripped)[7], 3) << "answer count";
   auto summary = ParseResponse(*stripped, "license.example.org");
@@ -188,7 +257,7 @@ TEST(DnsResponse, AaaaRecordsAreRemovedAndTheRestKept) {
   EXPECT_EQ(ParseResponse(*stripped, "other.example")->addresses.size(), 1u);
   auto damaged = ChainResponse();
   damaged.resize(damaged.size() - 2);
-  EXPECT_FALSE(WithoutAaaa(damaged));
+  EXPECT_FALSE(Filtered(damaged));
   EXPECT_FALSE(ParseResponse(damaged, "license.example.org"));
 }
 

@@ -64,6 +64,27 @@ TEST(Store, RefusesASchemaFromTheFuture) {
   }
 }
 
+TEST(Store, RulesStoredBeforeQtypesGetAAndAaaa) {
+  lab::TempDir dir("unit");
+  { Store store(dir.path() / "netd.db"); }
+  // A version-3 store: its rules have no qtypes.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() / "netd.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "PRAGMA user_version=3; INSERT INTO allowlist_rule (name, rule) VALUES "
+                         "('lic', '{\"destinations\":[\"lic.example.org\"],\"rule\":\"lic\"}'), "
+                         "('txt', '{\"qtypes\":[\"TXT\"],\"rule\":\"txt\"}')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Store store(dir.path() / "netd.db");
+  EXPECT_EQ(store.schema_version(), 4);
+  auto rules = store.LoadAllowlistRules();
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0], R"({"destinations":["lic.example.org"],"rule":"lic","qtypes":["A","AAAA"]})");
+  EXPECT_EQ(rules[1], R"({"qtypes":["TXT"],"rule":"txt"})") << "a rule that has them keeps them";
+}
+
 TEST(Store, UsesWriteAheadLogging) {
   lab::TempDir dir("unit");
   Store store(dir.path() / "netd.db");

@@ -268,9 +268,13 @@ std::string DescribeVms(const AllowlistRule& rule) {
 
 std::vector<std::pair<std::string, std::string>> RuleFields(const AllowlistRule& rule) {
   std::vector<std::pair<std::string, std::string>> fields = {
-      {"rule", rule.name},         {"destinations", Joined(rule.destinations)},
-      {"protocol", rule.protocol}, {"ports", Joined(rule.ports)},
-      {"vms", DescribeVms(rule)},  {"comment", rule.comment.empty() ? "-" : rule.comment}};
+      {"rule", rule.name},
+      {"destinations", Joined(rule.destinations)},
+      {"protocol", rule.protocol},
+      {"ports", Joined(rule.ports)},
+      {"qtypes", Joined(rule.qtypes)},
+      {"vms", DescribeVms(rule)},
+      {"comment", rule.comment.empty() ? "-" : rule.comment}};
   // The answer to a delete carries the rule as stored, without times and counts.
   if (rule.created_at) fields.emplace_back("created", *rule.created_at);
   if (rule.updated_at) fields.emplace_back("updated", *rule.updated_at);
@@ -774,10 +778,13 @@ Sends the whole rule to netd: a rule named RULE that exists is replaced, not
 merged, so give every destination, port and VM it is to keep. Destinations must
 lie outside the enclave's networks. A host name is matched against the VMs'
 queries to the gateway's filtered DNS: lic.example.org exactly, *.example.org
-any one label below example.org. Each VM must be bound to an allowlisted network
-(netd refuses others with vm_not_bound or vm_not_secure). netd checks every
-value and names the one it refuses, e.g. field ports[1] for the second port
-(exit status 1). Prints whether the rule was created or updated, and the rule.)");
+any one label below example.org. The filtered DNS forwards only the query types
+of --qtype for those names (A and AAAA when none is given) and refuses the
+others: TXT, MX and the like can carry data in their answers. Each VM must be
+bound to an allowlisted network (netd refuses others with vm_not_bound or
+vm_not_secure). netd checks every value and names the one it refuses, e.g.
+field ports[1] for the second port (exit status 1). Prints whether the rule was
+created or updated, and the rule.)");
   allowlist_add->add_option("RULE", invocation.rule, rule_help)->type_name("")->required();
   allowlist_add
       ->add_option("--dest", invocation.rule_spec.destinations,
@@ -801,6 +808,17 @@ value and names the one it refuses, e.g. field ports[1] for the second port
       ->required()
       ->allow_extra_args(false)
       ->delimiter(',');
+  allowlist_add
+      ->add_option("--qtype", invocation.rule_spec.qtypes,
+                   "A DNS query type the filtered DNS forwards for\n"
+                   "the rule's host names: A, AAAA, CAA, CNAME,\n"
+                   "HTTPS, MX, NS, PTR, SOA, SRV, SVCB or TXT.\n"
+                   "Repeat the option or separate with commas;\n"
+                   "default A and AAAA (AAAA answers come back\n"
+                   "without their IPv6 addresses)")
+      ->type_name("TYPE")
+      ->allow_extra_args(false)
+      ->delimiter(',');
   auto* add_vm = allowlist_add
                      ->add_option("--vm", invocation.rule_spec.vms,
                                   "A VM the rule applies to. Repeat the option\n"
@@ -820,7 +838,9 @@ value and names the one it refuses, e.g. field ports[1] for the second port
       Footer("  netctl allowlist add flexlm --dest lic.example.org --proto tcp \\\n"
              "      --port 27000-27010,1717 --vm vm-42 --vm vm-43 --comment 'FlexLM licences'\n"
              "  netctl allowlist add updates --dest 203.0.113.0/24 --dest '*.example.org' \\\n"
-             "      --proto both --port 443 --all-vms"));
+             "      --proto both --port 443 --all-vms\n"
+             "  netctl allowlist add flexlm --dest lic.example.org --proto tcp --port 1717 \\\n"
+             "      --qtype A --vm vm-42"));
   allowlist_add->callback([&] {
     // Checked here rather than with Option::excludes, which clutters every option's help line.
     if (add_vm->count() == 0 && add_all_vms->count() == 0) {
@@ -961,7 +981,8 @@ netd keeps the last 1000 decisions of its filtered DNS in memory (a restart
 forgets them). Lists them newest first, one row per query: its time, the VM
 ("-" for a source that is not a bound secure VM), the source address, the name
 ("-" for one that is not plain text), the query type, the verdict, and the
-addresses the answer opened for the VM (OPENED). The verdicts:
+addresses the answer opened for the VM (OPENED; not those on the learned-address
+deny list, which the VM is not given either). The verdicts:
 
   allowed           a rule of the VM names the name: asked upstream, the
                     answer's addresses opened before the VM got it
@@ -969,6 +990,11 @@ addresses the answer opened for the VM (OPENED). The verdicts:
   local             one of netd's dns.local_names, answered by netd
   refused           no rule of the VM names the name (or it is not plain text):
                     refused without asking upstream
+  qtype_refused     a rule names the name, but none allows the query type
+                    (the rule's qtypes, default A and AAAA): refused
+  over_name_budget  a new name that only a wildcard rule names, beyond the
+                    VM's dns.vm_wildcard_names per dns.vm_wildcard_window_s:
+                    refused
   unknown_source    the source is not a bound secure VM: refused
   rate_limited      the VM asked more than dns.vm_queries_per_second: refused
   servfail          the upstream failed, or the kernel refused the addresses

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """A DNS client for the filtered DNS tests, run inside a VM namespace.
 
-  dns_probe.py query SERVER NAME [--type T] [--tcp] [--edns]
-      prints "rcode=N tc=0|1 a=ADDR,ADDR other=TYPE,TYPE"
+  dns_probe.py query SERVER NAME [--type T] [--tcp] [--edns] [--question]
+      prints "rcode=N tc=0|1 a=ADDR,ADDR other=TYPE,TYPE", and " question=NAME" (the answer's
+      question, letter case as received) with --question
   dns_probe.py resolve-connect SERVER PATTERN COUNT PORT
       resolves PATTERN.format(i) for i in 0..COUNT-1 and opens a TCP connection to the first
       address at once; prints "resolved=N connected=N failed=N" and the first failures
@@ -18,6 +19,10 @@
   dns_probe.py refused SERVER DOMAIN COUNT
       COUNT random names under DOMAIN, types TXT/NULL/ANY/A/AAAA, mixed case, some with a
       trailing dot, some with EDNS, every other one over TCP; prints "rcode=N count" lines
+  dns_probe.py exfil SERVER DOMAIN COUNT
+      what a VM that carries data out in names tries: COUNT names under DOMAIN, each a distinct
+      first label of 63 random letters and digits in random letter case, their types in turn
+      A, AAAA, TXT, NULL, ANY, MX, over UDP; prints "TYPE rcode=N count" lines
 """
 import random
 import socket
@@ -52,6 +57,16 @@ def skip_name(message, at):
         if length == 0:
             return at + 1
         at += 1 + length
+
+
+def question_name(message):
+    if struct.unpack("!H", message[4:6])[0] == 0:
+        return ""
+    labels, at = [], 12
+    while message[at]:
+        labels.append(message[at + 1:at + 1 + message[at]].decode())
+        at += 1 + message[at]
+    return ".".join(labels)
 
 
 def parse(message):
@@ -92,7 +107,7 @@ def ask(server, name, qtype, tcp=False, edns=False, timeout=3.0):
     parsed = parse(answer)
     if parsed[0] != qid:
         raise OSError("answer with another id")
-    return parsed[1:]
+    return parsed[1:] + (question_name(answer),)
 
 
 def main(argv):
@@ -101,12 +116,15 @@ def main(argv):
         server, name = argv[2], argv[3]
         qtype = TYPES[argv[argv.index("--type") + 1]] if "--type" in argv else 1
         try:
-            rcode, tc, addresses, others = ask(server, name, qtype, "--tcp" in argv,
-                                               "--edns" in argv)
+            rcode, tc, addresses, others, question = ask(server, name, qtype, "--tcp" in argv,
+                                                         "--edns" in argv)
         except OSError as error:
             print(f"no answer: {error}")
             return 1
-        print(f"rcode={rcode} tc={int(tc)} a={','.join(addresses)} other={','.join(others)}")
+        line = f"rcode={rcode} tc={int(tc)} a={','.join(addresses)} other={','.join(others)}"
+        if "--question" in argv:
+            line += f" question={question}"
+        print(line)
     elif mode == "resolve-connect":
         server, pattern, count, port = argv[2], argv[3], int(argv[4]), int(argv[5])
         resolved = connected = 0
@@ -114,7 +132,7 @@ def main(argv):
         for i in range(count):
             name = pattern.format(i)
             try:
-                rcode, _, addresses, _ = ask(server, name, 1)
+                rcode, _, addresses, _, _ = ask(server, name, 1)
             except OSError as error:
                 failures.append(f"{name}: no answer: {error}")
                 continue
@@ -200,6 +218,22 @@ def main(argv):
             rcodes[rcode] = rcodes.get(rcode, 0) + 1
         for rcode, n in sorted(rcodes.items(), key=str):
             print(f"rcode={rcode} {n}")
+    elif mode == "exfil":
+        server, domain, count = argv[2], argv[3], int(argv[4])
+        kinds = ["A", "AAAA", "TXT", "NULL", "ANY", "MX"]
+        outcomes = {}
+        for i in range(count):
+            label = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                            for _ in range(63))
+            name = "".join(c.upper() if random.random() < 0.5 else c for c in label)
+            kind = kinds[i % len(kinds)]
+            try:
+                rcode = ask(server, f"{name}.{domain}", TYPES[kind])[0]
+            except OSError:
+                rcode = "none"
+            outcomes[(kind, rcode)] = outcomes.get((kind, rcode), 0) + 1
+        for (kind, rcode), n in sorted(outcomes.items(), key=str):
+            print(f"{kind} rcode={rcode} {n}")
     return 0
 
 

@@ -122,9 +122,11 @@ struct AllowlistRule {
   std::vector<std::string> destinations;
   std::string protocol;            // "tcp", "udp" or "both"
   std::vector<std::string> ports;  // "1717", "27000-27010"
-  bool all_vms = false;            // "*": every secure VM, also those bound later
-  std::vector<std::string> vms;    // empty when all_vms
-  std::string comment;             // empty when none was given
+  // The DNS query types the filtered DNS forwards for the rule's host names ("A", "AAAA", ...).
+  std::vector<std::string> qtypes;
+  bool all_vms = false;          // "*": every secure VM, also those bound later
+  std::vector<std::string> vms;  // empty when all_vms
+  std::string comment;           // empty when none was given
   // Absent from the answer to a delete, which returns the rule as it was stored.
   std::optional<std::string> created_at;  // RFC 3339, UTC
   std::optional<std::string> updated_at;
@@ -146,7 +148,8 @@ struct AllowlistRuleSpec {
   std::vector<std::string> destinations;
   std::string protocol;
   std::vector<std::string> ports;
-  bool all_vms = false;  // sends "*" instead of `vms`
+  std::vector<std::string> qtypes{};  // empty: not sent, netd's default (A and AAAA)
+  bool all_vms = false;               // sends "*" instead of `vms`
   std::vector<std::string> vms;
   std::optional<std::string> comment;
 };

@@ -26,6 +26,14 @@ constexpr std::uint16_t kOpt = 41;
 constexpr std::uint16_t kAny = 255;
 }  // namespace type
 
+// "A", "AAAA", "TXT", ... for the types netd names; "TYPE<n>" for the others.
+std::string TypeName(std::uint16_t type);
+// The types an allowlist rule may let through to the upstream (`qtypes`), by mnemonic in any
+// case; nullopt for any other (ANY, NULL, and types netd does not name).
+std::optional<std::uint16_t> ForwardableType(std::string_view name);
+// Their mnemonics, for error messages.
+std::string_view ForwardableTypeNames();
+
 enum class Rcode : std::uint8_t {
   kNoError = 0,
   kFormErr = 1,
@@ -49,7 +57,8 @@ struct Query {
   // The requester's EDNS UDP payload size when the query carries an OPT record.
   std::optional<std::uint16_t> edns_udp_size;
   // The question as it came (name in its original case, type, class): echoed in answers, since
-  // resolvers that randomise the case of names compare it.
+  // resolvers that randomise the case of names compare it. Never sent upstream: the case of
+  // its letters is the VM's to choose, so it could carry bits.
   std::vector<std::uint8_t> question_wire;
 };
 
@@ -96,9 +105,15 @@ struct ResponseSummary {
 std::optional<ResponseSummary> ParseResponse(std::span<const std::uint8_t> message,
                                              std::string_view name);
 
-// The response re-encoded without its AAAA records (every section; counts adjusted, names
-// uncompressed), or nullopt when it is damaged.
-std::optional<std::vector<std::uint8_t>> WithoutAaaa(std::span<const std::uint8_t> message);
+// The response re-encoded without its AAAA records and without the A records that hold one of
+// `refused` (every section; counts adjusted, names uncompressed), or nullopt when it is damaged.
+std::optional<std::vector<std::uint8_t>> Filtered(std::span<const std::uint8_t> message,
+                                                  std::span<const Ipv4Address> refused = {});
+
+// Writes the VM's own question (its letter case) over the question of `answer`, the upstream's
+// answer to the lower-case query netd sent for it. False, `answer` unchanged, when the answer's
+// question is not that question (another name, type or class, or not the same length).
+bool RestoreQuestion(std::vector<std::uint8_t>& answer, const Query& query);
 
 // An answer to `query` with the given A records of the query name (NOERROR; none for
 // another type): the backend's own names.
@@ -106,9 +121,9 @@ std::vector<std::uint8_t> BuildAddressAnswer(const Query& query,
                                              const std::vector<Ipv4Address>& addresses,
                                              std::uint32_t ttl);
 
-// The query netd sends upstream for `query`: rebuilt from its question alone (recursion
-// desired, EDNS with netd's own payload size when the VM used EDNS), so nothing else a VM
-// put in its message (EDNS options, extra records) leaves the backend.
+// The query netd sends upstream for `query`: rebuilt from its question alone, its name in lower
+// case (recursion desired, EDNS with netd's own payload size when the VM used EDNS), so nothing
+// else a VM put in its message (EDNS options, extra records, letter case) leaves the backend.
 std::vector<std::uint8_t> BuildUpstreamQuery(const Query& query);
 
 // Lowers every TTL in a response by `age_s` (not below 0; an answer served from the cache)

@@ -20,6 +20,9 @@ enum class AllowProtocol { kTcp, kUdp, kBoth };
 constexpr std::uint32_t kMaxLearnedPortsPerRange = 1024;
 std::string_view ToString(AllowProtocol protocol);
 
+constexpr std::uint16_t kQtypeA = 1;
+constexpr std::uint16_t kQtypeAaaa = 28;
+
 // A superadmin's egress rule: which secure VMs may open connections to which destinations.
 struct AllowlistRule {
   std::string name;
@@ -28,6 +31,9 @@ struct AllowlistRule {
   std::vector<std::string> hosts;         // the host name destinations, lower case (`*.` allowed)
   AllowProtocol protocol = AllowProtocol::kTcp;
   std::vector<PortRange> ports;
+  // The DNS query types the filtered DNS forwards for the rule's host names, sorted (type
+  // numbers; A and AAAA unless the rule says otherwise).
+  std::vector<std::uint16_t> qtypes{kQtypeA, kQtypeAaaa};
   bool all_vms = false;          // "*": every secure VM, also those bound later
   std::vector<std::string> vms;  // sorted, unique; empty when all_vms
   std::string comment;
@@ -38,6 +44,9 @@ struct AllowlistRule {
   // Whether one of the rule's host names matches `name` (canonical: lower case, no trailing
   // dot).
   bool Names(std::string_view name) const;
+  // Whether one of its host names is `name` itself, not a wildcard that matches it.
+  bool NamesExactly(std::string_view name) const;
+  bool AllowsQtype(std::uint16_t qtype) const;
   // Whether the rule opens this protocol and port (whatever the destination).
   bool OpensPort(std::uint8_t protocol, std::uint16_t port) const;
   friend bool operator==(const AllowlistRule&, const AllowlistRule&) = default;
@@ -68,6 +77,8 @@ class AllowlistPolicy {
   bool HoldsExact(const ExactAllow& element) const;
   // The rules that apply to `vm` and name `name` among their host names.
   std::vector<const AllowlistRule*> RulesNaming(std::string_view vm, std::string_view name) const;
+  // Whether a rule that applies to `vm` has an address or CIDR destination holding `address`.
+  bool NamesAddress(std::string_view vm, Ipv4Address address) const;
   // The bound secure VMs a rule opens destinations for, sorted.
   std::vector<std::string> BoundVmsOf(const AllowlistRule& rule) const;
 

@@ -13,15 +13,16 @@ inline constexpr std::size_t kMaxRuleDestinations = 256;
 inline constexpr std::size_t kMaxRulePorts = 64;
 inline constexpr std::size_t kMaxRuleVms = 10'000;
 inline constexpr std::size_t kMaxRuleComment = 256;
+inline constexpr std::size_t kMaxRuleQtypes = 16;
 
-// Validates a rule body {destinations, protocol, ports, vms, comment?} in full. Throws
+// Validates a rule body {destinations, protocol, ports, qtypes?, vms, comment?} in full. Throws
 // ApiError (400 for shape, 422 for values) naming the field, e.g. "destinations[2]".
 // Does not check that the VMs are bound: that is the caller's (it knows the bindings).
 firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const nlohmann::json& body,
                                            const Config& config);
 
 // The canonical form, stored and (with times made readable) returned:
-// {rule, destinations, protocol, ports, vms, comment, created_ms, updated_ms}.
+// {rule, destinations, protocol, ports, qtypes, vms, comment, created_ms, updated_ms}.
 nlohmann::json AllowlistRuleToJson(const firewall::AllowlistRule& rule);
 
 // Reads a stored rule back; throws std::runtime_error naming the rule and the problem.

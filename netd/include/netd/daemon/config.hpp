@@ -96,6 +96,11 @@ struct DnsConfig {
   std::int64_t tcp_idle_timeout_ms = 10'000;
   std::size_t tcp_max_connections = 256;
   std::size_t cache_entries = 10'000;
+  // Learned addresses netd does not open, besides those it always refuses (docs/dns.md).
+  std::vector<Ipv4Cidr> learned_deny;
+  // Distinct names one VM may send upstream under wildcard rules per window.
+  std::size_t vm_wildcard_names = 60;
+  std::int64_t vm_wildcard_window_s = 60;
   // Names the backend answers itself (lower case), e.g. its own services.
   std::map<std::string, Ipv4Address> local_names;
   friend bool operator==(const DnsConfig&, const DnsConfig&) = default;

@@ -15,7 +15,9 @@
 
 #include "netd/common/address.hpp"
 #include "netd/daemon/config.hpp"
+#include "netd/dns/address_deny_list.hpp"
 #include "netd/dns/message.hpp"
+#include "netd/dns/name_budget.hpp"
 #include "netd/dns/server.hpp"
 #include "netd/dns/upstream.hpp"
 #include "netd/firewall/allowlist.hpp"
@@ -23,6 +25,12 @@
 namespace netd {
 
 class GatewayFirewall;
+
+// What learned addresses may not be unless a rule of the VM names them literally
+// (docs/dns.md): the special-purpose ranges, every network of the enclave and its gateway
+// address, the networks of the gateway's external interface, and `dns.learned_deny`.
+std::vector<Ipv4Cidr> LearnedDenyRanges(const Config& config,
+                                        const std::vector<Ipv4Cidr>& external_networks);
 
 // The secure networks' resolver (docs/dns.md): a VM gets answers only for names its rules
 // allow, and those answers open their addresses for that VM before the VM sees them. Any
@@ -34,7 +42,8 @@ class FilteredDns {
   FilteredDns(const FilteredDns&) = delete;
   FilteredDns& operator=(const FilteredDns&) = delete;
 
-  // Listens on the gateway address of every allowlisted network; throws if it cannot.
+  // Reads the external interface's networks for the learned-address deny list, and listens on
+  // the gateway address of every allowlisted network; throws if it cannot listen.
   void Start();
   void Stop();
 
@@ -48,8 +57,10 @@ class FilteredDns {
     kServfail,
     kUpstreamTimeout,
     kOverloaded,
+    kQtypeRefused,    // an allowed name, a type its rules do not allow
+    kOverNameBudget,  // a new name under a wildcard rule beyond the VM's budget
   };
-  static constexpr std::size_t kVerdicts = 9;
+  static constexpr std::size_t kVerdicts = 11;
   static std::string_view ToString(Verdict verdict);
 
   // One decision, for `netctl dns log` and the API.
@@ -79,6 +90,7 @@ class FilteredDns {
     Histogram insert_ms;    // kernel transaction of an answer's addresses, to its ACK
     std::size_t cache_entries = 0;
     std::size_t in_flight = 0;
+    std::uint64_t learned_denied = 0;  // answer addresses not opened: on the deny list
   };
   const Counters& counters() const { return counters_; }
   const dns::DnsServer::Counters& server_counters() const { return server_.counters(); }
@@ -106,6 +118,14 @@ class FilteredDns {
             const dns::Query& query, const std::vector<Ipv4Address>& addresses,
             std::uint32_t ttl_s);
   void Refuse(const dns::Query& query, const dns::Responder& reply);
+  // Whether a name under a wildcard rule may go upstream for the VM at `source` now.
+  bool WithinNameBudget(Ipv4Address source, std::string_view name);
+  // The addresses of an answer the VM may not have: on the deny list and not named by one of
+  // its rules literally. Each is logged and counted.
+  std::vector<Ipv4Address> Denied(const firewall::SecureVm& vm, const dns::Query& query,
+                                  const std::vector<Ipv4Address>& addresses);
+  // Whether one more refusal or failure may be logged this second.
+  bool MayLog();
   void Record(Verdict verdict, const std::string& vm, Ipv4Address source, const dns::Query& query,
               const std::vector<Ipv4Address>& addresses = {});
   // The cache key of a query, in a buffer reused from query to query.
@@ -128,6 +148,9 @@ class FilteredDns {
   std::vector<Decision> decisions_;
   std::size_t next_decision_ = 0;
   std::unordered_map<std::uint32_t, Bucket> buckets_;
+  // By source address, like the rate limits: bounded by the secure networks' size.
+  std::unordered_map<std::uint32_t, dns::DistinctNameBudget> name_budgets_;
+  dns::AddressDenyList learned_deny_;
   std::unordered_map<std::string, std::size_t> in_flight_by_vm_;
   std::unordered_map<std::string, Cached> cache_;
   std::string cache_key_;

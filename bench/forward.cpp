@@ -179,9 +179,14 @@ int main() {
   fmt::print("  forward (nft DNAT):    {:.2f} Gbit/s, {:.0f} connections/s\n", forward_gbits,
              forward_cps);
 
-  // The same path without netd's table: plain routing to the VM.
+  // The same path without netd's table: plain routing to the VM. The table and the route
+  // guard's policy-routing rules outlive netd (they fail closed), so both go by hand.
   if (netd.Stop() != 0) Fail("netd did not stop cleanly");
   gateway.RunChecked({"nft", "delete", "table", "inet", "ticrypt"});
+  for (int priority : {100, 101, 102}) {
+    while (gateway.Run({"ip", "rule", "del", "priority", std::to_string(priority)}).ok()) {
+    }
+  }
   double direct_gbits = 0;
   double direct_cps = 0;
   double socat_gbits = 0;

@@ -747,14 +747,6 @@ void AddNetworkGuardRules(RuleWriter& rules, const TableLayout& layout,
                           const FilteredNetwork& network) {
   auto chain = GuardChain(network);
   if (network.allowlist_egress) {
-    {
-      auto rule = rules.Start(chain);
-      MatchSpoofed(rule, /*bound=*/true);
-      MatchEstablished(rule);
-      SetRouteMark(rule, layout.route_mark);
-      rule.Verdict(NFT_RETURN);
-      rules.Add(rule, chain, "established");
-    }
     for (const char* set : {kSetAllow, kSetAllowRanges}) {
       auto rule = rules.Start(chain);
       MatchSpoofed(rule, /*bound=*/true);
@@ -812,18 +804,15 @@ void AddNetworkGuardRules(RuleWriter& rules, const TableLayout& layout,
 }
 
 void AddGuardRules(RuleWriter& rules, const TableLayout& layout) {
-  for (const auto& network : layout.networks) {
-    // As in the forward chain: a network's addresses come only through its interface.
+  // Every packet the gateway receives passes here: the fewest rules first. A flow is judged
+  // by its first packet; the rest of it (and its replies) follow, as in the forward chains,
+  // which also check every packet's source again.
+  {
     auto rule = rules.Start(kChainGuard);
-    MatchIpv4Source(rule, network.cidr, /*inside=*/true);
-    rule.InterfaceIs(/*input=*/true, network.interface, /*equal=*/false)
-        .FibDestinationType()
-        .Compare(NFT_CMP_EQ, HostU32(RTN_UNICAST))
-        .NamedCounter(kCounterSpoofedForward)
-        .Verdict(NF_DROP)
-        .Comment(fmt::format("{} addresses from another interface", network.name));
-    rules.Add(rule, kChainGuard,
-              fmt::format("{} source pinned to {}", network.name, network.interface));
+    MatchEstablished(rule);
+    SetRouteMark(rule, layout.route_mark);
+    rule.Verdict(NFT_RETURN).Comment("established");
+    rules.Add(rule, kChainGuard, "established");
   }
   for (const auto& network : layout.networks) {
     auto rule = rules.Start(kChainGuard);
@@ -836,14 +825,23 @@ void AddGuardRules(RuleWriter& rules, const TableLayout& layout) {
     rule.MetaLoad(NFT_META_IIFNAME).VerdictMap(kMapGuard);
     rules.Add(rule, kChainGuard, "from networks");
   }
-  const auto* chain = kChainGuardToNetworks;
-  {
-    auto rule = rules.Start(chain);
-    MatchEstablished(rule);
-    SetRouteMark(rule, layout.route_mark);
-    rule.Verdict(NFT_RETURN).Comment("replies");
-    rules.Add(rule, chain, "established");
+  for (const auto& network : layout.networks) {
+    // As in the forward chain: a network's addresses come only through its interface (from
+    // the networks' own interfaces their chains drop them).
+    for (const char* chain : {kChainGuard, kChainGuardToNetworks}) {
+      auto rule = rules.Start(chain);
+      MatchIpv4Source(rule, network.cidr, /*inside=*/true);
+      rule.InterfaceIs(/*input=*/true, network.interface, /*equal=*/false)
+          .FibDestinationType()
+          .Compare(NFT_CMP_EQ, HostU32(RTN_UNICAST))
+          .NamedCounter(kCounterSpoofedForward)
+          .Verdict(NF_DROP)
+          .Comment(fmt::format("{} addresses from another interface", network.name));
+      rules.Add(rule, chain,
+                fmt::format("{} source pinned to {}", network.name, network.interface));
+    }
   }
+  const auto* chain = kChainGuardToNetworks;
   for (auto port : layout.forward_vm_ports) {
     auto rule = rules.Start(chain);
     rule.CtLoad(NFT_CT_STATUS)

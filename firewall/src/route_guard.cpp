@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <set>
 #include <system_error>
@@ -167,116 +168,64 @@ bool RouteGuard::TakeEvents() {
   }
 }
 
-std::vector<GuardRule> RouteGuard::DumpOwnRules(std::uint8_t family) {
-  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
-  auto* request = mnl_nlmsg_put_header(buffer.data());
-  request->nlmsg_type = RTM_GETRULE;
-  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  request->nlmsg_seq = next_sequence.fetch_add(1);
-  auto* header =
-      static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(request, sizeof(fib_rule_hdr)));
-  header->family = family;
-  const auto sequence = request->nlmsg_seq;
-  if (mnl_socket_sendto(requests_, request, request->nlmsg_len) < 0) {
-    throw std::system_error(errno, std::generic_category(), "listing policy-routing rules");
-  }
-  std::vector<GuardRule> rules;
-  for (;;) {
-    auto length = mnl_socket_recvfrom(requests_, buffer.data(), buffer.size());
-    if (length < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "listing policy-routing rules");
-    }
-    auto remaining = static_cast<int>(length);
-    for (const auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
-      if (message->nlmsg_seq != sequence) continue;
-      if (message->nlmsg_type == NLMSG_DONE) return rules;
-      if (message->nlmsg_type == NLMSG_ERROR) {
-        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
-        if (error->error != 0) {
-          throw std::system_error(-error->error, std::generic_category(),
-                                  "listing policy-routing rules");
+namespace {
+
+// A rule of netd's protocol as the kernel reports it (RTM_NEWRULE); nullopt for anyone else's.
+std::optional<GuardRule> ParseOwnRule(const nlmsghdr* message) {
+  const auto* rule_header = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(message));
+  GuardRule rule;
+  rule.family = rule_header->family;
+  rule.action = rule_header->action;
+  rule.destination_length = rule_header->dst_len;
+  bool ours = false;
+  const auto* end = reinterpret_cast<const char*>(message) + message->nlmsg_len;
+  for (const auto* attribute =
+           static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(message, sizeof(fib_rule_hdr)));
+       mnl_attr_ok(attribute, static_cast<int>(end - reinterpret_cast<const char*>(attribute)));
+       attribute = mnl_attr_next(attribute)) {
+    switch (mnl_attr_get_type(attribute)) {
+      case FRA_PROTOCOL:
+        ours = mnl_attr_get_u8(attribute) == RouteGuard::kRuleProtocol;
+        break;
+      case FRA_PRIORITY:
+        rule.priority = mnl_attr_get_u32(attribute);
+        break;
+      case FRA_IIFNAME:
+        rule.input_interface = mnl_attr_get_str(attribute);
+        break;
+      case FRA_DST:
+        if (rule.family == AF_INET && mnl_attr_get_payload_len(attribute) == 4) {
+          rule.destination =
+              ntohl(*static_cast<const std::uint32_t*>(mnl_attr_get_payload(attribute)));
         }
-        continue;
-      }
-      if (message->nlmsg_type != RTM_NEWRULE) continue;
-      const auto* rule_header = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(message));
-      GuardRule rule;
-      rule.family = rule_header->family;
-      rule.action = rule_header->action;
-      rule.destination_length = rule_header->dst_len;
-      bool ours = false;
-      const auto* end = reinterpret_cast<const char*>(message) + message->nlmsg_len;
-      for (const auto* attribute = static_cast<const nlattr*>(
-               mnl_nlmsg_get_payload_offset(message, sizeof(fib_rule_hdr)));
-           mnl_attr_ok(attribute, static_cast<int>(end - reinterpret_cast<const char*>(attribute)));
-           attribute = mnl_attr_next(attribute)) {
-        switch (mnl_attr_get_type(attribute)) {
-          case FRA_PROTOCOL:
-            ours = mnl_attr_get_u8(attribute) == kRuleProtocol;
-            break;
-          case FRA_PRIORITY:
-            rule.priority = mnl_attr_get_u32(attribute);
-            break;
-          case FRA_IIFNAME:
-            rule.input_interface = mnl_attr_get_str(attribute);
-            break;
-          case FRA_DST:
-            if (family == AF_INET && mnl_attr_get_payload_len(attribute) == 4) {
-              rule.destination =
-                  ntohl(*static_cast<const std::uint32_t*>(mnl_attr_get_payload(attribute)));
-            }
-            break;
-          case FRA_FWMARK:
-            rule.mark = mnl_attr_get_u32(attribute);
-            break;
-          case FRA_FWMASK:
-            rule.mark_mask = mnl_attr_get_u32(attribute);
-            break;
-          case FRA_GOTO:
-            rule.goto_priority = mnl_attr_get_u32(attribute);
-            break;
-          default:
-            break;
-        }
-      }
-      if (ours) rules.push_back(std::move(rule));
+        break;
+      case FRA_FWMARK:
+        rule.mark = mnl_attr_get_u32(attribute);
+        break;
+      case FRA_FWMASK:
+        rule.mark_mask = mnl_attr_get_u32(attribute);
+        break;
+      case FRA_GOTO:
+        rule.goto_priority = mnl_attr_get_u32(attribute);
+        break;
+      default:
+        break;
     }
   }
+  if (!ours) return std::nullopt;
+  return rule;
 }
 
-void RouteGuard::SendRule(std::uint16_t type, const GuardRule& rule) {
-  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
-  auto* request = mnl_nlmsg_put_header(buffer.data());
-  request->nlmsg_type = type;
-  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  if (type == RTM_NEWRULE) request->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+}  // namespace
+
+void RouteGuard::Exchange(nlmsghdr* request, const std::string& what,
+                          const std::function<bool(const nlmsghdr*)>& on_reply) {
   request->nlmsg_seq = next_sequence.fetch_add(1);
-  auto* header =
-      static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(request, sizeof(fib_rule_hdr)));
-  header->family = rule.family;
-  header->action = rule.action;
-  header->dst_len = rule.destination_length;
-  mnl_attr_put_u8(request, FRA_PROTOCOL, kRuleProtocol);
-  mnl_attr_put_u32(request, FRA_PRIORITY, rule.priority);
-  if (!rule.input_interface.empty())
-    mnl_attr_put_strz(request, FRA_IIFNAME, rule.input_interface.c_str());
-  if (rule.destination_length > 0) {
-    std::uint32_t destination = htonl(rule.destination);
-    mnl_attr_put(request, FRA_DST, sizeof(destination), &destination);
-  }
-  if (rule.mark_mask != 0) {
-    mnl_attr_put_u32(request, FRA_FWMARK, rule.mark);
-    mnl_attr_put_u32(request, FRA_FWMASK, rule.mark_mask);
-  }
-  if (rule.action == FR_ACT_GOTO) mnl_attr_put_u32(request, FRA_GOTO, rule.goto_priority);
   const auto sequence = request->nlmsg_seq;
-  auto what = fmt::format("{} policy-routing rule {}", type == RTM_NEWRULE ? "adding" : "deleting",
-                          rule.ToString());
   if (mnl_socket_sendto(requests_, request, request->nlmsg_len) < 0) {
     throw std::system_error(errno, std::generic_category(), what);
   }
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
   for (;;) {
     auto length = mnl_socket_recvfrom(requests_, buffer.data(), buffer.size());
     if (length < 0) {
@@ -286,16 +235,73 @@ void RouteGuard::SendRule(std::uint16_t type, const GuardRule& rule) {
     auto remaining = static_cast<int>(length);
     for (const auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
          mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
-      if (message->nlmsg_seq != sequence || message->nlmsg_type != NLMSG_ERROR) continue;
-      const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
-      // A rule someone else deleted or added meanwhile is what was wanted.
-      if (error->error == 0 || (type == RTM_DELRULE && error->error == -ENOENT) ||
-          (type == RTM_NEWRULE && error->error == -EEXIST)) {
-        return;
-      }
-      throw std::system_error(-error->error, std::generic_category(), what);
+      if (message->nlmsg_seq == sequence && on_reply(message)) return;
     }
   }
+}
+
+std::vector<GuardRule> RouteGuard::DumpOwnRules(std::uint8_t family) {
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  auto* request = mnl_nlmsg_put_header(buffer.data());
+  request->nlmsg_type = RTM_GETRULE;
+  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  auto* header =
+      static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(request, sizeof(fib_rule_hdr)));
+  header->family = family;
+  const std::string what = "listing policy-routing rules";
+  std::vector<GuardRule> rules;
+  Exchange(request, what, [&](const nlmsghdr* message) {
+    if (message->nlmsg_type == NLMSG_DONE) return true;
+    if (message->nlmsg_type == NLMSG_ERROR) {
+      const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
+      if (error->error != 0) throw std::system_error(-error->error, std::generic_category(), what);
+      return false;
+    }
+    if (message->nlmsg_type == RTM_NEWRULE) {
+      if (auto rule = ParseOwnRule(message)) rules.push_back(std::move(*rule));
+    }
+    return false;
+  });
+  return rules;
+}
+
+void RouteGuard::SendRule(std::uint16_t type, const GuardRule& rule) {
+  std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
+  auto* request = mnl_nlmsg_put_header(buffer.data());
+  request->nlmsg_type = type;
+  request->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  if (type == RTM_NEWRULE) request->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+  auto* header =
+      static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(request, sizeof(fib_rule_hdr)));
+  header->family = rule.family;
+  header->action = rule.action;
+  header->dst_len = rule.destination_length;
+  mnl_attr_put_u8(request, FRA_PROTOCOL, kRuleProtocol);
+  mnl_attr_put_u32(request, FRA_PRIORITY, rule.priority);
+  if (!rule.input_interface.empty()) {
+    mnl_attr_put_strz(request, FRA_IIFNAME, rule.input_interface.c_str());
+  }
+  if (rule.destination_length > 0) {
+    std::uint32_t destination = htonl(rule.destination);
+    mnl_attr_put(request, FRA_DST, sizeof(destination), &destination);
+  }
+  if (rule.mark_mask != 0) {
+    mnl_attr_put_u32(request, FRA_FWMARK, rule.mark);
+    mnl_attr_put_u32(request, FRA_FWMASK, rule.mark_mask);
+  }
+  if (rule.action == FR_ACT_GOTO) mnl_attr_put_u32(request, FRA_GOTO, rule.goto_priority);
+  auto what = fmt::format("{} policy-routing rule {}", type == RTM_NEWRULE ? "adding" : "deleting",
+                          rule.ToString());
+  Exchange(request, what, [&](const nlmsghdr* message) {
+    if (message->nlmsg_type != NLMSG_ERROR) return false;
+    const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
+    // A rule someone else deleted or added meanwhile is what was wanted.
+    if (error->error == 0 || (type == RTM_DELRULE && error->error == -ENOENT) ||
+        (type == RTM_NEWRULE && error->error == -EEXIST)) {
+      return true;
+    }
+    throw std::system_error(-error->error, std::generic_category(), what);
+  });
 }
 
 std::size_t RouteGuard::SyncRules() {

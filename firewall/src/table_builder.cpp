@@ -574,6 +574,22 @@ void AddIpv6Drop(RuleWriter& rules, const std::string& chain) {
   rules.Add(rule, chain, "IPv6 dropped");
 }
 
+// The end of an allowlisted network's egress: logged (rate-limited) and dropped.
+void AddSecureEgressDenied(RuleWriter& rules, const TableLayout& layout,
+                           const FilteredNetwork& network, const std::string& chain) {
+  {
+    auto rule = rules.Start(chain);
+    rule.Limit(layout.log_rate_per_second, layout.log_rate_per_second)
+        .Log(layout.log_group, fmt::format("ticrypt {} denied: ", network.name));
+    rules.Add(rule, chain, "log denied");
+  }
+  {
+    auto rule = rules.Start(chain);
+    rule.NamedCounter(kCounterSecureDenied).Verdict(NF_DROP);
+    rules.Add(rule, chain, "default drop");
+  }
+}
+
 void AddEstablishedAccept(RuleWriter& rules, const std::string& chain) {
   auto rule = rules.Start(chain);
   MatchEstablished(rule);
@@ -719,17 +735,7 @@ void AddNetworkForwardRules(RuleWriter& rules, const TableLayout& layout,
     rule.Verdict(NF_ACCEPT).Comment("allowlist");
     rules.Add(rule, chain, fmt::format("allowlist {}", set));
   }
-  {
-    auto rule = rules.Start(chain);
-    rule.Limit(layout.log_rate_per_second, layout.log_rate_per_second)
-        .Log(layout.log_group, fmt::format("ticrypt {} denied: ", network.name));
-    rules.Add(rule, chain, "log denied");
-  }
-  {
-    auto rule = rules.Start(chain);
-    rule.NamedCounter(kCounterSecureDenied).Verdict(NF_DROP);
-    rules.Add(rule, chain, "default drop");
-  }
+  AddSecureEgressDenied(rules, layout, network, chain);
 }
 
 // Not routed: to one of the gateway's own addresses, a broadcast or a multicast group. Such
@@ -768,14 +774,7 @@ void AddNetworkGuardRules(RuleWriter& rules, const TableLayout& layout,
     rule.Verdict(NFT_RETURN).Comment("to the gateway");
     rules.Add(rule, chain, "not routed");
   }
-  {
-    auto rule = rules.Start(chain);
-    rule.NfprotoIs(NFPROTO_IPV6)
-        .NamedCounter(kCounterIpv6)
-        .Verdict(NF_DROP)
-        .Comment("no IPv6 on VM networks");
-    rules.Add(rule, chain, "IPv6 dropped");
-  }
+  AddIpv6Drop(rules, chain);
   if (!network.allowlist_egress) {
     auto rule = rules.Start(chain);
     rule.NamedCounter(kCounterSpoofedForward)
@@ -790,17 +789,7 @@ void AddNetworkGuardRules(RuleWriter& rules, const TableLayout& layout,
     rule.NamedCounter(kCounterSpoofedForward).Verdict(NF_DROP).Comment("MAC and IP not bound");
     rules.Add(rule, chain, "anti-spoofing");
   }
-  {
-    auto rule = rules.Start(chain);
-    rule.Limit(layout.log_rate_per_second, layout.log_rate_per_second)
-        .Log(layout.log_group, fmt::format("ticrypt {} denied: ", network.name));
-    rules.Add(rule, chain, "log denied");
-  }
-  {
-    auto rule = rules.Start(chain);
-    rule.NamedCounter(kCounterSecureDenied).Verdict(NF_DROP);
-    rules.Add(rule, chain, "default drop");
-  }
+  AddSecureEgressDenied(rules, layout, network, chain);
 }
 
 void AddGuardRules(RuleWriter& rules, const TableLayout& layout) {

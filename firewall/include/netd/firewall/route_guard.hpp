@@ -2,6 +2,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "netd/common/address.hpp"
 
 struct mnl_socket;
+struct nlmsghdr;
 
 namespace netd::firewall {
 
@@ -76,6 +78,10 @@ class RouteGuard {
   const std::vector<GuardRule>& planned() const { return planned_; }
 
  private:
+  // Sends `request` (its sequence number set here) and hands each reply to `on_reply` until
+  // that returns true.
+  void Exchange(nlmsghdr* request, const std::string& what,
+                const std::function<bool(const nlmsghdr*)>& on_reply);
   std::vector<GuardRule> DumpOwnRules(std::uint8_t family);
   void SendRule(std::uint16_t type, const GuardRule& rule);
   std::vector<std::string> ForwardingInterfaces() const;

@@ -37,10 +37,10 @@ std::optional<bool> ReadForwarding(const std::string& interface) {
   return value != 0;
 }
 
-mnl_socket* OpenRtnetlink(unsigned groups_mask, const char* what) {
+mnl_socket* OpenRtnetlink(const char* what) {
   auto* socket = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
   if (!socket) throw std::system_error(errno, std::generic_category(), what);
-  if (mnl_socket_bind(socket, groups_mask, MNL_SOCKET_AUTOPID) < 0) {
+  if (mnl_socket_bind(socket, 0, MNL_SOCKET_AUTOPID) < 0) {
     int error = errno;
     mnl_socket_close(socket);
     throw std::system_error(error, std::generic_category(), what);
@@ -113,28 +113,24 @@ std::vector<GuardRule> PlanGuardRules(const RouteGuardSpec& spec) {
   return rules;
 }
 
+void RouteGuard::SocketCloser::operator()(mnl_socket* socket) const {
+  mnl_socket_close(socket);
+}
+
 RouteGuard::RouteGuard(RouteGuardSpec spec)
-    : spec_(std::move(spec)), planned_(PlanGuardRules(spec_)) {
-  requests_ = OpenRtnetlink(0, "rtnetlink socket");
-  try {
-    events_ = OpenRtnetlink(0, "rtnetlink event socket");
-    for (int group : {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_NETCONF, RTNLGRP_LINK}) {
-      Subscribe(events_, group);
-    }
-  } catch (...) {
-    mnl_socket_close(requests_);
-    if (events_) mnl_socket_close(events_);
-    throw;
+    : spec_(std::move(spec)),
+      planned_(PlanGuardRules(spec_)),
+      requests_(OpenRtnetlink("rtnetlink socket")),
+      events_(OpenRtnetlink("rtnetlink event socket")) {
+  for (int group : {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_NETCONF, RTNLGRP_LINK}) {
+    Subscribe(events_.get(), group);
   }
 }
 
-RouteGuard::~RouteGuard() {
-  mnl_socket_close(requests_);
-  mnl_socket_close(events_);
-}
+RouteGuard::~RouteGuard() = default;
 
 int RouteGuard::event_fd() const {
-  return mnl_socket_get_fd(events_);
+  return mnl_socket_get_fd(events_.get());
 }
 
 bool RouteGuard::TakeEvents() {
@@ -222,12 +218,12 @@ void RouteGuard::Exchange(nlmsghdr* request, const std::string& what,
                           const std::function<bool(const nlmsghdr*)>& on_reply) {
   request->nlmsg_seq = next_sequence.fetch_add(1);
   const auto sequence = request->nlmsg_seq;
-  if (mnl_socket_sendto(requests_, request, request->nlmsg_len) < 0) {
+  if (mnl_socket_sendto(requests_.get(), request, request->nlmsg_len) < 0) {
     throw std::system_error(errno, std::generic_category(), what);
   }
   std::vector<char> buffer(MNL_SOCKET_BUFFER_SIZE);
   for (;;) {
-    auto length = mnl_socket_recvfrom(requests_, buffer.data(), buffer.size());
+    auto length = mnl_socket_recvfrom(requests_.get(), buffer.data(), buffer.size());
     if (length < 0) {
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), what);

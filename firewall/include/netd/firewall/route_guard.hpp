@@ -88,8 +88,11 @@ class RouteGuard {
 
   RouteGuardSpec spec_;
   std::vector<GuardRule> planned_;
-  mnl_socket* requests_ = nullptr;
-  mnl_socket* events_ = nullptr;
+  struct SocketCloser {
+    void operator()(mnl_socket* socket) const;
+  };
+  std::unique_ptr<mnl_socket, SocketCloser> requests_;
+  std::unique_ptr<mnl_socket, SocketCloser> events_;
 };
 
 }  // namespace netd::firewall

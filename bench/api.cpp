@@ -80,8 +80,10 @@ int main(int argc, char** argv) {
   fmt::print("targets: p99 <= 5 ms (durable commits), RSS <= 64 MiB at {} VMs\n", total);
   fmt::print("BENCH api bind_p50 {:.3f} ms\n", p50);
   fmt::print("BENCH api bind_p99 {:.3f} ms\n", p99);
+  fmt::print("TARGET api bind_p99 <= 5\n");
   fmt::print("BENCH api bind_throughput {:.0f} req/s\n", measured / seconds);
   fmt::print("BENCH api rss_at_{}_vms {:.1f} MiB\n", total, rss_mib);
+  fmt::print("TARGET api rss_at_{}_vms <= 64\n", total);
   fmt::print("BENCH api p99_vs_target {:.2f} x\n", p99 / 5.0);
   fmt::print("BENCH api rss_vs_target {:.2f} x\n", rss_mib / 64.0);
   return 0;

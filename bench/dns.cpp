@@ -238,10 +238,12 @@ int main() {
   fmt::print("BENCH dns netd_qps {:.0f} q/s\n", mean(netd_qps));
   fmt::print("BENCH dns dnsmasq_qps {:.0f} q/s\n", mean(peer_qps));
   fmt::print("BENCH dns qps_ratio {:.2f} x\n", mean(netd_qps) / mean(peer_qps));
+  fmt::print("TARGET dns qps_ratio >= 1.0\n");
   fmt::print("BENCH dns netd_cpu_per_query {:.2f} us\n", mean(netd_cpu_us));
   fmt::print("BENCH dns dnsmasq_cpu_per_query {:.2f} us\n", mean(peer_cpu_us));
   fmt::print("BENCH dns cpu_per_query_ratio {:.2f} x\n", mean(netd_cpu_us) / mean(peer_cpu_us));
   fmt::print("BENCH dns first_answer_added_p50 {:.3f} ms\n", Percentile(added, 0.5));
   fmt::print("BENCH dns first_answer_added_p99 {:.3f} ms\n", Percentile(added, 0.99));
+  fmt::print("TARGET dns first_answer_added_p99 <= 2\n");
   return 0;
 }

@@ -213,9 +213,12 @@ int main() {
   fmt::print("BENCH forward direct_throughput {:.2f} Gbit/s\n", direct_gbits);
   fmt::print("BENCH forward socat_throughput {:.2f} Gbit/s\n", socat_gbits);
   fmt::print("BENCH forward throughput_vs_direct {:.2f} x\n", forward_gbits / direct_gbits);
+  fmt::print("TARGET forward throughput_vs_direct >= 0.9\n");
   fmt::print("BENCH forward throughput_vs_socat {:.2f} x\n", forward_gbits / socat_gbits);
+  fmt::print("TARGET forward throughput_vs_socat >= 3\n");
   fmt::print("BENCH forward forward_connections {:.0f} conn/s\n", forward_cps);
   fmt::print("BENCH forward direct_connections {:.0f} conn/s\n", direct_cps);
   fmt::print("BENCH forward connections_vs_direct {:.2f} x\n", forward_cps / direct_cps);
+  fmt::print("TARGET forward connections_vs_direct >= 0.8\n");
   return 0;
 }

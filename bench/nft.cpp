@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
     fmt::print("BENCH nft allow_elements {} count\n", allow);
     fmt::print("BENCH nft change_p50 {:.3f} ms\n", p50);
     fmt::print("BENCH nft change_p99 {:.3f} ms\n", p99);
+    fmt::print("TARGET nft change_p99 <= 5\n");
     fmt::print("BENCH nft change_p99_vs_target {:.2f} x\n", p99 / 5.0);
   }
 
@@ -200,8 +201,10 @@ int main(int argc, char** argv) {
   fmt::print("BENCH nft netd_apply_fresh {:.1f} ms\n", netd_fresh);
   fmt::print("BENCH nft nft_f_fresh {:.1f} ms\n", nft_fresh);
   fmt::print("BENCH nft apply_fresh_vs_nft_f {:.2f} x\n", netd_fresh / nft_fresh);
+  fmt::print("TARGET nft apply_fresh_vs_nft_f <= 0.3\n");
   fmt::print("BENCH nft netd_apply_replace {:.1f} ms\n", netd_replace);
   fmt::print("BENCH nft nft_f_replace {:.1f} ms\n", nft_replace);
   fmt::print("BENCH nft apply_replace_vs_nft_f {:.2f} x\n", netd_replace / nft_replace);
+  fmt::print("TARGET nft apply_replace_vs_nft_f <= 0.3\n");
   return 0;
 }

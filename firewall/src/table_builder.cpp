@@ -474,12 +474,18 @@ void MatchIpv4Destination(RuleBuilder& rule, Ipv4Address address) {
       .Compare(NFT_CMP_EQ, Be32(address.value()));
 }
 
-void MatchIpv4Source(RuleBuilder& rule, const Ipv4Cidr& cidr, bool inside) {
+// The IPv4 address at `offset` of payload `base` is inside `cidr` (or, with !inside, not).
+void MatchAddressIn(RuleBuilder& rule, std::uint32_t base, std::uint32_t offset,
+                    const Ipv4Cidr& cidr, bool inside) {
   auto mask = cidr.prefix_length() == 0 ? 0u : ~0u << (32 - cidr.prefix_length());
-  rule.NfprotoIs(NFPROTO_IPV4)
-      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 12, 4)
+  rule.PayloadLoad(base, offset, 4)
       .Bitwise(Be32(mask))
       .Compare(inside ? NFT_CMP_EQ : NFT_CMP_NEQ, Be32(cidr.base().value()));
+}
+
+void MatchIpv4Source(RuleBuilder& rule, const Ipv4Cidr& cidr, bool inside) {
+  rule.NfprotoIs(NFPROTO_IPV4);
+  MatchAddressIn(rule, NFT_PAYLOAD_NETWORK_HEADER, 12, cidr, inside);
 }
 
 void MatchDestinationPort(RuleBuilder& rule, std::uint8_t protocol, std::uint16_t port) {
@@ -502,11 +508,8 @@ void MatchEstablished(RuleBuilder& rule) {
 }
 
 void MatchIpv4DestinationIn(RuleBuilder& rule, const Ipv4Cidr& cidr, bool inside) {
-  auto mask = cidr.prefix_length() == 0 ? 0u : ~0u << (32 - cidr.prefix_length());
-  rule.NfprotoIs(NFPROTO_IPV4)
-      .PayloadLoad(NFT_PAYLOAD_NETWORK_HEADER, 16, 4)
-      .Bitwise(Be32(mask))
-      .Compare(inside ? NFT_CMP_EQ : NFT_CMP_NEQ, Be32(cidr.base().value()));
+  rule.NfprotoIs(NFPROTO_IPV4);
+  MatchAddressIn(rule, NFT_PAYLOAD_NETWORK_HEADER, 16, cidr, inside);
 }
 
 // meta mark set meta mark | route_mark
@@ -635,11 +638,8 @@ void AddDhcpInputRules(RuleWriter& rules, const FilteredNetwork& network) {
       MatchOwnRequest(rule);
     } else {
       MatchIpv4Source(rule, network.cidr, /*inside=*/true);
-      auto mask =
-          network.cidr.prefix_length() == 0 ? 0u : ~0u << (32 - network.cidr.prefix_length());
-      rule.PayloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, 4)
-          .Bitwise(Be32(mask))
-          .Compare(NFT_CMP_EQ, Be32(network.cidr.base().value()));
+      MatchAddressIn(rule, NFT_PAYLOAD_TRANSPORT_HEADER, kBootpClientAddress, network.cidr,
+                     /*inside=*/true);
     }
     rule.Verdict(NF_ACCEPT).Comment("DHCP from a bound address");
     rules.Add(rule, chain,

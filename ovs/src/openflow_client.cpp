@@ -11,6 +11,21 @@ namespace netd::ovs {
 
 namespace of = openflow;
 
+namespace {
+
+// A request made while not connected is answered with `answer` on the loop, never sent;
+// nothing is called if the client is gone by then.
+template <typename Callback, typename Answer>
+void AnswerUnsent(boost::asio::io_context& io, const std::shared_ptr<bool>& alive, Callback done,
+                  Answer answer) {
+  std::weak_ptr<bool> still = alive;
+  boost::asio::post(io, [still, done = std::move(done), answer = std::move(answer)] {
+    if (still.lock() && done) done(answer);
+  });
+}
+
+}  // namespace
+
 OpenFlowClient::OpenFlowClient(boost::asio::io_context& io, std::filesystem::path socket,
                                Options options)
     : io_(io) {
@@ -162,10 +177,7 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
 
 void OpenFlowClient::Send(const std::vector<FlowChange>& changes, BatchCallback done) {
   if (!ready_) {
-    std::weak_ptr<bool> alive = alive_;
-    boost::asio::post(io_, [alive, done = std::move(done)] {
-      if (alive.lock() && done) done(BatchResult{{}, "not connected"});
-    });
+    AnswerUnsent(io_, alive_, std::move(done), BatchResult{{}, "not connected"});
     return;
   }
   Batch batch;
@@ -195,10 +207,7 @@ void OpenFlowClient::Send(const std::vector<FlowChange>& changes, BatchCallback 
 
 void OpenFlowClient::CountFlows(std::uint64_t cookie, std::uint64_t mask, CountCallback done) {
   if (!ready_) {
-    std::weak_ptr<bool> alive = alive_;
-    boost::asio::post(io_, [alive, done = std::move(done)] {
-      if (alive.lock() && done) done(std::nullopt);
-    });
+    AnswerUnsent(io_, alive_, std::move(done), std::nullopt);
     return;
   }
   auto xid = next_xid_++;
@@ -208,10 +217,7 @@ void OpenFlowClient::CountFlows(std::uint64_t cookie, std::uint64_t mask, CountC
 
 void OpenFlowClient::DescribePorts(PortsCallback done) {
   if (!ready_) {
-    std::weak_ptr<bool> alive = alive_;
-    boost::asio::post(io_, [alive, done = std::move(done)] {
-      if (alive.lock() && done) done(std::nullopt);
-    });
+    AnswerUnsent(io_, alive_, std::move(done), std::nullopt);
     return;
   }
   auto xid = next_xid_++;

@@ -22,6 +22,15 @@ std::string_view ToString(TableProtection protection) {
   return protection == TableProtection::kOwned ? "owner" : "guard";
 }
 
+ElementChanges::ElementChanges(const allowlist::SetChanges& changes) {
+  static_cast<allowlist::SetElements&>(add) = changes.add;
+  static_cast<allowlist::SetElements&>(remove) = changes.remove;
+}
+
+std::size_t ElementChanges::size() const {
+  return allowlist::SetChanges{add, remove}.size() + add.forwards.size() + remove.forwards.size();
+}
+
 namespace {
 
 class NftablesPacketFilter final : public PacketFilter {

@@ -35,7 +35,7 @@ GatewayFirewall& ControlApi::RequireFirewall() {
   return *firewall_;
 }
 
-const firewall::AllowlistRule& ControlApi::RequireRule(std::string_view name) {
+const allowlist::AllowlistRule& ControlApi::RequireRule(std::string_view name) {
   RequireValidRuleName(name);
   const auto* rule = RequireFirewall().policy().FindRule(name);
   if (!rule) {
@@ -59,7 +59,7 @@ void ControlApi::RequireAssignableVm(std::string_view vm, const std::string& fie
   }
 }
 
-json ControlApi::RuleJson(const firewall::AllowlistRule& rule) const {
+json ControlApi::RuleJson(const allowlist::AllowlistRule& rule) const {
   auto body = AllowlistRuleToJson(rule);
   body["created_at"] = IsoTime(rule.created_ms);
   body["updated_at"] = IsoTime(rule.updated_ms);
@@ -70,7 +70,7 @@ json ControlApi::RuleJson(const firewall::AllowlistRule& rule) const {
 }
 
 // Puts `rule` (new or replacing one) through policy, element limit, kernel, store and audit.
-ApiResponse ControlApi::CommitRule(const Call& call, firewall::AllowlistRule rule,
+ApiResponse ControlApi::CommitRule(const Call& call, allowlist::AllowlistRule rule,
                                    const std::string& action, const json& request) {
   auto& firewall = RequireFirewall();
   auto& policy = firewall.policy();
@@ -87,7 +87,7 @@ ApiResponse ControlApi::CommitRule(const Call& call, firewall::AllowlistRule rul
   }
   rule.updated_ms = now;
   // `existing` points into the policy, which PutRule rewrites: keep a copy to undo with.
-  std::optional<firewall::AllowlistRule> before;
+  std::optional<allowlist::AllowlistRule> before;
   if (replacing) before = *existing;
   auto undo = [&, name = rule.name] {
     if (before) {

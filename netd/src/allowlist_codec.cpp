@@ -6,9 +6,9 @@
 #include <charconv>
 
 #include "api_support.hpp"
+#include "netd/allowlist/name_pattern.hpp"
+#include "netd/common/host_name.hpp"
 #include "netd/dns/message.hpp"
-#include "netd/dns/name_pattern.hpp"
-#include "netd/dns/names.hpp"
 
 namespace netd {
 
@@ -25,7 +25,7 @@ bool LooksNumeric(std::string_view text) {
 // Host names: RFC 1123, optionally with one leading "*." (exactly one more label).
 bool IsValidHostDestination(std::string_view name) {
   if (name.starts_with("*.")) name.remove_prefix(2);
-  return name.find('.') != std::string_view::npos && dns::IsValidHostname(name);
+  return name.find('.') != std::string_view::npos && IsValidHostname(name);
 }
 
 const json& Required(const json& body, const char* field) {
@@ -35,7 +35,7 @@ const json& Required(const json& body, const char* field) {
   return body[field];
 }
 
-std::vector<std::string> Destinations(const json& value, firewall::AllowlistRule& rule,
+std::vector<std::string> Destinations(const json& value, allowlist::AllowlistRule& rule,
                                       const Config& config) {
   if (!value.is_array()) {
     throw BadRequest("invalid_type", "field \"destinations\" must be an array of strings",
@@ -89,7 +89,7 @@ std::vector<std::string> Destinations(const json& value, firewall::AllowlistRule
                       field, text.substr(0, 80)),
           field);
     } else {
-      rule.hosts.push_back(dns::CanonicalName(text));
+      rule.hosts.push_back(allowlist::CanonicalName(text));
     }
     destinations.push_back(std::move(text));
   }
@@ -171,8 +171,8 @@ std::vector<std::uint16_t> Qtypes(const json& value) {
 
 }  // namespace
 
-firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& body,
-                                           const Config& config) {
+allowlist::AllowlistRule ParseAllowlistRule(std::string_view name, const json& body,
+                                            const Config& config) {
   static const std::vector<std::string> kFields = {"destinations", "protocol", "ports",
                                                    "qtypes",       "vms",      "comment"};
   for (const auto& [key, value] : body.items()) {
@@ -185,7 +185,7 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
           key);
     }
   }
-  firewall::AllowlistRule rule;
+  allowlist::AllowlistRule rule;
   rule.name = std::string(name);
   rule.destinations = Destinations(Required(body, "destinations"), rule, config);
 
@@ -195,11 +195,11 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
   }
   auto text = protocol.get<std::string>();
   if (text == "tcp") {
-    rule.protocol = firewall::AllowProtocol::kTcp;
+    rule.protocol = allowlist::AllowProtocol::kTcp;
   } else if (text == "udp") {
-    rule.protocol = firewall::AllowProtocol::kUdp;
+    rule.protocol = allowlist::AllowProtocol::kUdp;
   } else if (text == "both") {
-    rule.protocol = firewall::AllowProtocol::kBoth;
+    rule.protocol = allowlist::AllowProtocol::kBoth;
   } else {
     throw Unprocessable("invalid_protocol",
                         fmt::format("protocol must be \"tcp\", \"udp\" or \"both\", got \"{}\"",
@@ -212,12 +212,12 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
     for (std::size_t i = 0; i < rule.ports.size(); ++i) {
       const auto& range = rule.ports[i];
       if (static_cast<std::uint32_t>(range.last - range.first) + 1 >
-          firewall::kMaxLearnedPortsPerRange) {
+          allowlist::kMaxLearnedPortsPerRange) {
         throw Unprocessable(
             "invalid_ports",
             fmt::format("ports[{}] {} spans more than {} ports; a rule that names host names "
                         "opens the addresses DNS answers port by port",
-                        i, range.ToString(), firewall::kMaxLearnedPortsPerRange),
+                        i, range.ToString(), allowlist::kMaxLearnedPortsPerRange),
             fmt::format("ports[{}]", i));
       }
     }
@@ -271,14 +271,14 @@ firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const json& bo
   return rule;
 }
 
-json AllowlistRuleToJson(const firewall::AllowlistRule& rule) {
+json AllowlistRuleToJson(const allowlist::AllowlistRule& rule) {
   json ports = json::array();
   for (const auto& range : rule.ports) ports.push_back(range.ToString());
   json qtypes = json::array();
   for (auto qtype : rule.qtypes) qtypes.push_back(dns::TypeName(qtype));
   return {{"rule", rule.name},
           {"destinations", rule.destinations},
-          {"protocol", firewall::ToString(rule.protocol)},
+          {"protocol", allowlist::ToString(rule.protocol)},
           {"ports", ports},
           {"qtypes", qtypes},
           {"vms", rule.all_vms ? json("*") : json(rule.vms)},
@@ -287,7 +287,7 @@ json AllowlistRuleToJson(const firewall::AllowlistRule& rule) {
           {"updated_ms", rule.updated_ms}};
 }
 
-firewall::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Config& config) {
+allowlist::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Config& config) {
   auto stored = json::parse(text, nullptr, false);
   if (stored.is_discarded() || !stored.is_object() || !stored.contains("rule") ||
       !stored["rule"].is_string()) {

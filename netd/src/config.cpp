@@ -13,8 +13,8 @@
 #include <set>
 #include <sstream>
 
-#include "netd/dns/name_pattern.hpp"
-#include "netd/dns/names.hpp"
+#include "netd/allowlist/name_pattern.hpp"
+#include "netd/common/host_name.hpp"
 #include "netd/firewall/interface_name.hpp"
 
 namespace netd {
@@ -181,7 +181,7 @@ std::string ReadInterfaceName(TableReader& reader, std::string_view key, bool re
 NetworkConfig ReadNetwork(TableReader& reader) {
   NetworkConfig network;
   network.name = reader.RequiredString("name");
-  if (!dns::IsValidLabel(network.name)) {
+  if (!IsValidLabel(network.name)) {
     reader.Fail(reader.Node("name"), "name",
                 fmt::format("expected a name of letters, digits and '-' (at most 63), got \"{}\"",
                             network.name));
@@ -506,10 +506,10 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
         reader.Integer("vm_wildcard_window_s", 1, 86400).value_or(dns.vm_wildcard_window_s);
     if (const auto* names = reader.Table("local_names")) {
       for (const auto& [key, value] : *names) {
-        auto name = dns::CanonicalName(key.str());
+        auto name = allowlist::CanonicalName(key.str());
         auto address =
             value.is_string() ? Ipv4Address::Parse(*value.value<std::string>()) : std::nullopt;
-        if (!dns::IsValidHostname(name)) {
+        if (!IsValidHostname(name)) {
           reader.Fail(&value, "local_names", fmt::format("\"{}\" is not a host name", key.str()));
         }
         if (!address) {

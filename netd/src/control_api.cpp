@@ -8,11 +8,11 @@
 #include <charconv>
 
 #include "api_support.hpp"
+#include "netd/common/host_name.hpp"
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/forwarding_guard.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/host_role.hpp"
-#include "netd/dns/names.hpp"
 
 namespace netd {
 
@@ -376,7 +376,7 @@ ApiResponse ControlApi::BindVm(const Call& call) {
       hostname.emplace(std::nullopt);
     } else if (!value.is_string()) {
       throw BadRequest("invalid_type", "field \"hostname\" must be a string or null", "hostname");
-    } else if (!dns::IsValidLabel(value.get<std::string>())) {
+    } else if (!IsValidLabel(value.get<std::string>())) {
       throw Unprocessable(
           "invalid_hostname",
           fmt::format("hostname \"{}\" is not a valid DNS label: expected 1-63 letters, digits "
@@ -456,7 +456,7 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
     // Its allowlist elements, its binding's anti-spoofing element and its forwards go together.
     auto& policy = firewall_->policy();
     auto& forwards = firewall_->forwards();
-    std::optional<firewall::SecureVm> secure_vm;
+    std::optional<allowlist::SecureVm> secure_vm;
     firewall::ElementChanges changes;
     if (const auto* found = policy.FindVm(vm)) {
       secure_vm = *found;

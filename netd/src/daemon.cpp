@@ -124,7 +124,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     // Closed before the table exists: nothing of a VM network is routed until it is applied.
     forwarding_guard.emplace(io, config);
     forwarding_guard->CloseRoutes();
-    std::vector<firewall::AllowlistRule> rules;
+    std::vector<allowlist::AllowlistRule> rules;
     for (const auto& text : store.LoadAllowlistRules()) {
       rules.push_back(AllowlistRuleFromStored(text, config));
     }

@@ -195,8 +195,9 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
       return Record(Verdict::kLocal, vm->id, source, query);
     }
   }
-  auto rules = query.plain_name && query.klass == 1 ? policy.RulesNaming(vm->id, query.name)
-                                                    : std::vector<const firewall::AllowlistRule*>();
+  auto rules = query.plain_name && query.klass == 1
+                   ? policy.RulesNaming(vm->id, query.name)
+                   : std::vector<const allowlist::AllowlistRule*>();
   if (rules.empty()) {
     Refuse(query, reply);
     ++counters_.refused_by_vm[vm->id];
@@ -293,7 +294,7 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   // The rules may have changed while the query was out.
   const auto* vm = firewall_.policy().FindVmAt(pending->source);
   auto rules = vm && vm->id == pending->vm ? firewall_.policy().RulesNaming(vm->id, query.name)
-                                           : std::vector<const firewall::AllowlistRule*>();
+                                           : std::vector<const allowlist::AllowlistRule*>();
   std::erase_if(rules, [&](const auto* rule) { return !rule->AllowsQtype(query.type); });
   if (rules.empty()) {
     Refuse(query, pending->reply);
@@ -379,8 +380,8 @@ std::int64_t FilteredDns::LifetimeMs(std::uint32_t ttl_s) const {
   return (ttl + config_.dns.grace_s) * 1000;
 }
 
-bool FilteredDns::Open(const firewall::SecureVm& vm,
-                       const std::vector<const firewall::AllowlistRule*>& rules,
+bool FilteredDns::Open(const allowlist::SecureVm& vm,
+                       const std::vector<const allowlist::AllowlistRule*>& rules,
                        const dns::Query& query, const std::vector<Ipv4Address>& addresses,
                        std::uint32_t ttl_s) {
   if (addresses.empty()) return true;
@@ -408,7 +409,7 @@ bool FilteredDns::WithinNameBudget(Ipv4Address source, std::string_view name) {
   return it->second.Admit(name, std::chrono::steady_clock::now());
 }
 
-std::vector<Ipv4Address> FilteredDns::Denied(const firewall::SecureVm& vm, const dns::Query& query,
+std::vector<Ipv4Address> FilteredDns::Denied(const allowlist::SecureVm& vm, const dns::Query& query,
                                              const std::vector<Ipv4Address>& addresses) {
   std::vector<Ipv4Address> denied;
   for (auto address : addresses) {

@@ -16,7 +16,7 @@ std::size_t CutRevokedFlows(firewall::PacketFilter& filter, const RevokedVms& vm
     names += (names.empty() ? "" : ",") + vm.ToString();
   }
   try {
-    auto cut = filter.CutFlows(sources, [&](const firewall::FlowTuple& flow) {
+    auto cut = filter.CutFlows(sources, [&](const allowlist::FlowTuple& flow) {
       return stays_open(flow.destination) || vms.at(flow.source).Allows(flow);
     });
     if (cut > 0) spdlog::info("firewall: cut {} revoked flows of {}", cut, names);

@@ -8,13 +8,13 @@
 #include <mutex>
 #include <thread>
 
-#include "netd/firewall/allowlist.hpp"
+#include "netd/allowlist/policy.hpp"
 #include "netd/firewall/packet_filter.hpp"
 
 namespace netd {
 
 // For each VM, the elements it still has: its flows that these do not allow are cut.
-using RevokedVms = std::map<Ipv4Address, firewall::AllowlistPolicy::VmElements>;
+using RevokedVms = std::map<Ipv4Address, allowlist::AllowlistPolicy::VmElements>;
 
 // Deletes the conntrack entries of the VMs' flows that their elements no longer allow, except
 // flows to `stays_open` destinations (inside the enclave). Returns how many; logs the outcome.

@@ -11,7 +11,10 @@ namespace netd {
 namespace {
 
 firewall::ElementChanges Inverse(const firewall::ElementChanges& changes) {
-  return {changes.remove, changes.add};
+  firewall::ElementChanges inverse;
+  inverse.add = changes.remove;
+  inverse.remove = changes.add;
+  return inverse;
 }
 
 std::int64_t NowMs() {
@@ -57,7 +60,7 @@ bool GatewayFirewall::IsAllowlisted(std::string_view network) const {
   return false;
 }
 
-firewall::SecureVm GatewayFirewall::SecureVmOf(const dhcp::VmBinding& binding) const {
+allowlist::SecureVm GatewayFirewall::SecureVmOf(const dhcp::VmBinding& binding) const {
   return {binding.vm, binding.ip, binding.mac};
 }
 
@@ -69,7 +72,7 @@ bool GatewayFirewall::InsideEnclave(Ipv4Address address) const {
 }
 
 void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
-                            const std::vector<firewall::AllowlistRule>& rules,
+                            const std::vector<allowlist::AllowlistRule>& rules,
                             const std::vector<proxy::Forward>& forwards) {
   for (const auto& forward : forwards) forwards_.Add(forward);
   for (const auto& rule : rules) policy_.PutRule(rule);
@@ -115,7 +118,7 @@ firewall::TableProtection GatewayFirewall::ResolveProtection() {
 
 void GatewayFirewall::ApplyWholeTable() {
   auto started = std::chrono::steady_clock::now();
-  auto elements = policy_.Elements();
+  firewall::TableElements elements{policy_.Elements(), {}};
   // A forward past its expiry but within its grace goes in for the rest of the grace, so that
   // netd's own expiry finds it there to delete.
   auto now = NowMs();
@@ -166,8 +169,11 @@ void GatewayFirewall::Repair() {
 
 void GatewayFirewall::Apply(const firewall::ElementChanges& policy_changes,
                             const std::function<void()>& undo_policy, const Persist& persist) {
-  auto plan = learned_.Adjust(policy_changes, MonotonicMs(), policy_);
-  const auto& changes = plan.changes;
+  auto plan = learned_.Adjust(allowlist::SetChanges{policy_changes.add, policy_changes.remove},
+                              MonotonicMs(), policy_);
+  firewall::ElementChanges changes = plan.changes;
+  changes.add.forwards = policy_changes.add.forwards;
+  changes.remove.forwards = policy_changes.remove.forwards;
   bool kernel_applied = false;
   try {
     persist([&] {
@@ -197,8 +203,8 @@ void GatewayFirewall::Apply(const firewall::ElementChanges& policy_changes,
   CheckForeignChanges();
 }
 
-void GatewayFirewall::OpenLearned(const firewall::SecureVm& vm,
-                                  const std::vector<const firewall::AllowlistRule*>& rules,
+void GatewayFirewall::OpenLearned(const allowlist::SecureVm& vm,
+                                  const std::vector<const allowlist::AllowlistRule*>& rules,
                                   const std::string& name,
                                   const std::vector<Ipv4Address>& addresses,
                                   std::int64_t lifetime_ms) {
@@ -247,7 +253,7 @@ void GatewayFirewall::CutFlowsInBackground() {
       filter_, [this](Ipv4Address address) { return InsideEnclave(address); });
 }
 
-void GatewayFirewall::CutRevokedFlows(const firewall::ElementChanges& changes) {
+void GatewayFirewall::CutRevokedFlows(const allowlist::SetChanges& changes) {
   std::set<Ipv4Address> vms;
   for (const auto& exact : changes.remove.exact) vms.insert(exact.vm);
   for (const auto& range : changes.remove.ranges) vms.insert(range.vm);

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "netd/dns/message.hpp"
-#include "netd/dns/name_pattern.hpp"
 
 namespace netd::dns {
 namespace {
@@ -270,15 +269,6 @@ TEST(DnsResponse, ATruncatedCopyKeepsTheHeaderAndQuestionOnly) {
   EXPECT_TRUE(parsed->addresses.empty());
   EXPECT_EQ(cut.size(), 12u + 21u + 4u);
   EXPECT_EQ(Truncated(Bytes{1, 2})[3] & 0xf, 2) << "a damaged answer becomes SERVFAIL";
-}
-
-TEST(DnsNamePattern, ExactNamesAndOneLabelWildcards) {
-  EXPECT_TRUE(NameMatches("license.example.org", "License.Example.org."));
-  EXPECT_FALSE(NameMatches("license.example.org", "a.license.example.org"));
-  EXPECT_TRUE(NameMatches("*.example.org", "a.example.org"));
-  EXPECT_FALSE(NameMatches("*.example.org", "example.org"));
-  EXPECT_FALSE(NameMatches("*.example.org", "a.b.example.org"));
-  EXPECT_FALSE(NameMatches("*.example.org", "aexample.org"));
 }
 
 }  // namespace

@@ -100,12 +100,13 @@ void RecordingPacketFilter::Update(const firewall::ElementChanges& changes) {
 
 std::size_t RecordingPacketFilter::CutFlows(
     const std::set<Ipv4Address>& vms,
-    const std::function<bool(const firewall::FlowTuple&)>& still_allowed) {
+    const std::function<bool(const allowlist::FlowTuple&)>& still_allowed) {
   std::size_t cut = 0;
   for (auto it = flows.begin(); it != flows.end();) {
     auto [source, destination, protocol, port] = *it;
-    firewall::FlowTuple flow{Ipv4Address(source), Ipv4Address(destination),
-                             static_cast<std::uint8_t>(protocol), static_cast<std::uint16_t>(port)};
+    allowlist::FlowTuple flow{Ipv4Address(source), Ipv4Address(destination),
+                              static_cast<std::uint8_t>(protocol),
+                              static_cast<std::uint16_t>(port)};
     if (vms.contains(flow.source) && !still_allowed(flow)) {
       it = flows.erase(it);
       ++cut;

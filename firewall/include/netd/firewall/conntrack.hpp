@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 
+#include "netd/allowlist/elements.hpp"
 #include "netd/common/address.hpp"
 #include "netd/common/port_range.hpp"
 
@@ -14,13 +15,7 @@ struct mnl_socket;
 
 namespace netd::firewall {
 
-// The original direction of a tracked IPv4 flow.
-struct FlowTuple {
-  Ipv4Address source;
-  Ipv4Address destination;
-  std::uint8_t protocol = 0;
-  std::uint16_t destination_port = 0;  // 0 for protocols without ports
-};
+using allowlist::FlowTuple;
 
 // Which IPv4 conntrack entries to delete, matched on the original direction of the flow
 // (the direction the first packet went, before NAT).

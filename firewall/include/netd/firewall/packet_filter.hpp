@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "netd/allowlist/elements.hpp"
 #include "netd/common/address.hpp"
 #include "netd/common/port_range.hpp"
 #include "netd/firewall/conntrack.hpp"
@@ -68,43 +69,10 @@ struct TableLayout {
   std::vector<std::uint16_t> forward_vm_ports{22};  // what a forward may reach in a VM
 };
 
-// An `allow4` element: vm . destination . protocol . port, exactly.
-struct ExactAllow {
-  Ipv4Address vm;
-  Ipv4Address destination;
-  std::uint8_t protocol = 0;
-  std::uint16_t port = 0;
-  // The kernel drops the element after this long (0: never); set on additions of addresses
-  // learned from DNS answers. Not part of the element's identity.
-  std::uint64_t timeout_ms = 0;
-  friend auto operator<=>(const ExactAllow& a, const ExactAllow& b) {
-    return std::tie(a.vm, a.destination, a.protocol, a.port) <=>
-           std::tie(b.vm, b.destination, b.protocol, b.port);
-  }
-  friend bool operator==(const ExactAllow& a, const ExactAllow& b) { return (a <=> b) == 0; }
-};
-
-// An `allow4_ranges` element: destination and port as inclusive ranges. Elements of one VM
-// and protocol never overlap (the kernel's interval set refuses some overlaps).
-struct RangeAllow {
-  Ipv4Address vm;
-  Ipv4Address first;
-  Ipv4Address last;
-  std::uint8_t protocol = 0;
-  PortRange ports;
-  friend auto operator<=>(const RangeAllow& a, const RangeAllow& b) {
-    return std::tie(a.vm, a.protocol, a.first, a.last, a.ports.first, a.ports.last) <=>
-           std::tie(b.vm, b.protocol, b.first, b.last, b.ports.first, b.ports.last);
-  }
-  friend bool operator==(const RangeAllow&, const RangeAllow&) = default;
-};
-
-// A `vm_bind4` element: a bound secure VM's MAC and IP.
-struct BoundAddress {
-  MacAddress mac;
-  Ipv4Address ip;
-  friend auto operator<=>(const BoundAddress&, const BoundAddress&) = default;
-};
+// The allowlist's set elements, as the table holds them.
+using allowlist::BoundAddress;
+using allowlist::ExactAllow;
+using allowlist::RangeAllow;
 
 // An `fwd4` element: client . listen port -> VM . VM port, for `timeout_ms` (0: none).
 struct ForwardElement {
@@ -115,10 +83,8 @@ struct ForwardElement {
   std::uint64_t timeout_ms = 0;
 };
 
-struct TableElements {
-  std::vector<ExactAllow> exact;
-  std::vector<RangeAllow> ranges;
-  std::vector<BoundAddress> bindings;
+// Every element of the table's sets: the allowlist's and the forwards.
+struct TableElements : allowlist::SetElements {
   std::vector<ForwardElement> forwards;  // deleted by key; the timeout counts on add only
 };
 
@@ -126,7 +92,11 @@ struct TableElements {
 struct ElementChanges {
   TableElements add;
   TableElements remove;
-  bool empty() const;
+
+  ElementChanges() = default;
+  // The allowlist's changes, nothing of the forwards.
+  ElementChanges(const allowlist::SetChanges& changes);  // NOLINT(google-explicit-constructor)
+  bool empty() const { return size() == 0; }
   std::size_t size() const;
 };
 

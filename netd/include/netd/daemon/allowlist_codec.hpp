@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "netd/allowlist/policy.hpp"
 #include "netd/daemon/config.hpp"
-#include "netd/firewall/allowlist.hpp"
 
 namespace netd {
 
@@ -18,14 +18,14 @@ inline constexpr std::size_t kMaxRuleQtypes = 16;
 // Validates a rule body {destinations, protocol, ports, qtypes?, vms, comment?} in full. Throws
 // ApiError (400 for shape, 422 for values) naming the field, e.g. "destinations[2]".
 // Does not check that the VMs are bound: that is the caller's (it knows the bindings).
-firewall::AllowlistRule ParseAllowlistRule(std::string_view name, const nlohmann::json& body,
-                                           const Config& config);
+allowlist::AllowlistRule ParseAllowlistRule(std::string_view name, const nlohmann::json& body,
+                                            const Config& config);
 
 // The canonical form, stored and (with times made readable) returned:
 // {rule, destinations, protocol, ports, qtypes, vms, comment, created_ms, updated_ms}.
-nlohmann::json AllowlistRuleToJson(const firewall::AllowlistRule& rule);
+nlohmann::json AllowlistRuleToJson(const allowlist::AllowlistRule& rule);
 
 // Reads a stored rule back; throws std::runtime_error naming the rule and the problem.
-firewall::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Config& config);
+allowlist::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Config& config);
 
 }  // namespace netd

@@ -8,11 +8,11 @@
 #include <tuple>
 #include <vector>
 
+#include "netd/allowlist/policy.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/dhcp/ipam.hpp"
-#include "netd/firewall/allowlist.hpp"
 
 namespace netd {
 
@@ -124,10 +124,10 @@ class ControlApi {
 
   GatewayFirewall& RequireFirewall();
   // The rule named `name`, or a 404 (422 for a malformed name; 409 without the gateway role).
-  const firewall::AllowlistRule& RequireRule(std::string_view name);
+  const allowlist::AllowlistRule& RequireRule(std::string_view name);
   void RequireAssignableVm(std::string_view vm, const std::string& field);
-  nlohmann::json RuleJson(const firewall::AllowlistRule& rule) const;
-  ApiResponse CommitRule(const Call& call, firewall::AllowlistRule rule, const std::string& action,
+  nlohmann::json RuleJson(const allowlist::AllowlistRule& rule) const;
+  ApiResponse CommitRule(const Call& call, allowlist::AllowlistRule rule, const std::string& action,
                          const nlohmann::json& request);
   const proxy::Forward& RequireForward(std::string_view id);
   nlohmann::json ForwardJson(const proxy::Forward& forward) const;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "netd/allowlist/policy.hpp"
 #include "netd/common/address.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/dns/address_deny_list.hpp"
@@ -20,7 +21,6 @@
 #include "netd/dns/name_budget.hpp"
 #include "netd/dns/server.hpp"
 #include "netd/dns/upstream.hpp"
-#include "netd/firewall/allowlist.hpp"
 
 namespace netd {
 
@@ -114,15 +114,15 @@ class FilteredDns {
                         std::span<const std::uint8_t> answer, const char* error, bool timed_out);
   bool TakeToken(Ipv4Address source);
   // Opens the addresses for the VM on the ports of `rules`; false if the kernel refused.
-  bool Open(const firewall::SecureVm& vm, const std::vector<const firewall::AllowlistRule*>& rules,
-            const dns::Query& query, const std::vector<Ipv4Address>& addresses,
-            std::uint32_t ttl_s);
+  bool Open(const allowlist::SecureVm& vm,
+            const std::vector<const allowlist::AllowlistRule*>& rules, const dns::Query& query,
+            const std::vector<Ipv4Address>& addresses, std::uint32_t ttl_s);
   void Refuse(const dns::Query& query, const dns::Responder& reply);
   // Whether a name under a wildcard rule may go upstream for the VM at `source` now.
   bool WithinNameBudget(Ipv4Address source, std::string_view name);
   // The addresses of an answer the VM may not have: on the deny list and not named by one of
   // its rules literally. Each is logged and counted.
-  std::vector<Ipv4Address> Denied(const firewall::SecureVm& vm, const dns::Query& query,
+  std::vector<Ipv4Address> Denied(const allowlist::SecureVm& vm, const dns::Query& query,
                                   const std::vector<Ipv4Address>& addresses);
   // Whether one more refusal or failure may be logged this second.
   bool MayLog();

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "netd/allowlist/learned_allows.hpp"
+#include "netd/allowlist/policy.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/dhcp/ipam.hpp"
-#include "netd/firewall/allowlist.hpp"
-#include "netd/firewall/learned_allows.hpp"
 #include "netd/firewall/packet_filter.hpp"
 #include "netd/proxy/forward_table.hpp"
 
@@ -31,7 +31,7 @@ class GatewayFirewall {
 
   // Loads the stored state and applies the whole table; throws if the kernel refuses it.
   void Start(const std::vector<dhcp::VmBinding>& bindings,
-             const std::vector<firewall::AllowlistRule>& rules,
+             const std::vector<allowlist::AllowlistRule>& rules,
              const std::vector<proxy::Forward>& forwards);
 
   // How the table stands against other processes, as decided at Start from
@@ -40,9 +40,9 @@ class GatewayFirewall {
 
   // Whether VMs of this network are allowlisted (and anti-spoofed) rather than open.
   bool IsAllowlisted(std::string_view network) const;
-  firewall::SecureVm SecureVmOf(const dhcp::VmBinding& binding) const;
+  allowlist::SecureVm SecureVmOf(const dhcp::VmBinding& binding) const;
 
-  firewall::AllowlistPolicy& policy() { return policy_; }
+  allowlist::AllowlistPolicy& policy() { return policy_; }
   proxy::ForwardTable& forwards() { return forwards_; }
   const proxy::ForwardTable& forwards() const { return forwards_; }
   // The kernel keeps a forward's element this long past its expiry, so that netd deletes it
@@ -51,7 +51,7 @@ class GatewayFirewall {
   static firewall::ForwardElement ElementOf(const proxy::Forward& forward, std::int64_t now_ms);
   // Cuts the sessions of a closed or expired forward; returns how many.
   std::size_t CutForwardFlows(const proxy::Forward& forward);
-  const firewall::AllowlistPolicy& policy() const { return policy_; }
+  const allowlist::AllowlistPolicy& policy() const { return policy_; }
   std::size_t max_allow_elements() const { return max_allow_elements_; }
 
   // Applies `changes` (already made to policy()) to the kernel inside `persist`, which must
@@ -65,13 +65,13 @@ class GatewayFirewall {
 
   // Opens `addresses`, answered for `name`, to `vm` on the ports of `rules` (those that name
   // it) for `lifetime_ms`; returns once the kernel holds them. Throws if the kernel refuses.
-  void OpenLearned(const firewall::SecureVm& vm,
-                   const std::vector<const firewall::AllowlistRule*>& rules,
+  void OpenLearned(const allowlist::SecureVm& vm,
+                   const std::vector<const allowlist::AllowlistRule*>& rules,
                    const std::string& name, const std::vector<Ipv4Address>& addresses,
                    std::int64_t lifetime_ms);
   // Deletes the DNS-learned elements whose time is up; the daemon calls it every second.
   void ExpireLearned();
-  const firewall::LearnedAllows& learned() const { return learned_; }
+  const allowlist::LearnedAllows& learned() const { return learned_; }
 
   // Cutting flows walks the whole conntrack table (milliseconds on a gateway), so the daemon
   // has it done on a thread of its own, where it does not hold up the API.
@@ -107,14 +107,14 @@ class GatewayFirewall {
  private:
   void ApplyWholeTable();
   firewall::TableProtection ResolveProtection();
-  void CutRevokedFlows(const firewall::ElementChanges& changes);
+  void CutRevokedFlows(const allowlist::SetChanges& changes);
   bool InsideEnclave(Ipv4Address address) const;
 
   firewall::TableLayout layout_;
   std::vector<Ipv4Cidr> enclave_networks_;
   firewall::PacketFilter& filter_;
-  firewall::AllowlistPolicy policy_;
-  firewall::LearnedAllows learned_;
+  allowlist::AllowlistPolicy policy_;
+  allowlist::LearnedAllows learned_;
   proxy::ForwardTable forwards_;
   std::size_t max_allow_elements_;
   TableMode table_mode_;

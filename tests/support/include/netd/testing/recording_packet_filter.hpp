@@ -27,11 +27,11 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
   void Update(const firewall::ElementChanges& changes) override;
   std::size_t CutFlows(
       const std::set<Ipv4Address>& vms,
-      const std::function<bool(const firewall::FlowTuple&)>& still_allowed) override;
+      const std::function<bool(const allowlist::FlowTuple&)>& still_allowed) override;
 
   std::size_t CutForwardFlows(Ipv4Address client, std::uint16_t listen_port) override;
-  std::vector<firewall::ExactAllow> TimedAllowElements() override {
-    std::vector<firewall::ExactAllow> timed;
+  std::vector<allowlist::ExactAllow> TimedAllowElements() override {
+    std::vector<allowlist::ExactAllow> timed;
     for (const auto& element : exact) {
       if (element.timeout_ms > 0) timed.push_back(element);
     }
@@ -49,9 +49,9 @@ class RecordingPacketFilter final : public firewall::PacketFilter {
   // Flows "tracked" for CutFlows: it deletes those of the VM that still_allowed rejects.
   std::set<std::tuple<std::uint32_t, std::uint32_t, int, int>> flows;
 
-  std::set<firewall::ExactAllow> exact;
-  std::set<firewall::RangeAllow> ranges;
-  std::set<firewall::BoundAddress> bindings;
+  std::set<allowlist::ExactAllow> exact;
+  std::set<allowlist::RangeAllow> ranges;
+  std::set<allowlist::BoundAddress> bindings;
   // fwd4 by (client, listen port).
   static std::pair<std::uint32_t, std::uint16_t> ForwardKey(const firewall::ForwardElement& e) {
     return {e.client.value(), e.listen_port};

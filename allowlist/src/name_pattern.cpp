@@ -1,6 +1,6 @@
-#include "netd/dns/name_pattern.hpp"
+#include "netd/allowlist/name_pattern.hpp"
 
-namespace netd::dns {
+namespace netd::allowlist {
 
 std::string CanonicalName(std::string_view name) {
   if (name.ends_with('.')) name.remove_suffix(1);
@@ -22,4 +22,4 @@ bool CanonicalNameMatches(std::string_view pattern, std::string_view name) {
   return name.substr(0, name.size() - suffix.size()).find('.') == std::string_view::npos;
 }
 
-}  // namespace netd::dns
+}  // namespace netd::allowlist

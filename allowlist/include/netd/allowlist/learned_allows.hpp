@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "netd/allowlist/elements.hpp"
+#include "netd/allowlist/policy.hpp"
 #include "netd/common/address.hpp"
-#include "netd/firewall/allowlist.hpp"
-#include "netd/firewall/packet_filter.hpp"
 
-namespace netd::firewall {
+namespace netd::allowlist {
 
 // `allow4` elements opened for a while because netd's filtered DNS answered a name that a
 // VM's rules allow. The kernel holds an element once: a rule's address destination makes it
@@ -35,7 +35,7 @@ class LearnedAllows {
   // A pending change: the kernel's part and the entries to replace (or erase, when empty)
   // once the kernel took it.
   struct Plan {
-    ElementChanges changes;
+    SetChanges changes;
     std::map<ExactAllow, std::optional<Entry>> updates;
   };
 
@@ -50,8 +50,7 @@ class LearnedAllows {
   // line with the learned ones: entries whose rules no longer allow them go, and an element
   // that moves between permanent and timed is deleted and added again in the same
   // transaction. Extends `changes`.
-  Plan Adjust(const ElementChanges& changes, std::int64_t now_ms,
-              const AllowlistPolicy& policy) const;
+  Plan Adjust(const SetChanges& changes, std::int64_t now_ms, const AllowlistPolicy& policy) const;
   void Commit(Plan plan);
 
   // Takes back the timed elements a previous netd left in the kernel (`timeout_ms`: the time
@@ -69,4 +68,4 @@ class LearnedAllows {
   Entries entries_;
 };
 
-}  // namespace netd::firewall
+}  // namespace netd::allowlist

@@ -1,9 +1,9 @@
-#include "netd/firewall/learned_allows.hpp"
+#include "netd/allowlist/learned_allows.hpp"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
-namespace netd::firewall {
+namespace netd::allowlist {
 namespace {
 
 Ipv4Address Ip(const char* text) {
@@ -184,4 +184,4 @@ TEST_F(LearnedAllowsTest, ARestartTakesBackWhatTheKernelStillHolds) {
 }
 
 }  // namespace
-}  // namespace netd::firewall
+}  // namespace netd::allowlist

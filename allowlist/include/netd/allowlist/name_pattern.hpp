@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-namespace netd::dns {
+namespace netd::allowlist {
 
 // Whether a query name matches an allowlist host name: `license.example.org` matches itself
 // only; `*.example.org` matches exactly one more label (`a.example.org`, not `example.org`
@@ -16,4 +16,4 @@ bool CanonicalNameMatches(std::string_view pattern, std::string_view name);
 // Lower case, without a trailing dot.
 std::string CanonicalName(std::string_view name);
 
-}  // namespace netd::dns
+}  // namespace netd::allowlist

@@ -1,6 +1,6 @@
-#include "netd/dns/names.hpp"
+#include "netd/common/host_name.hpp"
 
-namespace netd::dns {
+namespace netd {
 
 bool IsValidLabel(std::string_view label) {
   if (label.empty() || label.size() > 63) return false;
@@ -22,4 +22,4 @@ bool IsValidHostname(std::string_view name) {
   }
 }
 
-}  // namespace netd::dns
+}  // namespace netd

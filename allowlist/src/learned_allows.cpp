@@ -1,26 +1,14 @@
-#include "netd/firewall/learned_allows.hpp"
+#include "netd/allowlist/learned_allows.hpp"
 
 #include <algorithm>
 
-namespace netd::firewall {
+namespace netd::allowlist {
 namespace {
 
 ExactAllow Timed(ExactAllow element, std::int64_t expires_ms, std::int64_t now_ms) {
   element.timeout_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(expires_ms - now_ms, 1) +
                                                   LearnedAllows::kBackstopMs);
   return element;
-}
-
-std::vector<std::uint8_t> ProtocolNumbers(AllowProtocol protocol) {
-  switch (protocol) {
-    case AllowProtocol::kTcp:
-      return {6};
-    case AllowProtocol::kUdp:
-      return {17};
-    case AllowProtocol::kBoth:
-      break;
-  }
-  return {6, 17};
 }
 
 }  // namespace
@@ -78,7 +66,7 @@ LearnedAllows::Plan LearnedAllows::Expire(std::int64_t now_ms,
   return plan;
 }
 
-LearnedAllows::Plan LearnedAllows::Adjust(const ElementChanges& changes, std::int64_t now_ms,
+LearnedAllows::Plan LearnedAllows::Adjust(const SetChanges& changes, std::int64_t now_ms,
                                           const AllowlistPolicy& policy) const {
   Plan plan{changes, {}};
   std::set<ExactAllow> added(changes.add.exact.begin(), changes.add.exact.end());
@@ -156,4 +144,4 @@ std::vector<ExactAllow> LearnedAllows::KernelElements(std::int64_t now_ms,
   return elements;
 }
 
-}  // namespace netd::firewall
+}  // namespace netd::allowlist

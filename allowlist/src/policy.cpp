@@ -1,16 +1,15 @@
-#include "netd/firewall/allowlist.hpp"
+#include "netd/allowlist/policy.hpp"
 
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <iterator>
 
-#include "netd/dns/name_pattern.hpp"
+#include "netd/allowlist/name_pattern.hpp"
 
-namespace netd::firewall {
-namespace {
+namespace netd::allowlist {
 
-std::vector<std::uint8_t> Protocols(AllowProtocol protocol) {
+std::vector<std::uint8_t> ProtocolNumbers(AllowProtocol protocol) {
   switch (protocol) {
     case AllowProtocol::kTcp:
       return {IPPROTO_TCP};
@@ -21,6 +20,8 @@ std::vector<std::uint8_t> Protocols(AllowProtocol protocol) {
   }
   return {IPPROTO_TCP, IPPROTO_UDP};
 }
+
+namespace {
 
 std::vector<PortRange> MergePorts(std::vector<PortRange> ranges) {
   std::sort(ranges.begin(), ranges.end(),
@@ -102,9 +103,8 @@ bool AllowlistRule::AppliesTo(std::string_view vm) const {
 }
 
 bool AllowlistRule::Names(std::string_view name) const {
-  return std::any_of(hosts.begin(), hosts.end(), [&](const std::string& host) {
-    return dns::CanonicalNameMatches(host, name);
-  });
+  return std::any_of(hosts.begin(), hosts.end(),
+                     [&](const std::string& host) { return CanonicalNameMatches(host, name); });
 }
 
 bool AllowlistRule::NamesExactly(std::string_view name) const {
@@ -116,7 +116,7 @@ bool AllowlistRule::AllowsQtype(std::uint16_t qtype) const {
 }
 
 bool AllowlistRule::OpensPort(std::uint8_t protocol_number, std::uint16_t port) const {
-  auto protocols = Protocols(protocol);
+  auto protocols = ProtocolNumbers(protocol);
   if (std::find(protocols.begin(), protocols.end(), protocol_number) == protocols.end()) {
     return false;
   }
@@ -182,7 +182,7 @@ AllowlistPolicy::VmElements AllowlistPolicy::Desired(const SecureVm& vm) const {
   VmElements elements;
   std::map<std::uint8_t, std::vector<Box>> boxes;
   auto add_rule = [&](const AllowlistRule& rule) {
-    for (auto protocol : Protocols(rule.protocol)) {
+    for (auto protocol : ProtocolNumbers(rule.protocol)) {
       for (const auto& network : rule.networks) {
         for (const auto& ports : rule.ports) {
           if (network.prefix_length() == 32 && ports.first == ports.last) {
@@ -208,7 +208,7 @@ AllowlistPolicy::VmElements AllowlistPolicy::Desired(const SecureVm& vm) const {
   return elements;
 }
 
-void AllowlistPolicy::Recompute(const SecureVm& vm, ElementChanges& changes) {
+void AllowlistPolicy::Recompute(const SecureVm& vm, SetChanges& changes) {
   auto desired = Desired(vm);
   auto& current = current_[vm.id];
   Diff(current.exact, desired.exact, changes.remove.exact, changes.add.exact);
@@ -219,7 +219,7 @@ void AllowlistPolicy::Recompute(const SecureVm& vm, ElementChanges& changes) {
 }
 
 void AllowlistPolicy::RecomputeAffected(const AllowlistRule* before, const AllowlistRule* after,
-                                        ElementChanges& changes) {
+                                        SetChanges& changes) {
   // A rule whose destinations, protocol and ports stay the same changes only the VMs that
   // joined or left it: assigning one VM to a rule of thousands recomputes one VM.
   if (before && after && before->networks == after->networks && before->ports == after->ports &&
@@ -256,8 +256,8 @@ void AllowlistPolicy::Unindex(const AllowlistRule& rule) {
   }
 }
 
-ElementChanges AllowlistPolicy::PutRule(const AllowlistRule& rule) {
-  ElementChanges changes;
+SetChanges AllowlistPolicy::PutRule(const AllowlistRule& rule) {
+  SetChanges changes;
   std::optional<AllowlistRule> before;
   if (auto it = rules_.find(rule.name); it != rules_.end()) {
     before = std::move(it->second);
@@ -271,8 +271,8 @@ ElementChanges AllowlistPolicy::PutRule(const AllowlistRule& rule) {
   return changes;
 }
 
-ElementChanges AllowlistPolicy::RemoveRule(std::string_view name) {
-  ElementChanges changes;
+SetChanges AllowlistPolicy::RemoveRule(std::string_view name) {
+  SetChanges changes;
   auto it = rules_.find(name);
   if (it == rules_.end()) return changes;
   auto before = std::move(it->second);
@@ -282,8 +282,8 @@ ElementChanges AllowlistPolicy::RemoveRule(std::string_view name) {
   return changes;
 }
 
-ElementChanges AllowlistPolicy::AddVm(const SecureVm& vm) {
-  ElementChanges changes;
+SetChanges AllowlistPolicy::AddVm(const SecureVm& vm) {
+  SetChanges changes;
   if (vms_.contains(vm.id)) changes = RemoveVm(vm.id);
   vms_.emplace(vm.id, vm);
   vm_by_ip_[vm.ip] = vm.id;
@@ -292,8 +292,8 @@ ElementChanges AllowlistPolicy::AddVm(const SecureVm& vm) {
   return changes;
 }
 
-ElementChanges AllowlistPolicy::RemoveVm(std::string_view id) {
-  ElementChanges changes;
+SetChanges AllowlistPolicy::RemoveVm(std::string_view id) {
+  SetChanges changes;
   auto it = vms_.find(id);
   if (it == vms_.end()) return changes;
   const auto& vm = it->second;
@@ -310,8 +310,8 @@ ElementChanges AllowlistPolicy::RemoveVm(std::string_view id) {
   return changes;
 }
 
-TableElements AllowlistPolicy::Elements() const {
-  TableElements elements;
+SetElements AllowlistPolicy::Elements() const {
+  SetElements elements;
   for (const auto& [id, vm] : vms_) elements.bindings.push_back({vm.mac, vm.ip});
   for (const auto& [id, current] : current_) {
     elements.exact.insert(elements.exact.end(), current.exact.begin(), current.exact.end());
@@ -351,14 +351,4 @@ std::map<Ipv4Address, AllowlistPolicy::VmElements> AllowlistPolicy::ElementsOf(
   return out;
 }
 
-bool ElementChanges::empty() const {
-  return size() == 0;
-}
-
-std::size_t ElementChanges::size() const {
-  return add.exact.size() + add.ranges.size() + add.bindings.size() + add.forwards.size() +
-         remove.exact.size() + remove.ranges.size() + remove.bindings.size() +
-         remove.forwards.size();
-}
-
-}  // namespace netd::firewall
+}  // namespace netd::allowlist

@@ -7,11 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "netd/allowlist/elements.hpp"
 #include "netd/common/address.hpp"
 #include "netd/common/port_range.hpp"
-#include "netd/firewall/packet_filter.hpp"
 
-namespace netd::firewall {
+namespace netd::allowlist {
 
 enum class AllowProtocol { kTcp, kUdp, kBoth };
 
@@ -19,6 +19,8 @@ enum class AllowProtocol { kTcp, kUdp, kBoth };
 // keeps its port ranges this narrow.
 constexpr std::uint32_t kMaxLearnedPortsPerRange = 1024;
 std::string_view ToString(AllowProtocol protocol);
+// IPPROTO_TCP, IPPROTO_UDP or both.
+std::vector<std::uint8_t> ProtocolNumbers(AllowProtocol protocol);
 
 constexpr std::uint16_t kQtypeA = 1;
 constexpr std::uint16_t kQtypeAaaa = 28;
@@ -64,10 +66,10 @@ struct SecureVm {
 // kernel from the previous state to the new one; applying the reverse operation undoes it.
 class AllowlistPolicy {
  public:
-  ElementChanges PutRule(const AllowlistRule& rule);
-  ElementChanges RemoveRule(std::string_view name);
-  ElementChanges AddVm(const SecureVm& vm);
-  ElementChanges RemoveVm(std::string_view vm);
+  SetChanges PutRule(const AllowlistRule& rule);
+  SetChanges RemoveRule(std::string_view name);
+  SetChanges AddVm(const SecureVm& vm);
+  SetChanges RemoveVm(std::string_view vm);
 
   const AllowlistRule* FindRule(std::string_view name) const;
   const std::map<std::string, AllowlistRule, std::less<>>& rules() const { return rules_; }
@@ -83,7 +85,7 @@ class AllowlistPolicy {
   std::vector<std::string> BoundVmsOf(const AllowlistRule& rule) const;
 
   // Every element, for a full table apply.
-  TableElements Elements() const;
+  SetElements Elements() const;
   // Elements in allow4 and allow4_ranges.
   std::size_t allow_elements() const { return allow_elements_; }
   // Whether the VM's current elements let this flow start (conntrack revocation keeps these).
@@ -103,9 +105,9 @@ class AllowlistPolicy {
   // Drops a rule from the indexes that say which rules apply to which VMs.
   void Unindex(const AllowlistRule& rule);
   VmElements Desired(const SecureVm& vm) const;
-  void Recompute(const SecureVm& vm, ElementChanges& changes);
+  void Recompute(const SecureVm& vm, SetChanges& changes);
   void RecomputeAffected(const AllowlistRule* before, const AllowlistRule* after,
-                         ElementChanges& changes);
+                         SetChanges& changes);
 
   std::map<std::string, AllowlistRule, std::less<>> rules_;
   std::set<std::string, std::less<>> all_vm_rules_;
@@ -116,4 +118,4 @@ class AllowlistPolicy {
   std::size_t allow_elements_ = 0;
 };
 
-}  // namespace netd::firewall
+}  // namespace netd::allowlist

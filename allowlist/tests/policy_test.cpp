@@ -1,9 +1,9 @@
+#include "netd/allowlist/policy.hpp"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
-#include "netd/firewall/allowlist.hpp"
-
-namespace netd::firewall {
+namespace netd::allowlist {
 namespace {
 
 Ipv4Address Ip(const char* text) {
@@ -162,4 +162,4 @@ TEST(AllowlistRule, NamesExactlyAndTheQtypesItAllows) {
 }
 
 }  // namespace
-}  // namespace netd::firewall
+}  // namespace netd::allowlist

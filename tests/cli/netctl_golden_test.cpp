@@ -310,27 +310,10 @@ TEST_F(NetctlGoldenTest, Allowlist) {
   Run({"vm", "bind", "vm-2", "--network", "secure"});
   Run({"vm", "bind", "vm-s", "--network", "service"});
   Run({"allowlist", "list"});
-  Run({"allowlist",
-       "add",
-       "flexlm",
-       "--dest",
-       "203.0.113.7",
-       "--dest",
-       "198.51.100.0/24",
-       "--dest",
-       "lic.example.org",
-       "--proto",
-       "tcp",
-       "--port",
-       "27000-27010",
-       "--port",
-       "1717",
-       "--qtype",
-       "a,TXT",
-       "--vm",
-       "vm-1",
-       "--comment",
-       "FlexLM servers"});
+  // The lists both repeated and comma-separated.
+  Run({"allowlist", "add", "flexlm", "--dest", "203.0.113.7,198.51.100.0/24", "--dest",
+       "lic.example.org", "--proto", "tcp", "--port", "27000-27010,1717", "--qtype", "a", "--qtype",
+       "TXT", "--vm", "vm-1", "--comment", "FlexLM servers"});
   Run({"allowlist", "add", "updates", "--dest", "*.example.org,203.0.113.0/24", "--proto", "both",
        "--port", "443", "--all-vms"});
   Run({"allowlist", "add", "updates", "--dest", "*.example.org", "--proto", "udp", "--port", "123",

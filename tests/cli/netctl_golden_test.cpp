@@ -13,6 +13,7 @@
 //   [stderr]                (only when netctl wrote to stderr)
 //   STDERR
 //   [exit N]
+// with "[no newline at end]" after output that does not end in one.
 //
 // Normalisation: values that change from run to run are masked in the commands and their
 // output before comparing (Normalise below; help texts hold none and are compared as printed):

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netd/lab/command.hpp"
+#include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "test_support.hpp"
 

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "netd/client/targets.hpp"
-#include "test_support.hpp"
+#include "scripted_server.hpp"
 
 namespace netd::client {
 namespace {
@@ -54,7 +54,7 @@ TEST(ClientTargetsTest, HostPortsIsOneFixedPath) {
 }
 
 TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
-  lab::TempDir directory("cli");
+  cli_testing::ScratchDirectory directory;
   const std::string path = (directory.path() / "absent.sock").string();
   try {
     Client(path).Status();
@@ -68,7 +68,7 @@ TEST(ClientScriptedTest, MissingSocketIsUnreachableAndSaysWhere) {
 }
 
 TEST(ClientScriptedTest, FileThatIsNoSocketIsUnreachable) {
-  lab::TempDir directory("cli");
+  cli_testing::ScratchDirectory directory;
   const auto path = directory.path() / "not-a-socket";
   std::ofstream(path) << "x";
   try {

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "netctl/netctl.hpp"
-#include "test_support.hpp"
+#include "scripted_server.hpp"
 
 namespace netd::netctl {
 namespace {
@@ -198,7 +198,7 @@ TEST(NetctlSocketPathTest, OptionWinsOverEnvironmentWhichWinsOverDefault) {
 }
 
 TEST(NetctlUnreachableTest, NamesTheSocketFromTheEnvironment) {
-  lab::TempDir directory("cli");
+  cli_testing::ScratchDirectory directory;
   const std::string path = (directory.path() / "absent.sock").string();
   const auto outcome = Netctl({"status"}, path);
   EXPECT_EQ(outcome.exit_code, kExitUnreachable);
@@ -209,7 +209,7 @@ TEST(NetctlUnreachableTest, NamesTheSocketFromTheEnvironment) {
 }
 
 TEST(NetctlUnreachableTest, OptionOverridesEnvironment) {
-  lab::TempDir directory("cli");
+  cli_testing::ScratchDirectory directory;
   const std::string path = (directory.path() / "absent.sock").string();
   const auto outcome = Netctl({"vm", "list", "--socket", path}, "/elsewhere.sock");
   EXPECT_EQ(outcome.exit_code, kExitUnreachable);

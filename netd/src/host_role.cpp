@@ -34,8 +34,8 @@ ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig
           .mgmt_socket = config.host.openvswitch_rundir / (network.bridge + ".mgmt")};
 }
 
-std::vector<ovs::LibvirtNetworkSpec> LibvirtNetworks(const Config& config) {
-  std::vector<ovs::LibvirtNetworkSpec> networks;
+std::vector<libvirt::LibvirtNetworkSpec> LibvirtNetworks(const Config& config) {
+  std::vector<libvirt::LibvirtNetworkSpec> networks;
   for (const auto& network : config.networks) {
     // On a trunk uplink the VLAN is the VM ports' access tag, which libvirt sets from the
     // portgroup; a VLAN-interface uplink carries the VLAN itself.
@@ -65,11 +65,11 @@ HostRole::HostRole(boost::asio::io_context& io, const Config& config)
         std::make_unique<ovs::PortSecurity>(io, client_, PortSecuritySpec(config, network)));
   }
   if (!config.host.libvirt_uri.empty()) {
-    libvirt_ = std::make_unique<ovs::LibvirtClient>(
+    libvirt_ = std::make_unique<libvirt::LibvirtClient>(
         io,
-        ovs::LibvirtClient::Options{.uri = config.host.libvirt_uri,
-                                    .networks = LibvirtNetworks(config)},
-        [this](std::vector<ovs::DomainState> domains, bool complete) {
+        libvirt::LibvirtClient::Options{.uri = config.host.libvirt_uri,
+                                        .networks = LibvirtNetworks(config)},
+        [this](std::vector<libvirt::DomainState> domains, bool complete) {
           OnDomains(std::move(domains), complete);
         });
   }
@@ -89,7 +89,7 @@ void HostRole::Stop() {
   client_.Stop();
 }
 
-void HostRole::OnDomains(std::vector<ovs::DomainState> domains, bool complete) {
+void HostRole::OnDomains(std::vector<libvirt::DomainState> domains, bool complete) {
   if (complete) domains_.clear();
   std::set<std::string> reconcile;
   for (auto& domain : domains) {
@@ -110,7 +110,7 @@ void HostRole::OnDomains(std::vector<ovs::DomainState> domains, bool complete) {
 
 // A VM whose MAC does not encode an address of its network's DHCP range gets no flows on the
 // secure network: said when it starts rather than found out from its silence.
-void HostRole::WarnAboutInterfaces(const ovs::DomainState& domain) const {
+void HostRole::WarnAboutInterfaces(const libvirt::DomainState& domain) const {
   for (const auto& interface : domain.interfaces) {
     // <interface type='network'> names the network; type='bridge' only the bridge.
     const auto* network = config_.FindNetwork(interface.network);

@@ -120,7 +120,7 @@ class LibvirtHostTest : public ::testing::Test {
 
 TEST_F(LibvirtHostTest, TheBridgesLibvirtNetworksAreDefinedStartedAndAutostarted) {
   EXPECT_EQ(libvirt_.Defined("secure"),
-            (ovs::LibvirtNetworkSpec{"secure", "br-secure", 1081, true}));
+            (libvirt::LibvirtNetworkSpec{"secure", "br-secure", 1081, true}));
   EXPECT_TRUE(libvirt_.Active("secure"));
   EXPECT_TRUE(libvirt_.Autostart("secure"));
   auto status = role_->StatusJson()["libvirt"];

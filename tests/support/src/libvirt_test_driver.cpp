@@ -19,12 +19,13 @@ LibvirtTestDriver::Network LibvirtTestDriver::FindNetwork(const std::string& nam
   return Network(virNetworkLookupByName(connection_, name.c_str()));
 }
 
-std::optional<ovs::LibvirtNetworkSpec> LibvirtTestDriver::Defined(const std::string& name) const {
+std::optional<libvirt::LibvirtNetworkSpec> LibvirtTestDriver::Defined(
+    const std::string& name) const {
   auto network = FindNetwork(name);
   if (!network || virNetworkIsPersistent(network.get()) != 1) return std::nullopt;
   char* xml = virNetworkGetXMLDesc(network.get(), 0);
   if (!xml) return std::nullopt;
-  auto spec = ovs::ParseLibvirtNetworkXml(xml);
+  auto spec = libvirt::ParseLibvirtNetworkXml(xml);
   std::free(xml);
   return spec;
 }
@@ -47,7 +48,8 @@ std::string LibvirtTestDriver::Uuid(const std::string& name) const {
   return uuid;
 }
 
-bool LibvirtTestDriver::AllAsSpecified(const std::vector<ovs::LibvirtNetworkSpec>& specs) const {
+bool LibvirtTestDriver::AllAsSpecified(
+    const std::vector<libvirt::LibvirtNetworkSpec>& specs) const {
   for (const auto& spec : specs) {
     if (Defined(spec.name) != spec || !Active(spec.name) || !Autostart(spec.name)) return false;
   }

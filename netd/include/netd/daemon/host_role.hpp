@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "netd/daemon/config.hpp"
+#include "netd/libvirt/client.hpp"
 #include "netd/ovs/bridges.hpp"
-#include "netd/ovs/libvirt.hpp"
 #include "netd/ovs/ovsdb_client.hpp"
 #include "netd/ovs/port_security.hpp"
 
@@ -34,17 +34,17 @@ class HostRole {
 
  private:
   // libvirt's domains: all of them (`complete`) or those an event was about.
-  void OnDomains(std::vector<ovs::DomainState> domains, bool complete);
-  void WarnAboutInterfaces(const ovs::DomainState& domain) const;
+  void OnDomains(std::vector<libvirt::DomainState> domains, bool complete);
+  void WarnAboutInterfaces(const libvirt::DomainState& domain) const;
   nlohmann::json LibvirtJson() const;
 
   const Config& config_;
   ovs::OvsdbClient client_;
   ovs::BridgeReconciler bridges_;
   std::vector<std::unique_ptr<ovs::PortSecurity>> port_security_;
-  std::map<std::string, ovs::DomainState> domains_;  // libvirt's, by uuid
+  std::map<std::string, libvirt::DomainState> domains_;  // libvirt's, by uuid
   // Last: gone first, so that nothing it posted reaches the members above after they went.
-  std::unique_ptr<ovs::LibvirtClient> libvirt_;
+  std::unique_ptr<libvirt::LibvirtClient> libvirt_;
 };
 
 }  // namespace netd

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "netd/ovs/libvirt.hpp"
-#include "netd/ovs/libvirt_handles.hpp"
+#include "netd/libvirt/handles.hpp"
+#include "netd/libvirt/xml.hpp"
 
 namespace netd::testing {
 
@@ -23,18 +23,18 @@ class LibvirtTestDriver {
   LibvirtTestDriver(const LibvirtTestDriver&) = delete;
   LibvirtTestDriver& operator=(const LibvirtTestDriver&) = delete;
 
-  using Network = ovs::LibvirtNetwork;
-  using Domain = ovs::LibvirtDomain;
+  using Network = libvirt::LibvirtNetwork;
+  using Domain = libvirt::LibvirtDomain;
 
   Network FindNetwork(const std::string& name) const;
   // The network's definition, parsed; nullopt when it is missing, transient or not netd's.
   // (The test driver keeps one definition for both running and persistent.)
-  std::optional<ovs::LibvirtNetworkSpec> Defined(const std::string& name) const;
+  std::optional<libvirt::LibvirtNetworkSpec> Defined(const std::string& name) const;
   bool Active(const std::string& name) const;
   bool Autostart(const std::string& name) const;
   std::string Uuid(const std::string& name) const;
   // Every one of `specs` defined as specified, running and autostarted.
-  bool AllAsSpecified(const std::vector<ovs::LibvirtNetworkSpec>& specs) const;
+  bool AllAsSpecified(const std::vector<libvirt::LibvirtNetworkSpec>& specs) const;
 
   // A domain of the test driver with one interface on libvirt network `network`.
   static std::string DomainXml(const std::string& name, const std::string& uuid,

@@ -2,8 +2,6 @@
 // events, with the driver's state held in this process. Each test opens its own connection
 // (LibvirtTestDriver) first and closes it last, so each starts from the driver's default
 // (network "default", running domain "test").
-#include "netd/ovs/libvirt.hpp"
-
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
 
@@ -18,10 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "netd/libvirt/client.hpp"
 #include "netd/testing/libvirt_test_driver.hpp"
 #include "netd/testing/within.hpp"
 
-namespace netd::ovs {
+namespace netd::libvirt {
 namespace {
 
 using namespace std::chrono_literals;
@@ -259,4 +258,4 @@ TEST_F(LibvirtClientTest, AnUnreachableUriIsReportedAndRetried) {
 }
 
 }  // namespace
-}  // namespace netd::ovs
+}  // namespace netd::libvirt

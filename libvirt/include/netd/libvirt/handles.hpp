@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <memory>
 
-namespace netd::ovs {
+namespace netd::libvirt {
 
 // Owning handles of what libvirt's calls return.
 struct LibvirtNetworkFree {
@@ -24,4 +24,4 @@ struct LibvirtTextFree {
 };
 using LibvirtText = std::unique_ptr<char, LibvirtTextFree>;
 
-}  // namespace netd::ovs
+}  // namespace netd::libvirt

@@ -4,7 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace netd {
 namespace {
@@ -123,7 +126,41 @@ INSTANTIATE_TEST_SUITE_P(
                 "host.ovsdb_remote: ovsdb remote \"ssl:ovsdb.example:6640\": \"ovsdb.example\" "
                 "is not an IP address"},
         BadCase{"openvswitch_rundir = \"/run/openvswitch\"", "openvswitch_rundir = \"run\"",
-                "netd.toml:20:22", "host.openvswitch_rundir: expected an absolute path"}));
+                "netd.toml:20:22", "host.openvswitch_rundir: expected an absolute path"},
+        BadCase{"[api]", "[api]\nrequest_timeout_ms = 99", "netd.toml:10:22",
+                "api.request_timeout_ms: expected an integer 100-600000, got 99"},
+        BadCase{"[api]", "[api]\nmax_body_bytes = \"1M\"", "netd.toml:10:18",
+                "api.max_body_bytes: expected an integer 1024-16777216, got a string"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\nbackend_tcp_ports = [443, 0]", "netd.toml:16:27",
+                "gateway.backend_tcp_ports: expected each port to be an integer 1-65535"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\nforward_vm_ports = []", "netd.toml:16:20",
+                "gateway.forward_vm_ports: expected at least one port"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\nforward_address = \"203.0.113\"", "netd.toml:16:19",
+                "gateway.forward_address: expected an IPv4 address"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\nforward_ttl_s = 7200\nforward_max_ttl_s = 3600",
+                "netd.toml:16:17",
+                "gateway.forward_ttl_s: expected at most forward_max_ttl_s (3600)"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\nupstream_dns = [\"192.0.2.1\", 53]",
+                "netd.toml:16:30", "gateway.upstream_dns: expected IPv4 addresses as strings"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\ndhcp_lease_time_s = 60", "netd.toml:16:21",
+                "gateway.dhcp_lease_time_s: expected an integer 120-604800, got 60"},
+        BadCase{"forward_ports = \"6000-6100\"",
+                "forward_ports = \"6000-6100\"\nforward_portz = \"1-2\"", "netd.toml:16:17",
+                "gateway.forward_portz: unknown key"},
+        BadCase{"egress = \"allowlist\"", "dhcp_dynamic = true", "netd.toml:31:16",
+                "network[0].dhcp_dynamic: an allowlisted network serves reservations only"},
+        BadCase{"uplink_mode = \"trunk\"", "uplink_mode = \"access\"", "netd.toml:32:15",
+                "network[0].uplink_mode: expected \"vlan-interface\" or \"trunk\", got \"access\""},
+        BadCase{"# netd single-server demo", "colour = \"blue\"\n# netd single-server demo",
+                "netd.toml:1:10", "colour: unknown key"},
+        BadCase{"# netd single-server demo", "dns = 1\n# netd single-server demo", "netd.toml:1:7",
+                "dns: expected a table, got an integer"}));
 
 TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
   auto with_dns = [](const std::string& dns) { return DemoConfigText() + "\n[dns]\n" + dns; };
@@ -174,6 +211,70 @@ TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
               HasSubstr("dns.vm_wildcard_names: expected an integer 1-1000000, got 0"));
   EXPECT_THAT(ErrorOf(with_dns("vm_wildcard_window_s = 86401\n")),
               HasSubstr("dns.vm_wildcard_window_s: expected an integer 1-86400, got 86401"));
+}
+
+TEST(Config, TheApiSectionIsReadWithItsDefaults) {
+  auto defaults = ParseConfig(DemoConfigText(), "netd.toml").api;
+  EXPECT_EQ(defaults.admin_group, "netd-admin");
+  EXPECT_EQ(defaults.max_connections, 64u);
+  EXPECT_EQ(defaults.max_body_bytes, 1024u * 1024u);
+  EXPECT_EQ(defaults.max_header_bytes, 8u * 1024u);
+  EXPECT_EQ(defaults.request_timeout, std::chrono::milliseconds(10'000));
+  auto api = ParseConfig(DemoWith("[api]\n",
+                                  "[api]\nmax_connections = 4\nmax_body_bytes = 2048\n"
+                                  "max_header_bytes = 4096\nrequest_timeout_ms = 500\n"),
+                         "netd.toml")
+                 .api;
+  EXPECT_EQ(api.max_connections, 4u);
+  EXPECT_EQ(api.max_body_bytes, 2048u);
+  EXPECT_EQ(api.max_header_bytes, 4096u);
+  EXPECT_EQ(api.request_timeout, std::chrono::milliseconds(500));
+}
+
+TEST(Config, TheGatewaySectionIsReadWithItsDefaults) {
+  const std::string line = "forward_ports = \"6000-6100\"";
+  auto defaults = ParseConfig(DemoConfigText(), "netd.toml").gateway;
+  EXPECT_EQ(defaults.forward_vm_ports, std::vector<std::uint16_t>{22});
+  EXPECT_FALSE(defaults.forward_address);
+  EXPECT_EQ(defaults.forward_ttl_s, 3600);
+  EXPECT_EQ(defaults.nflog_group, 1);
+  auto gateway =
+      ParseConfig(
+          DemoWith(line, line + "\nbackend_tcp_ports = [443, 8080]\nforward_vm_ports = [22, 3389]\n"
+                                "forward_address = \"203.0.113.5\"\nforward_ttl_s = 60\n"
+                                "forward_max_ttl_s = 120\ndhcp_lease_time_s = 600\n"
+                                "nflog_group = 7\nmax_allowlist_elements = 5000\n"),
+          "netd.toml")
+          .gateway;
+  EXPECT_EQ(gateway.backend_tcp_ports, (std::vector<std::uint16_t>{443, 8080}));
+  EXPECT_EQ(gateway.forward_vm_ports, (std::vector<std::uint16_t>{22, 3389}));
+  ASSERT_TRUE(gateway.forward_address);
+  EXPECT_EQ(gateway.forward_address->ToString(), "203.0.113.5");
+  EXPECT_EQ(gateway.forward_ttl_s, 60);
+  EXPECT_EQ(gateway.forward_max_ttl_s, 120);
+  EXPECT_EQ(gateway.dhcp_lease_time_s, 600);
+  EXPECT_EQ(gateway.nflog_group, 7);
+  EXPECT_EQ(gateway.max_allowlist_elements, 5000u);
+}
+
+TEST(Config, ANetworksOptionalKeysAreRead) {
+  auto open = ParseConfig(DemoWith("egress = \"open\"\nuplink_mode = \"trunk\"",
+                                   "egress = \"open\"\ndhcp_dynamic = true\nuplink = \"bond0\""),
+                          "netd.toml");
+  const auto& service = open.networks[1];
+  EXPECT_TRUE(service.dhcp_dynamic);
+  EXPECT_EQ(service.uplink, "bond0");
+  EXPECT_EQ(service.uplink_mode, ovs::UplinkMode::kVlanInterface);
+  EXPECT_EQ(open.networks[0].uplink_mode, ovs::UplinkMode::kTrunk);
+}
+
+TEST(Config, RolesAreKeptOnceInTheirOrderAndNetworkIsAnArrayOfTables) {
+  auto config = ParseConfig(
+      DemoWith("roles = [\"gateway\", \"host\"]", "roles = [\"host\", \"gateway\", \"host\"]"),
+      "netd.toml");
+  EXPECT_EQ(config.roles, (std::vector<Role>{Role::kHost, Role::kGateway}));
+  EXPECT_THAT(ErrorOf("network = 1\n[netd]\nroles = [\"host\"]\n"),
+              HasSubstr("netd.toml:1:11: network: expected an array, got an integer"));
 }
 
 TEST(Config, AnSslRemoteNeedsItsTlsFilesAndOnlyAnSslRemoteHasThem) {

@@ -1,0 +1,75 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "sections.hpp"
+
+namespace netd::config_reading {
+namespace {
+
+// A libvirt connection URI: scheme (driver, optionally +transport), "://", the rest.
+bool IsLibvirtUri(std::string_view uri) {
+  auto scheme = uri.find("://");
+  if (scheme == std::string_view::npos || scheme == 0) return false;
+  return std::all_of(uri.begin(), uri.begin() + static_cast<std::ptrdiff_t>(scheme), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || c == '+';
+  });
+}
+
+std::optional<ovs::Remote> ReadOvsdbRemote(TableReader& reader) {
+  auto remote = reader.String("ovsdb_remote");
+  if (!remote) return std::nullopt;
+  try {
+    return ovs::ParseOvsdbRemote(*remote);
+  } catch (const std::invalid_argument& error) {
+    reader.Fail(reader.Node("ovsdb_remote"), "ovsdb_remote", error.what());
+  }
+}
+
+// All three files with an ssl: remote, none with any other.
+ovs::TlsFiles ReadOvsdbTls(TableReader& reader, const ovs::Remote& remote) {
+  ovs::TlsFiles tls;
+  bool ssl = remote.kind == ovs::Remote::Kind::kSsl;
+  for (auto [key, file] : {std::pair{"ovsdb_private_key", &tls.private_key},
+                           std::pair{"ovsdb_certificate", &tls.certificate},
+                           std::pair{"ovsdb_ca_certificate", &tls.ca_certificate}}) {
+    *file = ReadPath(reader, key, {});
+    if (ssl && file->empty()) {
+      reader.Fail(nullptr, key,
+                  "missing; an ssl: ovsdb_remote needs ovsdb_private_key, ovsdb_certificate "
+                  "and ovsdb_ca_certificate");
+    }
+    if (!ssl && !file->empty()) {
+      reader.Fail(reader.Node(key), key,
+                  fmt::format("only for an ssl: ovsdb_remote, and \"{}\" is not one",
+                              ovs::ToString(remote)));
+    }
+  }
+  return tls;
+}
+
+}  // namespace
+
+HostConfig ReadHostSection(TableReader& reader) {
+  HostConfig host;
+  host.datapath_type = reader.String("datapath_type").value_or(host.datapath_type);
+  if (!ovs::IsValidDatapathType(host.datapath_type)) {
+    reader.Fail(reader.Node("datapath_type"), "datapath_type",
+                fmt::format("expected \"system\" or \"netdev\", got \"{}\"", host.datapath_type));
+  }
+  host.ovsdb_remote = ReadOvsdbRemote(reader).value_or(host.ovsdb_remote);
+  host.openvswitch_rundir = ReadPath(reader, "openvswitch_rundir", host.openvswitch_rundir);
+  host.libvirt_uri = reader.String("libvirt_uri").value_or(host.libvirt_uri);
+  if (!host.libvirt_uri.empty() && !IsLibvirtUri(host.libvirt_uri)) {
+    reader.Fail(reader.Node("libvirt_uri"), "libvirt_uri",
+                fmt::format("expected a libvirt URI such as \"qemu:///system\", or \"\" for a "
+                            "host without libvirt; got \"{}\"",
+                            host.libvirt_uri));
+  }
+  host.ovsdb_tls = ReadOvsdbTls(reader, host.ovsdb_remote);
+  reader.RejectUnknownKeys();
+  return host;
+}
+
+}  // namespace netd::config_reading

@@ -203,6 +203,9 @@ TEST(Config, TheDnsSectionIsReadAndItsErrorsNamed) {
   EXPECT_EQ(guarded.dns.learned_deny[1].ToString(), "192.0.2.7/32");
   EXPECT_EQ(guarded.dns.vm_wildcard_names, 10u);
   EXPECT_EQ(guarded.dns.vm_wildcard_window_s, 600);
+  EXPECT_EQ(ParseConfig(with_dns("vm_max_in_flight = 8\n"), "netd.toml").dns.vm_max_in_flight, 8u);
+  EXPECT_THAT(ErrorOf(with_dns("vm_max_in_flight = 0\n")),
+              HasSubstr("dns.vm_max_in_flight: expected an integer 1-1000000, got 0"));
   EXPECT_THAT(ErrorOf(with_dns("learned_deny = [\"10.0.0.1/8\"]\n")),
               HasSubstr("dns.learned_deny: expected IPv4 networks or addresses as strings"));
   EXPECT_THAT(ErrorOf(with_dns("learned_deny = [8]\n")),

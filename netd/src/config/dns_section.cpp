@@ -108,6 +108,7 @@ DnsConfig ReadDnsSection(TableReader& reader) {
   dns.grace_s = reader.IntegerOr("grace_s", 0, 86400, dns.grace_s);
   dns.refuse_with_nxdomain = ReadRefuseWithNxdomain(reader).value_or(dns.refuse_with_nxdomain);
   dns.max_in_flight = reader.IntegerOr("max_in_flight", 1, 1'000'000, dns.max_in_flight);
+  dns.vm_max_in_flight = reader.IntegerOr("vm_max_in_flight", 1, 1'000'000, dns.vm_max_in_flight);
   dns.vm_queries_per_second =
       reader.IntegerOr("vm_queries_per_second", 1, 1'000'000, dns.vm_queries_per_second);
   dns.tcp_idle_timeout_ms =

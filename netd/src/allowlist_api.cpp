@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "api_support.hpp"
+#include "mutation.hpp"
 #include "netd/daemon/allowlist_codec.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
@@ -82,7 +83,7 @@ ApiResponse ControlApi::CommitRule(const Call& call, allowlist::AllowlistRule ru
   rule.created_ms = replacing ? existing->created_ms : now;
   rule.updated_ms = replacing ? existing->updated_ms : now;
   if (replacing && rule == *existing) {
-    audit_.Record(event);
+    CommitMutation(audit_, firewall_, {event, {}, std::nullopt, {}});
     return JsonResponse(200, RuleJson(*existing));
   }
   rule.updated_ms = now;
@@ -108,12 +109,8 @@ ApiResponse ControlApi::CommitRule(const Call& call, allowlist::AllowlistRule ru
         "destinations");
   }
   auto stored = AllowlistRuleToJson(rule).dump();
-  firewall.Apply(changes, undo, [&](const std::function<void()>& apply_kernel) {
-    audit_.Record(event, [&] {
-      store_.PutAllowlistRule(rule.name, stored);
-      apply_kernel();
-    });
-  });
+  CommitMutation(audit_, firewall_,
+                 {event, [&] { store_.PutAllowlistRule(rule.name, stored); }, changes, undo});
   spdlog::info("allowlist {}: {} by uid {}: {} element changes, {} bound VMs", rule.name,
                replacing ? "updated" : "created", call.request.caller.uid, changes.size(),
                policy.BoundVmsOf(rule).size());
@@ -160,14 +157,9 @@ ApiResponse ControlApi::DeleteRule(const Call& call) {
                    200,
                    ""};
   auto changes = policy.RemoveRule(name);
-  firewall.Apply(
-      changes, [&] { policy.PutRule(before); },
-      [&](const std::function<void()>& apply_kernel) {
-        audit_.Record(event, [&] {
-          store_.DeleteAllowlistRule(name);
-          apply_kernel();
-        });
-      });
+  CommitMutation(
+      audit_, firewall_,
+      {event, [&] { store_.DeleteAllowlistRule(name); }, changes, [&] { policy.PutRule(before); }});
   spdlog::info("allowlist {}: deleted by uid {}: {} elements removed", name,
                call.request.caller.uid, changes.size());
   auto body = AllowlistRuleToJson(before);

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "api_support.hpp"
+#include "mutation.hpp"
 #include "netd/common/host_name.hpp"
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/forwarding_guard.hpp"
@@ -399,12 +400,13 @@ ApiResponse ControlApi::BindVm(const Call& call) {
     event.status = 200;
     if (hostname && *hostname != existing->hostname) {
       event.action = "vm.update";
-      audit_.Record(event, [&] { store_.UpdateHostname(vm, *hostname); });
+      CommitMutation(audit_, firewall_,
+                     {event, [&] { store_.UpdateHostname(vm, *hostname); }, std::nullopt, {}});
       ipam_.SetHostname(vm, *hostname);
       if (dhcp_) dhcp_->ReservationsChanged();
       spdlog::info("vm {}: hostname set to {}", vm, hostname->value_or("(none)"));
     } else {
-      audit_.Record(event);
+      CommitMutation(audit_, firewall_, {event, {}, std::nullopt, {}});
     }
     return JsonResponse(200, BindingJson(*ipam_.Find(vm)));
   }
@@ -422,21 +424,14 @@ ApiResponse ControlApi::BindVm(const Call& call) {
   binding->hostname = hostname.value_or(std::nullopt);
   binding->created_ms = AuditChain::NowMs();
   event.status = 201;
+  Mutation bind{event, [&] { store_.InsertBinding(*binding); }, std::nullopt, {}};
   if (firewall_ && firewall_->IsAllowlisted(network)) {
     // The VM's MAC/IP pair and the destinations of its rules enter the kernel with the binding.
     auto& policy = firewall_->policy();
-    auto changes = policy.AddVm(firewall_->SecureVmOf(*binding));
-    firewall_->Apply(
-        changes, [&] { policy.RemoveVm(vm); },
-        [&](const std::function<void()>& apply_kernel) {
-          audit_.Record(event, [&] {
-            store_.InsertBinding(*binding);
-            apply_kernel();
-          });
-        });
-  } else {
-    audit_.Record(event, [&] { store_.InsertBinding(*binding); });
+    bind.kernel = policy.AddVm(firewall_->SecureVmOf(*binding));
+    bind.undo_memory = [&] { policy.RemoveVm(vm); };
   }
+  CommitMutation(audit_, firewall_, bind);
   ipam_.Add(*binding);
   if (dhcp_) dhcp_->ReservationsChanged();
   spdlog::info("vm {}: bound to {} ip={} mac={}", vm, network, binding->ip.ToString(),
@@ -452,6 +447,7 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
   auto binding = *existing;
   AuditEvent event{call.request.caller, "vm.unbind", fmt::format("vm/{}", vm),
                    json::object(),      200,         ""};
+  Mutation unbind{event, [&] { store_.DeleteBinding(vm); }, std::nullopt, {}};
   if (firewall_) {
     // Its allowlist elements, its binding's anti-spoofing element and its forwards go together.
     auto& policy = firewall_->policy();
@@ -468,22 +464,19 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
       closing.push_back(*forwards.Remove(id));
       changes.remove.forwards.push_back(GatewayFirewall::ElementOf(closing.back(), now));
     }
-    firewall_->Apply(
-        changes,
-        [&] {
-          if (secure_vm) policy.AddVm(*secure_vm);
-          for (const auto& forward : closing) forwards.Add(forward);
-        },
-        [&](const std::function<void()>& apply_kernel) {
-          audit_.Record(event, [&] {
-            for (const auto& forward : closing) store_.DeleteForward(forward.id);
-            store_.DeleteBinding(vm);
-            apply_kernel();
-          });
-        });
+    unbind.write_rows = [&] {
+      for (const auto& forward : closing) store_.DeleteForward(forward.id);
+      store_.DeleteBinding(vm);
+    };
+    unbind.kernel = changes;
+    unbind.undo_memory = [&] {
+      if (secure_vm) policy.AddVm(*secure_vm);
+      for (const auto& forward : closing) forwards.Add(forward);
+    };
+    CommitMutation(audit_, firewall_, unbind);
     for (const auto& forward : closing) firewall_->CutForwardFlows(forward);
   } else {
-    audit_.Record(event, [&] { store_.DeleteBinding(vm); });
+    CommitMutation(audit_, firewall_, unbind);
   }
   ipam_.Remove(vm);
   if (dhcp_) {

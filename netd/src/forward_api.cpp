@@ -6,6 +6,7 @@
 #include <random>
 
 #include "api_support.hpp"
+#include "mutation.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
@@ -143,14 +144,9 @@ ApiResponse ControlApi::OpenForward(const Call& call) {
   forwards.Add(forward);
   AuditEvent event{
       call.request.caller, "forward.open", fmt::format("forward/{}", forward.id), body, 201, ""};
-  firewall.Apply(
-      changes, [&] { forwards.Remove(forward.id); },
-      [&](const std::function<void()>& apply_kernel) {
-        audit_.Record(event, [&] {
-          store_.InsertForward(forward);
-          apply_kernel();
-        });
-      });
+  CommitMutation(audit_, firewall_,
+                 {event, [&] { store_.InsertForward(forward); }, changes,
+                  [&] { forwards.Remove(forward.id); }});
   spdlog::info("forward {}: opened by uid {}: {}:{} -> {} {}:{} for {} s", forward.id,
                call.request.caller.uid, client->ToString(), forward.listen_port, vm,
                forward.vm_ip.ToString(), vm_port, ttl_s);
@@ -190,14 +186,9 @@ ApiResponse ControlApi::RenewForward(const Call& call) {
   forwards.SetExpiry(forward.id, forward.expires_ms);
   AuditEvent event{
       call.request.caller, "forward.renew", fmt::format("forward/{}", forward.id), body, 200, ""};
-  firewall.Apply(
-      changes, [&] { forwards.SetExpiry(forward.id, before); },
-      [&](const std::function<void()>& apply_kernel) {
-        audit_.Record(event, [&] {
-          store_.UpdateForwardExpiry(forward.id, forward.expires_ms);
-          apply_kernel();
-        });
-      });
+  CommitMutation(audit_, firewall_,
+                 {event, [&] { store_.UpdateForwardExpiry(forward.id, forward.expires_ms); },
+                  changes, [&] { forwards.SetExpiry(forward.id, before); }});
   spdlog::info("forward {}: renewed by uid {} for {} s", forward.id, call.request.caller.uid,
                ttl_s);
   return JsonResponse(200, ForwardJson(forward));
@@ -226,17 +217,15 @@ void ControlApi::RemoveForwards(const std::vector<proxy::Forward>& closing, cons
     if (in_kernel) changes.remove.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
     forwards.Remove(forward.id);
   }
-  firewall.Apply(
-      changes,
-      [&] {
-        for (const auto& forward : closing) forwards.Add(forward);
-      },
-      [&](const std::function<void()>& apply_kernel) {
-        audit_.Record(event, [&] {
-          for (const auto& forward : closing) store_.DeleteForward(forward.id);
-          apply_kernel();
-        });
-      });
+  CommitMutation(audit_, firewall_,
+                 {event,
+                  [&] {
+                    for (const auto& forward : closing) store_.DeleteForward(forward.id);
+                  },
+                  changes,
+                  [&] {
+                    for (const auto& forward : closing) forwards.Add(forward);
+                  }});
   for (const auto& forward : closing) firewall.CutForwardFlows(forward);
 }
 

@@ -394,6 +394,21 @@ TEST_F(AllowlistApiTest, AKernelRefusalLeavesStoreKernelAndPolicyAsTheyWere) {
   EXPECT_EQ(Admin("PUT", "/v1/allowlist/license", Rule()).status, 201) << "and works after";
 }
 
+TEST_F(AllowlistApiTest, AStoreRefusalAfterTheKernelTookTheBatchTakesItBackOut) {
+  // Another writer takes the audit record's sequence number: the store refuses the
+  // transaction at its end, after the kernel took the batch.
+  Store other(dir_.path() / "netd.db");
+  other.AppendAudit({audit_.length() + 1, "{}", std::string(64, '0'), std::string(64, '0')});
+  auto bindings_before = kernel_.bindings;
+  auto refused = Admin("PUT", "/v1/allowlist/license", Rule());
+  EXPECT_GE(refused.status, 500) << refused.text;
+  EXPECT_TRUE(store_.LoadAllowlistRules().empty());
+  EXPECT_TRUE(kernel_.ranges.empty()) << "the inverse batch took the rule's elements out";
+  EXPECT_TRUE(kernel_.exact.empty());
+  EXPECT_EQ(kernel_.bindings, bindings_before);
+  EXPECT_EQ(Call("GET", "/v1/allowlist/license").status, 404) << "and the policy has no rule";
+}
+
 TEST_F(AllowlistApiTest, AssignAndUnassignOneVm) {
   ASSERT_EQ(Admin("PUT", "/v1/allowlist/license", Rule(json::array())).status, 201);
   EXPECT_TRUE(kernel_.ranges.empty());

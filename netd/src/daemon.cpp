@@ -14,7 +14,6 @@
 #include <csignal>
 #include <optional>
 
-#include "netd/daemon/allowlist_codec.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
@@ -26,6 +25,7 @@
 #include "netd/daemon/http_server.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/dhcp/ipam.hpp"
+#include "stored_state.hpp"
 
 namespace netd {
 namespace {
@@ -124,24 +124,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     // Closed before the table exists: nothing of a VM network is routed until it is applied.
     forwarding_guard.emplace(io, config);
     forwarding_guard->CloseRoutes();
-    std::vector<allowlist::AllowlistRule> rules;
-    for (const auto& text : store.LoadAllowlistRules()) {
-      rules.push_back(AllowlistRuleFromStored(text, config));
-    }
-    std::vector<proxy::Forward> forwards;
-    for (auto forward : store.LoadForwards()) {
-      const auto* binding = ipam.Find(forward.vm);
-      if (!binding) {
-        throw std::runtime_error(
-            fmt::format("the state store {} holds forward {} to VM {}, which is not bound",
-                        (config.state_dir / "netd.db").string(), forward.id, forward.vm));
-      }
-      forward.vm_ip = binding->ip;
-      forwards.push_back(std::move(forward));
-    }
     packet_filter = firewall::MakeNftablesPacketFilter();
     gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
-    gateway_firewall->Start(bindings, rules, forwards);
+    gateway_firewall->Start(LoadStoredState(store, config));
     gateway_firewall->CutFlowsInBackground();
     forwarding_guard->EnableForwarding();
   }
@@ -183,7 +168,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
   std::optional<FirewallReconciler> reconciler;
-  if (gateway_firewall) reconciler.emplace(io, *gateway_firewall);
+  if (gateway_firewall) {
+    reconciler.emplace(io, *gateway_firewall, [&] { return LoadStoredState(store, config); });
+  }
   // Forwards end at their expiry, give or take this period.
   boost::asio::steady_timer expiry_timer(io);
   std::function<void(boost::system::error_code)> expire_forwards = [&](auto error) {

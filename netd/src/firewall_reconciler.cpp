@@ -18,8 +18,12 @@ int Duplicate(int fd) {
 
 }  // namespace
 
-FirewallReconciler::FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall)
-    : firewall_(firewall), events_(io, Duplicate(firewall.foreign_change_fd())), repair_timer_(io) {
+FirewallReconciler::FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall,
+                                       std::function<GatewayFirewall::StoredState()> load_stored)
+    : firewall_(firewall),
+      load_stored_(std::move(load_stored)),
+      events_(io, Duplicate(firewall.foreign_change_fd())),
+      repair_timer_(io) {
   firewall_.set_drift_listener([this] { ScheduleRepair(kQuietPeriod); });
   // What happened between the start's apply and now.
   firewall_.CheckForeignChanges();
@@ -54,7 +58,7 @@ void FirewallReconciler::ScheduleRepair(std::chrono::milliseconds delay) {
     repair_pending_ = false;
     if (error) return;
     try {
-      firewall_.Repair();
+      firewall_.Repair(load_stored_());
       spdlog::info("firewall: repaired table inet ticrypt (repair {})",
                    firewall_.counters().drift_repairs);
     } catch (const std::exception& failure) {

@@ -71,14 +71,27 @@ bool GatewayFirewall::InsideEnclave(Ipv4Address address) const {
   return address == Ipv4Address(0xffffffff);
 }
 
-void GatewayFirewall::Start(const std::vector<dhcp::VmBinding>& bindings,
-                            const std::vector<allowlist::AllowlistRule>& rules,
-                            const std::vector<proxy::Forward>& forwards) {
-  for (const auto& forward : forwards) forwards_.Add(forward);
-  for (const auto& rule : rules) policy_.PutRule(rule);
-  for (const auto& binding : bindings) {
-    if (IsAllowlisted(binding.network)) policy_.AddVm(SecureVmOf(binding));
+bool GatewayFirewall::Load(const StoredState& stored) {
+  proxy::ForwardTable forwards(forwards_.listen_ports());
+  for (const auto& forward : stored.forwards) forwards.Add(forward);
+  allowlist::AllowlistPolicy policy;
+  for (const auto& rule : stored.rules) policy.PutRule(rule);
+  for (const auto& binding : stored.bindings) {
+    if (IsAllowlisted(binding.network)) policy.AddVm(SecureVmOf(binding));
   }
+  auto elements = policy.Elements();
+  auto held = policy_.Elements();
+  bool same = forwards.all() == forwards_.all() && policy.rules() == policy_.rules() &&
+              elements.exact == held.exact && elements.ranges == held.ranges &&
+              elements.bindings == held.bindings;
+  if (same) return false;
+  forwards_ = std::move(forwards);
+  policy_ = std::move(policy);
+  return true;
+}
+
+void GatewayFirewall::Start(const StoredState& stored) {
+  Load(stored);
   // What DNS answers opened before a restart stays open for the rest of its time.
   try {
     learned_.Restore(filter_.TimedAllowElements(), MonotonicMs(), policy_);
@@ -156,7 +169,13 @@ void GatewayFirewall::CheckForeignChanges() {
   if (drift_listener_) drift_listener_();
 }
 
-void GatewayFirewall::Repair() {
+void GatewayFirewall::Repair(const StoredState& stored) {
+  if (Load(stored)) {
+    spdlog::error(
+        "firewall: the policy in memory differed from the store (rules={} forwards={} in the "
+        "store); the table is rebuilt from the store",
+        stored.rules.size(), stored.forwards.size());
+  }
   try {
     ApplyWholeTable();
   } catch (...) {

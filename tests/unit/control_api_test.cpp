@@ -374,7 +374,7 @@ TEST_F(AllowlistApiTest, QtypesDefaultToAAndAaaaAndAreKeptInTheirCanonicalForm) 
 TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
   config_.gateway.max_allowlist_elements = 3;
   GatewayFirewall small{config_, kernel_};
-  small.Start(store_.LoadBindings(), {}, {});
+  small.Start({store_.LoadBindings(), {}, {}});
   ControlApi api{config_, store_, audit_, ipam_, metrics_, &small};
   auto answer = api.Handle(
       {"PUT", "/v1/allowlist/big", Rule("*").dump(), {0, 0, 1, ""}, AccessLevel::kAdmin});

@@ -15,10 +15,10 @@ using namespace std::chrono_literals;
 
 class FirewallReconcilerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    firewall_.Start({{"sec1", "secure", *Ipv4Address::Parse("192.168.129.1"),
-                      *MacAddress::Parse("52:54:c0:a8:81:01"), std::nullopt, 0}},
-                    {}, {});
+  void SetUp() override { firewall_.Start(stored_); }
+
+  FirewallReconciler Reconciler() {
+    return FirewallReconciler(io_, firewall_, [this] { return stored_; });
   }
 
   // Runs the loop until `done` holds or `limit` passes.
@@ -31,13 +31,17 @@ class FirewallReconcilerTest : public ::testing::Test {
   }
 
   Config config_ = ParseConfig(DemoConfigText(), "demo");
+  GatewayFirewall::StoredState stored_{{{"sec1", "secure", *Ipv4Address::Parse("192.168.129.1"),
+                                         *MacAddress::Parse("52:54:c0:a8:81:01"), std::nullopt, 0}},
+                                       {},
+                                       {}};
   testing::RecordingPacketFilter kernel_;
   GatewayFirewall firewall_{config_, kernel_};
   boost::asio::io_context io_;
 };
 
 TEST_F(FirewallReconcilerTest, ABurstOfForeignChangesIsRepairedByOneWholeApply) {
-  FirewallReconciler reconciler(io_, firewall_);
+  auto reconciler = Reconciler();
   EXPECT_EQ(kernel_.applies, 1);
   kernel_.bindings.clear();  // what the other process did
   kernel_.ChangeFromOutside();
@@ -53,14 +57,14 @@ TEST_F(FirewallReconcilerTest, ABurstOfForeignChangesIsRepairedByOneWholeApply) 
 }
 
 TEST_F(FirewallReconcilerTest, NothingReportedMeansNoRepair) {
-  FirewallReconciler reconciler(io_, firewall_);
+  auto reconciler = Reconciler();
   RunUntil([] { return false; }, 3 * FirewallReconciler::kQuietPeriod);
   EXPECT_EQ(kernel_.applies, 1);
   EXPECT_EQ(firewall_.counters().drift_detected, 0u);
 }
 
 TEST_F(FirewallReconcilerTest, ARefusedRepairIsRetriedUntilItSucceeds) {
-  FirewallReconciler reconciler(io_, firewall_);
+  auto reconciler = Reconciler();
   kernel_.RefuseNext();
   kernel_.ChangeFromOutside();
   RunUntil([&] { return firewall_.counters().repair_failures > 0; }, 2s);
@@ -69,6 +73,24 @@ TEST_F(FirewallReconcilerTest, ARefusedRepairIsRetriedUntilItSucceeds) {
   RunUntil([&] { return kernel_.applies > 1; }, 3 * FirewallReconciler::kRetryPeriod);
   EXPECT_EQ(kernel_.applies, 2);
   EXPECT_EQ(firewall_.counters().drift_repairs, 1u);
+}
+
+TEST_F(FirewallReconcilerTest, ARepairRebuildsFromTheStoreNotFromMemory) {
+  auto reconciler = Reconciler();
+  // Memory holds a rule the store does not: the repair goes by the store.
+  allowlist::AllowlistRule rule;
+  rule.name = "memory-only";
+  rule.networks = {*Ipv4Cidr::Parse("203.0.113.0/24")};
+  rule.destinations = {"203.0.113.0/24"};
+  rule.ports = {{443, 443}};
+  rule.vms = {"sec1"};
+  firewall_.policy().PutRule(rule);
+  kernel_.ChangeFromOutside();
+  RunUntil([&] { return kernel_.applies > 1; }, 2s);
+  EXPECT_EQ(kernel_.applies, 2);
+  EXPECT_EQ(firewall_.policy().FindRule("memory-only"), nullptr);
+  EXPECT_TRUE(kernel_.ranges.empty()) << "the rule's elements are not in the rebuilt table";
+  EXPECT_EQ(kernel_.bindings.size(), 1u);
 }
 
 }  // namespace

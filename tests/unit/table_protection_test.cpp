@@ -24,7 +24,7 @@ TEST(TableProtectionTest, AutoOwnsTheTableWhereTheKernelCan) {
   auto config = WithTableMode("auto");
   testing::RecordingPacketFilter kernel;
   GatewayFirewall firewall(config, kernel);
-  firewall.Start({}, {}, {});
+  firewall.Start({});
   EXPECT_EQ(firewall.protection(), TableProtection::kOwned);
   EXPECT_EQ(kernel.protection, TableProtection::kOwned);
 }
@@ -34,7 +34,7 @@ TEST(TableProtectionTest, AutoFallsBackToTheGuardWhenTheKernelAnswersEopnotsupp)
   testing::RecordingPacketFilter kernel;
   kernel.kernel_has_owned_tables = false;
   GatewayFirewall firewall(config, kernel);
-  firewall.Start({}, {}, {});
+  firewall.Start({});
   EXPECT_EQ(firewall.protection(), TableProtection::kGuard);
   EXPECT_EQ(kernel.protection, TableProtection::kGuard);
   EXPECT_EQ(kernel.applies, 1);
@@ -46,7 +46,7 @@ TEST(TableProtectionTest, OwnerModeRefusesToStartWithoutTheFlags) {
   kernel.kernel_has_owned_tables = false;
   GatewayFirewall firewall(config, kernel);
   try {
-    firewall.Start({}, {}, {});
+    firewall.Start({});
     FAIL() << "started without an owned table";
   } catch (const std::runtime_error& error) {
     EXPECT_NE(std::string(error.what()).find("owner,persist"), std::string::npos) << error.what();
@@ -58,7 +58,7 @@ TEST(TableProtectionTest, GuardModeNeverOwnsTheTable) {
   auto config = WithTableMode("guard");
   testing::RecordingPacketFilter kernel;
   GatewayFirewall firewall(config, kernel);
-  firewall.Start({}, {}, {});
+  firewall.Start({});
   EXPECT_EQ(firewall.protection(), TableProtection::kGuard);
 }
 

@@ -4,13 +4,14 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 
 #include "netd/daemon/gateway_firewall.hpp"
 
 namespace netd {
 
 // Self-repair of the gateway's table on the daemon's loop: when the kernel reports that
-// someone else changed `inet ticrypt`, the whole table is applied again from the policy after
+// someone else changed `inet ticrypt`, the whole table is applied again from the store after
 // a short quiet period (a burst of changes costs one repair), well within a second. A repair
 // the kernel refuses is retried every second until it succeeds.
 class FirewallReconciler {
@@ -18,7 +19,9 @@ class FirewallReconciler {
   static constexpr std::chrono::milliseconds kQuietPeriod{100};
   static constexpr std::chrono::milliseconds kRetryPeriod{1000};
 
-  FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall);
+  // `load_stored` reads the store's state for each repair.
+  FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall,
+                     std::function<GatewayFirewall::StoredState()> load_stored);
   ~FirewallReconciler();
   FirewallReconciler(const FirewallReconciler&) = delete;
   FirewallReconciler& operator=(const FirewallReconciler&) = delete;
@@ -30,6 +33,7 @@ class FirewallReconciler {
   void ScheduleRepair(std::chrono::milliseconds delay);
 
   GatewayFirewall& firewall_;
+  std::function<GatewayFirewall::StoredState()> load_stored_;
   boost::asio::posix::stream_descriptor events_;
   boost::asio::steady_timer repair_timer_;
   bool repair_pending_ = false;

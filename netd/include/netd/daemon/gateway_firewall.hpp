@@ -29,10 +29,15 @@ class GatewayFirewall {
   GatewayFirewall(const GatewayFirewall&) = delete;
   GatewayFirewall& operator=(const GatewayFirewall&) = delete;
 
+  // What the store holds that the table is built from.
+  struct StoredState {
+    std::vector<dhcp::VmBinding> bindings;
+    std::vector<allowlist::AllowlistRule> rules;
+    std::vector<proxy::Forward> forwards;  // with their VM's address
+  };
+
   // Loads the stored state and applies the whole table; throws if the kernel refuses it.
-  void Start(const std::vector<dhcp::VmBinding>& bindings,
-             const std::vector<allowlist::AllowlistRule>& rules,
-             const std::vector<proxy::Forward>& forwards);
+  void Start(const StoredState& stored);
 
   // How the table stands against other processes, as decided at Start from
   // gateway.table_mode and what the kernel supports.
@@ -79,11 +84,13 @@ class GatewayFirewall {
 
   // Drift: the table as someone else left it. CheckForeignChanges reads what the kernel
   // reported and calls the drift listener when the table may differ from the policy; Repair
-  // applies the whole table again from the policy (throws if the kernel refuses).
+  // applies the whole table again from the store's state plus the DNS-learned elements (throws
+  // if the kernel refuses). Memory that differs from the store is an error: it is logged and
+  // replaced by the store's state.
   void set_drift_listener(std::function<void()> listener) { drift_listener_ = std::move(listener); }
   int foreign_change_fd() const { return filter_.foreign_change_fd(); }
   void CheckForeignChanges();
-  void Repair();
+  void Repair(const StoredState& stored);
 
   struct Counters {
     std::uint64_t element_updates = 0;
@@ -113,6 +120,10 @@ class GatewayFirewall {
   firewall::TableLayout layout_;
   std::vector<Ipv4Cidr> enclave_networks_;
   firewall::PacketFilter& filter_;
+  // The policy and forwards `stored` implies, replacing what memory holds when they differ;
+  // returns whether they did.
+  bool Load(const StoredState& stored);
+
   allowlist::AllowlistPolicy policy_;
   allowlist::LearnedAllows learned_;
   proxy::ForwardTable forwards_;

@@ -1,0 +1,33 @@
+#include "stored_state.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <stdexcept>
+
+#include "netd/daemon/allowlist_codec.hpp"
+
+namespace netd {
+
+GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
+  GatewayFirewall::StoredState stored;
+  stored.bindings = store.LoadBindings();
+  for (const auto& text : store.LoadAllowlistRules()) {
+    stored.rules.push_back(AllowlistRuleFromStored(text, config));
+  }
+  std::map<std::string, Ipv4Address, std::less<>> addresses;
+  for (const auto& binding : stored.bindings) addresses.emplace(binding.vm, binding.ip);
+  for (auto forward : store.LoadForwards()) {
+    auto address = addresses.find(forward.vm);
+    if (address == addresses.end()) {
+      throw std::runtime_error(
+          fmt::format("the state store {} holds forward {} to VM {}, which is not bound",
+                      (config.state_dir / "netd.db").string(), forward.id, forward.vm));
+    }
+    forward.vm_ip = address->second;
+    stored.forwards.push_back(std::move(forward));
+  }
+  return stored;
+}
+
+}  // namespace netd

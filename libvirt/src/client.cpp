@@ -294,7 +294,10 @@ class LibvirtClient::Session {
 
   static void OnCheck(int, void* opaque) {
     auto* session = static_cast<Session*>(opaque);
-    if (session->connection_) session->EnsureNetworks();
+    if (!session->connection_) return;
+    session->EnsureNetworks();
+    std::lock_guard lock(session->mutex_);
+    ++session->status_.checks;
   }
 
   static void OnClose(virConnectPtr, int reason, void* opaque) {

@@ -160,7 +160,8 @@ TEST_F(LibvirtClientTest, ASecondStartChangesNothing) {
   Start();
   ASSERT_TRUE(RunUntil(5s, [&] { return client_->status().connected; }));
   // Two more check rounds pass too.
-  std::this_thread::sleep_for(450ms);
+  auto checks = client_->status().checks;
+  ASSERT_TRUE(RunUntil(5s, [&] { return client_->status().checks >= checks + 2; }));
   auto status = client_->status();
   EXPECT_EQ(status.network_changes, 0u);
   EXPECT_EQ(driver_.Uuid("secure"), uuid);

@@ -68,6 +68,7 @@ class LibvirtClient {
     std::uint64_t network_changes = 0;  // defines, starts, autostarts netd made
     std::uint64_t network_repairs = 0;  // of those, after the networks first stood as specified
     std::uint64_t domain_events = 0;
+    std::uint64_t checks = 0;  // periodic checks of the networks done while connected
   };
   Status status() const;
 

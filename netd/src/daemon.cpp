@@ -17,9 +17,9 @@
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
-#include "netd/daemon/filtered_dns.hpp"
 #include "netd/daemon/firewall_reconciler.hpp"
 #include "netd/daemon/forwarding_guard.hpp"
+#include "netd/daemon/gateway_dns.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
@@ -152,11 +152,11 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     }
   }
   // Filtered DNS for the secure networks; netd does not run without it.
-  std::optional<FilteredDns> filtered_dns;
+  std::optional<GatewayDns> filtered_dns;
   if (gateway_firewall) {
     filtered_dns.emplace(io, config, *gateway_firewall);
     filtered_dns->Start();
-    api.AttachDns(&*filtered_dns);
+    api.AttachDns(&filtered_dns->resolver());
   }
   // The host role keeps this host's bridges through ovsdb-server, reconnecting while it is away.
   std::optional<HostRole> host_role;

@@ -4,8 +4,8 @@
 #include <chrono>
 
 #include "api_support.hpp"
-#include "netd/daemon/filtered_dns.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
+#include "netd/dns/filtered_resolver.hpp"
 
 namespace netd {
 
@@ -38,7 +38,7 @@ ApiResponse ControlApi::DnsLog(const Call& call) {
                          {"source", decision.source.ToString()},
                          {"name", decision.name},
                          {"type", decision.type},
-                         {"verdict", FilteredDns::ToString(decision.verdict)},
+                         {"verdict", dns::FilteredResolver::ToString(decision.verdict)},
                          {"opened", addresses}});
   }
   return JsonResponse(200, {{"decisions", decisions}});
@@ -69,10 +69,10 @@ json ControlApi::DnsStatusJson() const {
   if (!dns_) return nullptr;
   const auto& counters = dns_->counters();
   json verdicts = json::object();
-  for (std::size_t i = 0; i < FilteredDns::kVerdicts; ++i) {
+  for (std::size_t i = 0; i < dns::FilteredResolver::kVerdicts; ++i) {
     if (counters.verdicts[i] > 0) {
-      verdicts[std::string(FilteredDns::ToString(static_cast<FilteredDns::Verdict>(i)))] =
-          counters.verdicts[i];
+      verdicts[std::string(dns::FilteredResolver::ToString(
+          static_cast<dns::FilteredResolver::Verdict>(i)))] = counters.verdicts[i];
     }
   }
   return {{"verdicts", verdicts},
@@ -88,11 +88,12 @@ std::string ControlApi::DnsMetrics() const {
   std::string out =
       "# HELP netd_dns_queries_total Filtered DNS queries by verdict.\n"
       "# TYPE netd_dns_queries_total counter\n";
-  for (std::size_t i = 0; i < FilteredDns::kVerdicts; ++i) {
+  for (std::size_t i = 0; i < dns::FilteredResolver::kVerdicts; ++i) {
     if (counters.verdicts[i] == 0) continue;
-    out += fmt::format("netd_dns_queries_total{{verdict=\"{}\"}} {}\n",
-                       FilteredDns::ToString(static_cast<FilteredDns::Verdict>(i)),
-                       counters.verdicts[i]);
+    out +=
+        fmt::format("netd_dns_queries_total{{verdict=\"{}\"}} {}\n",
+                    dns::FilteredResolver::ToString(static_cast<dns::FilteredResolver::Verdict>(i)),
+                    counters.verdicts[i]);
   }
   out +=
       "# HELP netd_dns_refused_total Queries refused per VM (names not allowlisted for it).\n"
@@ -105,11 +106,12 @@ std::string ControlApi::DnsMetrics() const {
       "deny list.\n# TYPE netd_dns_learned_denied_total counter\nnetd_dns_learned_denied_total "
       "{}\n",
       counters.learned_denied);
-  auto histogram = [&](const char* name, const char* help, const FilteredDns::Histogram& h) {
+  auto histogram = [&](const char* name, const char* help,
+                       const dns::FilteredResolver::Histogram& h) {
     out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
-    for (std::size_t i = 0; i < std::size(FilteredDns::Histogram::kBoundsMs); ++i) {
+    for (std::size_t i = 0; i < std::size(dns::FilteredResolver::Histogram::kBoundsMs); ++i) {
       out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name,
-                         FilteredDns::Histogram::kBoundsMs[i] / 1000, h.buckets[i]);
+                         dns::FilteredResolver::Histogram::kBoundsMs[i] / 1000, h.buckets[i]);
     }
     out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, h.count, name,
                        h.sum_ms / 1000, name, h.count);

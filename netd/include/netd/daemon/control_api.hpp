@@ -16,8 +16,10 @@
 
 namespace netd {
 
+namespace dns {
+class FilteredResolver;
+}
 class DhcpServer;
-class FilteredDns;
 class ForwardingGuard;
 class HostRole;
 class GatewayFirewall;
@@ -74,7 +76,7 @@ class ControlApi {
   // dnsmasq, when this netd serves DHCP: told of every change to the bindings.
   void AttachDhcp(DhcpServer* dhcp) { dhcp_ = dhcp; }
   // The filtered DNS, when this netd runs it: its decisions and counters.
-  void AttachDns(FilteredDns* dns) { dns_ = dns; }
+  void AttachDns(const dns::FilteredResolver* dns) { dns_ = dns; }
   // The host role, when this netd runs it: its status and metrics.
   void AttachHost(HostRole* host) { host_ = host; }
   void AttachForwardingGuard(const ForwardingGuard* guard) { forwarding_guard_ = guard; }
@@ -143,7 +145,7 @@ class ControlApi {
   ApiMetrics& metrics_;
   GatewayFirewall* firewall_;
   DhcpServer* dhcp_ = nullptr;
-  FilteredDns* dns_ = nullptr;
+  const dns::FilteredResolver* dns_ = nullptr;
   HostRole* host_ = nullptr;
   const ForwardingGuard* forwarding_guard_ = nullptr;
   std::chrono::system_clock::time_point started_at_;

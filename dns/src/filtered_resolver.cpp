@@ -1,15 +1,12 @@
-#include "netd/daemon/filtered_dns.hpp"
+#include "netd/dns/filtered_resolver.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <system_error>
+#include <boost/asio/steady_timer.hpp>
 
-#include "netd/daemon/gateway_firewall.hpp"
-#include "netd/firewall/interface_addresses.hpp"
-
-namespace netd {
+namespace netd::dns {
 namespace {
 
 constexpr std::size_t kDecisionsKept = 1000;
@@ -32,14 +29,6 @@ double MsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-std::vector<dns::AresUpstream::Server> UpstreamServers(const Config& config) {
-  std::vector<dns::AresUpstream::Server> servers;
-  for (const auto& upstream : config.dns.upstream) {
-    servers.push_back({upstream.address, upstream.port});
-  }
-  return servers;
-}
-
 // Addresses `addresses` without those in `removed`.
 std::vector<Ipv4Address> Without(const std::vector<Ipv4Address>& addresses,
                                  const std::vector<Ipv4Address>& removed) {
@@ -54,22 +43,7 @@ std::vector<Ipv4Address> Without(const std::vector<Ipv4Address>& addresses,
 
 }  // namespace
 
-using dns::TypeName;
-
-std::vector<Ipv4Cidr> LearnedDenyRanges(const Config& config,
-                                        const std::vector<Ipv4Cidr>& external_networks) {
-  auto ranges = dns::AddressDenyList::SpecialPurpose();
-  for (const auto& network : config.networks) {
-    ranges.push_back(network.cidr);
-    // Inside the network's range already; listed so that the list says what it protects.
-    ranges.emplace_back(network.gateway, 32);
-  }
-  ranges.insert(ranges.end(), external_networks.begin(), external_networks.end());
-  ranges.insert(ranges.end(), config.dns.learned_deny.begin(), config.dns.learned_deny.end());
-  return ranges;
-}
-
-std::string_view FilteredDns::ToString(Verdict verdict) {
+std::string_view FilteredResolver::ToString(Verdict verdict) {
   switch (verdict) {
     case Verdict::kAllowed:
       return "allowed";
@@ -97,7 +71,7 @@ std::string_view FilteredDns::ToString(Verdict verdict) {
   return "over_name_budget";
 }
 
-void FilteredDns::Histogram::Add(double ms) {
+void FilteredResolver::Histogram::Add(double ms) {
   for (std::size_t i = 0; i < std::size(kBoundsMs); ++i) {
     if (ms <= kBoundsMs[i]) ++buckets[i];
   }
@@ -105,93 +79,73 @@ void FilteredDns::Histogram::Add(double ms) {
   sum_ms += ms;
 }
 
-struct FilteredDns::Pending {
-  Pending(boost::asio::io_context& io, dns::Query query, std::string vm, Ipv4Address source,
-          dns::Responder reply)
+struct FilteredResolver::Pending {
+  Pending(boost::asio::io_context& io, Query query, std::string vm, Ipv4Address source,
+          Responder reply)
       : query(std::move(query)),
         vm(std::move(vm)),
         source(source),
         reply(std::move(reply)),
         deadline(io),
         started(std::chrono::steady_clock::now()) {}
-  dns::Query query;
+  Query query;
   std::string vm;
   Ipv4Address source;
-  dns::Responder reply;
+  Responder reply;
   boost::asio::steady_timer deadline;
   std::chrono::steady_clock::time_point started;
   bool done = false;
 };
 
-FilteredDns::FilteredDns(boost::asio::io_context& io, const Config& config,
-                         GatewayFirewall& firewall)
+FilteredResolver::FilteredResolver(boost::asio::io_context& io, ResolverOptions options,
+                                   AddressOpener& opener)
     : io_(io),
-      config_(config),
-      firewall_(firewall),
-      server_(io,
-              [this](const dns::Query& query, Ipv4Address source, dns::Responder reply) {
-                OnQuery(query, source, std::move(reply));
-              },
-              {std::chrono::milliseconds(config.dns.tcp_idle_timeout_ms),
-               config.dns.tcp_max_connections}),
-      upstream_(std::make_unique<dns::AresUpstream>(
-          io, UpstreamServers(config),
+      options_(std::move(options)),
+      opener_(opener),
+      server_(
+          io,
+          [this](const Query& query, Ipv4Address source, Responder reply) {
+            OnQuery(query, source, std::move(reply));
+          },
+          options_.server),
+      upstream_(std::make_unique<AresUpstream>(
+          io, options_.upstream,
           std::chrono::milliseconds(
-              std::max<std::int64_t>(50, config.dns.upstream_timeout_ms / (kUpstreamTries + 1))),
-          kUpstreamTries)) {}
+              std::max<std::int64_t>(50, options_.upstream_timeout_ms / (kUpstreamTries + 1))),
+          kUpstreamTries)),
+      learned_deny_(options_.learned_deny) {}
 
-FilteredDns::~FilteredDns() {
+FilteredResolver::~FilteredResolver() {
   Stop();
-  // Pending queries end through their callbacks while c-ares goes; they find netd stopping.
+  // Pending queries end through their callbacks while c-ares goes; they find the resolver
+  // stopping.
   stopping_ = true;
   upstream_.reset();
 }
 
-void FilteredDns::Start() {
-  std::vector<Ipv4Cidr> external;
-  try {
-    external = firewall::InterfaceIpv4Networks(config_.gateway.external_interface);
-  } catch (const std::system_error& failure) {
-    spdlog::warn("dns: cannot read the addresses of {} for the learned-address deny list: {}",
-                 config_.gateway.external_interface, failure.what());
-  }
-  std::string names;
-  for (const auto& network : external) names += (names.empty() ? "" : ",") + network.ToString();
-  learned_deny_ = dns::AddressDenyList(LearnedDenyRanges(config_, external));
-  spdlog::info("dns: learned-address deny list of {} ranges; {} networks: {}",
-               learned_deny_.ranges().size(), config_.gateway.external_interface,
-               names.empty() ? "none" : names);
-  for (const auto& network : config_.networks) {
-    if (network.egress != Egress::kAllowlist) continue;
-    server_.Listen(network.gateway, config_.dns.listen_port);
-  }
-  if (config_.dns.upstream.empty()) {
-    spdlog::warn(
-        "dns: no upstream servers (dns.upstream, gateway.upstream_dns): allowed names "
-        "get SERVFAIL");
-  }
+void FilteredResolver::Start() {
+  for (auto address : options_.listen_addresses) server_.Listen(address, options_.listen_port);
 }
 
-void FilteredDns::Stop() {
+void FilteredResolver::Stop() {
   server_.Stop();
 }
 
-void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Responder reply) {
+void FilteredResolver::OnQuery(const Query& query, Ipv4Address source, Responder reply) {
   static const std::string kNoVm;
-  const auto& policy = firewall_.policy();
+  const auto& policy = opener_.policy();
   const auto* vm = policy.FindVmAt(source);
   if (!vm) {
-    reply(dns::BuildResponse(query, dns::Rcode::kRefused));
+    reply(BuildResponse(query, Rcode::kRefused));
     return Record(Verdict::kUnknownSource, kNoVm, source, query);
   }
   if (!TakeToken(source)) {
-    reply(dns::BuildResponse(query, dns::Rcode::kRefused));
+    reply(BuildResponse(query, Rcode::kRefused));
     return Record(Verdict::kRateLimited, vm->id, source, query);
   }
   if (query.plain_name && query.klass == 1) {
-    if (auto local = config_.dns.local_names.find(query.name);
-        local != config_.dns.local_names.end()) {
-      reply(dns::BuildAddressAnswer(query, {local->second}, kLocalTtlS));
+    if (auto local = options_.local_names.find(query.name); local != options_.local_names.end()) {
+      reply(BuildAddressAnswer(query, {local->second}, kLocalTtlS));
       return Record(Verdict::kLocal, vm->id, source, query);
     }
   }
@@ -229,21 +183,21 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
       const auto& opened = denied.empty() ? addresses : kept;
       // The addresses are open for this VM (again) before it sees them.
       if (!Open(*vm, rules, query, opened, remaining)) {
-        reply(dns::BuildResponse(query, dns::Rcode::kServFail));
+        reply(BuildResponse(query, Rcode::kServFail));
         return Record(Verdict::kServfail, vm->id, source, query);
       }
       auto answer = cached->second.answer;
       if (!denied.empty()) {
-        auto filtered = dns::Filtered(answer, denied);
+        auto filtered = Filtered(answer, denied);
         if (!filtered) {
-          reply(dns::BuildResponse(query, dns::Rcode::kServFail));
+          reply(BuildResponse(query, Rcode::kServFail));
           return Record(Verdict::kServfail, vm->id, source, query);
         }
         answer = std::move(*filtered);
       }
-      dns::AdjustTtls(answer, age_s, OpenSeconds(remaining));
-      dns::RestoreQuestion(answer, query);  // the cached answer's question is the same name
-      dns::SetId(answer, query.id);
+      AdjustTtls(answer, age_s, OpenSeconds(remaining));
+      RestoreQuestion(answer, query);  // the cached answer's question is the same name
+      SetId(answer, query.id);
       reply(std::move(answer));
       return Record(Verdict::kCached, vm->id, source, query, opened);
     }
@@ -251,49 +205,47 @@ void FilteredDns::OnQuery(const dns::Query& query, Ipv4Address source, dns::Resp
   }
 
   auto& vm_in_flight = in_flight_by_vm_[vm->id];
-  if (counters_.in_flight >= config_.dns.max_in_flight ||
-      vm_in_flight >= config_.dns.vm_max_in_flight) {
-    reply(dns::BuildResponse(query, dns::Rcode::kServFail));
+  if (counters_.in_flight >= options_.max_in_flight || vm_in_flight >= options_.vm_max_in_flight) {
+    reply(BuildResponse(query, Rcode::kServFail));
     return Record(Verdict::kOverloaded, vm->id, source, query);
   }
   auto pending = std::make_shared<Pending>(io_, query, vm->id, source, std::move(reply));
   ++counters_.in_flight;
   ++vm_in_flight;
-  pending->deadline.expires_after(std::chrono::milliseconds(config_.dns.upstream_timeout_ms));
+  pending->deadline.expires_after(std::chrono::milliseconds(options_.upstream_timeout_ms));
   pending->deadline.async_wait([this, pending](boost::system::error_code error) {
     if (error || pending->done) return;
     Finish(*pending);
-    pending->reply(dns::BuildResponse(pending->query, dns::Rcode::kServFail));
+    pending->reply(BuildResponse(pending->query, Rcode::kServFail));
     Record(Verdict::kUpstreamTimeout, pending->vm, pending->source, pending->query);
   });
-  upstream_->Send(
-      dns::BuildUpstreamQuery(query),
-      [this, pending](std::span<const std::uint8_t> answer, const char* error, bool timed_out) {
-        if (!stopping_) OnUpstreamAnswer(pending, answer, error, timed_out);
-      });
+  upstream_->Send(BuildUpstreamQuery(query), [this, pending](std::span<const std::uint8_t> answer,
+                                                             const char* error, bool timed_out) {
+    if (!stopping_) OnUpstreamAnswer(pending, answer, error, timed_out);
+  });
 }
 
-void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
-                                   std::span<const std::uint8_t> answer, const char* error,
-                                   bool timed_out) {
+void FilteredResolver::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
+                                        std::span<const std::uint8_t> answer, const char* error,
+                                        bool timed_out) {
   if (pending->done) return;  // answered with SERVFAIL at the deadline
   Finish(*pending);
   pending->deadline.cancel();
   counters_.upstream_ms.Add(MsSince(pending->started));
   const auto& query = pending->query;
   auto fail = [&](const std::string& why) {
-    pending->reply(dns::BuildResponse(query, dns::Rcode::kServFail));
+    pending->reply(BuildResponse(query, Rcode::kServFail));
     spdlog::debug("dns: vm {}: {} {}: SERVFAIL: {}", pending->vm, query.name, TypeName(query.type),
                   why);
     Record(timed_out ? Verdict::kUpstreamTimeout : Verdict::kServfail, pending->vm, pending->source,
            query);
   };
   if (answer.empty()) return fail(error ? error : "no answer");
-  auto summary = dns::ParseResponse(answer, query.name);
+  auto summary = ParseResponse(answer, query.name);
   if (!summary) return fail("a damaged answer");
   // The rules may have changed while the query was out.
-  const auto* vm = firewall_.policy().FindVmAt(pending->source);
-  auto rules = vm && vm->id == pending->vm ? firewall_.policy().RulesNaming(vm->id, query.name)
+  const auto* vm = opener_.policy().FindVmAt(pending->source);
+  auto rules = vm && vm->id == pending->vm ? opener_.policy().RulesNaming(vm->id, query.name)
                                            : std::vector<const allowlist::AllowlistRule*>();
   std::erase_if(rules, [&](const auto* rule) { return !rule->AllowsQtype(query.type); });
   if (rules.empty()) {
@@ -302,14 +254,14 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   }
   std::vector<std::uint8_t> out(answer.begin(), answer.end());
   if (summary->has_aaaa) {
-    auto stripped = dns::Filtered(out);
+    auto stripped = Filtered(out);
     if (!stripped) return fail("an answer that cannot be re-encoded");
     out = std::move(*stripped);
   }
   // The VM's own letter case back in the question (netd asked in lower case).
-  if (!dns::RestoreQuestion(out, query)) return fail("an answer to another question");
+  if (!RestoreQuestion(out, query)) return fail("an answer to another question");
   std::vector<Ipv4Address> addresses;
-  auto ttl_s = static_cast<std::uint32_t>(config_.dns.max_ttl_s);
+  auto ttl_s = static_cast<std::uint32_t>(options_.max_ttl_s);
   for (const auto& record : summary->addresses) {
     if (std::find(addresses.begin(), addresses.end(), record.address) == addresses.end()) {
       addresses.push_back(record.address);
@@ -321,7 +273,7 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
                             kMaxAddressesPerAnswer));
   }
   // No record outlives what the answer opened.
-  dns::AdjustTtls(out, 0, OpenSeconds(ttl_s));
+  AdjustTtls(out, 0, OpenSeconds(ttl_s));
   // The cache keeps the answer whole: what a VM may have of it depends on the VM's rules.
   auto denied = Denied(*vm, query, addresses);
   std::vector<Ipv4Address> kept;
@@ -330,27 +282,26 @@ void FilteredDns::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   if (!opened.empty() && !Open(*vm, rules, query, opened, ttl_s)) {
     return fail("the kernel refused the addresses");
   }
-  if (!addresses.empty() && summary->rcode == dns::Rcode::kNoError &&
-      config_.dns.cache_entries > 0) {
+  if (!addresses.empty() && summary->rcode == Rcode::kNoError && options_.cache_entries > 0) {
     auto now = std::chrono::steady_clock::now();
-    if (cache_.size() >= config_.dns.cache_entries) {
+    if (cache_.size() >= options_.cache_entries) {
       std::erase_if(cache_, [&](const auto& entry) { return entry.second.expires <= now; });
-      if (cache_.size() >= config_.dns.cache_entries) cache_.erase(cache_.begin());
+      if (cache_.size() >= options_.cache_entries) cache_.erase(cache_.begin());
     }
     cache_[CacheKeyOf(query)] = {out, now, now + std::chrono::seconds(ttl_s), addresses, ttl_s};
     counters_.cache_entries = cache_.size();
   }
   if (!denied.empty()) {
-    auto filtered = dns::Filtered(out, denied);
+    auto filtered = Filtered(out, denied);
     if (!filtered) return fail("an answer that cannot be re-encoded");
     out = std::move(*filtered);
   }
-  dns::SetId(out, query.id);
+  SetId(out, query.id);
   pending->reply(std::move(out));
   Record(Verdict::kAllowed, pending->vm, pending->source, query, opened);
 }
 
-void FilteredDns::Finish(Pending& pending) {
+void FilteredResolver::Finish(Pending& pending) {
   pending.done = true;
   --counters_.in_flight;
   if (auto it = in_flight_by_vm_.find(pending.vm);
@@ -359,7 +310,7 @@ void FilteredDns::Finish(Pending& pending) {
   }
 }
 
-const std::string& FilteredDns::CacheKeyOf(const dns::Query& query) {
+const std::string& FilteredResolver::CacheKeyOf(const Query& query) {
   cache_key_.assign(query.name);
   cache_key_ += '\0';
   cache_key_ += static_cast<char>(query.type >> 8);
@@ -370,24 +321,24 @@ const std::string& FilteredDns::CacheKeyOf(const dns::Query& query) {
   return cache_key_;
 }
 
-std::uint32_t FilteredDns::OpenSeconds(std::uint32_t ttl_s) const {
+std::uint32_t FilteredResolver::OpenSeconds(std::uint32_t ttl_s) const {
   return static_cast<std::uint32_t>(
-      std::clamp<std::int64_t>(ttl_s, config_.dns.min_ttl_s, config_.dns.max_ttl_s));
+      std::clamp<std::int64_t>(ttl_s, options_.min_ttl_s, options_.max_ttl_s));
 }
 
-std::int64_t FilteredDns::LifetimeMs(std::uint32_t ttl_s) const {
-  auto ttl = std::clamp<std::int64_t>(ttl_s, config_.dns.min_ttl_s, config_.dns.max_ttl_s);
-  return (ttl + config_.dns.grace_s) * 1000;
+std::int64_t FilteredResolver::LifetimeMs(std::uint32_t ttl_s) const {
+  auto ttl = std::clamp<std::int64_t>(ttl_s, options_.min_ttl_s, options_.max_ttl_s);
+  return (ttl + options_.grace_s) * 1000;
 }
 
-bool FilteredDns::Open(const allowlist::SecureVm& vm,
-                       const std::vector<const allowlist::AllowlistRule*>& rules,
-                       const dns::Query& query, const std::vector<Ipv4Address>& addresses,
-                       std::uint32_t ttl_s) {
+bool FilteredResolver::Open(const allowlist::SecureVm& vm,
+                            const std::vector<const allowlist::AllowlistRule*>& rules,
+                            const Query& query, const std::vector<Ipv4Address>& addresses,
+                            std::uint32_t ttl_s) {
   if (addresses.empty()) return true;
   auto started = std::chrono::steady_clock::now();
   try {
-    firewall_.OpenLearned(vm, rules, query.name, addresses, LifetimeMs(ttl_s));
+    opener_.OpenLearned(vm, rules, query.name, addresses, LifetimeMs(ttl_s));
   } catch (const std::exception& failure) {
     spdlog::error("dns: vm {}: cannot open the addresses of {}: {}", vm.id, query.name,
                   failure.what());
@@ -397,23 +348,21 @@ bool FilteredDns::Open(const allowlist::SecureVm& vm,
   return true;
 }
 
-void FilteredDns::Refuse(const dns::Query& query, const dns::Responder& reply) {
-  reply(dns::BuildResponse(
-      query, config_.dns.refuse_with_nxdomain ? dns::Rcode::kNxDomain : dns::Rcode::kRefused));
+void FilteredResolver::Refuse(const Query& query, const Responder& reply) {
+  reply(BuildResponse(query, options_.refuse_with_nxdomain ? Rcode::kNxDomain : Rcode::kRefused));
 }
 
-bool FilteredDns::WithinNameBudget(Ipv4Address source, std::string_view name) {
-  auto [it, fresh] =
-      name_budgets_.try_emplace(source.value(), config_.dns.vm_wildcard_names,
-                                std::chrono::seconds(config_.dns.vm_wildcard_window_s));
+bool FilteredResolver::WithinNameBudget(Ipv4Address source, std::string_view name) {
+  auto [it, fresh] = name_budgets_.try_emplace(source.value(), options_.vm_wildcard_names,
+                                               std::chrono::seconds(options_.vm_wildcard_window_s));
   return it->second.Admit(name, std::chrono::steady_clock::now());
 }
 
-std::vector<Ipv4Address> FilteredDns::Denied(const allowlist::SecureVm& vm, const dns::Query& query,
-                                             const std::vector<Ipv4Address>& addresses) {
+std::vector<Ipv4Address> FilteredResolver::Denied(const allowlist::SecureVm& vm, const Query& query,
+                                                  const std::vector<Ipv4Address>& addresses) {
   std::vector<Ipv4Address> denied;
   for (auto address : addresses) {
-    if (!learned_deny_.Contains(address) || firewall_.policy().NamesAddress(vm.id, address)) {
+    if (!learned_deny_.Contains(address) || opener_.policy().NamesAddress(vm.id, address)) {
       continue;
     }
     denied.push_back(address);
@@ -426,7 +375,7 @@ std::vector<Ipv4Address> FilteredDns::Denied(const allowlist::SecureVm& vm, cons
   return denied;
 }
 
-bool FilteredDns::MayLog() {
+bool FilteredResolver::MayLog() {
   auto now = std::chrono::steady_clock::now();
   if (now - log_window_ >= std::chrono::seconds(1)) {
     if (suppressed_ > 0) spdlog::info("dns: {} more decisions not logged", suppressed_);
@@ -442,9 +391,9 @@ bool FilteredDns::MayLog() {
   return false;
 }
 
-bool FilteredDns::TakeToken(Ipv4Address source) {
+bool FilteredResolver::TakeToken(Ipv4Address source) {
   auto now = std::chrono::steady_clock::now();
-  auto rate = static_cast<double>(config_.dns.vm_queries_per_second);
+  auto rate = static_cast<double>(options_.vm_queries_per_second);
   auto [it, fresh] = buckets_.try_emplace(source.value(), Bucket{2 * rate, now});
   auto& bucket = it->second;
   if (!fresh) {
@@ -458,8 +407,8 @@ bool FilteredDns::TakeToken(Ipv4Address source) {
   return true;
 }
 
-void FilteredDns::Record(Verdict verdict, const std::string& vm, Ipv4Address source,
-                         const dns::Query& query, const std::vector<Ipv4Address>& addresses) {
+void FilteredResolver::Record(Verdict verdict, const std::string& vm, Ipv4Address source,
+                              const Query& query, const std::vector<Ipv4Address>& addresses) {
   ++counters_.verdicts[static_cast<std::size_t>(verdict)];
   bool routine =
       verdict == Verdict::kAllowed || verdict == Verdict::kCached || verdict == Verdict::kLocal;
@@ -485,8 +434,8 @@ void FilteredDns::Record(Verdict verdict, const std::string& vm, Ipv4Address sou
   slot.addresses.assign(addresses.begin(), addresses.end());
 }
 
-std::vector<FilteredDns::Decision> FilteredDns::RecentDecisions(const std::string& vm,
-                                                                std::size_t limit) const {
+std::vector<FilteredResolver::Decision> FilteredResolver::RecentDecisions(const std::string& vm,
+                                                                          std::size_t limit) const {
   std::vector<Decision> out;
   for (std::size_t i = 1; i <= decisions_.size() && out.size() < limit; ++i) {
     const auto& decision = decisions_[(next_decision_ + kDecisionsKept - i) % kDecisionsKept];
@@ -495,4 +444,4 @@ std::vector<FilteredDns::Decision> FilteredDns::RecentDecisions(const std::strin
   return out;
 }
 
-}  // namespace netd
+}  // namespace netd::dns

@@ -6,6 +6,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include <cstdint>
 #include <functional>
@@ -21,14 +22,18 @@ struct NftnlDeleter {
   void operator()(nftnl_chain* chain) const { nftnl_chain_free(chain); }
   void operator()(nftnl_rule* rule) const { nftnl_rule_free(rule); }
   void operator()(nftnl_set* set) const { nftnl_set_free(set); }
+  void operator()(nftnl_set_elem* element) const { nftnl_set_elem_free(element); }
   void operator()(nftnl_obj* object) const { nftnl_obj_free(object); }
   void operator()(nftnl_expr* expression) const { nftnl_expr_free(expression); }
+  void operator()(nftnl_udata_buf* userdata) const { nftnl_udata_buf_free(userdata); }
 };
 using TablePtr = std::unique_ptr<nftnl_table, NftnlDeleter>;
 using ChainPtr = std::unique_ptr<nftnl_chain, NftnlDeleter>;
 using RulePtr = std::unique_ptr<nftnl_rule, NftnlDeleter>;
 using SetPtr = std::unique_ptr<nftnl_set, NftnlDeleter>;
+using SetElementPtr = std::unique_ptr<nftnl_set_elem, NftnlDeleter>;
 using ObjectPtr = std::unique_ptr<nftnl_obj, NftnlDeleter>;
+using UserDataPtr = std::unique_ptr<nftnl_udata_buf, NftnlDeleter>;
 
 // nft_regs numbering: 32-bit registers, the ones concatenations are loaded into.
 constexpr std::uint32_t kReg32First = 8;  // NFT_REG32_00

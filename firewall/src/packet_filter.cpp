@@ -13,8 +13,10 @@
 #include <stdexcept>
 
 #include "nft_batch.hpp"
+#include "set_elements.hpp"
 #include "table_builder.hpp"
 #include "table_monitor.hpp"
+#include "table_objects.hpp"
 
 namespace netd::firewall {
 
@@ -93,7 +95,7 @@ class NftablesPacketFilter final : public PacketFilter {
 
   std::vector<ExactAllow> TimedAllowElements() override {
     std::vector<ExactAllow> timed;
-    for (const auto& element : socket_.ListSetElements(kTableName, "allow4")) {
+    for (const auto& element : socket_.ListSetElements(kTableName, kSetAllow)) {
       if (!element.expires_in_ms || element.key.size() != 16) continue;
       auto word = [&](std::size_t at) {
         return static_cast<std::uint32_t>(element.key[at]) << 24 |

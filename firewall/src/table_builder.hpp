@@ -5,8 +5,6 @@
 
 namespace netd::firewall {
 
-inline constexpr const char* kTableName = "ticrypt";
-
 // NFT_MSG_DESTROYTABLE (Linux 6.3): deletes a table if it exists. Debian 12's headers lack it.
 inline constexpr std::uint16_t kMsgDestroyTable = 26;
 // NFT_TABLE_F_OWNER and NFT_TABLE_F_PERSIST (Linux 6.9; the latter absent from Debian 12's
@@ -32,8 +30,5 @@ void AddTableReplacement(NftBatch& batch, const TableLayout& layout, const Table
 // A scratch table `inet <name>` with flags owner,persist, destroyed in the same transaction:
 // the kernel refuses it with EOPNOTSUPP where it lacks the flags.
 void AddOwnedTableProbe(NftBatch& batch, const char* name);
-
-// Appends element deletions, then additions.
-void AddElementChanges(NftBatch& batch, const ElementChanges& changes);
 
 }  // namespace netd::firewall

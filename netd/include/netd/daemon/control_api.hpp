@@ -16,7 +16,9 @@
 
 namespace netd {
 
-class DhcpServer;
+namespace dhcp {
+class DnsmasqSupervisor;
+}  // namespace dhcp
 class FilteredDns;
 class ForwardingGuard;
 class HostRole;
@@ -72,7 +74,7 @@ class ControlApi {
   ApiResponse Handle(const ApiRequest& request);
 
   // dnsmasq, when this netd serves DHCP: told of every change to the bindings.
-  void AttachDhcp(DhcpServer* dhcp) { dhcp_ = dhcp; }
+  void AttachDhcp(dhcp::DnsmasqSupervisor* dhcp) { dhcp_ = dhcp; }
   // The filtered DNS, when this netd runs it: its decisions and counters.
   void AttachDns(FilteredDns* dns) { dns_ = dns; }
   // The host role, when this netd runs it: its status and metrics.
@@ -142,7 +144,7 @@ class ControlApi {
   dhcp::Ipam& ipam_;
   ApiMetrics& metrics_;
   GatewayFirewall* firewall_;
-  DhcpServer* dhcp_ = nullptr;
+  dhcp::DnsmasqSupervisor* dhcp_ = nullptr;
   FilteredDns* dns_ = nullptr;
   HostRole* host_ = nullptr;
   const ForwardingGuard* forwarding_guard_ = nullptr;

@@ -10,10 +10,10 @@
 #include "api_support.hpp"
 #include "mutation.hpp"
 #include "netd/common/host_name.hpp"
-#include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/forwarding_guard.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/host_role.hpp"
+#include "netd/dhcp/dnsmasq_supervisor.hpp"
 
 namespace netd {
 

@@ -144,9 +144,9 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   std::optional<DhcpServer> dhcp_server;
   if (gateway_firewall) {
     dhcp_server.emplace(io, config, ipam);
-    api.AttachDhcp(&*dhcp_server);
+    api.AttachDhcp(&dhcp_server->supervisor());
     try {
-      dhcp_server->Start();
+      dhcp_server->supervisor().Start();
     } catch (const std::exception& failure) {
       spdlog::error("dhcp: not serving: {}", failure.what());
     }
@@ -199,7 +199,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     server.Stop();
     if (reconciler) reconciler->Stop();
     if (forwarding_guard) forwarding_guard->Stop();
-    if (dhcp_server) dhcp_server->Stop();
+    if (dhcp_server) dhcp_server->supervisor().Stop();
     if (filtered_dns) filtered_dns->Stop();
     if (host_role) host_role->Stop();
     expiry_timer.cancel();

@@ -1,11 +1,9 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "netd/common/address.hpp"
@@ -50,16 +48,6 @@ struct Reservation {
   std::optional<std::string> hostname;
 };
 std::string RenderHostsFile(const std::vector<Reservation>& reservations);
-
-// A line of dnsmasq's lease file: `expiry mac ip hostname client-id`.
-struct Lease {
-  std::int64_t expires_s = 0;  // Unix seconds; 0 for an infinite lease
-  MacAddress mac;
-  Ipv4Address ip;
-  std::optional<std::string> hostname;
-};
-// Lines that are not leases (dnsmasq's DUID line, damage) are skipped.
-std::vector<Lease> ParseLeases(std::string_view text);
 
 // Writes `text` to a temporary file beside `path`, syncs it and renames it over `path`, so a
 // reader sees the old content or the new one, never a part.

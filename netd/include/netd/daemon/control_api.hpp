@@ -16,10 +16,12 @@
 
 namespace netd {
 
+namespace dhcp {
+class DnsmasqSupervisor;
+}  // namespace dhcp
 namespace dns {
 class FilteredResolver;
-}
-class DhcpServer;
+}  // namespace dns
 class ForwardingGuard;
 class HostRole;
 class GatewayFirewall;
@@ -74,7 +76,7 @@ class ControlApi {
   ApiResponse Handle(const ApiRequest& request);
 
   // dnsmasq, when this netd serves DHCP: told of every change to the bindings.
-  void AttachDhcp(DhcpServer* dhcp) { dhcp_ = dhcp; }
+  void AttachDhcp(dhcp::DnsmasqSupervisor* dhcp) { dhcp_ = dhcp; }
   // The filtered DNS, when this netd runs it: its decisions and counters.
   void AttachDns(const dns::FilteredResolver* dns) { dns_ = dns; }
   // The host role, when this netd runs it: its status and metrics.
@@ -144,7 +146,7 @@ class ControlApi {
   dhcp::Ipam& ipam_;
   ApiMetrics& metrics_;
   GatewayFirewall* firewall_;
-  DhcpServer* dhcp_ = nullptr;
+  dhcp::DnsmasqSupervisor* dhcp_ = nullptr;
   const dns::FilteredResolver* dns_ = nullptr;
   HostRole* host_ = nullptr;
   const ForwardingGuard* forwarding_guard_ = nullptr;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "netd/lab/temp_dir.hpp"
+#include "test_networks.hpp"
 
 namespace netd::dhcp {
 namespace {
@@ -13,24 +14,14 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-Ipv4Address Ip(const char* text) {
-  return *Ipv4Address::Parse(text);
-}
+using testing::Ip;
 
 DnsmasqSettings Settings() {
   DnsmasqSettings settings;
   settings.hosts_file = "/run/netd/dnsmasq.hosts";
   settings.lease_file = "/var/lib/netd/dnsmasq.leases";
   settings.pid_file = "/run/netd/dnsmasq.pid";
-  settings.networks.push_back({"secure",
-                               "br-secure",
-                               *Ipv4Cidr::Parse("192.168.128.0/17"),
-                               Ip("192.168.128.1"),
-                               Ip("192.168.129.1"),
-                               Ip("192.168.255.254"),
-                               true,
-                               false,
-                               {Ip("192.168.128.1")}});
+  settings.networks.push_back(testing::SecureNetwork());
   settings.networks.push_back({"service",
                                "br-service",
                                *Ipv4Cidr::Parse("192.168.122.0/24"),
@@ -81,20 +72,6 @@ TEST(DnsmasqConfig, HostsFileHasOneReservationPerLine) {
                              {MacAddress::ForVmAddress(Ip("192.168.129.2")), Ip("192.168.129.2"),
                               std::nullopt}}),
             "52:54:c0:a8:81:01,192.168.129.1,analysis-1\n52:54:c0:a8:81:02,192.168.129.2\n");
-}
-
-TEST(DnsmasqConfig, LeasesAreReadAndOtherLinesSkipped) {
-  auto leases = ParseLeases(
-      "1795000000 52:54:c0:a8:81:01 192.168.129.1 analysis-1 01:52:54:c0:a8:81:01\n"
-      "duid 00:01:00:01:2c:d0:aa:bb\n"
-      "0 52:54:c0:a8:7a:03 192.168.122.3 * *\n"
-      "garbage\n");
-  ASSERT_EQ(leases.size(), 2u);
-  EXPECT_EQ(leases[0].expires_s, 1795000000);
-  EXPECT_EQ(leases[0].ip, Ip("192.168.129.1"));
-  EXPECT_EQ(leases[0].hostname, "analysis-1");
-  EXPECT_EQ(leases[1].expires_s, 0);
-  EXPECT_EQ(leases[1].hostname, std::nullopt);
 }
 
 TEST(DnsmasqConfig, FilesAreReplacedWhole) {

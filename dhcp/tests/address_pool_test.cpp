@@ -3,13 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "netd/dhcp/ipam.hpp"
+#include "test_networks.hpp"
 
 namespace netd::dhcp {
 namespace {
 
-Ipv4Address Ip(const char* text) {
-  return *Ipv4Address::Parse(text);
-}
+using testing::Ip;
 
 TEST(AddressPool, AllocatesLowestFreeAndReusesReleased) {
   AddressPool pool(Ip("10.0.0.3"), Ip("10.0.0.254"));

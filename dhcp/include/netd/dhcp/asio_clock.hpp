@@ -1,0 +1,21 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include "netd/dhcp/clock.hpp"
+
+namespace netd::dhcp {
+
+// The steady clock, and timers on the loop.
+class AsioClock final : public Clock {
+ public:
+  explicit AsioClock(boost::asio::io_context& io) : io_(io) {}
+
+  std::chrono::steady_clock::time_point Now() const override;
+  std::unique_ptr<Timer> MakeTimer() override;
+
+ private:
+  boost::asio::io_context& io_;
+};
+
+}  // namespace netd::dhcp

@@ -30,7 +30,9 @@ ElementChanges::ElementChanges(const allowlist::SetChanges& changes) {
 }
 
 std::size_t ElementChanges::size() const {
-  return allowlist::SetChanges{add, remove}.size() + add.forwards.size() + remove.forwards.size();
+  return add.exact.size() + add.ranges.size() + add.bindings.size() + add.forwards.size() +
+         remove.exact.size() + remove.ranges.size() + remove.bindings.size() +
+         remove.forwards.size();
 }
 
 namespace {

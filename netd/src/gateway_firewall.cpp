@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+#include <tuple>
 
 #include "flow_cutter.hpp"
 
@@ -71,7 +72,8 @@ bool GatewayFirewall::InsideEnclave(Ipv4Address address) const {
   return address == Ipv4Address(0xffffffff);
 }
 
-bool GatewayFirewall::Load(const StoredState& stored) {
+std::pair<allowlist::AllowlistPolicy, proxy::ForwardTable> GatewayFirewall::Build(
+    const StoredState& stored) const {
   proxy::ForwardTable forwards(forwards_.listen_ports());
   for (const auto& forward : stored.forwards) forwards.Add(forward);
   allowlist::AllowlistPolicy policy;
@@ -79,19 +81,11 @@ bool GatewayFirewall::Load(const StoredState& stored) {
   for (const auto& binding : stored.bindings) {
     if (IsAllowlisted(binding.network)) policy.AddVm(SecureVmOf(binding));
   }
-  auto elements = policy.Elements();
-  auto held = policy_.Elements();
-  bool same = forwards.all() == forwards_.all() && policy.rules() == policy_.rules() &&
-              elements.exact == held.exact && elements.ranges == held.ranges &&
-              elements.bindings == held.bindings;
-  if (same) return false;
-  forwards_ = std::move(forwards);
-  policy_ = std::move(policy);
-  return true;
+  return {std::move(policy), std::move(forwards)};
 }
 
 void GatewayFirewall::Start(const StoredState& stored) {
-  Load(stored);
+  std::tie(policy_, forwards_) = Build(stored);
   // What DNS answers opened before a restart stays open for the rest of its time.
   try {
     learned_.Restore(filter_.TimedAllowElements(), MonotonicMs(), policy_);
@@ -170,7 +164,14 @@ void GatewayFirewall::CheckForeignChanges() {
 }
 
 void GatewayFirewall::Repair(const StoredState& stored) {
-  if (Load(stored)) {
+  auto [policy, forwards] = Build(stored);
+  auto elements = policy.Elements();
+  auto held = policy_.Elements();
+  if (forwards.all() != forwards_.all() || policy.rules() != policy_.rules() ||
+      elements.exact != held.exact || elements.ranges != held.ranges ||
+      elements.bindings != held.bindings) {
+    policy_ = std::move(policy);
+    forwards_ = std::move(forwards);
     spdlog::error(
         "firewall: the policy in memory differed from the store (rules={} forwards={} in the "
         "store); the table is rebuilt from the store",

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "netd/allowlist/learned_allows.hpp"
@@ -120,9 +121,8 @@ class GatewayFirewall {
   firewall::TableLayout layout_;
   std::vector<Ipv4Cidr> enclave_networks_;
   firewall::PacketFilter& filter_;
-  // The policy and forwards `stored` implies, replacing what memory holds when they differ;
-  // returns whether they did.
-  bool Load(const StoredState& stored);
+  // The policy and forwards `stored` implies.
+  std::pair<allowlist::AllowlistPolicy, proxy::ForwardTable> Build(const StoredState& stored) const;
 
   allowlist::AllowlistPolicy policy_;
   allowlist::LearnedAllows learned_;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "fake_clock.hpp"
+#include "netd/testing/fake_clock.hpp"
 #include "fake_process_spawner.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "test_networks.hpp"
@@ -55,7 +55,7 @@ class DnsmasqSupervisorTest : public ::testing::Test {
 
   lab::TempDir dir_{"dnsmasq-sup"};
   testing::FakeProcessSpawner spawner_;
-  testing::FakeClock clock_;
+  netd::testing::FakeClock clock_;
   std::vector<Reservation> reservations_;
   DnsmasqSupervisor supervisor_{Options(), spawner_, clock_, [this] { return reservations_; }};
 };

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "netd/dhcp/clock.hpp"
+#include "netd/common/clock.hpp"
 #include "netd/dhcp/dnsmasq_config.hpp"
 #include "netd/dhcp/ipam.hpp"
 #include "netd/dhcp/lease_file.hpp"

@@ -3,7 +3,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "netd/daemon/config.hpp"
-#include "netd/dhcp/asio_clock.hpp"
+#include "netd/common/asio_clock.hpp"
 #include "netd/dhcp/dnsmasq_supervisor.hpp"
 #include "netd/dhcp/fork_exec_spawner.hpp"
 #include "netd/dhcp/ipam.hpp"
@@ -20,7 +20,7 @@ class DhcpServer {
 
  private:
   dhcp::ForkExecSpawner spawner_;
-  dhcp::AsioClock clock_;
+  AsioClock clock_;
   dhcp::DnsmasqSupervisor supervisor_;  // last: it ends dnsmasq before the seams go
 };
 

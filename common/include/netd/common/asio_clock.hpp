@@ -2,20 +2,21 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "netd/dhcp/clock.hpp"
+#include "netd/common/clock.hpp"
 
-namespace netd::dhcp {
+namespace netd {
 
-// The steady clock, and timers on the loop.
+// The machine's clocks, and timers on the loop.
 class AsioClock final : public Clock {
  public:
   explicit AsioClock(boost::asio::io_context& io) : io_(io) {}
 
   std::chrono::steady_clock::time_point Now() const override;
+  std::chrono::system_clock::time_point WallNow() const override;
   std::unique_ptr<Timer> MakeTimer() override;
 
  private:
   boost::asio::io_context& io_;
 };
 
-}  // namespace netd::dhcp
+}  // namespace netd

@@ -1,8 +1,8 @@
-#include "netd/dhcp/asio_clock.hpp"
+#include "netd/common/asio_clock.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
-namespace netd::dhcp {
+namespace netd {
 namespace {
 
 class SteadyTimer final : public Timer {
@@ -27,8 +27,12 @@ std::chrono::steady_clock::time_point AsioClock::Now() const {
   return std::chrono::steady_clock::now();
 }
 
+std::chrono::system_clock::time_point AsioClock::WallNow() const {
+  return std::chrono::system_clock::now();
+}
+
 std::unique_ptr<Timer> AsioClock::MakeTimer() {
   return std::make_unique<SteadyTimer>(io_);
 }
 
-}  // namespace netd::dhcp
+}  // namespace netd

@@ -5,14 +5,19 @@
 #include <memory>
 #include <vector>
 
-#include "netd/dhcp/clock.hpp"
+#include "netd/common/clock.hpp"
 
-namespace netd::dhcp::testing {
+namespace netd::testing {
 
 // Time that moves only when a test advances it; timers fire as it passes their deadline.
 class FakeClock final : public Clock {
  public:
   std::chrono::steady_clock::time_point Now() const override { return now_; }
+  // Starts at an arbitrary fixed date and moves with Now().
+  std::chrono::system_clock::time_point WallNow() const override {
+    return wall_start_ +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(now_.time_since_epoch());
+  }
 
   std::unique_ptr<Timer> MakeTimer() override { return std::make_unique<FakeTimer>(*this); }
 
@@ -62,7 +67,8 @@ class FakeClock final : public Clock {
   }
 
   std::chrono::steady_clock::time_point now_;
+  std::chrono::system_clock::time_point wall_start_{std::chrono::seconds(1'800'000'000)};
   std::vector<FakeTimer*> timers_;
 };
 
-}  // namespace netd::dhcp::testing
+}  // namespace netd::testing

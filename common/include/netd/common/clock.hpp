@@ -4,7 +4,7 @@
 #include <functional>
 #include <memory>
 
-namespace netd::dhcp {
+namespace netd {
 
 // A one-shot timer on the loop. Destroying it cancels a pending wait.
 class Timer {
@@ -15,13 +15,15 @@ class Timer {
   virtual void Cancel() = 0;
 };
 
-// The clock seam: the supervisor's backoff and reload delay are tested by moving a fake clock,
-// not by sleeping.
+// The clock seam: backoffs, debounces and expiries are tested by moving a fake clock
+// (netd/testing/fake_clock.hpp), not by sleeping.
 class Clock {
  public:
   virtual ~Clock() = default;
   virtual std::chrono::steady_clock::time_point Now() const = 0;
+  // Wall time, for what is stored or shown as a date (a forward's expiry).
+  virtual std::chrono::system_clock::time_point WallNow() const = 0;
   virtual std::unique_ptr<Timer> MakeTimer() = 0;
 };
 
-}  // namespace netd::dhcp
+}  // namespace netd

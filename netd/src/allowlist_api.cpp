@@ -7,7 +7,7 @@
 #include "api_support.hpp"
 #include "mutation.hpp"
 #include "netd/daemon/allowlist_codec.hpp"
-#include "netd/daemon/control_api.hpp"
+#include "netd/daemon/firewall_api.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 
 namespace netd {
@@ -28,30 +28,22 @@ void RequireValidRuleName(std::string_view name) {
 
 }  // namespace
 
-GatewayFirewall& ControlApi::RequireFirewall() {
-  if (!firewall_) {
-    throw ApiError{409, "not_a_gateway",
-                   "this netd does not run the gateway role; allowlists live on the gateway", ""};
-  }
-  return *firewall_;
-}
-
-const allowlist::AllowlistRule& ControlApi::RequireRule(std::string_view name) {
+const allowlist::AllowlistRule& FirewallApi::RequireRule(std::string_view name) {
   RequireValidRuleName(name);
-  const auto* rule = RequireFirewall().policy().FindRule(name);
+  const auto* rule = firewall_.policy().FindRule(name);
   if (!rule) {
     throw ApiError{404, "no_such_rule", fmt::format("no allowlist rule named {}", name), "rule"};
   }
   return *rule;
 }
 
-void ControlApi::RequireAssignableVm(std::string_view vm, const std::string& field) {
+void FirewallApi::RequireAssignableVm(std::string_view vm, const std::string& field) {
   RequireValidVmId(vm);
   const auto* binding = ipam_.Find(vm);
   if (!binding) {
     throw Unprocessable("vm_not_bound", fmt::format("VM {} is not bound", vm), field);
   }
-  if (!firewall_->IsAllowlisted(binding->network)) {
+  if (!firewall_.IsAllowlisted(binding->network)) {
     throw Unprocessable("vm_not_secure",
                         fmt::format("VM {} is on network {}, whose egress is open; only VMs of "
                                     "allowlisted networks can be assigned rules",
@@ -60,21 +52,20 @@ void ControlApi::RequireAssignableVm(std::string_view vm, const std::string& fie
   }
 }
 
-json ControlApi::RuleJson(const allowlist::AllowlistRule& rule) const {
+json FirewallApi::RuleJson(const allowlist::AllowlistRule& rule) const {
   auto body = AllowlistRuleToJson(rule);
   body["created_at"] = IsoTime(rule.created_ms);
   body["updated_at"] = IsoTime(rule.updated_ms);
   body.erase("created_ms");
   body.erase("updated_ms");
-  body["bound_vms"] = firewall_->policy().BoundVmsOf(rule).size();
+  body["bound_vms"] = firewall_.policy().BoundVmsOf(rule).size();
   return body;
 }
 
 // Puts `rule` (new or replacing one) through policy, element limit, kernel, store and audit.
-ApiResponse ControlApi::CommitRule(const Call& call, allowlist::AllowlistRule rule,
-                                   const std::string& action, const json& request) {
-  auto& firewall = RequireFirewall();
-  auto& policy = firewall.policy();
+ApiResponse FirewallApi::CommitRule(const ApiCall& call, allowlist::AllowlistRule rule,
+                                    const std::string& action, const json& request) {
+  auto& policy = firewall_.policy();
   const auto* existing = policy.FindRule(rule.name);
   bool replacing = existing != nullptr;
   AuditEvent event{call.request.caller,   action, fmt::format("allowlist/{}", rule.name), request,
@@ -83,7 +74,7 @@ ApiResponse ControlApi::CommitRule(const Call& call, allowlist::AllowlistRule ru
   rule.created_ms = replacing ? existing->created_ms : now;
   rule.updated_ms = replacing ? existing->updated_ms : now;
   if (replacing && rule == *existing) {
-    CommitMutation(audit_, firewall_, {event, {}, std::nullopt, {}});
+    CommitMutation(audit_, {event});
     return JsonResponse(200, RuleJson(*existing));
   }
   rule.updated_ms = now;
@@ -98,41 +89,39 @@ ApiResponse ControlApi::CommitRule(const Call& call, allowlist::AllowlistRule ru
     }
   };
   auto changes = policy.PutRule(rule);
-  if (policy.allow_elements() > firewall.max_allow_elements()) {
+  if (policy.allow_elements() > firewall_.max_allow_elements()) {
     auto total = policy.allow_elements();
     undo();
     throw Unprocessable(
         "too_many_elements",
         fmt::format("rule {} would make the allowlist hold {} kernel elements; the limit "
                     "(gateway.max_allowlist_elements) is {}",
-                    rule.name, total, firewall.max_allow_elements()),
+                    rule.name, total, firewall_.max_allow_elements()),
         "destinations");
   }
   auto stored = AllowlistRuleToJson(rule).dump();
-  CommitMutation(audit_, firewall_,
-                 {event, [&] { store_.PutAllowlistRule(rule.name, stored); }, changes, undo});
+  CommitMutation(audit_, {event, [&] { store_.PutAllowlistRule(rule.name, stored); }, changes, undo,
+                          &firewall_});
   spdlog::info("allowlist {}: {} by uid {}: {} element changes, {} bound VMs", rule.name,
                replacing ? "updated" : "created", call.request.caller.uid, changes.size(),
                policy.BoundVmsOf(rule).size());
   return JsonResponse(event.status, RuleJson(*policy.FindRule(rule.name)));
 }
 
-ApiResponse ControlApi::ListRules(const Call&) {
-  auto& firewall = RequireFirewall();
+ApiResponse FirewallApi::ListRules(const ApiCall&) {
   json rules = json::array();
-  for (const auto& [name, rule] : firewall.policy().rules()) rules.push_back(RuleJson(rule));
+  for (const auto& [name, rule] : firewall_.policy().rules()) rules.push_back(RuleJson(rule));
   return JsonResponse(200, {{"rules", rules}});
 }
 
-ApiResponse ControlApi::GetRule(const Call& call) {
+ApiResponse FirewallApi::GetRule(const ApiCall& call) {
   const auto& rule = RequireRule(call.captures[0]);
   auto body = RuleJson(rule);
-  body["vms_bound"] = firewall_->policy().BoundVmsOf(rule);
+  body["vms_bound"] = firewall_.policy().BoundVmsOf(rule);
   return JsonResponse(200, body);
 }
 
-ApiResponse ControlApi::PutRule(const Call& call) {
-  RequireFirewall();
+ApiResponse FirewallApi::PutRule(const ApiCall& call) {
   const auto& name = call.captures[0];
   RequireValidRuleName(name);
   auto body = ParseObjectBody(call.request.body);
@@ -145,11 +134,10 @@ ApiResponse ControlApi::PutRule(const Call& call) {
   return CommitRule(call, std::move(rule), "allowlist.put", body);
 }
 
-ApiResponse ControlApi::DeleteRule(const Call& call) {
+ApiResponse FirewallApi::DeleteRule(const ApiCall& call) {
   const auto& name = call.captures[0];
   auto before = RequireRule(name);
-  auto& firewall = *firewall_;
-  auto& policy = firewall.policy();
+  auto& policy = firewall_.policy();
   AuditEvent event{call.request.caller,
                    "allowlist.delete",
                    fmt::format("allowlist/{}", name),
@@ -157,9 +145,8 @@ ApiResponse ControlApi::DeleteRule(const Call& call) {
                    200,
                    ""};
   auto changes = policy.RemoveRule(name);
-  CommitMutation(
-      audit_, firewall_,
-      {event, [&] { store_.DeleteAllowlistRule(name); }, changes, [&] { policy.PutRule(before); }});
+  CommitMutation(audit_, {event, [&] { store_.DeleteAllowlistRule(name); }, changes,
+                          [&] { policy.PutRule(before); }, &firewall_});
   spdlog::info("allowlist {}: deleted by uid {}: {} elements removed", name,
                call.request.caller.uid, changes.size());
   auto body = AllowlistRuleToJson(before);
@@ -168,7 +155,7 @@ ApiResponse ControlApi::DeleteRule(const Call& call) {
   return JsonResponse(200, json{{"deleted", body}});
 }
 
-ApiResponse ControlApi::AssignRule(const Call& call) {
+ApiResponse FirewallApi::AssignRule(const ApiCall& call) {
   const auto& name = call.captures[0];
   const auto& vm = call.captures[1];
   auto rule = RequireRule(name);
@@ -185,7 +172,7 @@ ApiResponse ControlApi::AssignRule(const Call& call) {
   return CommitRule(call, std::move(rule), "allowlist.assign", {{"vm", vm}});
 }
 
-ApiResponse ControlApi::UnassignRule(const Call& call) {
+ApiResponse FirewallApi::UnassignRule(const ApiCall& call) {
   const auto& name = call.captures[0];
   const auto& vm = call.captures[1];
   RequireValidRuleName(name);

@@ -1,6 +1,6 @@
 #pragma once
 
-// Helpers shared by the control API's handlers (control_api.cpp, allowlist_api.cpp).
+// Helpers shared by the control API's route handlers.
 
 #include <chrono>
 #include <cstdint>
@@ -11,25 +11,18 @@
 #include <string_view>
 #include <vector>
 
-#include "netd/daemon/control_api.hpp"
+#include "netd/daemon/api_types.hpp"
 #include "netd/dhcp/ipam.hpp"
 
 namespace netd {
-
-// One request matched to its route, with the path's captured segments.
-struct ControlApi::Call {
-  const ApiRequest& request;
-  std::vector<std::string> captures;
-  std::map<std::string, std::string, std::less<>> query;
-};
 
 inline constexpr std::size_t kMaxVmIdLength = 64;
 
 ApiError BadRequest(std::string code, std::string message, std::string field = {});
 // The integer query parameter `key` (min-max), `fallback` when absent; a 400 naming it otherwise.
 std::int64_t QueryNumber(const std::map<std::string, std::string, std::less<>>& query,
-                         std::string_view key, std::int64_t fallback,
-                         std::int64_t min, std::int64_t max);
+                         std::string_view key, std::int64_t fallback, std::int64_t min,
+                         std::int64_t max);
 ApiError Unprocessable(std::string code, std::string message, std::string field = {});
 
 std::optional<std::string> PercentDecode(std::string_view text);

@@ -15,15 +15,20 @@
 #include <optional>
 
 #include "netd/daemon/audit.hpp"
+#include "netd/daemon/audit_api.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
+#include "netd/daemon/dns_api.hpp"
+#include "netd/daemon/firewall_api.hpp"
 #include "netd/daemon/firewall_reconciler.hpp"
 #include "netd/daemon/forwarding_guard.hpp"
 #include "netd/daemon/gateway_dns.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
+#include "netd/daemon/route_guard_status.hpp"
 #include "netd/daemon/store.hpp"
+#include "netd/daemon/vm_api.hpp"
 #include "netd/dhcp/ipam.hpp"
 #include "stored_state.hpp"
 
@@ -137,14 +142,10 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   boost::asio::signal_set reload_signal(io, SIGHUP);
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
 
-  ApiMetrics metrics;
-  ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
-  if (forwarding_guard) api.AttachForwardingGuard(&*forwarding_guard);
   // DHCP after the table: a VM gets its address only once its egress policy is in place.
   std::optional<DhcpServer> dhcp_server;
   if (gateway_firewall) {
     dhcp_server.emplace(io, config, ipam);
-    api.AttachDhcp(&dhcp_server->supervisor());
     try {
       dhcp_server->supervisor().Start();
     } catch (const std::exception& failure) {
@@ -156,14 +157,55 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   if (gateway_firewall) {
     filtered_dns.emplace(io, config, *gateway_firewall);
     filtered_dns->Start();
-    api.AttachDns(&filtered_dns->resolver());
   }
   // The host role keeps this host's bridges through ovsdb-server, reconnecting while it is away.
   std::optional<HostRole> host_role;
   if (config.HasRole(Role::kHost)) {
     host_role.emplace(io, config);
     host_role->Start();
-    api.AttachHost(&*host_role);
+  }
+
+  // The control API serves what this netd runs; the order of Serve is the order of /metrics.
+  ApiMetrics metrics;
+  ControlApi api(audit, metrics);
+  VmApi vm_api(config, store, audit, ipam);
+  api.Serve(vm_api);
+  if (dhcp_server) {
+    vm_api.AddObserver(*dhcp_server);
+    api.Serve(*dhcp_server);
+  }
+  std::optional<FirewallApi> firewall_api;
+  if (gateway_firewall) {
+    firewall_api.emplace(config, store, audit, ipam, *gateway_firewall);
+    vm_api.AddObserver(*firewall_api);
+    api.Serve(*firewall_api);
+  } else {
+    api.Refuse<FirewallApi>({409, "not_a_gateway",
+                             "this netd does not run the gateway role; allowlists live on the "
+                             "gateway",
+                             ""});
+  }
+  AuditApi audit_api(audit);
+  api.Serve(audit_api);
+  DaemonStatus daemon_status(config);
+  api.Serve(daemon_status);
+  std::optional<DnsApi> dns_api;
+  if (filtered_dns) {
+    dns_api.emplace(filtered_dns->resolver(), *gateway_firewall);
+    vm_api.AddObserver(*dns_api);
+    api.Serve(*dns_api);
+  } else {
+    api.Refuse<DnsApi>({409, "no_filtered_dns", "this netd does not run the gateway role", ""});
+  }
+  if (host_role) {
+    api.Serve(*host_role);
+  } else {
+    api.Refuse<HostRole>({409, "no_host_role", "this netd does not run the host role", ""});
+  }
+  std::optional<RouteGuardStatus> route_guard_status;
+  if (forwarding_guard) {
+    route_guard_status.emplace(*forwarding_guard);
+    api.Serve(*route_guard_status);
   }
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
@@ -175,7 +217,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   boost::asio::steady_timer expiry_timer(io);
   std::function<void(boost::system::error_code)> expire_forwards = [&](auto error) {
     if (error) return;
-    api.ExpireForwards();
+    firewall_api->ExpireForwards();
     expiry_timer.expires_after(std::chrono::milliseconds(200));
     expiry_timer.async_wait(expire_forwards);
   };

@@ -8,7 +8,7 @@
 #include "api_support.hpp"
 #include "mutation.hpp"
 #include "netd/daemon/audit.hpp"
-#include "netd/daemon/control_api.hpp"
+#include "netd/daemon/firewall_api.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
 
 namespace netd {
@@ -45,7 +45,7 @@ std::int64_t ReadTtl(const json& body, const Config& config) {
 
 }  // namespace
 
-json ControlApi::ForwardJson(const proxy::Forward& forward) const {
+json FirewallApi::ForwardJson(const proxy::Forward& forward) const {
   const auto& address = config_.gateway.forward_address;
   auto now = AuditChain::NowMs();
   return {{"id", forward.id},
@@ -60,16 +60,15 @@ json ControlApi::ForwardJson(const proxy::Forward& forward) const {
           {"expires_in_s", std::max<std::int64_t>(0, (forward.expires_ms - now) / 1000)}};
 }
 
-const proxy::Forward& ControlApi::RequireForward(std::string_view id) {
-  const auto* forward = RequireFirewall().forwards().Find(id);
+const proxy::Forward& FirewallApi::RequireForward(std::string_view id) {
+  const auto* forward = firewall_.forwards().Find(id);
   if (!forward) {
     throw ApiError{404, "no_such_forward", fmt::format("no forward with id {}", id), "id"};
   }
   return *forward;
 }
 
-ApiResponse ControlApi::OpenForward(const Call& call) {
-  auto& firewall = RequireFirewall();
+ApiResponse FirewallApi::OpenForward(const ApiCall& call) {
   auto body = ParseObjectBody(call.request.body);
   for (const auto& [key, value] : body.items()) {
     if (key != "vm" && key != "client_ip" && key != "port" && key != "ttl_s") {
@@ -124,7 +123,7 @@ ApiResponse ControlApi::OpenForward(const Call& call) {
   auto ttl_s = ReadTtl(body, config_);
   const auto* binding = ipam_.Find(vm);
   if (!binding) throw ApiError{404, "vm_not_bound", fmt::format("VM {} is not bound", vm), "vm"};
-  auto& forwards = firewall.forwards();
+  auto& forwards = firewall_.forwards();
   auto listen_port = forwards.FreePort(*client);
   if (!listen_port) {
     throw ApiError{409, "forward_ports_exhausted",
@@ -144,30 +143,28 @@ ApiResponse ControlApi::OpenForward(const Call& call) {
   forwards.Add(forward);
   AuditEvent event{
       call.request.caller, "forward.open", fmt::format("forward/{}", forward.id), body, 201, ""};
-  CommitMutation(audit_, firewall_,
-                 {event, [&] { store_.InsertForward(forward); }, changes,
-                  [&] { forwards.Remove(forward.id); }});
+  CommitMutation(audit_, {event, [&] { store_.InsertForward(forward); }, changes,
+                          [&] { forwards.Remove(forward.id); }, &firewall_});
   spdlog::info("forward {}: opened by uid {}: {}:{} -> {} {}:{} for {} s", forward.id,
                call.request.caller.uid, client->ToString(), forward.listen_port, vm,
                forward.vm_ip.ToString(), vm_port, ttl_s);
   return JsonResponse(201, ForwardJson(forward));
 }
 
-ApiResponse ControlApi::ListForwards(const Call&) {
+ApiResponse FirewallApi::ListForwards(const ApiCall&) {
   json list = json::array();
-  for (const auto& [id, forward] : RequireFirewall().forwards().all()) {
+  for (const auto& [id, forward] : firewall_.forwards().all()) {
     list.push_back(ForwardJson(forward));
   }
   return JsonResponse(200, {{"forwards", list}});
 }
 
-ApiResponse ControlApi::GetForward(const Call& call) {
+ApiResponse FirewallApi::GetForward(const ApiCall& call) {
   return JsonResponse(200, ForwardJson(RequireForward(call.captures[0])));
 }
 
-ApiResponse ControlApi::RenewForward(const Call& call) {
+ApiResponse FirewallApi::RenewForward(const ApiCall& call) {
   auto forward = RequireForward(call.captures[0]);
-  auto& firewall = *firewall_;
   auto body = call.request.body.empty() ? json::object() : ParseObjectBody(call.request.body);
   for (const auto& [key, value] : body.items()) {
     if (key != "ttl_s") {
@@ -182,19 +179,19 @@ ApiResponse ControlApi::RenewForward(const Call& call) {
   firewall::ElementChanges changes;
   changes.remove.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
   changes.add.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
-  auto& forwards = firewall.forwards();
+  auto& forwards = firewall_.forwards();
   forwards.SetExpiry(forward.id, forward.expires_ms);
   AuditEvent event{
       call.request.caller, "forward.renew", fmt::format("forward/{}", forward.id), body, 200, ""};
-  CommitMutation(audit_, firewall_,
-                 {event, [&] { store_.UpdateForwardExpiry(forward.id, forward.expires_ms); },
-                  changes, [&] { forwards.SetExpiry(forward.id, before); }});
+  CommitMutation(
+      audit_, {event, [&] { store_.UpdateForwardExpiry(forward.id, forward.expires_ms); }, changes,
+               [&] { forwards.SetExpiry(forward.id, before); }, &firewall_});
   spdlog::info("forward {}: renewed by uid {} for {} s", forward.id, call.request.caller.uid,
                ttl_s);
   return JsonResponse(200, ForwardJson(forward));
 }
 
-ApiResponse ControlApi::CloseForward(const Call& call) {
+ApiResponse FirewallApi::CloseForward(const ApiCall& call) {
   auto forward = RequireForward(call.captures[0]);
   AuditEvent event{call.request.caller,
                    "forward.close",
@@ -207,34 +204,32 @@ ApiResponse ControlApi::CloseForward(const Call& call) {
   return JsonResponse(200, {{"closed", ForwardJson(forward)}});
 }
 
-void ControlApi::RemoveForwards(const std::vector<proxy::Forward>& closing, const AuditEvent& event,
-                                bool in_kernel) {
-  auto& firewall = *firewall_;
-  auto& forwards = firewall.forwards();
+void FirewallApi::RemoveForwards(const std::vector<proxy::Forward>& closing,
+                                 const AuditEvent& event, bool in_kernel) {
+  auto& forwards = firewall_.forwards();
   auto now = AuditChain::NowMs();
   firewall::ElementChanges changes;
   for (const auto& forward : closing) {
     if (in_kernel) changes.remove.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
     forwards.Remove(forward.id);
   }
-  CommitMutation(audit_, firewall_,
-                 {event,
-                  [&] {
-                    for (const auto& forward : closing) store_.DeleteForward(forward.id);
-                  },
-                  changes,
-                  [&] {
-                    for (const auto& forward : closing) forwards.Add(forward);
-                  }});
-  for (const auto& forward : closing) firewall.CutForwardFlows(forward);
+  CommitMutation(audit_, {event,
+                          [&] {
+                            for (const auto& forward : closing) store_.DeleteForward(forward.id);
+                          },
+                          changes,
+                          [&] {
+                            for (const auto& forward : closing) forwards.Add(forward);
+                          },
+                          &firewall_});
+  for (const auto& forward : closing) firewall_.CutForwardFlows(forward);
 }
 
-std::size_t ControlApi::ExpireForwards() {
-  if (!firewall_) return 0;
+std::size_t FirewallApi::ExpireForwards() {
   auto now = AuditChain::NowMs();
-  auto expired = firewall_->forwards().ExpiredAt(now);
+  auto expired = firewall_.forwards().ExpiredAt(now);
   for (const auto& id : expired) {
-    auto forward = *firewall_->forwards().Find(id);
+    auto forward = *firewall_.forwards().Find(id);
     // Past its grace the kernel has dropped the element itself: delete only the rest.
     bool in_kernel = now < forward.expires_ms + GatewayFirewall::kForwardGraceMs / 2;
     AuditEvent event{Caller{0, 0, getpid(), "netd"},

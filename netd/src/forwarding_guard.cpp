@@ -97,33 +97,4 @@ void ForwardingGuard::Repair() {
   }
 }
 
-nlohmann::json ForwardingGuard::StatusJson() const {
-  nlohmann::json rules = nlohmann::json::array();
-  for (const auto& rule : guard_.planned()) rules.push_back(rule.ToString());
-  nlohmann::json forwarding = nlohmann::json::object();
-  for (const auto& [sysctl, on] : guard_.ForwardingState()) forwarding[sysctl] = on;
-  return {{"route_mark", fmt::format("{:#x}", guard_.spec().route_mark)},
-          {"rules", rules},
-          {"forwarding", forwarding},
-          {"rule_repairs", counters_.rule_repairs},
-          {"forwarding_repairs", counters_.forwarding_repairs},
-          {"repair_failures", counters_.repair_failures}};
-}
-
-std::string ForwardingGuard::Metrics() const {
-  return fmt::format(
-      "# HELP netd_route_guard_rule_repairs_total Policy-routing rules of the route guard added "
-      "or deleted again after someone else changed them.\n"
-      "# TYPE netd_route_guard_rule_repairs_total counter\n"
-      "netd_route_guard_rule_repairs_total {}\n"
-      "# HELP netd_route_guard_forwarding_repairs_total IPv4 forwarding sysctls of netd's "
-      "interfaces turned on again after someone turned them off.\n"
-      "# TYPE netd_route_guard_forwarding_repairs_total counter\n"
-      "netd_route_guard_forwarding_repairs_total {}\n"
-      "# HELP netd_route_guard_repair_failures_total Route guard repairs the kernel refused.\n"
-      "# TYPE netd_route_guard_repair_failures_total counter\n"
-      "netd_route_guard_repair_failures_total {}\n",
-      counters_.rule_repairs, counters_.forwarding_repairs, counters_.repair_failures);
-}
-
 }  // namespace netd

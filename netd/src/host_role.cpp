@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <set>
 
+#include "api_support.hpp"
+
 namespace netd {
 namespace {
 
@@ -131,8 +133,19 @@ void HostRole::WarnAboutInterfaces(const libvirt::DomainState& domain) const {
   }
 }
 
-nlohmann::json HostRole::LibvirtJson() const {
-  if (!libvirt_) return nullptr;
+void HostRole::ReportLibvirt(StatusReport& report) const {
+  if (!libvirt_) {
+    report.Status("/host/libvirt", nullptr);
+    return;
+  }
+  static constexpr Metric kConnected{"netd_libvirt_connected", MetricType::kGauge,
+                                     "Whether netd is connected to libvirt (1) or not (0)."};
+  static constexpr Metric kNetworkRepairs{
+      "netd_libvirt_network_repairs_total", MetricType::kCounter,
+      "Changes to libvirt's networks after they first stood as configured (destroyed, "
+      "undefined, redefined, autostart off)."};
+  static constexpr Metric kDomainEvents{"netd_libvirt_domain_events_total", MetricType::kCounter,
+                                        "Domain lifecycle events from libvirt."};
   auto status = libvirt_->status();
   auto networks = nlohmann::json::array();
   for (const auto& network : status.networks) {
@@ -144,53 +157,114 @@ nlohmann::json HostRole::LibvirtJson() const {
   }
   auto running = std::count_if(domains_.begin(), domains_.end(),
                                [](const auto& entry) { return entry.second.running; });
-  return {{"uri", status.uri},
-          {"connected", status.connected},
-          {"error", OrNull(status.error)},
-          {"networks", networks},
-          {"connects", status.connects},
-          {"connect_failures", status.connect_failures},
-          {"disconnects", status.disconnects},
-          {"network_changes", status.network_changes},
-          {"network_repairs", status.network_repairs},
-          {"domain_events", status.domain_events},
-          {"domains", domains_.size()},
-          {"domains_running", running}};
+  report.Status("/host/libvirt", {{"uri", status.uri},
+                                  {"error", OrNull(status.error)},
+                                  {"networks", networks},
+                                  {"connects", status.connects},
+                                  {"connect_failures", status.connect_failures},
+                                  {"disconnects", status.disconnects},
+                                  {"network_changes", status.network_changes},
+                                  {"domains", domains_.size()},
+                                  {"domains_running", running}});
+  report.Flag("/host/libvirt/connected", kConnected, status.connected);
+  report.Figure("/host/libvirt/network_repairs", kNetworkRepairs, status.network_repairs);
+  report.Figure("/host/libvirt/domain_events", kDomainEvents, status.domain_events);
 }
 
-nlohmann::json HostRole::StatusJson() const {
+void HostRole::Report(StatusReport& report) const {
+  static constexpr Metric kSynced{
+      "netd_ovsdb_synced", MetricType::kGauge,
+      "Whether netd holds ovsdb-server's current state (1) or not (0)."};
+  static constexpr Metric kDisconnects{"netd_ovsdb_disconnects_total", MetricType::kCounter,
+                                       "Connections to ovsdb-server lost."};
+  static constexpr Metric kBridgeRepairs{
+      "netd_ovs_bridge_repairs_total", MetricType::kCounter,
+      "Bridge changes made after the bridges first stood as configured (drift repaired)."};
+  static constexpr Metric kBridgeConflicts{
+      "netd_ovs_bridge_conflicts", MetricType::kGauge,
+      "Configured bridges that exist and are not netd's (left alone)."};
+  struct PortFigure {
+    std::string_view key;  // in each bridge's status
+    Metric metric;
+    std::uint64_t ovs::PortSecurity::Counters::*field;
+  };
+  static constexpr PortFigure kPortFigures[] = {
+      {"ports",
+       {"netd_ovs_ports", MetricType::kGauge, "Ports of the bridge."},
+       &ovs::PortSecurity::Counters::ports},
+      {"vm_ports_pinned",
+       {"netd_ovs_vm_ports_pinned", MetricType::kGauge,
+        "VM ports pinned to their MAC (and address), flows acknowledged by the switch."},
+       &ovs::PortSecurity::Counters::pinned},
+      {"ports_refused",
+       {"netd_ovs_ports_refused", MetricType::kGauge,
+        "Ports that get no flows (everything they send drops)."},
+       &ovs::PortSecurity::Counters::refused},
+      {"vm_ports_stopped",
+       {"netd_ovs_vm_ports_stopped", MetricType::kGauge,
+        "VM ports whose VM libvirt reports as not running (no flows)."},
+       &ovs::PortSecurity::Counters::stopped},
+      {"flows",
+       {"netd_ovs_flows", MetricType::kGauge,
+        "Port flows netd installed and the switch acknowledged."},
+       &ovs::PortSecurity::Counters::flows},
+      {"full_installs",
+       {"netd_ovs_flow_full_installs_total", MetricType::kCounter,
+        "Times netd installed a bridge's whole flow table (every OpenFlow connect)."},
+       &ovs::PortSecurity::Counters::full_installs},
+      {"failures",
+       {"netd_ovs_flow_failures_total", MetricType::kCounter,
+        "Flow batches the switch refused in part."},
+       &ovs::PortSecurity::Counters::failures},
+      {"flow_repairs",
+       {"netd_ovs_flow_repairs_total", MetricType::kCounter,
+        "Times the switch held other flows than netd installed (all installed again)."},
+       &ovs::PortSecurity::Counters::flow_repairs},
+      {"local_port_repairs",
+       {"netd_ovs_local_port_repairs_total", MetricType::kCounter,
+        "Times the bridge's internal port was found forwarding on a host without the gateway "
+        "role (isolated again)."},
+       &ovs::PortSecurity::Counters::local_port_repairs},
+  };
   const auto& ovsdb = client_.counters();
   const auto& bridges = bridges_.counters();
-  auto per_bridge = nlohmann::json::array();
-  for (const auto& security : port_security_) {
-    auto counters = security->counters();
-    per_bridge.push_back({{"bridge", security->spec().bridge},
-                          {"openflow_connected", security->openflow().ready()},
-                          {"ports", counters.ports},
-                          {"vm_ports_pinned", counters.pinned},
-                          {"ports_refused", counters.refused},
-                          {"vm_ports_stopped", counters.stopped},
-                          {"flows", counters.flows},
-                          {"full_installs", counters.full_installs},
-                          {"port_updates", counters.port_updates},
-                          {"failures", counters.failures},
-                          {"flow_repairs", counters.flow_repairs},
-                          {"local_port_repairs", counters.local_port_repairs}});
+  report.Status("/host/ovsdb", {{"remote", ovs::ToString(config_.host.ovsdb_remote)},
+                                {"connects", ovsdb.connects},
+                                {"connect_failures", ovsdb.connect_failures}});
+  report.Flag("/host/ovsdb/synced", kSynced, client_.synced());
+  report.Figure("/host/ovsdb/disconnects", kDisconnects, ovsdb.disconnects);
+  report.Status("/host/bridges", {{"in_sync", bridges_.in_sync()},
+                                  {"transactions", bridges.transactions},
+                                  {"failures", bridges.failures},
+                                  {"per_bridge", nlohmann::json::array()}});
+  report.Figure("/host/bridges/repairs", kBridgeRepairs, bridges.repairs);
+  report.Figure("/host/bridges/conflicts", kBridgeConflicts, bridges.conflicts);
+  ReportLibvirt(report);
+  for (const auto& figure : kPortFigures) report.Declare(figure.metric);
+  for (std::size_t i = 0; i < port_security_.size(); ++i) {
+    const auto& security = *port_security_[i];
+    auto counters = security.counters();
+    auto path = fmt::format("/host/bridges/per_bridge/{}", i);
+    const auto& bridge = security.spec().bridge;
+    report.Status(path + "/bridge", bridge);
+    report.Status(path + "/openflow_connected", security.openflow().ready());
+    report.Status(path + "/port_updates", counters.port_updates);
+    for (const auto& figure : kPortFigures) {
+      report.Figure(fmt::format("{}/{}", path, figure.key), figure.metric, counters.*figure.field,
+                    {{"bridge", bridge}});
+    }
   }
-  return {{"ovsdb",
-           {{"remote", ovs::ToString(config_.host.ovsdb_remote)},
-            {"synced", client_.synced()},
-            {"connects", ovsdb.connects},
-            {"connect_failures", ovsdb.connect_failures},
-            {"disconnects", ovsdb.disconnects}}},
-          {"bridges",
-           {{"in_sync", bridges_.in_sync()},
-            {"transactions", bridges.transactions},
-            {"repairs", bridges.repairs},
-            {"failures", bridges.failures},
-            {"conflicts", bridges.conflicts},
-            {"per_bridge", per_bridge}}},
-          {"libvirt", LibvirtJson()}};
+}
+
+std::span<const RouteOf<HostRole>> HostRole::Routes() {
+  static constexpr RouteOf<HostRole> kRoutes[] = {
+      {"GET", "/v1/host/ports", AccessLevel::kService, "", "", &HostRole::HostPorts},
+  };
+  return kRoutes;
+}
+
+ApiResponse HostRole::HostPorts(const ApiCall&) {
+  return JsonResponse(200, {{"ports", PortsJson()}});
 }
 
 nlohmann::json HostRole::PortsJson() const {
@@ -214,75 +288,6 @@ nlohmann::json HostRole::PortsJson() const {
     }
   }
   return ports;
-}
-
-std::string HostRole::Metrics() const {
-  const auto& bridges = bridges_.counters();
-  auto out = fmt::format(
-      "# HELP netd_ovsdb_synced Whether netd holds ovsdb-server's current state (1) or not (0).\n"
-      "# TYPE netd_ovsdb_synced gauge\nnetd_ovsdb_synced {}\n"
-      "# HELP netd_ovsdb_disconnects_total Connections to ovsdb-server lost.\n"
-      "# TYPE netd_ovsdb_disconnects_total counter\nnetd_ovsdb_disconnects_total {}\n"
-      "# HELP netd_ovs_bridge_repairs_total Bridge changes made after the bridges first stood "
-      "as configured (drift repaired).\n"
-      "# TYPE netd_ovs_bridge_repairs_total counter\nnetd_ovs_bridge_repairs_total {}\n"
-      "# HELP netd_ovs_bridge_conflicts Configured bridges that exist and are not netd's (left "
-      "alone).\n"
-      "# TYPE netd_ovs_bridge_conflicts gauge\nnetd_ovs_bridge_conflicts {}\n",
-      client_.synced() ? 1 : 0, client_.counters().disconnects, bridges.repairs, bridges.conflicts);
-  if (libvirt_) {
-    auto status = libvirt_->status();
-    out += fmt::format(
-        "# HELP netd_libvirt_connected Whether netd is connected to libvirt (1) or not (0).\n"
-        "# TYPE netd_libvirt_connected gauge\nnetd_libvirt_connected {}\n"
-        "# HELP netd_libvirt_network_repairs_total Changes to libvirt's networks after they first "
-        "stood as configured (destroyed, undefined, redefined, autostart off).\n"
-        "# TYPE netd_libvirt_network_repairs_total counter\n"
-        "netd_libvirt_network_repairs_total {}\n"
-        "# HELP netd_libvirt_domain_events_total Domain lifecycle events from libvirt.\n"
-        "# TYPE netd_libvirt_domain_events_total counter\nnetd_libvirt_domain_events_total {}\n",
-        status.connected ? 1 : 0, status.network_repairs, status.domain_events);
-  }
-  struct Family {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::uint64_t ovs::PortSecurity::Counters::*field;
-  };
-  static constexpr Family kFamilies[] = {
-      {"netd_ovs_ports", "gauge", "Ports of the bridge.", &ovs::PortSecurity::Counters::ports},
-      {"netd_ovs_vm_ports_pinned", "gauge",
-       "VM ports pinned to their MAC (and address), flows acknowledged by the switch.",
-       &ovs::PortSecurity::Counters::pinned},
-      {"netd_ovs_ports_refused", "gauge", "Ports that get no flows (everything they send drops).",
-       &ovs::PortSecurity::Counters::refused},
-      {"netd_ovs_vm_ports_stopped", "gauge",
-       "VM ports whose VM libvirt reports as not running (no flows).",
-       &ovs::PortSecurity::Counters::stopped},
-      {"netd_ovs_flows", "gauge", "Port flows netd installed and the switch acknowledged.",
-       &ovs::PortSecurity::Counters::flows},
-      {"netd_ovs_flow_full_installs_total", "counter",
-       "Times netd installed a bridge's whole flow table (every OpenFlow connect).",
-       &ovs::PortSecurity::Counters::full_installs},
-      {"netd_ovs_flow_failures_total", "counter", "Flow batches the switch refused in part.",
-       &ovs::PortSecurity::Counters::failures},
-      {"netd_ovs_flow_repairs_total", "counter",
-       "Times the switch held other flows than netd installed (all installed again).",
-       &ovs::PortSecurity::Counters::flow_repairs},
-      {"netd_ovs_local_port_repairs_total", "counter",
-       "Times the bridge's internal port was found forwarding on a host without the gateway "
-       "role (isolated again).",
-       &ovs::PortSecurity::Counters::local_port_repairs},
-  };
-  for (const auto& family : kFamilies) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, family.help, family.name,
-                       family.type);
-    for (const auto& security : port_security_) {
-      out += fmt::format("{}{{bridge=\"{}\"}} {}\n", family.name, security->spec().bridge,
-                         security->counters().*family.field);
-    }
-  }
-  return out;
 }
 
 }  // namespace netd

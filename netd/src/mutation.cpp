@@ -6,7 +6,21 @@
 
 namespace netd {
 
-void CommitMutation(AuditChain& audit, GatewayFirewall* firewall, const Mutation& mutation) {
+void Mutation::WriteFirst(std::function<void()> rows) {
+  write_rows = [rows = std::move(rows), planned = std::move(write_rows)] {
+    rows();
+    if (planned) planned();
+  };
+}
+
+void Mutation::UndoAlso(std::function<void()> undo) {
+  undo_memory = [undo = std::move(undo), planned = std::move(undo_memory)] {
+    if (planned) planned();
+    undo();
+  };
+}
+
+void CommitMutation(AuditChain& audit, const Mutation& mutation) {
   const auto write_rows = [&] {
     if (mutation.write_rows) mutation.write_rows();
   };
@@ -22,13 +36,14 @@ void CommitMutation(AuditChain& audit, GatewayFirewall* firewall, const Mutation
     }
     return;
   }
-  assert(firewall != nullptr && "a kernel change without the gateway role");
-  firewall->Apply(*mutation.kernel, undo_memory, [&](const std::function<void()>& apply_kernel) {
-    audit.Record(mutation.event, [&] {
-      write_rows();
-      apply_kernel();
-    });
-  });
+  assert(mutation.firewall != nullptr && "a kernel change without the gateway role");
+  mutation.firewall->Apply(*mutation.kernel, undo_memory,
+                           [&](const std::function<void()>& apply_kernel) {
+                             audit.Record(mutation.event, [&] {
+                               write_rows();
+                               apply_kernel();
+                             });
+                           });
 }
 
 }  // namespace netd

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <optional>
+#include <utility>
 
 #include "netd/daemon/audit.hpp"
 #include "netd/firewall/packet_filter.hpp"
@@ -15,6 +16,16 @@ class GatewayFirewall;
 // `undo_memory` puts it back. CommitMutation then takes every mutation the same way
 // (docs/architecture.md, "A mutation, end to end").
 struct Mutation {
+  // Unset parts: no rows besides the audit record, no kernel change, nothing to undo.
+  Mutation(AuditEvent event, std::function<void()> write_rows = {},
+           std::optional<firewall::ElementChanges> kernel = std::nullopt,
+           std::function<void()> undo_memory = {}, GatewayFirewall* firewall = nullptr)
+      : event(std::move(event)),
+        write_rows(std::move(write_rows)),
+        kernel(std::move(kernel)),
+        undo_memory(std::move(undo_memory)),
+        firewall(firewall) {}
+
   AuditEvent event;
   // The store rows to write, inside the transaction that appends the audit record.
   std::function<void()> write_rows;
@@ -22,12 +33,19 @@ struct Mutation {
   // the firewall, which keeps DNS-learned elements in line with the policy).
   std::optional<firewall::ElementChanges> kernel;
   std::function<void()> undo_memory;
+  // Who applies `kernel`: the gateway's firewall (null when there is no kernel part).
+  GatewayFirewall* firewall = nullptr;
+
+  // For a capability that takes part in another's mutation (a binding): its rows are written
+  // before the ones already planned, its undo runs after theirs.
+  void WriteFirst(std::function<void()> rows);
+  void UndoAlso(std::function<void()> undo);
 };
 
 // Opens a store transaction, writes the rows and the audit record, applies the kernel batch,
 // commits. A refusal at any step (store, kernel, commit) leaves store, kernel and memory as
 // they were: the transaction rolls back, a batch the kernel took is applied inverted, memory is
 // undone, and the error propagates for the route table to audit as refused.
-void CommitMutation(AuditChain& audit, GatewayFirewall* firewall, const Mutation& mutation);
+void CommitMutation(AuditChain& audit, const Mutation& mutation);
 
 }  // namespace netd

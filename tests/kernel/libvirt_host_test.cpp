@@ -20,6 +20,7 @@
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
 #include "netd/testing/libvirt_test_driver.hpp"
+#include "netd/testing/status_of.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd {
@@ -70,7 +71,7 @@ class LibvirtHostTest : public ::testing::Test {
     role_ = std::make_unique<HostRole>(io_, config_);
     role_->Start();
     ASSERT_TRUE(RunUntil(10s, [&] {
-      auto status = role_->StatusJson();
+      auto status = testing::StatusOf(*role_)["host"];
       return status["bridges"]["in_sync"].get<bool>() &&
              status["bridges"]["per_bridge"][0]["openflow_connected"].get<bool>() &&
              status["libvirt"]["networks"][0]["as_specified"].get<bool>() &&
@@ -123,7 +124,7 @@ TEST_F(LibvirtHostTest, TheBridgesLibvirtNetworksAreDefinedStartedAndAutostarted
             (libvirt::LibvirtNetworkSpec{"secure", "br-secure", 1081, true}));
   EXPECT_TRUE(libvirt_.Active("secure"));
   EXPECT_TRUE(libvirt_.Autostart("secure"));
-  auto status = role_->StatusJson()["libvirt"];
+  auto status = testing::StatusOf(*role_)["host"]["libvirt"];
   EXPECT_EQ(status["uri"], "test:///default");
   ASSERT_EQ(status["networks"].size(), 1u);
   EXPECT_TRUE(status["networks"][0]["as_specified"].get<bool>()) << status.dump();
@@ -153,14 +154,14 @@ TEST_F(LibvirtHostTest, AStoppedVmsPortGetsNoFlowsUntilTheVmRunsAgain) {
       << "the switch still holds flows of the stopped VM's port:\n"
       << PortFlows("vnet0");
   EXPECT_FALSE(vm.Ping("10.81.0.1", 2)) << "the stopped VM's port still passes";
-  EXPECT_EQ(role_->StatusJson()["bridges"]["per_bridge"][0]["vm_ports_stopped"], 1);
+  EXPECT_EQ(testing::StatusOf(*role_)["host"]["bridges"]["per_bridge"][0]["vm_ports_stopped"], 1);
 
   // libvirt starts it again: its port is pinned at once.
   ASSERT_EQ(virDomainCreate(domain.get()), 0);
   ASSERT_TRUE(RunUntil(5s, [&] { return PortIs("vnet0", "pinned"); }));
   EXPECT_NE(PortFlows("vnet0").find("in_port"), std::string::npos);
   EXPECT_TRUE(vm.Ping("10.81.0.1")) << "the restarted VM's port does not pass";
-  EXPECT_GE(role_->StatusJson()["libvirt"]["domain_events"].get<int>(), 2);
+  EXPECT_GE(testing::StatusOf(*role_)["host"]["libvirt"]["domain_events"].get<int>(), 2);
 }
 
 TEST_F(LibvirtHostTest, PortsOfVmsLibvirtDoesNotKnowArePinnedFromOvsdbAlone) {

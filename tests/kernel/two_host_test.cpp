@@ -23,6 +23,7 @@
 #include "netd/lab/guard.hpp"
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
+#include "netd/testing/status_of.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd {
@@ -91,7 +92,7 @@ class TwoHostTest : public ::testing::Test {
   }
 
   static bool Connected(const HostRole& role) {
-    auto status = role.StatusJson();
+    auto status = testing::StatusOf(role)["host"];
     if (!status["bridges"]["in_sync"].get<bool>()) return false;
     for (const auto& bridge : status["bridges"]["per_bridge"]) {
       if (!bridge["openflow_connected"].get<bool>()) return false;
@@ -302,7 +303,8 @@ TEST_F(TwoHostTest, AnInternalPortMadeToForwardBehindNetdsBackIsIsolatedAgain) {
                   .ok());
   ASSERT_FALSE(LocalPortIsolated(1));
   auto repairs = [&] {
-    return roles_[0]->StatusJson()["bridges"]["per_bridge"][0]["local_port_repairs"].get<int>();
+    return testing::StatusOf(*roles_[0])["host"]["bridges"]["per_bridge"][0]["local_port_repairs"]
+        .get<int>();
   };
   EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return repairs() >= 1; }));
   EXPECT_TRUE(LocalPortIsolated(1));

@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "netd/daemon/audit_api.hpp"
+#include "netd/daemon/firewall_api.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/vm_api.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
@@ -71,7 +74,20 @@ class ControlApiTest : public ::testing::Test {
   ApiMetrics metrics_;
   testing::RecordingPacketFilter kernel_;
   GatewayFirewall firewall_{config_, kernel_};
-  ControlApi api_{config_, store_, audit_, ipam_, metrics_, &firewall_};
+  ControlApi api_{audit_, metrics_};
+  VmApi vm_api_{config_, store_, audit_, ipam_};
+  FirewallApi firewall_api_{config_, store_, audit_, ipam_, firewall_};
+  AuditApi audit_api_{audit_};
+  DaemonStatus daemon_status_{config_};
+
+ public:
+  ControlApiTest() {
+    vm_api_.AddObserver(firewall_api_);
+    api_.Serve(vm_api_);
+    api_.Serve(firewall_api_);
+    api_.Serve(audit_api_);
+    api_.Serve(daemon_status_);
+  }
 };
 
 TEST_F(ControlApiTest, BindAllocatesLowestAddressAndEncodesItInTheMac) {
@@ -173,6 +189,25 @@ TEST_F(ControlApiTest, RolesAreEnforced) {
   EXPECT_EQ(ipam_.size(), 0u);
   // Admins may do what services do.
   EXPECT_EQ(Call("PUT", "/v1/vms/vm1", R"({"network":"secure"})", AccessLevel::kAdmin).status, 201);
+}
+
+// A netd without a capability answers its routes with the capability's refusal, audits refused
+// mutations as any other, and shows its status section as null.
+TEST_F(ControlApiTest, ACapabilityThisNetdDoesNotRunIsRefusedNotUnknown) {
+  ControlApi api{audit_, metrics_};
+  api.Serve(vm_api_);
+  api.Refuse<FirewallApi>({409, "not_a_gateway", "no gateway here", ""});
+  auto status = json::parse(api.Handle({"GET", "/v1/status", "", {}, AccessLevel::kService}).body);
+  EXPECT_EQ(status["firewall"], nullptr);
+  EXPECT_EQ(status["dhcp"], nullptr);
+  EXPECT_EQ(status["drift"]["repairs"], 0);
+  auto put = api.Handle({"PUT", "/v1/allowlist/r", "{}", {7, 7, 7, "x"}, AccessLevel::kAdmin});
+  EXPECT_EQ(put.status, 409) << put.body;
+  EXPECT_EQ(json::parse(put.body)["error"]["code"], "not_a_gateway");
+  EXPECT_EQ(LastAudit()["action"], "allowlist.put");
+  EXPECT_EQ(LastAudit()["error_code"], "not_a_gateway");
+  EXPECT_EQ(api.Handle({"GET", "/v1/forwards", "", {}, AccessLevel::kService}).status, 409);
+  EXPECT_EQ(api.Handle({"GET", "/v1/nothing", "", {}, AccessLevel::kService}).status, 404);
 }
 
 TEST_F(ControlApiTest, NonUtf8InputNeverBreaksTheAnswerOrTheAudit) {
@@ -375,7 +410,9 @@ TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
   config_.gateway.max_allowlist_elements = 3;
   GatewayFirewall small{config_, kernel_};
   small.Start({store_.LoadBindings(), {}, {}});
-  ControlApi api{config_, store_, audit_, ipam_, metrics_, &small};
+  FirewallApi small_api{config_, store_, audit_, ipam_, small};
+  ControlApi api{audit_, metrics_};
+  api.Serve(small_api);
   auto answer = api.Handle(
       {"PUT", "/v1/allowlist/big", Rule("*").dump(), {0, 0, 1, ""}, AccessLevel::kAdmin});
   EXPECT_EQ(answer.status, 422) << answer.body;
@@ -515,9 +552,9 @@ TEST_F(ForwardApiTest, UnbindingAVmClosesItsForwards) {
 TEST_F(ForwardApiTest, ExpiredForwardsLeaveTheStoreAndTheKernel) {
   auto opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 1}});
   ASSERT_EQ(opened.status, 201);
-  EXPECT_EQ(api_.ExpireForwards(), 0u);
+  EXPECT_EQ(firewall_api_.ExpireForwards(), 0u);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_EQ(api_.ExpireForwards(), 1u);
+  EXPECT_EQ(firewall_api_.ExpireForwards(), 1u);
   EXPECT_TRUE(kernel_.forwards.empty());
   EXPECT_TRUE(store_.LoadForwards().empty());
   EXPECT_EQ(LastAudit()["action"], "forward.expire");

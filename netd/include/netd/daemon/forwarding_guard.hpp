@@ -30,8 +30,7 @@ class ForwardingGuard {
   void EnableForwarding();
   void Stop();
 
-  nlohmann::json StatusJson() const;
-  std::string Metrics() const;
+  const firewall::RouteGuard& route_guard() const { return guard_; }
 
   struct Counters {
     std::uint64_t rule_repairs = 0;        // rules added or deleted after the first sync

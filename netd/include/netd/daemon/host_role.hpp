@@ -4,9 +4,11 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "netd/daemon/capability.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/libvirt/client.hpp"
 #include "netd/ovs/bridges.hpp"
@@ -20,23 +22,25 @@ namespace netd {
 // through the bridge's management socket), keeps libvirt's networks for the bridges, and
 // follows libvirt's domain events: a port whose VM is not running gets no flows. See
 // docs/host.md.
-class HostRole {
+class HostRole final : public Capability {
  public:
   HostRole(boost::asio::io_context& io, const Config& config);
   void Start();
   void Stop();
 
-  // `/v1/status` host: the OVSDB connection, the bridges, and per bridge its ports and flows.
-  nlohmann::json StatusJson() const;
+  static std::span<const RouteOf<HostRole>> Routes();
+  // The status's host section: the OVSDB connection, the bridges, and per bridge its ports and
+  // flows; libvirt.
+  void Report(StatusReport& report) const override;
   // `GET /v1/host/ports`: every port of the managed bridges with its MAC, address and state.
   nlohmann::json PortsJson() const;
-  std::string Metrics() const;
 
  private:
+  ApiResponse HostPorts(const ApiCall& call);
   // libvirt's domains: all of them (`complete`) or those an event was about.
   void OnDomains(std::vector<libvirt::DomainState> domains, bool complete);
   void WarnAboutInterfaces(const libvirt::DomainState& domain) const;
-  nlohmann::json LibvirtJson() const;
+  void ReportLibvirt(StatusReport& report) const;
 
   const Config& config_;
   ovs::OvsdbClient client_;

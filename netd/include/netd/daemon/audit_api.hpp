@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <span>
+
+#include "netd/daemon/audit.hpp"
+#include "netd/daemon/capability.hpp"
+#include "netd/daemon/config.hpp"
+
+namespace netd {
+
+// The audit chain's routes (/v1/audit, /v1/audit/verify) and its length.
+class AuditApi final : public Capability {
+ public:
+  explicit AuditApi(AuditChain& audit) : audit_(audit) {}
+
+  static std::span<const RouteOf<AuditApi>> Routes();
+  void Report(StatusReport& report) const override;
+
+ private:
+  ApiResponse ReadAudit(const ApiCall& call);
+  ApiResponse VerifyAudit(const ApiCall& call);
+
+  AuditChain& audit_;
+};
+
+// What this netd is: version, roles, when it started.
+class DaemonStatus final : public Capability {
+ public:
+  explicit DaemonStatus(const Config& config);
+  void Report(StatusReport& report) const override;
+
+ private:
+  const Config& config_;
+  std::chrono::system_clock::time_point started_at_;
+};
+
+}  // namespace netd

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netd/common/object_id.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/dhcp/ipam.hpp"
 
@@ -23,13 +24,11 @@ struct ControlApi::Call {
   std::map<std::string, std::string, std::less<>> query;
 };
 
-inline constexpr std::size_t kMaxVmIdLength = 64;
-
 ApiError BadRequest(std::string code, std::string message, std::string field = {});
 // The integer query parameter `key` (min-max), `fallback` when absent; a 400 naming it otherwise.
 std::int64_t QueryNumber(const std::map<std::string, std::string, std::less<>>& query,
-                         std::string_view key, std::int64_t fallback,
-                         std::int64_t min, std::int64_t max);
+                         std::string_view key, std::int64_t fallback, std::int64_t min,
+                         std::int64_t max);
 ApiError Unprocessable(std::string code, std::string message, std::string field = {});
 
 std::optional<std::string> PercentDecode(std::string_view text);
@@ -37,8 +36,6 @@ std::vector<std::string_view> Split(std::string_view text, char separator);
 std::string IsoTime(std::int64_t ms);
 std::int64_t ToMs(std::chrono::system_clock::time_point time);
 
-// VM ids and allowlist rule names: 1-64 of A-Z a-z 0-9 . _ -
-bool IsValidObjectId(std::string_view id);
 void RequireValidVmId(std::string_view vm);
 
 nlohmann::json BindingJson(const dhcp::VmBinding& binding);

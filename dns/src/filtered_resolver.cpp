@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 
+#include "netd/allowlist/qtypes.hpp"
+
 namespace netd::dns {
 namespace {
 
@@ -235,8 +237,8 @@ void FilteredResolver::OnUpstreamAnswer(const std::shared_ptr<Pending>& pending,
   const auto& query = pending->query;
   auto fail = [&](const std::string& why) {
     pending->reply(BuildResponse(query, Rcode::kServFail));
-    spdlog::debug("dns: vm {}: {} {}: SERVFAIL: {}", pending->vm, query.name, TypeName(query.type),
-                  why);
+    spdlog::debug("dns: vm {}: {} {}: SERVFAIL: {}", pending->vm, query.name,
+                  allowlist::QtypeName(query.type), why);
     Record(timed_out ? Verdict::kUpstreamTimeout : Verdict::kServfail, pending->vm, pending->source,
            query);
   };
@@ -414,13 +416,13 @@ void FilteredResolver::Record(Verdict verdict, const std::string& vm, Ipv4Addres
       verdict == Verdict::kAllowed || verdict == Verdict::kCached || verdict == Verdict::kLocal;
   if (routine) {
     if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("dns: vm {}: {} {} {}", vm, query.name, TypeName(query.type),
+      spdlog::debug("dns: vm {}: {} {} {}", vm, query.name, allowlist::QtypeName(query.type),
                     ToString(verdict));
     }
   } else if (MayLog()) {
     spdlog::info("dns: vm={} source={} name={} type={} verdict={}", vm.empty() ? "-" : vm,
-                 source.ToString(), query.name.empty() ? "-" : query.name, TypeName(query.type),
-                 ToString(verdict));
+                 source.ToString(), query.name.empty() ? "-" : query.name,
+                 allowlist::QtypeName(query.type), ToString(verdict));
   }
   if (decisions_.size() < kDecisionsKept) decisions_.emplace_back();
   auto& slot = decisions_[next_decision_];

@@ -20,32 +20,6 @@ constexpr std::uint16_t kEdnsPayload = 1232;
 
 using Labels = std::vector<std::string>;
 
-struct TypeEntry {
-  std::uint16_t type;
-  std::string_view name;
-  bool forwardable;  // a rule's `qtypes` may name it
-};
-// ANY and NULL are named but never forwardable: ANY asks for everything a zone holds, NULL
-// carries arbitrary bytes.
-constexpr TypeEntry kTypes[] = {
-    {type::kA, "A", true},
-    {type::kNs, "NS", true},
-    {type::kCname, "CNAME", true},
-    {type::kSoa, "SOA", true},
-    {10, "NULL", false},
-    {type::kPtr, "PTR", true},
-    {type::kMx, "MX", true},
-    {type::kTxt, "TXT", true},
-    {type::kAaaa, "AAAA", true},
-    {type::kSrv, "SRV", true},
-    {type::kDname, "DNAME", false},
-    {type::kOpt, "OPT", false},
-    {64, "SVCB", true},
-    {65, "HTTPS", true},
-    {type::kAny, "ANY", false},
-    {257, "CAA", true},
-};
-
 char LowerAscii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
@@ -209,38 +183,6 @@ Header ReadHeader(Reader& reader) {
 }
 
 }  // namespace
-
-std::string TypeName(std::uint16_t type) {
-  for (const auto& entry : kTypes) {
-    if (entry.type == type) return std::string(entry.name);
-  }
-  return "TYPE" + std::to_string(type);
-}
-
-std::optional<std::uint16_t> ForwardableType(std::string_view name) {
-  for (const auto& entry : kTypes) {
-    if (entry.forwardable && entry.name.size() == name.size() &&
-        std::equal(name.begin(), name.end(), entry.name.begin(),
-                   [](char a, char b) { return LowerAscii(a) == LowerAscii(b); })) {
-      return entry.type;
-    }
-  }
-  return std::nullopt;
-}
-
-std::string_view ForwardableTypeNames() {
-  static const std::string names = [] {
-    std::vector<std::string_view> sorted;
-    for (const auto& entry : kTypes) {
-      if (entry.forwardable) sorted.push_back(entry.name);
-    }
-    std::sort(sorted.begin(), sorted.end());
-    std::string joined;
-    for (auto name : sorted) joined += (joined.empty() ? "" : ", ") + std::string(name);
-    return joined;
-  }();
-  return names;
-}
 
 ParsedQuery ParseQuery(std::span<const std::uint8_t> message) {
   ParsedQuery parsed;

@@ -174,21 +174,6 @@ TEST(DnsQuery, TheUpstreamGetsTheNameInLowerCaseAndTheVmItsOwnCaseBack) {
   EXPECT_FALSE(RestoreQuestion(short_answer, *parsed.query));
 }
 
-TEST(DnsTypes, OnlyTypesARuleMayAllowAreForwardable) {
-  EXPECT_EQ(ForwardableType("A"), type::kA);
-  EXPECT_EQ(ForwardableType("aaaa"), type::kAaaa);
-  EXPECT_EQ(ForwardableType("Txt"), type::kTxt);
-  EXPECT_EQ(ForwardableType("HTTPS"), 65);
-  EXPECT_FALSE(ForwardableType("ANY"));
-  EXPECT_FALSE(ForwardableType("NULL"));
-  EXPECT_FALSE(ForwardableType("OPT"));
-  EXPECT_FALSE(ForwardableType("TYPE1"));
-  EXPECT_FALSE(ForwardableType(""));
-  EXPECT_EQ(TypeName(type::kTxt), "TXT");
-  EXPECT_EQ(TypeName(10), "NULL");
-  EXPECT_EQ(TypeName(4242), "TYPE4242");
-}
-
 TEST(DnsResponse, RefusedAddressesAreRemovedFromEverySectionAndTheRestKept) {
   // The chain's address, and the same address again in the additional section.
   auto message = ChainResponse();

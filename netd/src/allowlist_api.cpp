@@ -6,9 +6,10 @@
 
 #include "api_support.hpp"
 #include "mutation.hpp"
-#include "netd/daemon/allowlist_codec.hpp"
+#include "netd/allowlist/rule_codec.hpp"
 #include "netd/daemon/firewall_api.hpp"
 #include "netd/daemon/gateway_firewall.hpp"
+#include "stored_state.hpp"
 
 namespace netd {
 
@@ -21,8 +22,20 @@ void RequireValidRuleName(std::string_view name) {
     throw Unprocessable("invalid_rule_name",
                         fmt::format("rule name \"{}\" is invalid: expected 1-{} characters of "
                                     "A-Z, a-z, 0-9, '.', '_' or '-'",
-                                    name.substr(0, 80), kMaxVmIdLength),
+                                    name.substr(0, 80), kMaxObjectIdLength),
                         "rule");
+  }
+}
+
+// The rule `body` names, or the API's error for what is wrong with it: a body of the wrong
+// shape is a 400, a value no rule may hold a 422.
+allowlist::AllowlistRule ParseRuleBody(std::string_view name, const json& body,
+                                       const Config& config) {
+  try {
+    return allowlist::ParseAllowlistRule(name, body, RuleCodecOptionsFrom(config));
+  } catch (const allowlist::RuleError& error) {
+    auto status = error.kind() == allowlist::RuleError::Kind::kShape ? 400 : 422;
+    throw ApiError{status, error.code(), error.what(), error.field()};
   }
 }
 
@@ -53,7 +66,7 @@ void FirewallApi::RequireAssignableVm(std::string_view vm, const std::string& fi
 }
 
 json FirewallApi::RuleJson(const allowlist::AllowlistRule& rule) const {
-  auto body = AllowlistRuleToJson(rule);
+  auto body = allowlist::AllowlistRuleToJson(rule);
   body["created_at"] = IsoTime(rule.created_ms);
   body["updated_at"] = IsoTime(rule.updated_ms);
   body.erase("created_ms");
@@ -99,7 +112,7 @@ ApiResponse FirewallApi::CommitRule(const ApiCall& call, allowlist::AllowlistRul
                     rule.name, total, firewall_.max_allow_elements()),
         "destinations");
   }
-  auto stored = AllowlistRuleToJson(rule).dump();
+  auto stored = allowlist::AllowlistRuleToJson(rule).dump();
   CommitMutation(audit_, {event, [&] { store_.PutAllowlistRule(rule.name, stored); }, changes, undo,
                           &firewall_});
   spdlog::info("allowlist {}: {} by uid {}: {} element changes, {} bound VMs", rule.name,
@@ -125,7 +138,7 @@ ApiResponse FirewallApi::PutRule(const ApiCall& call) {
   const auto& name = call.captures[0];
   RequireValidRuleName(name);
   auto body = ParseObjectBody(call.request.body);
-  auto rule = ParseAllowlistRule(name, body, config_);
+  auto rule = ParseRuleBody(name, body, config_);
   if (!rule.all_vms) {
     for (std::size_t i = 0; i < rule.vms.size(); ++i) {
       RequireAssignableVm(rule.vms[i], "vms");
@@ -149,7 +162,7 @@ ApiResponse FirewallApi::DeleteRule(const ApiCall& call) {
                           [&] { policy.PutRule(before); }, &firewall_});
   spdlog::info("allowlist {}: deleted by uid {}: {} elements removed", name,
                call.request.caller.uid, changes.size());
-  auto body = AllowlistRuleToJson(before);
+  auto body = allowlist::AllowlistRuleToJson(before);
   body.erase("created_ms");
   body.erase("updated_ms");
   return JsonResponse(200, json{{"deleted", body}});

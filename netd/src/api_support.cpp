@@ -3,7 +3,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <charconv>
 
 namespace netd {
@@ -70,20 +69,12 @@ std::int64_t ToMs(std::chrono::system_clock::time_point time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
 
-bool IsValidObjectId(std::string_view vm) {
-  if (vm.empty() || vm.size() > kMaxVmIdLength) return false;
-  return std::all_of(vm.begin(), vm.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
 void RequireValidVmId(std::string_view vm) {
   if (!IsValidObjectId(vm)) {
     throw Unprocessable("invalid_vm_id",
                         fmt::format("VM id \"{}\" is invalid: expected 1-{} characters of "
                                     "A-Z, a-z, 0-9, '.', '_' or '-'",
-                                    vm.substr(0, 80), kMaxVmIdLength),
+                                    vm.substr(0, 80), kMaxObjectIdLength),
                         "vm");
   }
 }

@@ -11,12 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "netd/common/object_id.hpp"
 #include "netd/daemon/api_types.hpp"
 #include "netd/dhcp/ipam.hpp"
 
 namespace netd {
-
-inline constexpr std::size_t kMaxVmIdLength = 64;
 
 ApiError BadRequest(std::string code, std::string message, std::string field = {});
 // The integer query parameter `key` (min-max), `fallback` when absent; a 400 naming it otherwise.
@@ -30,8 +29,6 @@ std::vector<std::string_view> Split(std::string_view text, char separator);
 std::string IsoTime(std::int64_t ms);
 std::int64_t ToMs(std::chrono::system_clock::time_point time);
 
-// VM ids and allowlist rule names: 1-64 of A-Z a-z 0-9 . _ -
-bool IsValidObjectId(std::string_view id);
 void RequireValidVmId(std::string_view vm);
 
 nlohmann::json BindingJson(const dhcp::VmBinding& binding);

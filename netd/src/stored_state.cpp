@@ -5,15 +5,14 @@
 #include <map>
 #include <stdexcept>
 
-#include "netd/daemon/allowlist_codec.hpp"
-
 namespace netd {
 
 GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
   GatewayFirewall::StoredState stored;
   stored.bindings = store.LoadBindings();
+  auto codec_options = RuleCodecOptionsFrom(config);
   for (const auto& text : store.LoadAllowlistRules()) {
-    stored.rules.push_back(AllowlistRuleFromStored(text, config));
+    stored.rules.push_back(allowlist::AllowlistRuleFromStored(text, codec_options));
   }
   std::map<std::string, Ipv4Address, std::less<>> addresses;
   for (const auto& binding : stored.bindings) addresses.emplace(binding.vm, binding.ip);
@@ -28,6 +27,14 @@ GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config)
     stored.forwards.push_back(std::move(forward));
   }
   return stored;
+}
+
+allowlist::RuleCodecOptions RuleCodecOptionsFrom(const Config& config) {
+  allowlist::RuleCodecOptions options;
+  for (const auto& network : config.networks) {
+    options.enclave_networks.push_back({network.name, network.cidr});
+  }
+  return options;
 }
 
 }  // namespace netd

@@ -177,6 +177,15 @@ class ScriptedSwitch : public testing::ScriptedPeer {
   }
 };
 
+// The script's reads block and the client writes only while its loop turns: these turn the
+// loop until the client has connected, or has written something, before the script goes on.
+bool RunUntilConnected(boost::asio::io_context& io, const ScriptedSwitch& fake) {
+  return testing::RunUntil(io, 2s, [&] { return fake.ConnectionWaiting(); });
+}
+bool RunUntilSent(boost::asio::io_context& io, const ScriptedSwitch& fake) {
+  return testing::RunUntil(io, 2s, [&] { return fake.BytesWaiting() > 0; });
+}
+
 TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABatch) {
   using openflow::MessageType;
   lab::TempDir dir("offake");
@@ -187,8 +196,9 @@ TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABa
   int readies = 0;
   client.set_on_ready([&] { ++readies; });
   client.Start();
-  testing::RunUntil(io, 100ms, [] { return false; });
+  ASSERT_TRUE(RunUntilConnected(io, fake));
   fake.Accept();
+  ASSERT_TRUE(RunUntilSent(io, fake));
   auto hello = fake.Read();
   EXPECT_EQ(hello[0], openflow::kVersion);
   EXPECT_EQ(hello[1], static_cast<std::uint8_t>(MessageType::kHello));
@@ -197,7 +207,7 @@ TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABa
   EXPECT_EQ(readies, 1);
 
   fake.Write(ScriptedSwitch::Message(MessageType::kEchoRequest, 77, {1, 2, 3}));
-  testing::RunUntil(io, 50ms, [] { return false; });
+  ASSERT_TRUE(RunUntilSent(io, fake));
   auto echo = fake.Read();
   EXPECT_EQ(echo, ScriptedSwitch::Message(MessageType::kEchoReply, 77, {1, 2, 3}));
 
@@ -205,16 +215,19 @@ TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABa
   client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask),
                FlowChange::Add({0, {}, false}, kBaselineCookie)},
               [&](const auto& result) { outcome = result; });
-  testing::RunUntil(io, 50ms, [] { return false; });
+  // The client writes whole messages, though not necessarily all three in one write.
+  ASSERT_TRUE(RunUntilSent(io, fake));
   auto first = openflow::ParseHeader(fake.Read());
+  ASSERT_TRUE(RunUntilSent(io, fake));
   auto second = openflow::ParseHeader(fake.Read());
+  ASSERT_TRUE(RunUntilSent(io, fake));
   auto barrier = openflow::ParseHeader(fake.Read());
   EXPECT_EQ(second.xid, first.xid + 1);
   EXPECT_EQ(barrier.type, static_cast<std::uint8_t>(MessageType::kBarrierRequest));
   // OFPET_FLOW_MOD_FAILED / OFPFMFC_TABLE_FULL for the second change.
   fake.Write(ScriptedSwitch::Message(MessageType::kError, second.xid, {0, 5, 0, 1}));
-  EXPECT_FALSE(testing::RunUntil(io, 50ms, [&] { return outcome.has_value(); }))
-      << "the batch ended before its barrier";
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return client.counters().errors == 1; }));
+  EXPECT_FALSE(outcome.has_value()) << "the batch ended before its barrier";
   fake.Write(ScriptedSwitch::Message(MessageType::kBarrierReply, barrier.xid));
   ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
   ASSERT_EQ(outcome->refused.size(), 1u);
@@ -231,8 +244,9 @@ TEST(OpenFlowClientScripted, ASwitchBelowOpenFlow13IsGivenUp) {
   boost::asio::io_context io;
   OpenFlowClient client(io, path, {.min_backoff = 10s, .max_backoff = 10s});
   client.Start();
-  testing::RunUntil(io, 100ms, [] { return false; });
+  ASSERT_TRUE(RunUntilConnected(io, fake));
   fake.Accept();
+  ASSERT_TRUE(RunUntilSent(io, fake));
   fake.Read();
   auto hello = ScriptedSwitch::Message(openflow::MessageType::kHello, 1);
   hello[0] = 0x01;  // OpenFlow 1.0

@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -63,6 +65,11 @@ TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnA
                       .tls = {}});
   std::optional<OvsdbClient::TransactionResult> outcome;
   std::string failure;
+  // The monitor's answer comes in two writes, cut inside a string; the second waits until the
+  // client has read all of the first, so the client sees the message split across reads.
+  std::atomic<bool> first_part_written = false;
+  std::promise<void> first_part_read;
+  auto first_part_read_by_client = first_part_read.get_future();
   std::thread script([&] {
     try {
       server.Accept();
@@ -70,14 +77,16 @@ TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnA
       if (monitor["method"] != "monitor" || monitor["params"][1] != "netd") {
         throw std::runtime_error("not a monitor: " + monitor.dump());
       }
-      // The answer in two writes, cut inside a string.
       auto answer = json{
           {"id", monitor["id"]},
           {"result", {{"Bridge", {{"u1", {{"new", {{"name", "br-a"}}}}}}}}},
           {"error",
            nullptr}}.dump();
       server.Write(answer.substr(0, 30));
-      std::this_thread::sleep_for(50ms);
+      first_part_written = true;
+      if (first_part_read_by_client.wait_for(5s) != std::future_status::ready) {
+        throw std::runtime_error("the client never read the first part");
+      }
       server.Write(answer.substr(30) + R"({"id":"echo","method":"echo","params":["x"]})");
       auto echo = server.Read();
       if (echo["id"] != "echo" || echo["result"] != json::array({"x"})) {
@@ -91,6 +100,9 @@ TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnA
     }
   });
   client.Start();
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return first_part_written && server.BytesUnread() == 0; }));
+  EXPECT_FALSE(client.synced()) << "half an answer is not an answer";
+  first_part_read.set_value();
   ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
   EXPECT_EQ(client.rows("Bridge").at("u1")["name"], "br-a");
   EXPECT_TRUE(RunUntil(io, 5s, [&] { return client.counters().echoes == 1; }));

@@ -366,6 +366,11 @@ TEST_F(AllowlistApiTest, BadRulesNameTheFieldAndChangeNothing) {
       {with("qtypes", {"A", 16}), 400, "invalid_type", "qtypes[1]"},
       {with("qtypes", {"A", "NULL"}), 422, "invalid_qtype", "qtypes[1]"},
       {with("qtypes", {"ANY"}), 422, "invalid_qtype", "qtypes[0]"},
+      {with("destinations", "198.51.100.7"), 400, "invalid_type", "destinations"},
+      {with("ports", {"1-2000"}), 422, "invalid_ports", "ports[0]"},
+      {with("vms", {"sec1", "bad id"}), 422, "invalid_vm_id", "vms[1]"},
+      {with("comment", 1), 400, "invalid_type", "comment"},
+      {with("comment", std::string(257, 'x')), 422, "invalid_comment", "comment"},
   };
   auto audit_before = audit_.length();
   for (const auto& c : cases) {
@@ -373,7 +378,9 @@ TEST_F(AllowlistApiTest, BadRulesNameTheFieldAndChangeNothing) {
   }
   auto missing = Rule();
   missing.erase("ports");
-  ExpectError(Admin("PUT", "/v1/allowlist/license", missing), 400, "missing_field", "ports");
+  auto refused = Admin("PUT", "/v1/allowlist/license", missing);
+  ExpectError(refused, 400, "missing_field", "ports");
+  EXPECT_EQ(refused.body["error"]["message"], "field \"ports\" is required");
   ExpectError(Admin("PUT", "/v1/allowlist/bad%20name", Rule()), 422, "invalid_rule_name", "rule");
   ExpectError(Call("PUT", "/v1/allowlist/license", Rule().dump()), 403, "forbidden", "");
   EXPECT_TRUE(kernel_.exact.empty());

@@ -1,5 +1,8 @@
 #include "netd/testing/scripted_peer.hpp"
 
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,8 +30,19 @@ ScriptedPeer::~ScriptedPeer() {
   close(listener_);
 }
 
+bool ScriptedPeer::ConnectionWaiting() const {
+  pollfd listening{.fd = listener_, .events = POLLIN, .revents = 0};
+  return poll(&listening, 1, 0) == 1;
+}
+
 void ScriptedPeer::Accept() {
   connection_ = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+std::size_t ScriptedPeer::BytesWaiting() const {
+  int waiting = 0;
+  if (ioctl(connection_, FIONREAD, &waiting) != 0) throw std::runtime_error("FIONREAD");
+  return static_cast<std::size_t>(waiting);
 }
 
 std::vector<char> ScriptedPeer::ReadSome(std::size_t limit) {
@@ -51,6 +65,12 @@ void ScriptedPeer::Write(std::string_view bytes) {
   if (write(connection_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
     throw std::runtime_error("write");
   }
+}
+
+std::size_t ScriptedPeer::BytesUnread() const {
+  int unread = 0;
+  if (ioctl(connection_, SIOCOUTQ, &unread) != 0) throw std::runtime_error("SIOCOUTQ");
+  return static_cast<std::size_t>(unread);
 }
 
 void ScriptedPeer::Drop() {

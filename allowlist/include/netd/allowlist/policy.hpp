@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "netd/allowlist/elements.hpp"
+#include "netd/allowlist/qtypes.hpp"
 #include "netd/common/address.hpp"
 #include "netd/common/port_range.hpp"
 
@@ -21,9 +22,6 @@ constexpr std::uint32_t kMaxLearnedPortsPerRange = 1024;
 std::string_view ToString(AllowProtocol protocol);
 // IPPROTO_TCP, IPPROTO_UDP or both.
 std::vector<std::uint8_t> ProtocolNumbers(AllowProtocol protocol);
-
-constexpr std::uint16_t kQtypeA = 1;
-constexpr std::uint16_t kQtypeAaaa = 28;
 
 // A superadmin's egress rule: which secure VMs may open connections to which destinations.
 struct AllowlistRule {

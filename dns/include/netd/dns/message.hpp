@@ -26,14 +26,6 @@ constexpr std::uint16_t kOpt = 41;
 constexpr std::uint16_t kAny = 255;
 }  // namespace type
 
-// "A", "AAAA", "TXT", ... for the types netd names; "TYPE<n>" for the others.
-std::string TypeName(std::uint16_t type);
-// The types an allowlist rule may let through to the upstream (`qtypes`), by mnemonic in any
-// case; nullopt for any other (ANY, NULL, and types netd does not name).
-std::optional<std::uint16_t> ForwardableType(std::string_view name);
-// Their mnemonics, for error messages.
-std::string_view ForwardableTypeNames();
-
 enum class Rcode : std::uint8_t {
   kNoError = 0,
   kFormErr = 1,

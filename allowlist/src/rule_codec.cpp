@@ -1,20 +1,41 @@
-#include "netd/daemon/allowlist_codec.hpp"
+#include "netd/allowlist/rule_codec.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
+#include <optional>
 
-#include "api_support.hpp"
 #include "netd/allowlist/name_pattern.hpp"
+#include "netd/allowlist/qtypes.hpp"
 #include "netd/common/host_name.hpp"
-#include "netd/dns/message.hpp"
+#include "netd/common/object_id.hpp"
 
-namespace netd {
+namespace netd::allowlist {
 
 using nlohmann::json;
 
+RuleError::RuleError(Kind kind, std::string code, const std::string& message, std::string field)
+    : std::invalid_argument(message),
+      kind_(kind),
+      code_(std::move(code)),
+      field_(std::move(field)) {}
+
 namespace {
+
+RuleError BadShape(std::string code, const std::string& message, std::string field) {
+  return {RuleError::Kind::kShape, std::move(code), message, std::move(field)};
+}
+
+RuleError BadValue(std::string code, const std::string& message, std::string field) {
+  return {RuleError::Kind::kValue, std::move(code), message, std::move(field)};
+}
+
+// `expected`: what a destination that looks like `text` must be.
+RuleError InvalidDestination(const std::string& field, std::string_view text,
+                             std::string_view expected) {
+  return BadValue("invalid_destination",
+                  fmt::format("{} \"{}\" is not {}", field, text.substr(0, 80), expected), field);
+}
 
 bool LooksNumeric(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
@@ -30,28 +51,28 @@ bool IsValidHostDestination(std::string_view name) {
 
 const json& Required(const json& body, const char* field) {
   if (!body.contains(field)) {
-    throw BadRequest("missing_field", fmt::format("field \"{}\" is required", field), field);
+    throw BadShape("missing_field", fmt::format("field \"{}\" is required", field), field);
   }
   return body[field];
 }
 
-std::vector<std::string> Destinations(const json& value, allowlist::AllowlistRule& rule,
-                                      const Config& config) {
+std::vector<std::string> Destinations(const json& value, AllowlistRule& rule,
+                                      const RuleCodecOptions& options) {
   if (!value.is_array()) {
-    throw BadRequest("invalid_type", "field \"destinations\" must be an array of strings",
-                     "destinations");
+    throw BadShape("invalid_type", "field \"destinations\" must be an array of strings",
+                   "destinations");
   }
   if (value.empty() || value.size() > kMaxRuleDestinations) {
-    throw Unprocessable("invalid_destinations",
-                        fmt::format("field \"destinations\" must hold 1-{} entries, got {}",
-                                    kMaxRuleDestinations, value.size()),
-                        "destinations");
+    throw BadValue("invalid_destinations",
+                   fmt::format("field \"destinations\" must hold 1-{} entries, got {}",
+                               kMaxRuleDestinations, value.size()),
+                   "destinations");
   }
   std::vector<std::string> destinations;
   for (std::size_t i = 0; i < value.size(); ++i) {
     auto field = fmt::format("destinations[{}]", i);
     if (!value[i].is_string()) {
-      throw BadRequest("invalid_type", fmt::format("{} must be a string", field), field);
+      throw BadShape("invalid_type", fmt::format("{} must be a string", field), field);
     }
     auto text = value[i].get<std::string>();
     if (LooksNumeric(text)) {
@@ -61,16 +82,12 @@ std::vector<std::string> Destinations(const json& value, allowlist::AllowlistRul
                              : std::nullopt)
                       : Ipv4Cidr::Parse(text);
       if (!cidr) {
-        throw Unprocessable(
-            "invalid_destination",
-            fmt::format("{} \"{}\" is not an IPv4 address or CIDR (a.b.c.d or a.b.c.d/n with "
-                        "the host bits zero)",
-                        field, text.substr(0, 80)),
-            field);
+        throw InvalidDestination(
+            field, text, "an IPv4 address or CIDR (a.b.c.d or a.b.c.d/n with the host bits zero)");
       }
-      for (const auto& network : config.networks) {
+      for (const auto& network : options.enclave_networks) {
         if (cidr->Overlaps(network.cidr)) {
-          throw Unprocessable(
+          throw BadValue(
               "destination_inside_enclave",
               fmt::format("{} {} overlaps network {} ({}); nothing is routed between the "
                           "enclave's networks",
@@ -82,14 +99,11 @@ std::vector<std::string> Destinations(const json& value, allowlist::AllowlistRul
         rule.networks.push_back(*cidr);
       }
     } else if (!IsValidHostDestination(text)) {
-      throw Unprocessable(
-          "invalid_destination",
-          fmt::format("{} \"{}\" is not an IPv4 address, a CIDR or a host name (RFC 1123 "
-                      "labels with at least one dot, optionally starting with \"*.\")",
-                      field, text.substr(0, 80)),
-          field);
+      throw InvalidDestination(field, text,
+                               "an IPv4 address, a CIDR or a host name (RFC 1123 labels with at "
+                               "least one dot, optionally starting with \"*.\")");
     } else {
-      rule.hosts.push_back(allowlist::CanonicalName(text));
+      rule.hosts.push_back(CanonicalName(text));
     }
     destinations.push_back(std::move(text));
   }
@@ -98,11 +112,11 @@ std::vector<std::string> Destinations(const json& value, allowlist::AllowlistRul
 
 std::vector<PortRange> Ports(const json& value) {
   if (!value.is_array()) {
-    throw BadRequest("invalid_type", "field \"ports\" must be an array of ports or port ranges",
-                     "ports");
+    throw BadShape("invalid_type", "field \"ports\" must be an array of ports or port ranges",
+                   "ports");
   }
   if (value.empty() || value.size() > kMaxRulePorts) {
-    throw Unprocessable(
+    throw BadValue(
         "invalid_ports",
         fmt::format("field \"ports\" must hold 1-{} entries, got {}", kMaxRulePorts, value.size()),
         "ports");
@@ -119,16 +133,16 @@ std::vector<PortRange> Ports(const json& value) {
     } else if (value[i].is_string()) {
       range = PortRange::Parse(value[i].get<std::string>());
     } else {
-      throw BadRequest("invalid_type",
-                       fmt::format("{} must be a port (1717) or a string (\"27000-27010\")", field),
-                       field);
+      throw BadShape("invalid_type",
+                     fmt::format("{} must be a port (1717) or a string (\"27000-27010\")", field),
+                     field);
     }
     if (!range) {
-      throw Unprocessable("invalid_port",
-                          fmt::format("{} must be a port 1-65535 or a range \"first-last\" with "
-                                      "first <= last, got {}",
-                                      field, value[i].dump().substr(0, 80)),
-                          field);
+      throw BadValue("invalid_port",
+                     fmt::format("{} must be a port 1-65535 or a range \"first-last\" with "
+                                 "first <= last, got {}",
+                                 field, value[i].dump().substr(0, 80)),
+                     field);
     }
     if (std::find(ports.begin(), ports.end(), *range) == ports.end()) ports.push_back(*range);
   }
@@ -137,30 +151,29 @@ std::vector<PortRange> Ports(const json& value) {
 
 std::vector<std::uint16_t> Qtypes(const json& value) {
   if (!value.is_array()) {
-    throw BadRequest("invalid_type", "field \"qtypes\" must be an array of DNS type names",
-                     "qtypes");
+    throw BadShape("invalid_type", "field \"qtypes\" must be an array of DNS type names", "qtypes");
   }
   if (value.empty() || value.size() > kMaxRuleQtypes) {
-    throw Unprocessable("invalid_qtypes",
-                        fmt::format("field \"qtypes\" must hold 1-{} entries, got {}",
-                                    kMaxRuleQtypes, value.size()),
-                        "qtypes");
+    throw BadValue("invalid_qtypes",
+                   fmt::format("field \"qtypes\" must hold 1-{} entries, got {}", kMaxRuleQtypes,
+                               value.size()),
+                   "qtypes");
   }
   std::vector<std::uint16_t> qtypes;
   for (std::size_t i = 0; i < value.size(); ++i) {
     auto field = fmt::format("qtypes[{}]", i);
     if (!value[i].is_string()) {
-      throw BadRequest("invalid_type", fmt::format("{} must be a string such as \"A\"", field),
-                       field);
+      throw BadShape("invalid_type", fmt::format("{} must be a string such as \"A\"", field),
+                     field);
     }
     auto text = value[i].get<std::string>();
-    auto qtype = dns::ForwardableType(text);
+    auto qtype = ForwardableQtype(text);
     if (!qtype) {
-      throw Unprocessable("invalid_qtype",
-                          fmt::format("{} \"{}\" is not a query type a rule may allow; expected "
-                                      "one of {}",
-                                      field, text.substr(0, 80), dns::ForwardableTypeNames()),
-                          field);
+      throw BadValue("invalid_qtype",
+                     fmt::format("{} \"{}\" is not a query type a rule may allow; expected "
+                                 "one of {}",
+                                 field, text.substr(0, 80), ForwardableQtypeNames()),
+                     field);
     }
     qtypes.push_back(*qtype);
   }
@@ -171,13 +184,13 @@ std::vector<std::uint16_t> Qtypes(const json& value) {
 
 }  // namespace
 
-allowlist::AllowlistRule ParseAllowlistRule(std::string_view name, const json& body,
-                                            const Config& config) {
+AllowlistRule ParseAllowlistRule(std::string_view name, const json& body,
+                                 const RuleCodecOptions& options) {
   static const std::vector<std::string> kFields = {"destinations", "protocol", "ports",
                                                    "qtypes",       "vms",      "comment"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
-      throw BadRequest(
+      throw BadShape(
           "unknown_field",
           fmt::format("unknown field \"{}\"; expected destinations, protocol, ports, qtypes, vms "
                       "and comment",
@@ -185,39 +198,38 @@ allowlist::AllowlistRule ParseAllowlistRule(std::string_view name, const json& b
           key);
     }
   }
-  allowlist::AllowlistRule rule;
+  AllowlistRule rule;
   rule.name = std::string(name);
-  rule.destinations = Destinations(Required(body, "destinations"), rule, config);
+  rule.destinations = Destinations(Required(body, "destinations"), rule, options);
 
   const auto& protocol = Required(body, "protocol");
   if (!protocol.is_string()) {
-    throw BadRequest("invalid_type", "field \"protocol\" must be a string", "protocol");
+    throw BadShape("invalid_type", "field \"protocol\" must be a string", "protocol");
   }
   auto text = protocol.get<std::string>();
   if (text == "tcp") {
-    rule.protocol = allowlist::AllowProtocol::kTcp;
+    rule.protocol = AllowProtocol::kTcp;
   } else if (text == "udp") {
-    rule.protocol = allowlist::AllowProtocol::kUdp;
+    rule.protocol = AllowProtocol::kUdp;
   } else if (text == "both") {
-    rule.protocol = allowlist::AllowProtocol::kBoth;
+    rule.protocol = AllowProtocol::kBoth;
   } else {
-    throw Unprocessable("invalid_protocol",
-                        fmt::format("protocol must be \"tcp\", \"udp\" or \"both\", got \"{}\"",
-                                    text.substr(0, 80)),
-                        "protocol");
+    throw BadValue("invalid_protocol",
+                   fmt::format("protocol must be \"tcp\", \"udp\" or \"both\", got \"{}\"",
+                               text.substr(0, 80)),
+                   "protocol");
   }
 
   rule.ports = Ports(Required(body, "ports"));
   if (!rule.hosts.empty()) {
     for (std::size_t i = 0; i < rule.ports.size(); ++i) {
       const auto& range = rule.ports[i];
-      if (static_cast<std::uint32_t>(range.last - range.first) + 1 >
-          allowlist::kMaxLearnedPortsPerRange) {
-        throw Unprocessable(
+      if (static_cast<std::uint32_t>(range.last - range.first) + 1 > kMaxLearnedPortsPerRange) {
+        throw BadValue(
             "invalid_ports",
             fmt::format("ports[{}] {} spans more than {} ports; a rule that names host names "
                         "opens the addresses DNS answers port by port",
-                        i, range.ToString(), allowlist::kMaxLearnedPortsPerRange),
+                        i, range.ToString(), kMaxLearnedPortsPerRange),
             fmt::format("ports[{}]", i));
       }
     }
@@ -230,7 +242,7 @@ allowlist::AllowlistRule ParseAllowlistRule(std::string_view name, const json& b
     rule.all_vms = true;
   } else if (vms.is_array()) {
     if (vms.size() > kMaxRuleVms) {
-      throw Unprocessable(
+      throw BadValue(
           "invalid_vms",
           fmt::format("field \"vms\" may list at most {} VMs; use \"*\" for every secure VM",
                       kMaxRuleVms),
@@ -239,46 +251,45 @@ allowlist::AllowlistRule ParseAllowlistRule(std::string_view name, const json& b
     for (std::size_t i = 0; i < vms.size(); ++i) {
       auto field = fmt::format("vms[{}]", i);
       if (!vms[i].is_string()) {
-        throw BadRequest("invalid_type", fmt::format("{} must be a VM id string", field), field);
+        throw BadShape("invalid_type", fmt::format("{} must be a VM id string", field), field);
       }
       auto vm = vms[i].get<std::string>();
       if (!IsValidObjectId(vm)) {
-        throw Unprocessable("invalid_vm_id",
-                            fmt::format("{} \"{}\" is not a valid VM id", field, vm.substr(0, 80)),
-                            field);
+        throw BadValue("invalid_vm_id",
+                       fmt::format("{} \"{}\" is not a valid VM id", field, vm.substr(0, 80)),
+                       field);
       }
       rule.vms.push_back(std::move(vm));
     }
     std::sort(rule.vms.begin(), rule.vms.end());
     rule.vms.erase(std::unique(rule.vms.begin(), rule.vms.end()), rule.vms.end());
   } else {
-    throw BadRequest("invalid_type",
-                     "field \"vms\" must be an array of VM ids or \"*\" (every secure VM)", "vms");
+    throw BadShape("invalid_type",
+                   "field \"vms\" must be an array of VM ids or \"*\" (every secure VM)", "vms");
   }
 
   if (body.contains("comment")) {
     const auto& comment = body["comment"];
     if (!comment.is_string() && !comment.is_null()) {
-      throw BadRequest("invalid_type", "field \"comment\" must be a string", "comment");
+      throw BadShape("invalid_type", "field \"comment\" must be a string", "comment");
     }
     if (comment.is_string()) rule.comment = comment.get<std::string>();
     if (rule.comment.size() > kMaxRuleComment) {
-      throw Unprocessable("invalid_comment",
-                          fmt::format("comment is longer than {} bytes", kMaxRuleComment),
-                          "comment");
+      throw BadValue("invalid_comment",
+                     fmt::format("comment is longer than {} bytes", kMaxRuleComment), "comment");
     }
   }
   return rule;
 }
 
-json AllowlistRuleToJson(const allowlist::AllowlistRule& rule) {
+json AllowlistRuleToJson(const AllowlistRule& rule) {
   json ports = json::array();
   for (const auto& range : rule.ports) ports.push_back(range.ToString());
   json qtypes = json::array();
-  for (auto qtype : rule.qtypes) qtypes.push_back(dns::TypeName(qtype));
+  for (auto qtype : rule.qtypes) qtypes.push_back(QtypeName(qtype));
   return {{"rule", rule.name},
           {"destinations", rule.destinations},
-          {"protocol", allowlist::ToString(rule.protocol)},
+          {"protocol", ToString(rule.protocol)},
           {"ports", ports},
           {"qtypes", qtypes},
           {"vms", rule.all_vms ? json("*") : json(rule.vms)},
@@ -287,7 +298,7 @@ json AllowlistRuleToJson(const allowlist::AllowlistRule& rule) {
           {"updated_ms", rule.updated_ms}};
 }
 
-allowlist::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Config& config) {
+AllowlistRule AllowlistRuleFromStored(std::string_view text, const RuleCodecOptions& options) {
   auto stored = json::parse(text, nullptr, false);
   if (stored.is_discarded() || !stored.is_object() || !stored.contains("rule") ||
       !stored["rule"].is_string()) {
@@ -298,14 +309,14 @@ allowlist::AllowlistRule AllowlistRuleFromStored(std::string_view text, const Co
     auto created = stored.value("created_ms", std::int64_t{0});
     auto updated = stored.value("updated_ms", std::int64_t{0});
     for (const char* key : {"rule", "created_ms", "updated_ms"}) stored.erase(key);
-    auto rule = ParseAllowlistRule(name, stored, config);
+    auto rule = ParseAllowlistRule(name, stored, options);
     rule.created_ms = created;
     rule.updated_ms = updated;
     return rule;
-  } catch (const ApiError& error) {
+  } catch (const RuleError& error) {
     throw std::runtime_error(fmt::format(
-        "stored allowlist rule {} no longer fits the configuration: {}", name, error.message));
+        "stored allowlist rule {} no longer fits the configuration: {}", name, error.what()));
   }
 }
 
-}  // namespace netd
+}  // namespace netd::allowlist

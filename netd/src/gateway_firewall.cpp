@@ -102,7 +102,7 @@ void GatewayFirewall::Start(const StoredState& stored) {
 }
 
 firewall::TableProtection GatewayFirewall::ResolveProtection() {
-  if (table_mode_ == TableMode::kGuard) {
+  if (table_mode_ == firewall::TableMode::kGuard) {
     spdlog::info("firewall: table mode guard: an ordinary table, repaired when changed");
     return firewall::TableProtection::kGuard;
   }
@@ -111,7 +111,7 @@ firewall::TableProtection GatewayFirewall::ResolveProtection() {
     spdlog::info("firewall: table mode {}: flags owner,persist", ToString(table_mode_));
     return firewall::TableProtection::kOwned;
   }
-  if (table_mode_ == TableMode::kOwner) {
+  if (table_mode_ == firewall::TableMode::kOwner) {
     throw std::runtime_error(
         "gateway.table_mode is \"owner\" but the kernel refuses tables with flags owner,persist "
         "(Linux 6.9 or later has them); use \"auto\" or \"guard\"");

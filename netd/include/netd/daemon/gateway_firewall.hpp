@@ -128,7 +128,7 @@ class GatewayFirewall {
   allowlist::LearnedAllows learned_;
   proxy::ForwardTable forwards_;
   std::size_t max_allow_elements_;
-  TableMode table_mode_;
+  firewall::TableMode table_mode_;
   Counters counters_;
   std::optional<std::chrono::system_clock::time_point> last_reconcile_;
   double last_apply_ms_ = 0;

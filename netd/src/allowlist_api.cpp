@@ -8,7 +8,7 @@
 #include "mutation.hpp"
 #include "netd/daemon/allowlist_codec.hpp"
 #include "netd/daemon/control_api.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 
@@ -28,7 +28,7 @@ void RequireValidRuleName(std::string_view name) {
 
 }  // namespace
 
-GatewayFirewall& ControlApi::RequireFirewall() {
+firewall::GatewayFirewall& ControlApi::RequireFirewall() {
   if (!firewall_) {
     throw ApiError{409, "not_a_gateway",
                    "this netd does not run the gateway role; allowlists live on the gateway", ""};

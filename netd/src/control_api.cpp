@@ -10,10 +10,12 @@
 #include "api_support.hpp"
 #include "mutation.hpp"
 #include "netd/common/host_name.hpp"
-#include "netd/daemon/forwarding_guard.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/gateway_options.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/dhcp/dnsmasq_supervisor.hpp"
+#include "netd/firewall/forwarding_guard.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
+#include "route_guard_report.hpp"
 
 namespace netd {
 
@@ -85,7 +87,7 @@ std::string ApiMetrics::Render() const {
 }
 
 ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
-                       ApiMetrics& metrics, GatewayFirewall* firewall)
+                       ApiMetrics& metrics, firewall::GatewayFirewall* firewall)
     : config_(config),
       store_(store),
       audit_(audit),
@@ -254,6 +256,7 @@ ApiResponse ControlApi::Status(const Call&) {
              {"repairs", counters.drift_repairs},
              {"repair_failures", counters.repair_failures}};
   }
+  json route_guard = forwarding_guard_ ? RouteGuardStatusJson(*forwarding_guard_) : json(nullptr);
   return JsonResponse(
       200,
       {{"version", kVersion},
@@ -273,8 +276,7 @@ ApiResponse ControlApi::Status(const Call&) {
                                {"forwards", firewall_->forwards().all().size()},
                                {"forward_sessions_cut", firewall_->counters().forward_flows_cut},
                                {"table_protection", ToString(firewall_->protection())},
-                               {"route_guard", forwarding_guard_ ? forwarding_guard_->StatusJson()
-                                                                 : json(nullptr)}}
+                               {"route_guard", route_guard}}
                         : json(nullptr)},
        {"dhcp", dhcp_
                     ? json{{"state", dhcp_->state()},
@@ -428,7 +430,7 @@ ApiResponse ControlApi::BindVm(const Call& call) {
   if (firewall_ && firewall_->IsAllowlisted(network)) {
     // The VM's MAC/IP pair and the destinations of its rules enter the kernel with the binding.
     auto& policy = firewall_->policy();
-    bind.kernel = policy.AddVm(firewall_->SecureVmOf(*binding));
+    bind.kernel = policy.AddVm(firewall_->SecureVmOf(BoundVmOf(*binding)));
     bind.undo_memory = [&] { policy.RemoveVm(vm); };
   }
   CommitMutation(audit_, firewall_, bind);
@@ -462,7 +464,7 @@ ApiResponse ControlApi::UnbindVm(const Call& call) {
     auto now = AuditChain::NowMs();
     for (const auto& id : forwards.OfVm(vm)) {
       closing.push_back(*forwards.Remove(id));
-      changes.remove.forwards.push_back(GatewayFirewall::ElementOf(closing.back(), now));
+      changes.remove.forwards.push_back(firewall::GatewayFirewall::ElementOf(closing.back(), now));
     }
     unbind.write_rows = [&] {
       for (const auto& forward : closing) store_.DeleteForward(forward.id);
@@ -601,7 +603,7 @@ ApiResponse ControlApi::Metrics(const Call&) {
           .count());
   out += DnsMetrics();
   if (host_) out += host_->Metrics();
-  if (forwarding_guard_) out += forwarding_guard_->Metrics();
+  if (forwarding_guard_) out += RouteGuardMetrics(*forwarding_guard_);
   return {200, out, "text/plain; version=0.0.4"};
 }
 

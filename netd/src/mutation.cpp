@@ -2,11 +2,12 @@
 
 #include <cassert>
 
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 
-void CommitMutation(AuditChain& audit, GatewayFirewall* firewall, const Mutation& mutation) {
+void CommitMutation(AuditChain& audit, firewall::GatewayFirewall* firewall,
+                    const Mutation& mutation) {
   const auto write_rows = [&] {
     if (mutation.write_rows) mutation.write_rows();
   };

@@ -8,7 +8,9 @@
 
 namespace netd {
 
+namespace firewall {
 class GatewayFirewall;
+}  // namespace firewall
 
 // One validated change on its way to the answer. The handler has validated the request in
 // full and planned the change: the in-memory state (policy, forwards) already holds it and
@@ -28,6 +30,7 @@ struct Mutation {
 // commits. A refusal at any step (store, kernel, commit) leaves store, kernel and memory as
 // they were: the transaction rolls back, a batch the kernel took is applied inverted, memory is
 // undone, and the error propagates for the route table to audit as refused.
-void CommitMutation(AuditChain& audit, GatewayFirewall* firewall, const Mutation& mutation);
+void CommitMutation(AuditChain& audit, firewall::GatewayFirewall* firewall,
+                    const Mutation& mutation);
 
 }  // namespace netd

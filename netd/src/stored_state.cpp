@@ -6,12 +6,13 @@
 #include <stdexcept>
 
 #include "netd/daemon/allowlist_codec.hpp"
+#include "netd/daemon/gateway_options.hpp"
 
 namespace netd {
 
-GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
-  GatewayFirewall::StoredState stored;
-  stored.bindings = store.LoadBindings();
+firewall::GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
+  firewall::GatewayFirewall::StoredState stored;
+  for (const auto& binding : store.LoadBindings()) stored.bindings.push_back(BoundVmOf(binding));
   for (const auto& text : store.LoadAllowlistRules()) {
     stored.rules.push_back(AllowlistRuleFromStored(text, config));
   }

@@ -6,7 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/gateway_options.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
@@ -70,7 +71,7 @@ class ControlApiTest : public ::testing::Test {
   dhcp::Ipam ipam_{IpamNetworks(config_)};
   ApiMetrics metrics_;
   testing::RecordingPacketFilter kernel_;
-  GatewayFirewall firewall_{config_, kernel_};
+  firewall::GatewayFirewall firewall_{GatewayFirewallOptionsOf(config_), kernel_};
   ControlApi api_{config_, store_, audit_, ipam_, metrics_, &firewall_};
 };
 
@@ -373,8 +374,10 @@ TEST_F(AllowlistApiTest, QtypesDefaultToAAndAaaaAndAreKeptInTheirCanonicalForm) 
 
 TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
   config_.gateway.max_allowlist_elements = 3;
-  GatewayFirewall small{config_, kernel_};
-  small.Start({store_.LoadBindings(), {}, {}});
+  firewall::GatewayFirewall small{GatewayFirewallOptionsOf(config_), kernel_};
+  firewall::GatewayFirewall::StoredState stored;
+  for (const auto& binding : store_.LoadBindings()) stored.bindings.push_back(BoundVmOf(binding));
+  small.Start(stored);
   ControlApi api{config_, store_, audit_, ipam_, metrics_, &small};
   auto answer = api.Handle(
       {"PUT", "/v1/allowlist/big", Rule("*").dump(), {0, 0, 1, ""}, AccessLevel::kAdmin});

@@ -22,9 +22,11 @@ class DnsmasqSupervisor;
 namespace dns {
 class FilteredResolver;
 }  // namespace dns
+namespace firewall {
 class ForwardingGuard;
-class HostRole;
 class GatewayFirewall;
+}  // namespace firewall
+class HostRole;
 
 // What a caller may do, from its credentials: admins can do everything services can.
 enum class AccessLevel { kNone, kService, kAdmin };
@@ -71,7 +73,7 @@ class ControlApi {
  public:
   // `firewall` is null when this netd does not run the gateway role.
   ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
-             ApiMetrics& metrics, GatewayFirewall* firewall);
+             ApiMetrics& metrics, firewall::GatewayFirewall* firewall);
 
   ApiResponse Handle(const ApiRequest& request);
 
@@ -81,7 +83,7 @@ class ControlApi {
   void AttachDns(const dns::FilteredResolver* dns) { dns_ = dns; }
   // The host role, when this netd runs it: its status and metrics.
   void AttachHost(HostRole* host) { host_ = host; }
-  void AttachForwardingGuard(const ForwardingGuard* guard) { forwarding_guard_ = guard; }
+  void AttachForwardingGuard(const firewall::ForwardingGuard* guard) { forwarding_guard_ = guard; }
 
   // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
   // The daemon calls it several times a second.
@@ -126,7 +128,7 @@ class ControlApi {
   nlohmann::json DnsStatusJson() const;
   std::string DnsMetrics() const;
 
-  GatewayFirewall& RequireFirewall();
+  firewall::GatewayFirewall& RequireFirewall();
   // The rule named `name`, or a 404 (422 for a malformed name; 409 without the gateway role).
   const allowlist::AllowlistRule& RequireRule(std::string_view name);
   void RequireAssignableVm(std::string_view vm, const std::string& field);
@@ -145,11 +147,11 @@ class ControlApi {
   AuditChain& audit_;
   dhcp::Ipam& ipam_;
   ApiMetrics& metrics_;
-  GatewayFirewall* firewall_;
+  firewall::GatewayFirewall* firewall_;
   dhcp::DnsmasqSupervisor* dhcp_ = nullptr;
   const dns::FilteredResolver* dns_ = nullptr;
   HostRole* host_ = nullptr;
-  const ForwardingGuard* forwarding_guard_ = nullptr;
+  const firewall::ForwardingGuard* forwarding_guard_ = nullptr;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
 };

@@ -24,6 +24,18 @@ std::string_view ToString(TableProtection protection) {
   return protection == TableProtection::kOwned ? "owner" : "guard";
 }
 
+std::string_view ToString(TableMode mode) {
+  switch (mode) {
+    case TableMode::kAuto:
+      return "auto";
+    case TableMode::kOwner:
+      return "owner";
+    case TableMode::kGuard:
+      return "guard";
+  }
+  return "auto";
+}
+
 ElementChanges::ElementChanges(const allowlist::SetChanges& changes) {
   static_cast<allowlist::SetElements&>(add) = changes.add;
   static_cast<allowlist::SetElements&>(remove) = changes.remove;

@@ -8,7 +8,7 @@
 #include "mutation.hpp"
 #include "netd/allowlist/rule_codec.hpp"
 #include "netd/daemon/firewall_api.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 #include "stored_state.hpp"
 
 namespace netd {

@@ -57,18 +57,6 @@ std::string_view ToString(Egress egress) {
   return egress == Egress::kAllowlist ? "allowlist" : "open";
 }
 
-std::string_view ToString(TableMode mode) {
-  switch (mode) {
-    case TableMode::kAuto:
-      return "auto";
-    case TableMode::kOwner:
-      return "owner";
-    case TableMode::kGuard:
-      return "guard";
-  }
-  return "auto";
-}
-
 bool Config::HasRole(Role role) const {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }

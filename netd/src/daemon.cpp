@@ -14,22 +14,24 @@
 #include <csignal>
 #include <optional>
 
+#include "netd/common/asio_clock.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/audit_api.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/dns_api.hpp"
 #include "netd/daemon/firewall_api.hpp"
-#include "netd/daemon/firewall_reconciler.hpp"
-#include "netd/daemon/forwarding_guard.hpp"
 #include "netd/daemon/gateway_dns.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/gateway_options.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
 #include "netd/daemon/route_guard_status.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/daemon/vm_api.hpp"
 #include "netd/dhcp/ipam.hpp"
+#include "netd/firewall/firewall_reconciler.hpp"
+#include "netd/firewall/forwarding_guard.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 #include "stored_state.hpp"
 
 namespace netd {
@@ -119,18 +121,19 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   // The gateway's table is in the kernel before the API answers anyone; if the kernel refuses
   // it, netd exits with the kernel's reason and the table as it was.
   std::unique_ptr<firewall::PacketFilter> packet_filter;
-  std::unique_ptr<GatewayFirewall> gateway_firewall;
+  std::unique_ptr<firewall::GatewayFirewall> gateway_firewall;
   // Asio never raises SIGPIPE (MSG_NOSIGNAL), but libvirt's remote client writes to its socket
   // itself: a libvirtd that goes away must not kill netd.
   std::signal(SIGPIPE, SIG_IGN);
   boost::asio::io_context io(1);
-  std::optional<ForwardingGuard> forwarding_guard;
+  std::optional<firewall::ForwardingGuard> forwarding_guard;
   if (config.HasRole(Role::kGateway)) {
     // Closed before the table exists: nothing of a VM network is routed until it is applied.
-    forwarding_guard.emplace(io, config);
+    forwarding_guard.emplace(io, RouteGuardSpecOf(config));
     forwarding_guard->CloseRoutes();
     packet_filter = firewall::MakeNftablesPacketFilter();
-    gateway_firewall = std::make_unique<GatewayFirewall>(config, *packet_filter);
+    gateway_firewall = std::make_unique<firewall::GatewayFirewall>(GatewayFirewallOptionsOf(config),
+                                                                   *packet_filter);
     gateway_firewall->Start(LoadStoredState(store, config));
     gateway_firewall->CutFlowsInBackground();
     forwarding_guard->EnableForwarding();
@@ -209,9 +212,11 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   }
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
-  std::optional<FirewallReconciler> reconciler;
+  AsioClock clock(io);
+  std::optional<firewall::FirewallReconciler> reconciler;
   if (gateway_firewall) {
-    reconciler.emplace(io, *gateway_firewall, [&] { return LoadStoredState(store, config); });
+    reconciler.emplace(io, clock, *gateway_firewall,
+                       [&] { return LoadStoredState(store, config); });
   }
   // Forwards end at their expiry, give or take this period.
   boost::asio::steady_timer expiry_timer(io);

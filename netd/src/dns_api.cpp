@@ -6,8 +6,8 @@
 #include <chrono>
 
 #include "api_support.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
 #include "netd/dns/filtered_resolver.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 

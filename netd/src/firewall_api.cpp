@@ -6,7 +6,8 @@
 
 #include "api_support.hpp"
 #include "mutation.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/gateway_options.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 
@@ -36,7 +37,7 @@ constexpr Metric kRepairFailures{"netd_firewall_repair_failures_total", MetricTy
 }  // namespace
 
 FirewallApi::FirewallApi(const Config& config, Store& store, AuditChain& audit,
-                         const dhcp::Ipam& ipam, GatewayFirewall& firewall)
+                         const dhcp::Ipam& ipam, firewall::GatewayFirewall& firewall)
     : config_(config), store_(store), audit_(audit), ipam_(ipam), firewall_(firewall) {}
 
 std::span<const RouteOf<FirewallApi>> FirewallApi::Routes() {
@@ -90,7 +91,7 @@ std::function<void()> FirewallApi::PlanBind(const dhcp::VmBinding& binding, Muta
   if (!firewall_.IsAllowlisted(binding.network)) return {};
   // The VM's MAC/IP pair and the destinations of its rules enter the kernel with the binding.
   auto& policy = firewall_.policy();
-  mutation.kernel = policy.AddVm(firewall_.SecureVmOf(binding));
+  mutation.kernel = policy.AddVm(firewall_.SecureVmOf(BoundVmOf(binding)));
   mutation.firewall = &firewall_;
   mutation.UndoAlso([&policy, vm = binding.vm] { policy.RemoveVm(vm); });
   return {};
@@ -113,7 +114,8 @@ std::function<void()> FirewallApi::PlanUnbind(const dhcp::VmBinding& binding, Mu
   auto now = AuditChain::NowMs();
   for (const auto& id : forwards.OfVm(binding.vm)) {
     removed->forwards.push_back(*forwards.Remove(id));
-    changes.remove.forwards.push_back(GatewayFirewall::ElementOf(removed->forwards.back(), now));
+    changes.remove.forwards.push_back(
+        firewall::GatewayFirewall::ElementOf(removed->forwards.back(), now));
   }
   mutation.WriteFirst([this, removed] {
     for (const auto& forward : removed->forwards) store_.DeleteForward(forward.id);

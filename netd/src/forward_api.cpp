@@ -9,10 +9,11 @@
 #include "mutation.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/firewall_api.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 
+using firewall::GatewayFirewall;
 using nlohmann::json;
 
 namespace {

@@ -4,7 +4,7 @@
 
 #include <system_error>
 
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 #include "netd/firewall/interface_addresses.hpp"
 
 namespace netd {
@@ -85,7 +85,8 @@ void FirewallAddressOpener::OpenLearned(const allowlist::SecureVm& vm,
   firewall_.OpenLearned(vm, rules, name, addresses, lifetime_ms);
 }
 
-GatewayDns::GatewayDns(boost::asio::io_context& io, const Config& config, GatewayFirewall& firewall)
+GatewayDns::GatewayDns(boost::asio::io_context& io, const Config& config,
+                       firewall::GatewayFirewall& firewall)
     : config_(config), opener_(firewall), resolver_(io, ReadResolverOptions(config), opener_) {}
 
 void GatewayDns::Start() {

@@ -2,7 +2,7 @@
 
 #include <cassert>
 
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 

@@ -9,7 +9,9 @@
 
 namespace netd {
 
+namespace firewall {
 class GatewayFirewall;
+}  // namespace firewall
 
 // One validated change on its way to the answer. The handler has validated the request in
 // full and planned the change: the in-memory state (policy, forwards) already holds it and
@@ -19,7 +21,7 @@ struct Mutation {
   // Unset parts: no rows besides the audit record, no kernel change, nothing to undo.
   Mutation(AuditEvent event, std::function<void()> write_rows = {},
            std::optional<firewall::ElementChanges> kernel = std::nullopt,
-           std::function<void()> undo_memory = {}, GatewayFirewall* firewall = nullptr)
+           std::function<void()> undo_memory = {}, firewall::GatewayFirewall* firewall = nullptr)
       : event(std::move(event)),
         write_rows(std::move(write_rows)),
         kernel(std::move(kernel)),
@@ -34,7 +36,7 @@ struct Mutation {
   std::optional<firewall::ElementChanges> kernel;
   std::function<void()> undo_memory;
   // Who applies `kernel`: the gateway's firewall (null when there is no kernel part).
-  GatewayFirewall* firewall = nullptr;
+  firewall::GatewayFirewall* firewall = nullptr;
 
   // For a capability that takes part in another's mutation (a binding): its rows are written
   // before the ones already planned, its undo runs after theirs.

@@ -18,20 +18,17 @@ constexpr Metric kRepairFailures{"netd_route_guard_repair_failures_total", Metri
 }  // namespace
 
 void RouteGuardStatus::Report(StatusReport& report) const {
-  const auto& guard = guard_.route_guard();
-  nlohmann::json rules = nlohmann::json::array();
-  for (const auto& rule : guard.planned()) rules.push_back(rule.ToString());
+  auto status = guard_.status();
   nlohmann::json forwarding = nlohmann::json::object();
-  for (const auto& [sysctl, on] : guard.ForwardingState()) forwarding[sysctl] = on;
-  report.Status("/firewall/route_guard",
-                {{"route_mark", fmt::format("{:#x}", guard.spec().route_mark)},
-                 {"rules", rules},
-                 {"forwarding", forwarding}});
-  const auto& counters = guard_.counters();
-  report.Figure("/firewall/route_guard/rule_repairs", kRuleRepairs, counters.rule_repairs);
+  for (const auto& [sysctl, on] : status.forwarding) forwarding[sysctl] = on;
+  report.Status("/firewall/route_guard", {{"route_mark", fmt::format("{:#x}", status.route_mark)},
+                                          {"rules", status.rules},
+                                          {"forwarding", forwarding}});
+  report.Figure("/firewall/route_guard/rule_repairs", kRuleRepairs, status.counters.rule_repairs);
   report.Figure("/firewall/route_guard/forwarding_repairs", kForwardingRepairs,
-                counters.forwarding_repairs);
-  report.Figure("/firewall/route_guard/repair_failures", kRepairFailures, counters.repair_failures);
+                status.counters.forwarding_repairs);
+  report.Figure("/firewall/route_guard/repair_failures", kRepairFailures,
+                status.counters.repair_failures);
 }
 
 }  // namespace netd

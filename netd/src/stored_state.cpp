@@ -5,11 +5,13 @@
 #include <map>
 #include <stdexcept>
 
+#include "netd/daemon/gateway_options.hpp"
+
 namespace netd {
 
-GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
-  GatewayFirewall::StoredState stored;
-  stored.bindings = store.LoadBindings();
+firewall::GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
+  firewall::GatewayFirewall::StoredState stored;
+  for (const auto& binding : store.LoadBindings()) stored.bindings.push_back(BoundVmOf(binding));
   auto codec_options = RuleCodecOptionsFrom(config);
   for (const auto& text : store.LoadAllowlistRules()) {
     stored.rules.push_back(allowlist::AllowlistRuleFromStored(text, codec_options));

@@ -2,15 +2,15 @@
 
 #include "netd/allowlist/rule_codec.hpp"
 #include "netd/daemon/config.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
 #include "netd/daemon/store.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 namespace netd {
 
 // What the store says the gateway's table holds: the bindings, the rules and the forwards
 // (each with its VM's address). Read at start and for every drift repair. Throws when the
 // store holds a forward to a VM that is not bound.
-GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config);
+firewall::GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config);
 
 // What the rules' validation takes from the configuration: rules are checked with it when the
 // API takes them and again when they are read back from the store.

@@ -260,6 +260,20 @@ TEST(Config, TheGatewaySectionIsReadWithItsDefaults) {
   EXPECT_EQ(gateway.max_allowlist_elements, 5000u);
 }
 
+TEST(Config, TheGatewaysFailingClosedKeysNameTheirErrors) {
+  auto error_with = [](const std::string& line) {
+    return ErrorOf(
+        DemoWith("external_interface = \"ext0\"", line + "\nexternal_interface = \"ext0\""));
+  };
+  EXPECT_THAT(error_with("table_mode = \"always\""),
+              HasSubstr("table_mode: expected \"auto\", \"owner\" or \"guard\""));
+  EXPECT_THAT(error_with("route_mark = 0x30000000"),
+              HasSubstr("route_mark: expected a single bit"));
+  EXPECT_THAT(error_with("route_mark = 0"), HasSubstr("route_mark: expected an integer"));
+  EXPECT_THAT(error_with("route_guard_priority = 32764"),
+              HasSubstr("route_guard_priority: expected an integer 1-32763"));
+}
+
 TEST(Config, ANetworksOptionalKeysAreRead) {
   auto open = ParseConfig(DemoWith("egress = \"open\"\nuplink_mode = \"trunk\"",
                                    "egress = \"open\"\ndhcp_dynamic = true\nuplink = \"bond0\""),

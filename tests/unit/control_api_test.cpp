@@ -8,8 +8,9 @@
 
 #include "netd/daemon/audit_api.hpp"
 #include "netd/daemon/firewall_api.hpp"
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/daemon/gateway_options.hpp"
 #include "netd/daemon/vm_api.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
@@ -73,7 +74,7 @@ class ControlApiTest : public ::testing::Test {
   dhcp::Ipam ipam_{IpamNetworks(config_)};
   ApiMetrics metrics_;
   testing::RecordingPacketFilter kernel_;
-  GatewayFirewall firewall_{config_, kernel_};
+  firewall::GatewayFirewall firewall_{GatewayFirewallOptionsOf(config_), kernel_};
   ControlApi api_{audit_, metrics_};
   VmApi vm_api_{config_, store_, audit_, ipam_};
   FirewallApi firewall_api_{config_, store_, audit_, ipam_, firewall_};
@@ -415,8 +416,10 @@ TEST_F(AllowlistApiTest, QtypesDefaultToAAndAaaaAndAreKeptInTheirCanonicalForm) 
 
 TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
   config_.gateway.max_allowlist_elements = 3;
-  GatewayFirewall small{config_, kernel_};
-  small.Start({store_.LoadBindings(), {}, {}});
+  firewall::GatewayFirewall small{GatewayFirewallOptionsOf(config_), kernel_};
+  firewall::GatewayFirewall::StoredState stored;
+  for (const auto& binding : store_.LoadBindings()) stored.bindings.push_back(BoundVmOf(binding));
+  small.Start(stored);
   FirewallApi small_api{config_, store_, audit_, ipam_, small};
   ControlApi api{audit_, metrics_};
   api.Serve(small_api);

@@ -8,7 +8,8 @@
 namespace netd::config_reading {
 namespace {
 
-std::optional<TableMode> ReadTableMode(TableReader& reader) {
+std::optional<firewall::TableMode> ReadTableMode(TableReader& reader) {
+  using firewall::TableMode;
   auto mode = reader.String("table_mode");
   if (!mode) return std::nullopt;
   static const std::map<std::string, TableMode, std::less<>> kModes = {

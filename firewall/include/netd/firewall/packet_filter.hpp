@@ -53,6 +53,12 @@ enum class TableProtection {
 };
 std::string_view ToString(TableProtection protection);
 
+// What the configuration asks for (gateway.table_mode): an owned table where the kernel has
+// them (auto) or always (owner, refusing to start without), or a guarded one only. The gateway
+// firewall resolves it into a TableProtection when it starts.
+enum class TableMode { kAuto, kOwner, kGuard };
+std::string_view ToString(TableMode mode);
+
 // Everything the `inet ticrypt` table is generated from (DESIGN.md section 6).
 struct TableLayout {
   TableProtection protection = TableProtection::kGuard;

@@ -11,6 +11,7 @@
 
 #include "netd/common/address.hpp"
 #include "netd/common/port_range.hpp"
+#include "netd/firewall/packet_filter.hpp"
 #include "netd/ovs/remote.hpp"
 #include "netd/ovs/uplink.hpp"
 
@@ -49,14 +50,9 @@ struct ApiConfig {
   std::chrono::milliseconds request_timeout{10'000};
 };
 
-// How the gateway's table stands against other processes (docs/firewall.md, "Failing
-// closed"): owned (flags owner,persist) where the kernel has them or always, or guarded only.
-enum class TableMode { kAuto, kOwner, kGuard };
-std::string_view ToString(TableMode mode);
-
 struct GatewayConfig {
   std::string external_interface;
-  TableMode table_mode = TableMode::kAuto;
+  firewall::TableMode table_mode = firewall::TableMode::kAuto;
   // The packet mark bit the table sets on what may be routed from or into a VM network, and
   // the priority of the policy-routing rules that drop VM-network traffic without it.
   std::uint32_t route_mark = 0x20000000;

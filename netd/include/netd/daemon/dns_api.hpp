@@ -10,13 +10,15 @@ namespace netd {
 namespace dns {
 class FilteredResolver;
 }  // namespace dns
+namespace firewall {
 class GatewayFirewall;
+}  // namespace firewall
 
 // The filtered DNS as the control API serves it: its decisions (/v1/dns/log), its counters,
 // and the destinations each VM's answers opened (shown with the VM).
 class DnsApi final : public Capability, public BindingObserver {
  public:
-  DnsApi(const dns::FilteredResolver& resolver, const GatewayFirewall& firewall)
+  DnsApi(const dns::FilteredResolver& resolver, const firewall::GatewayFirewall& firewall)
       : resolver_(resolver), firewall_(firewall) {}
 
   static std::span<const RouteOf<DnsApi>> Routes();
@@ -27,7 +29,7 @@ class DnsApi final : public Capability, public BindingObserver {
   ApiResponse DnsLog(const ApiCall& call);
 
   const dns::FilteredResolver& resolver_;
-  const GatewayFirewall& firewall_;
+  const firewall::GatewayFirewall& firewall_;
 };
 
 }  // namespace netd

@@ -15,7 +15,9 @@
 
 namespace netd {
 
+namespace firewall {
 class GatewayFirewall;
+}  // namespace firewall
 
 // The gateway's firewall as the control API serves it: allowlist rules (/v1/allowlist),
 // kernel port forwards (/v1/forwards), the table's figures, and the kernel's part of binding
@@ -23,7 +25,7 @@ class GatewayFirewall;
 class FirewallApi final : public Capability, public BindingObserver {
  public:
   FirewallApi(const Config& config, Store& store, AuditChain& audit, const dhcp::Ipam& ipam,
-              GatewayFirewall& firewall);
+              firewall::GatewayFirewall& firewall);
 
   static std::span<const RouteOf<FirewallApi>> Routes();
   void Report(StatusReport& report) const override;
@@ -65,7 +67,7 @@ class FirewallApi final : public Capability, public BindingObserver {
   Store& store_;
   AuditChain& audit_;
   const dhcp::Ipam& ipam_;
-  GatewayFirewall& firewall_;
+  firewall::GatewayFirewall& firewall_;
 };
 
 }  // namespace netd

@@ -12,7 +12,9 @@
 
 namespace netd {
 
+namespace firewall {
 class GatewayFirewall;
+}  // namespace firewall
 
 // What learned addresses may not be unless a rule of the VM names them literally
 // (docs/dns.md): the special-purpose ranges, every network of the enclave and its gateway
@@ -28,7 +30,7 @@ dns::ResolverOptions ResolverOptionsOf(const Config& config,
 // The gateway firewall as the resolver's way to open what answers name.
 class FirewallAddressOpener final : public dns::AddressOpener {
  public:
-  explicit FirewallAddressOpener(GatewayFirewall& firewall) : firewall_(firewall) {}
+  explicit FirewallAddressOpener(firewall::GatewayFirewall& firewall) : firewall_(firewall) {}
   const allowlist::AllowlistPolicy& policy() const override;
   void OpenLearned(const allowlist::SecureVm& vm,
                    const std::vector<const allowlist::AllowlistRule*>& rules,
@@ -36,7 +38,7 @@ class FirewallAddressOpener final : public dns::AddressOpener {
                    std::int64_t lifetime_ms) override;
 
  private:
-  GatewayFirewall& firewall_;
+  firewall::GatewayFirewall& firewall_;
 };
 
 // The secure networks' filtered resolver as the gateway role runs it (docs/dns.md): configured
@@ -44,7 +46,8 @@ class FirewallAddressOpener final : public dns::AddressOpener {
 // construction, opening addresses through the gateway firewall.
 class GatewayDns {
  public:
-  GatewayDns(boost::asio::io_context& io, const Config& config, GatewayFirewall& firewall);
+  GatewayDns(boost::asio::io_context& io, const Config& config,
+             firewall::GatewayFirewall& firewall);
 
   // Listens on the gateway address of every allowlisted network; throws if it cannot.
   void Start();

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "netd/daemon/capability.hpp"
-#include "netd/daemon/forwarding_guard.hpp"
+#include "netd/firewall/forwarding_guard.hpp"
 
 namespace netd {
 
@@ -9,11 +9,11 @@ namespace netd {
 // the forwarding sysctls it keeps, its repairs.
 class RouteGuardStatus final : public Capability {
  public:
-  explicit RouteGuardStatus(const ForwardingGuard& guard) : guard_(guard) {}
+  explicit RouteGuardStatus(const firewall::ForwardingGuard& guard) : guard_(guard) {}
   void Report(StatusReport& report) const override;
 
  private:
-  const ForwardingGuard& guard_;
+  const firewall::ForwardingGuard& guard_;
 };
 
 }  // namespace netd

@@ -1,4 +1,4 @@
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,11 +8,11 @@
 
 #include "flow_cutter.hpp"
 
-namespace netd {
+namespace netd::firewall {
 namespace {
 
-firewall::ElementChanges Inverse(const firewall::ElementChanges& changes) {
-  firewall::ElementChanges inverse;
+ElementChanges Inverse(const ElementChanges& changes) {
+  ElementChanges inverse;
   inverse.add = changes.remove;
   inverse.remove = changes.add;
   return inverse;
@@ -34,23 +34,12 @@ std::int64_t MonotonicMs() {
 
 }  // namespace
 
-GatewayFirewall::GatewayFirewall(const Config& config, firewall::PacketFilter& filter)
-    : filter_(filter),
-      forwards_(config.gateway.forward_ports),
-      max_allow_elements_(config.gateway.max_allowlist_elements),
-      table_mode_(config.gateway.table_mode) {
-  layout_.external_interface = config.gateway.external_interface;
-  layout_.forward_ports = config.gateway.forward_ports;
-  layout_.forward_vm_ports = config.gateway.forward_vm_ports;
-  layout_.backend_tcp_ports = config.gateway.backend_tcp_ports;
-  layout_.log_group = config.gateway.nflog_group;
-  layout_.route_mark = config.gateway.route_mark;
-  for (const auto& network : config.networks) {
-    layout_.networks.push_back({network.name, network.bridge, network.cidr, network.gateway,
-                                network.egress == Egress::kAllowlist});
-    enclave_networks_.push_back(network.cidr);
-  }
-}
+GatewayFirewall::GatewayFirewall(GatewayFirewallOptions options, PacketFilter& filter)
+    : layout_(std::move(options.layout)),
+      filter_(filter),
+      forwards_(layout_.forward_ports),
+      max_allow_elements_(options.max_allow_elements),
+      table_mode_(options.table_mode) {}
 
 GatewayFirewall::~GatewayFirewall() = default;
 
@@ -61,13 +50,13 @@ bool GatewayFirewall::IsAllowlisted(std::string_view network) const {
   return false;
 }
 
-allowlist::SecureVm GatewayFirewall::SecureVmOf(const dhcp::VmBinding& binding) const {
+allowlist::SecureVm GatewayFirewall::SecureVmOf(const BoundVm& binding) const {
   return {binding.vm, binding.ip, binding.mac};
 }
 
 bool GatewayFirewall::InsideEnclave(Ipv4Address address) const {
-  for (const auto& cidr : enclave_networks_) {
-    if (cidr.Contains(address)) return true;
+  for (const auto& network : layout_.networks) {
+    if (network.cidr.Contains(address)) return true;
   }
   return address == Ipv4Address(0xffffffff);
 }
@@ -101,15 +90,15 @@ void GatewayFirewall::Start(const StoredState& stored) {
   ApplyWholeTable();
 }
 
-firewall::TableProtection GatewayFirewall::ResolveProtection() {
+TableProtection GatewayFirewall::ResolveProtection() {
   if (table_mode_ == TableMode::kGuard) {
     spdlog::info("firewall: table mode guard: an ordinary table, repaired when changed");
-    return firewall::TableProtection::kGuard;
+    return TableProtection::kGuard;
   }
   bool supported = filter_.SupportsOwnedTables();
   if (supported) {
     spdlog::info("firewall: table mode {}: flags owner,persist", ToString(table_mode_));
-    return firewall::TableProtection::kOwned;
+    return TableProtection::kOwned;
   }
   if (table_mode_ == TableMode::kOwner) {
     throw std::runtime_error(
@@ -120,12 +109,12 @@ firewall::TableProtection GatewayFirewall::ResolveProtection() {
       "firewall: table mode auto: the kernel lacks flags owner,persist (EOPNOTSUPP); using guard: "
       "an ordinary table, repaired when changed, with the route guard closing the VM networks "
       "while it is missing");
-  return firewall::TableProtection::kGuard;
+  return TableProtection::kGuard;
 }
 
 void GatewayFirewall::ApplyWholeTable() {
   auto started = std::chrono::steady_clock::now();
-  firewall::TableElements elements{policy_.Elements(), {}};
+  TableElements elements{policy_.Elements(), {}};
   // A forward past its expiry but within its grace goes in for the rest of the grace, so that
   // netd's own expiry finds it there to delete.
   auto now = NowMs();
@@ -187,11 +176,11 @@ void GatewayFirewall::Repair(const StoredState& stored) {
   CheckForeignChanges();
 }
 
-void GatewayFirewall::Apply(const firewall::ElementChanges& policy_changes,
+void GatewayFirewall::Apply(const ElementChanges& policy_changes,
                             const std::function<void()>& undo_policy, const Persist& persist) {
   auto plan = learned_.Adjust(allowlist::SetChanges{policy_changes.add, policy_changes.remove},
                               MonotonicMs(), policy_);
-  firewall::ElementChanges changes = plan.changes;
+  ElementChanges changes = plan.changes;
   changes.add.forwards = policy_changes.add.forwards;
   changes.remove.forwards = policy_changes.remove.forwards;
   bool kernel_applied = false;
@@ -287,13 +276,12 @@ void GatewayFirewall::CutRevokedFlows(const allowlist::SetChanges& changes) {
   if (cutter_) {
     cutter_->Cut(revoked);
   } else {
-    flows_cut_here_ += netd::CutRevokedFlows(
+    flows_cut_here_ += firewall::CutRevokedFlows(
         filter_, revoked, [this](Ipv4Address address) { return InsideEnclave(address); });
   }
 }
 
-firewall::ForwardElement GatewayFirewall::ElementOf(const proxy::Forward& forward,
-                                                    std::int64_t now_ms) {
+ForwardElement GatewayFirewall::ElementOf(const proxy::Forward& forward, std::int64_t now_ms) {
   auto remaining = std::max<std::int64_t>(1, forward.expires_ms + kForwardGraceMs - now_ms);
   return {forward.client, forward.listen_port, forward.vm_ip, forward.vm_port,
           static_cast<std::uint64_t>(remaining)};
@@ -317,4 +305,4 @@ GatewayFirewall::Counters GatewayFirewall::counters() const {
   return counters;
 }
 
-}  // namespace netd
+}  // namespace netd::firewall

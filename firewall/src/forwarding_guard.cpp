@@ -1,39 +1,16 @@
-#include "netd/daemon/forwarding_guard.hpp"
+#include "netd/firewall/forwarding_guard.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
-#include <system_error>
+#include "loop_descriptor.hpp"
 
-namespace netd {
-namespace {
+namespace netd::firewall {
 
-firewall::RouteGuardSpec SpecOf(const Config& config) {
-  firewall::RouteGuardSpec spec;
-  for (const auto& network : config.networks) {
-    spec.vm_interfaces.push_back(network.bridge);
-    spec.vm_networks.push_back(network.cidr);
-  }
-  spec.external_interface = config.gateway.external_interface;
-  spec.route_mark = config.gateway.route_mark;
-  spec.priority = config.gateway.route_guard_priority;
-  return spec;
-}
-
-// The descriptor stays the guard's; the loop watches a duplicate it may close.
-int Duplicate(int fd) {
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) throw std::system_error(errno, std::generic_category(), "dup rtnetlink events fd");
-  return copy;
-}
-
-}  // namespace
-
-ForwardingGuard::ForwardingGuard(boost::asio::io_context& io, const Config& config)
-    : guard_(SpecOf(config)), events_(io, Duplicate(guard_.event_fd())) {}
+ForwardingGuard::ForwardingGuard(boost::asio::io_context& io, RouteGuardSpec spec)
+    : guard_(std::move(spec)),
+      events_(io, DuplicateForLoop(guard_.event_fd(), "rtnetlink events fd")) {}
 
 ForwardingGuard::~ForwardingGuard() {
   Stop();
@@ -50,7 +27,7 @@ void ForwardingGuard::CloseRoutes() {
       "route guard: {} policy-routing rules at priorities {}-{} (proto {}), {} changed: VM-network "
       "traffic without mark {:#x} is not routed",
       guard_.planned().size(), guard_.spec().priority, guard_.spec().priority + 2,
-      firewall::RouteGuard::kRuleProtocol, changed, guard_.spec().route_mark);
+      RouteGuard::kRuleProtocol, changed, guard_.spec().route_mark);
   guard_.TakeEvents();  // its own changes
   WaitForEvents();
 }
@@ -97,4 +74,10 @@ void ForwardingGuard::Repair() {
   }
 }
 
-}  // namespace netd
+ForwardingGuard::Status ForwardingGuard::status() const {
+  Status status{guard_.spec().route_mark, {}, guard_.ForwardingState(), counters_};
+  for (const auto& rule : guard_.planned()) status.rules.push_back(rule.ToString());
+  return status;
+}
+
+}  // namespace netd::firewall

@@ -1,14 +1,17 @@
 // Self-repair on the daemon's loop, above the packet-filter seam: reported changes lead to one
-// whole-table apply after a quiet period; a refused repair is retried.
-#include "netd/daemon/firewall_reconciler.hpp"
+// whole-table apply after a quiet period; a refused repair is retried. The loop only reads the
+// reports (polled, never waited on); the fake clock runs the quiet period and the retries.
+#include "netd/firewall/firewall_reconciler.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 
+#include "netd/testing/fake_clock.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
+#include "secure_network_options.hpp"
 
-namespace netd {
+namespace netd::firewall {
 namespace {
 
 using namespace std::chrono_literals;
@@ -18,37 +21,38 @@ class FirewallReconcilerTest : public ::testing::Test {
   void SetUp() override { firewall_.Start(stored_); }
 
   FirewallReconciler Reconciler() {
-    return FirewallReconciler(io_, firewall_, [this] { return stored_; });
+    return FirewallReconciler(io_, clock_, firewall_, [this] { return stored_; });
   }
 
-  // Runs the loop until `done` holds or `limit` passes.
-  void RunUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      io_.run_for(10ms);
-      io_.restart();
-    }
+  // As if another process changed the table: the kernel's report reaches the reconciler.
+  void ChangeFromOutside() {
+    kernel_.ChangeFromOutside();
+    io_.poll();
+    io_.restart();
   }
 
-  Config config_ = ParseConfig(DemoConfigText(), "demo");
   GatewayFirewall::StoredState stored_{{{"sec1", "secure", *Ipv4Address::Parse("192.168.129.1"),
-                                         *MacAddress::Parse("52:54:c0:a8:81:01"), std::nullopt, 0}},
+                                         *MacAddress::Parse("52:54:c0:a8:81:01")}},
                                        {},
                                        {}};
   testing::RecordingPacketFilter kernel_;
-  GatewayFirewall firewall_{config_, kernel_};
+  GatewayFirewall firewall_{SecureNetworkOptions(), kernel_};
   boost::asio::io_context io_;
+  testing::FakeClock clock_;
 };
 
 TEST_F(FirewallReconcilerTest, ABurstOfForeignChangesIsRepairedByOneWholeApply) {
   auto reconciler = Reconciler();
   EXPECT_EQ(kernel_.applies, 1);
   kernel_.bindings.clear();  // what the other process did
-  kernel_.ChangeFromOutside();
-  RunUntil([] { return false; }, 30ms);
-  kernel_.ChangeFromOutside();
-  RunUntil([&] { return kernel_.applies > 1; }, 2s);
-  RunUntil([] { return false; }, 3 * FirewallReconciler::kQuietPeriod);
+  ChangeFromOutside();
+  clock_.Advance(30ms);
+  ChangeFromOutside();
+  clock_.Advance(FirewallReconciler::kQuietPeriod - 30ms - 1ms);
+  EXPECT_EQ(kernel_.applies, 1) << "not before the quiet period has passed";
+  clock_.Advance(1ms);
+  EXPECT_EQ(kernel_.applies, 2);
+  clock_.Advance(3 * FirewallReconciler::kQuietPeriod);
   EXPECT_EQ(kernel_.applies, 2) << "one repair for the burst";
   EXPECT_EQ(kernel_.bindings.size(), 1u) << "the policy's elements are back";
   EXPECT_EQ(firewall_.counters().drift_repairs, 1u);
@@ -58,21 +62,26 @@ TEST_F(FirewallReconcilerTest, ABurstOfForeignChangesIsRepairedByOneWholeApply) 
 
 TEST_F(FirewallReconcilerTest, NothingReportedMeansNoRepair) {
   auto reconciler = Reconciler();
-  RunUntil([] { return false; }, 3 * FirewallReconciler::kQuietPeriod);
+  io_.poll();
+  clock_.Advance(3 * FirewallReconciler::kQuietPeriod);
   EXPECT_EQ(kernel_.applies, 1);
   EXPECT_EQ(firewall_.counters().drift_detected, 0u);
+  EXPECT_EQ(clock_.pending(), 0u);
 }
 
 TEST_F(FirewallReconcilerTest, ARefusedRepairIsRetriedUntilItSucceeds) {
   auto reconciler = Reconciler();
   kernel_.RefuseNext();
-  kernel_.ChangeFromOutside();
-  RunUntil([&] { return firewall_.counters().repair_failures > 0; }, 2s);
+  ChangeFromOutside();
+  clock_.Advance(FirewallReconciler::kQuietPeriod);
   EXPECT_EQ(firewall_.counters().repair_failures, 1u);
   EXPECT_EQ(kernel_.applies, 1);
-  RunUntil([&] { return kernel_.applies > 1; }, 3 * FirewallReconciler::kRetryPeriod);
+  clock_.Advance(FirewallReconciler::kRetryPeriod - 1ms);
+  EXPECT_EQ(kernel_.applies, 1) << "not before the retry period has passed";
+  clock_.Advance(1ms);
   EXPECT_EQ(kernel_.applies, 2);
   EXPECT_EQ(firewall_.counters().drift_repairs, 1u);
+  EXPECT_EQ(clock_.pending(), 0u) << "no retry after a success";
 }
 
 TEST_F(FirewallReconcilerTest, ARepairRebuildsFromTheStoreNotFromMemory) {
@@ -85,13 +94,21 @@ TEST_F(FirewallReconcilerTest, ARepairRebuildsFromTheStoreNotFromMemory) {
   rule.ports = {{443, 443}};
   rule.vms = {"sec1"};
   firewall_.policy().PutRule(rule);
-  kernel_.ChangeFromOutside();
-  RunUntil([&] { return kernel_.applies > 1; }, 2s);
+  ChangeFromOutside();
+  clock_.Advance(FirewallReconciler::kQuietPeriod);
   EXPECT_EQ(kernel_.applies, 2);
   EXPECT_EQ(firewall_.policy().FindRule("memory-only"), nullptr);
   EXPECT_TRUE(kernel_.ranges.empty()) << "the rule's elements are not in the rebuilt table";
   EXPECT_EQ(kernel_.bindings.size(), 1u);
 }
 
+TEST_F(FirewallReconcilerTest, AStoppedReconcilerRepairsNothing) {
+  auto reconciler = Reconciler();
+  ChangeFromOutside();
+  reconciler.Stop();
+  clock_.Advance(FirewallReconciler::kQuietPeriod);
+  EXPECT_EQ(kernel_.applies, 1);
+}
+
 }  // namespace
-}  // namespace netd
+}  // namespace netd::firewall

@@ -11,14 +11,14 @@
 #include "netd/allowlist/policy.hpp"
 #include "netd/firewall/packet_filter.hpp"
 
-namespace netd {
+namespace netd::firewall {
 
 // For each VM, the elements it still has: its flows that these do not allow are cut.
 using RevokedVms = std::map<Ipv4Address, allowlist::AllowlistPolicy::VmElements>;
 
 // Deletes the conntrack entries of the VMs' flows that their elements no longer allow, except
 // flows to `stays_open` destinations (inside the enclave). Returns how many; logs the outcome.
-std::size_t CutRevokedFlows(firewall::PacketFilter& filter, const RevokedVms& vms,
+std::size_t CutRevokedFlows(PacketFilter& filter, const RevokedVms& vms,
                             const std::function<bool(Ipv4Address)>& stays_open);
 
 // Runs CutRevokedFlows on its own thread: walking the conntrack table takes milliseconds on a
@@ -26,7 +26,7 @@ std::size_t CutRevokedFlows(firewall::PacketFilter& filter, const RevokedVms& vm
 // together share one walk, with each VM's newest elements.
 class FlowCutter {
  public:
-  FlowCutter(firewall::PacketFilter& filter, std::function<bool(Ipv4Address)> stays_open);
+  FlowCutter(PacketFilter& filter, std::function<bool(Ipv4Address)> stays_open);
   ~FlowCutter();
   FlowCutter(const FlowCutter&) = delete;
   FlowCutter& operator=(const FlowCutter&) = delete;
@@ -37,7 +37,7 @@ class FlowCutter {
  private:
   void Run(std::stop_token stop);
 
-  firewall::PacketFilter& filter_;
+  PacketFilter& filter_;
   std::function<bool(Ipv4Address)> stays_open_;
   std::mutex mutex_;
   std::condition_variable_any wake_;
@@ -46,4 +46,4 @@ class FlowCutter {
   std::jthread thread_;  // last: joined before the members it uses are destroyed
 };
 
-}  // namespace netd
+}  // namespace netd::firewall

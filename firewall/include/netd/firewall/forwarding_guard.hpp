@@ -3,13 +3,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "netd/daemon/config.hpp"
 #include "netd/firewall/route_guard.hpp"
 
-namespace netd {
+namespace netd::firewall {
 
 // The gateway's IPv4 forwarding, failing closed (docs/firewall.md, "Failing closed"): the
 // route guard's policy-routing rules go in before the table is first applied, forwarding is
@@ -18,7 +18,7 @@ namespace netd {
 // (also by a write of net.ipv4.ip_forward, which sets every interface's) is turned on again.
 class ForwardingGuard {
  public:
-  ForwardingGuard(boost::asio::io_context& io, const Config& config);
+  ForwardingGuard(boost::asio::io_context& io, RouteGuardSpec spec);
   ~ForwardingGuard();
   ForwardingGuard(const ForwardingGuard&) = delete;
   ForwardingGuard& operator=(const ForwardingGuard&) = delete;
@@ -30,8 +30,6 @@ class ForwardingGuard {
   void EnableForwarding();
   void Stop();
 
-  const firewall::RouteGuard& route_guard() const { return guard_; }
-
   struct Counters {
     std::uint64_t rule_repairs = 0;        // rules added or deleted after the first sync
     std::uint64_t forwarding_repairs = 0;  // sysctls turned on again after the first enable
@@ -39,14 +37,25 @@ class ForwardingGuard {
   };
   const Counters& counters() const { return counters_; }
 
+  // What the guard keeps, as status reports show it.
+  struct Status {
+    std::uint32_t route_mark = 0;
+    std::vector<std::string> rules;  // the planned rules, as `ip rule` shows them
+    // Each forwarding sysctl netd owns, and whether it is on now (false if the interface is
+    // missing).
+    std::vector<std::pair<std::string, bool>> forwarding;
+    Counters counters;
+  };
+  Status status() const;
+
  private:
   void WaitForEvents();
   void Repair();
 
-  firewall::RouteGuard guard_;
+  RouteGuard guard_;
   boost::asio::posix::stream_descriptor events_;
   bool forwarding_enabled_ = false;
   Counters counters_;
 };
 
-}  // namespace netd
+}  // namespace netd::firewall

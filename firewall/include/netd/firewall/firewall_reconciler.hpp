@@ -2,13 +2,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 
-#include "netd/daemon/gateway_firewall.hpp"
+#include "netd/common/clock.hpp"
+#include "netd/firewall/gateway_firewall.hpp"
 
-namespace netd {
+namespace netd::firewall {
 
 // Self-repair of the gateway's table on the daemon's loop: when the kernel reports that
 // someone else changed `inet ticrypt`, the whole table is applied again from the store after
@@ -19,8 +20,9 @@ class FirewallReconciler {
   static constexpr std::chrono::milliseconds kQuietPeriod{100};
   static constexpr std::chrono::milliseconds kRetryPeriod{1000};
 
+  // The kernel's reports are read on `io`; `clock` times the quiet period and the retries;
   // `load_stored` reads the store's state for each repair.
-  FirewallReconciler(boost::asio::io_context& io, GatewayFirewall& firewall,
+  FirewallReconciler(boost::asio::io_context& io, Clock& clock, GatewayFirewall& firewall,
                      std::function<GatewayFirewall::StoredState()> load_stored);
   ~FirewallReconciler();
   FirewallReconciler(const FirewallReconciler&) = delete;
@@ -31,12 +33,13 @@ class FirewallReconciler {
  private:
   void WaitForEvents();
   void ScheduleRepair(std::chrono::milliseconds delay);
+  void Repair();
 
   GatewayFirewall& firewall_;
   std::function<GatewayFirewall::StoredState()> load_stored_;
   boost::asio::posix::stream_descriptor events_;
-  boost::asio::steady_timer repair_timer_;
+  std::unique_ptr<Timer> repair_timer_;
   bool repair_pending_ = false;
 };
 
-}  // namespace netd
+}  // namespace netd::firewall

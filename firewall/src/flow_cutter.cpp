@@ -5,9 +5,9 @@
 #include <set>
 #include <string>
 
-namespace netd {
+namespace netd::firewall {
 
-std::size_t CutRevokedFlows(firewall::PacketFilter& filter, const RevokedVms& vms,
+std::size_t CutRevokedFlows(PacketFilter& filter, const RevokedVms& vms,
                             const std::function<bool(Ipv4Address)>& stays_open) {
   std::set<Ipv4Address> sources;
   std::string names;
@@ -27,7 +27,7 @@ std::size_t CutRevokedFlows(firewall::PacketFilter& filter, const RevokedVms& vm
   }
 }
 
-FlowCutter::FlowCutter(firewall::PacketFilter& filter, std::function<bool(Ipv4Address)> stays_open)
+FlowCutter::FlowCutter(PacketFilter& filter, std::function<bool(Ipv4Address)> stays_open)
     : filter_(filter),
       stays_open_(std::move(stays_open)),
       thread_([this](std::stop_token stop) { Run(stop); }) {}
@@ -56,4 +56,4 @@ void FlowCutter::Run(std::stop_token stop) {
   }
 }
 
-}  // namespace netd
+}  // namespace netd::firewall

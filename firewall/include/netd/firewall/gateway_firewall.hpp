@@ -11,28 +11,47 @@
 
 #include "netd/allowlist/learned_allows.hpp"
 #include "netd/allowlist/policy.hpp"
-#include "netd/daemon/config.hpp"
-#include "netd/dhcp/ipam.hpp"
+#include "netd/common/address.hpp"
 #include "netd/firewall/packet_filter.hpp"
 #include "netd/proxy/forward_table.hpp"
 
-namespace netd {
+namespace netd::firewall {
+
+// A VM bound to a network, as the firewall needs it: the network decides whether it is
+// allowlisted, the address and MAC are what its `vm_bind4` element pins.
+struct BoundVm {
+  std::string vm;
+  std::string network;
+  Ipv4Address ip;
+  MacAddress mac;
+};
+
+// What the gateway firewall is built from (netd fills it from the configuration).
+struct GatewayFirewallOptions {
+  // The table as configured; its protection is decided at Start from `table_mode`. Flows to
+  // its networks (the enclave) are never cut, and its forward ports are the forwards' listen
+  // ports.
+  TableLayout layout;
+  TableMode table_mode = TableMode::kAuto;
+  // allow4 elements at most, the DNS-learned ones included (gateway.max_allowlist_elements).
+  std::size_t max_allow_elements = 1'000'000;
+};
+
+class FlowCutter;
 
 // The gateway's firewall: the allowlist policy in memory and the `inet ticrypt` table in the
 // kernel, kept equal. Mutations go policy first, then the kernel inside the caller's store
 // transaction; any failure undoes all three.
-class FlowCutter;
-
 class GatewayFirewall {
  public:
-  GatewayFirewall(const Config& config, firewall::PacketFilter& filter);
+  GatewayFirewall(GatewayFirewallOptions options, PacketFilter& filter);
   ~GatewayFirewall();
   GatewayFirewall(const GatewayFirewall&) = delete;
   GatewayFirewall& operator=(const GatewayFirewall&) = delete;
 
   // What the store holds that the table is built from.
   struct StoredState {
-    std::vector<dhcp::VmBinding> bindings;
+    std::vector<BoundVm> bindings;
     std::vector<allowlist::AllowlistRule> rules;
     std::vector<proxy::Forward> forwards;  // with their VM's address
   };
@@ -40,13 +59,13 @@ class GatewayFirewall {
   // Loads the stored state and applies the whole table; throws if the kernel refuses it.
   void Start(const StoredState& stored);
 
-  // How the table stands against other processes, as decided at Start from
-  // gateway.table_mode and what the kernel supports.
-  firewall::TableProtection protection() const { return layout_.protection; }
+  // How the table stands against other processes, as decided at Start from the table mode
+  // and what the kernel supports.
+  TableProtection protection() const { return layout_.protection; }
 
   // Whether VMs of this network are allowlisted (and anti-spoofed) rather than open.
   bool IsAllowlisted(std::string_view network) const;
-  allowlist::SecureVm SecureVmOf(const dhcp::VmBinding& binding) const;
+  allowlist::SecureVm SecureVmOf(const BoundVm& binding) const;
 
   allowlist::AllowlistPolicy& policy() { return policy_; }
   proxy::ForwardTable& forwards() { return forwards_; }
@@ -54,7 +73,7 @@ class GatewayFirewall {
   // The kernel keeps a forward's element this long past its expiry, so that netd deletes it
   // itself (and cuts its sessions) rather than racing the kernel's timeout.
   static constexpr std::int64_t kForwardGraceMs = 2000;
-  static firewall::ForwardElement ElementOf(const proxy::Forward& forward, std::int64_t now_ms);
+  static ForwardElement ElementOf(const proxy::Forward& forward, std::int64_t now_ms);
   // Cuts the sessions of a closed or expired forward; returns how many.
   std::size_t CutForwardFlows(const proxy::Forward& forward);
   const allowlist::AllowlistPolicy& policy() const { return policy_; }
@@ -66,7 +85,7 @@ class GatewayFirewall {
   // flows that lost their permission are cut: at once, or soon on another thread after
   // CutFlowsInBackground.
   using Persist = std::function<void(const std::function<void()>& apply_kernel)>;
-  void Apply(const firewall::ElementChanges& changes, const std::function<void()>& undo_policy,
+  void Apply(const ElementChanges& changes, const std::function<void()>& undo_policy,
              const Persist& persist);
 
   // Opens `addresses`, answered for `name`, to `vm` on the ports of `rules` (those that name
@@ -114,13 +133,12 @@ class GatewayFirewall {
 
  private:
   void ApplyWholeTable();
-  firewall::TableProtection ResolveProtection();
+  TableProtection ResolveProtection();
   void CutRevokedFlows(const allowlist::SetChanges& changes);
   bool InsideEnclave(Ipv4Address address) const;
 
-  firewall::TableLayout layout_;
-  std::vector<Ipv4Cidr> enclave_networks_;
-  firewall::PacketFilter& filter_;
+  TableLayout layout_;
+  PacketFilter& filter_;
   // The policy and forwards `stored` implies.
   std::pair<allowlist::AllowlistPolicy, proxy::ForwardTable> Build(const StoredState& stored) const;
 
@@ -137,4 +155,4 @@ class GatewayFirewall {
   std::unique_ptr<FlowCutter> cutter_;
 };
 
-}  // namespace netd
+}  // namespace netd::firewall

@@ -85,13 +85,14 @@ std::string ApiMetrics::Render() const {
 }
 
 ControlApi::ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
-                       ApiMetrics& metrics, GatewayFirewall* firewall)
+                       ApiMetrics& metrics, GatewayFirewall* firewall, Clock& clock)
     : config_(config),
       store_(store),
       audit_(audit),
       ipam_(ipam),
       metrics_(metrics),
       firewall_(firewall),
+      clock_(clock),
       started_at_(std::chrono::system_clock::now()),
       routes_{
           {"GET", "/v1/status", AccessLevel::kService, "", "", &ControlApi::Status},

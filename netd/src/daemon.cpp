@@ -14,6 +14,7 @@
 #include <csignal>
 #include <optional>
 
+#include "netd/common/asio_clock.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
@@ -138,7 +139,8 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
 
   ApiMetrics metrics;
-  ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get());
+  AsioClock clock(io);
+  ControlApi api(config, store, audit, ipam, metrics, gateway_firewall.get(), clock);
   if (forwarding_guard) api.AttachForwardingGuard(&*forwarding_guard);
   // DHCP after the table: a VM gets its address only once its egress policy is in place.
   std::optional<DhcpServer> dhcp_server;
@@ -171,15 +173,6 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   if (gateway_firewall) {
     reconciler.emplace(io, *gateway_firewall, [&] { return LoadStoredState(store, config); });
   }
-  // Forwards end at their expiry, give or take this period.
-  boost::asio::steady_timer expiry_timer(io);
-  std::function<void(boost::system::error_code)> expire_forwards = [&](auto error) {
-    if (error) return;
-    api.ExpireForwards();
-    expiry_timer.expires_after(std::chrono::milliseconds(200));
-    expiry_timer.async_wait(expire_forwards);
-  };
-  if (gateway_firewall) expire_forwards({});
   // DNS-learned destinations close at their expiry, give or take this period.
   boost::asio::steady_timer learned_timer(io);
   std::function<void(boost::system::error_code)> expire_learned = [&](auto error) {
@@ -202,7 +195,6 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     if (dhcp_server) dhcp_server->supervisor().Stop();
     if (filtered_dns) filtered_dns->Stop();
     if (host_role) host_role->Stop();
-    expiry_timer.cancel();
     learned_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);

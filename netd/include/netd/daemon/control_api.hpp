@@ -3,16 +3,20 @@
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
 #include "netd/allowlist/policy.hpp"
+#include "netd/common/clock.hpp"
 #include "netd/daemon/audit.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/dhcp/ipam.hpp"
+#include "netd/proxy/forward_expiry.hpp"
+#include "netd/proxy/forward_lifecycle.hpp"
 
 namespace netd {
 
@@ -69,9 +73,10 @@ class ApiMetrics {
 // validation, and the handlers that change the store, the kernel and the audit chain.
 class ControlApi {
  public:
-  // `firewall` is null when this netd does not run the gateway role.
+  // `firewall` is null when this netd does not run the gateway role. `clock` times the
+  // forwards: their dates and their expiry, which starts with the firewall's forwards.
   ControlApi(const Config& config, Store& store, AuditChain& audit, dhcp::Ipam& ipam,
-             ApiMetrics& metrics, GatewayFirewall* firewall);
+             ApiMetrics& metrics, GatewayFirewall* firewall, Clock& clock);
 
   ApiResponse Handle(const ApiRequest& request);
 
@@ -82,10 +87,6 @@ class ControlApi {
   // The host role, when this netd runs it: its status and metrics.
   void AttachHost(HostRole* host) { host_ = host; }
   void AttachForwardingGuard(const ForwardingGuard* guard) { forwarding_guard_ = guard; }
-
-  // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
-  // The daemon calls it several times a second.
-  std::size_t ExpireForwards();
 
  private:
   struct Call;
@@ -139,6 +140,14 @@ class ControlApi {
   // `in_kernel`: whether their elements are still in the kernel to be deleted.
   void RemoveForwards(const std::vector<proxy::Forward>& closing, const AuditEvent& event,
                       bool in_kernel);
+  // Closes the forwards whose time has come (store, audit, kernel, sessions), netd the caller; a
+  // refused one stays open and is offered again.
+  void ExpireForwards(const std::vector<proxy::DueForward>& due);
+  static proxy::ForwardOptions ForwardOptionsOf(const Config& config);
+  // Null without the gateway role, which holds the forwards.
+  std::optional<proxy::ForwardExpiry> MakeForwardExpiry();
+  // Unix ms on `clock_`: the forwards' dates.
+  std::int64_t WallNowMs() const;
 
   const Config& config_;
   Store& store_;
@@ -146,12 +155,16 @@ class ControlApi {
   dhcp::Ipam& ipam_;
   ApiMetrics& metrics_;
   GatewayFirewall* firewall_;
+  Clock& clock_;
   dhcp::DnsmasqSupervisor* dhcp_ = nullptr;
   const dns::FilteredResolver* dns_ = nullptr;
   HostRole* host_ = nullptr;
   const ForwardingGuard* forwarding_guard_ = nullptr;
   std::chrono::system_clock::time_point started_at_;
   std::vector<Route> routes_;
+  // Last: they take the members above.
+  proxy::ForwardLifecycle forward_lifecycle_{ForwardOptionsOf(config_)};
+  std::optional<proxy::ForwardExpiry> forward_expiry_{MakeForwardExpiry()};
 };
 
 }  // namespace netd

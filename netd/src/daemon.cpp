@@ -126,6 +126,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   // itself: a libvirtd that goes away must not kill netd.
   std::signal(SIGPIPE, SIG_IGN);
   boost::asio::io_context io(1);
+  AsioClock clock(io);
   std::optional<firewall::ForwardingGuard> forwarding_guard;
   if (config.HasRole(Role::kGateway)) {
     // Closed before the table exists: nothing of a VM network is routed until it is applied.
@@ -179,7 +180,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   }
   std::optional<FirewallApi> firewall_api;
   if (gateway_firewall) {
-    firewall_api.emplace(config, store, audit, ipam, *gateway_firewall);
+    firewall_api.emplace(config, store, audit, ipam, *gateway_firewall, clock);
     vm_api.AddObserver(*firewall_api);
     api.Serve(*firewall_api);
   } else {
@@ -212,21 +213,11 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   }
   HttpServer server(io, config.api, api, metrics);
   server.Listen(config.socket);
-  AsioClock clock(io);
   std::optional<firewall::FirewallReconciler> reconciler;
   if (gateway_firewall) {
     reconciler.emplace(io, clock, *gateway_firewall,
                        [&] { return LoadStoredState(store, config); });
   }
-  // Forwards end at their expiry, give or take this period.
-  boost::asio::steady_timer expiry_timer(io);
-  std::function<void(boost::system::error_code)> expire_forwards = [&](auto error) {
-    if (error) return;
-    firewall_api->ExpireForwards();
-    expiry_timer.expires_after(std::chrono::milliseconds(200));
-    expiry_timer.async_wait(expire_forwards);
-  };
-  if (gateway_firewall) expire_forwards({});
   // DNS-learned destinations close at their expiry, give or take this period.
   boost::asio::steady_timer learned_timer(io);
   std::function<void(boost::system::error_code)> expire_learned = [&](auto error) {
@@ -249,7 +240,6 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     if (dhcp_server) dhcp_server->supervisor().Stop();
     if (filtered_dns) filtered_dns->Stop();
     if (host_role) host_role->Stop();
-    expiry_timer.cancel();
     learned_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -37,8 +37,16 @@ constexpr Metric kRepairFailures{"netd_firewall_repair_failures_total", MetricTy
 }  // namespace
 
 FirewallApi::FirewallApi(const Config& config, Store& store, AuditChain& audit,
-                         const dhcp::Ipam& ipam, firewall::GatewayFirewall& firewall)
-    : config_(config), store_(store), audit_(audit), ipam_(ipam), firewall_(firewall) {}
+                         const dhcp::Ipam& ipam, firewall::GatewayFirewall& firewall, Clock& clock)
+    : config_(config),
+      store_(store),
+      audit_(audit),
+      ipam_(ipam),
+      firewall_(firewall),
+      clock_(clock),
+      forward_lifecycle_(ForwardOptionsOf(config)),
+      forward_expiry_(clock, firewall.forwards(), forward_lifecycle_,
+                      [this](const std::vector<proxy::DueForward>& due) { ExpireForwards(due); }) {}
 
 std::span<const RouteOf<FirewallApi>> FirewallApi::Routes() {
   static constexpr RouteOf<FirewallApi> kRoutes[] = {
@@ -111,7 +119,7 @@ std::function<void()> FirewallApi::PlanUnbind(const dhcp::VmBinding& binding, Mu
     removed->secure_vm = *found;
     changes = policy.RemoveVm(binding.vm);
   }
-  auto now = AuditChain::NowMs();
+  auto now = WallNowMs();
   for (const auto& id : forwards.OfVm(binding.vm)) {
     removed->forwards.push_back(*forwards.Remove(id));
     changes.remove.forwards.push_back(
@@ -128,6 +136,7 @@ std::function<void()> FirewallApi::PlanUnbind(const dhcp::VmBinding& binding, Mu
   });
   return [this, removed] {
     for (const auto& forward : removed->forwards) firewall_.CutForwardFlows(forward);
+    if (!removed->forwards.empty()) forward_expiry_.Rearm();
   };
 }
 

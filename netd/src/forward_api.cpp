@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <random>
-
 #include "api_support.hpp"
 #include "mutation.hpp"
 #include "netd/daemon/audit.hpp"
@@ -18,37 +16,46 @@ using nlohmann::json;
 
 namespace {
 
-std::string NewForwardId() {
-  std::random_device random;
-  return fmt::format("fwd-{:08x}{:04x}", random(), random() & 0xffff);
+// A body's integer field as the forward rules take it: they refuse a value of another type as
+// they refuse an integer out of range.
+proxy::IntegerField IntegerFieldOf(const json& body, const char* key) {
+  if (!body.contains(key)) return {};
+  const auto& value = body[key];
+  if (!value.is_number_integer()) return proxy::NotAnInteger{};
+  return value.get<std::int64_t>();
 }
 
-// Unicast addresses a client can have: not this-network, loopback, link-local multicast,
-// multicast, reserved or broadcast.
-bool IsUnicast(Ipv4Address address) {
-  auto first = address.value() >> 24;
-  return first != 0 && first != 127 && first < 224;
-}
-
-std::int64_t ReadTtl(const json& body, const Config& config) {
-  if (!body.contains("ttl_s")) return config.gateway.forward_ttl_s;
-  const auto& ttl = body["ttl_s"];
-  if (!ttl.is_number_integer() || ttl.get<std::int64_t>() < 1 ||
-      ttl.get<std::int64_t>() > config.gateway.forward_max_ttl_s) {
-    throw Unprocessable("invalid_ttl",
-                        fmt::format("ttl_s must be an integer of seconds, 1-{} "
-                                    "(gateway.forward_max_ttl_s)",
-                                    config.gateway.forward_max_ttl_s),
-                        "ttl_s");
+// Runs `plan`, answering a refusal of the forward rules: 422, or 409 for a client that holds a
+// forward on every listen port.
+template <typename Plan>
+auto AnsweringRefusals(Plan plan) {
+  try {
+    return plan();
+  } catch (const proxy::ForwardError& refusal) {
+    auto status = refusal.kind() == proxy::ForwardError::Kind::kNoFreePort ? 409 : 422;
+    throw ApiError{status, refusal.code(), refusal.what(), refusal.field()};
   }
-  return ttl.get<std::int64_t>();
 }
 
 }  // namespace
 
+proxy::ForwardOptions FirewallApi::ForwardOptionsOf(const Config& config) {
+  std::vector<proxy::EnclaveNetwork> enclave;
+  for (const auto& network : config.networks) enclave.push_back({network.name, network.cidr});
+  return {.default_ttl_s = config.gateway.forward_ttl_s,
+          .max_ttl_s = config.gateway.forward_max_ttl_s,
+          .vm_ports = config.gateway.forward_vm_ports,
+          .enclave_networks = std::move(enclave),
+          .grace_ms = GatewayFirewall::kForwardGraceMs};
+}
+
+std::int64_t FirewallApi::WallNowMs() const {
+  return ToMs(clock_.WallNow());
+}
+
 json FirewallApi::ForwardJson(const proxy::Forward& forward) const {
   const auto& address = config_.gateway.forward_address;
-  auto now = AuditChain::NowMs();
+  auto now = WallNowMs();
   return {{"id", forward.id},
           {"vm", forward.vm},
           {"vm_ip", forward.vm_ip.ToString()},
@@ -88,57 +95,16 @@ ApiResponse FirewallApi::OpenForward(const ApiCall& call) {
                      "client_ip");
   }
   auto client_text = body["client_ip"].get<std::string>();
-  auto client = Ipv4Address::Parse(client_text);
-  if (!client || !IsUnicast(*client)) {
-    throw Unprocessable(
-        "invalid_client_ip",
-        fmt::format("client_ip \"{}\" is not a unicast IPv4 address", client_text.substr(0, 64)),
-        "client_ip");
-  }
-  for (const auto& network : config_.networks) {
-    if (network.cidr.Contains(*client)) {
-      throw Unprocessable("invalid_client_ip",
-                          fmt::format("client_ip {} is inside the enclave network {} ({}); "
-                                      "forwards serve clients outside the enclave",
-                                      client->ToString(), network.name, network.cidr.ToString()),
-                          "client_ip");
-    }
-  }
-  std::uint16_t vm_port = 22;
-  if (body.contains("port")) {
-    const auto& port = body["port"];
-    if (!port.is_number_integer() || port.get<std::int64_t>() < 1 ||
-        port.get<std::int64_t>() > 65535) {
-      throw Unprocessable("invalid_port", "port must be an integer 1-65535", "port");
-    }
-    vm_port = static_cast<std::uint16_t>(port.get<std::int64_t>());
-  }
-  const auto& allowed = config_.gateway.forward_vm_ports;
-  if (std::find(allowed.begin(), allowed.end(), vm_port) == allowed.end()) {
-    throw Unprocessable("port_not_allowed",
-                        fmt::format("forwards may reach VM port(s) {} (gateway.forward_vm_ports), "
-                                    "not {}",
-                                    fmt::join(allowed, ", "), vm_port),
-                        "port");
-  }
-  auto ttl_s = ReadTtl(body, config_);
+  auto terms = AnsweringRefusals([&] {
+    return forward_lifecycle_.Validate(
+        {client_text, IntegerFieldOf(body, "port"), IntegerFieldOf(body, "ttl_s")});
+  });
   const auto* binding = ipam_.Find(vm);
   if (!binding) throw ApiError{404, "vm_not_bound", fmt::format("VM {} is not bound", vm), "vm"};
   auto& forwards = firewall_.forwards();
-  auto listen_port = forwards.FreePort(*client);
-  if (!listen_port) {
-    throw ApiError{409, "forward_ports_exhausted",
-                   fmt::format("client {} already holds a forward on every port of {} "
-                               "(gateway.forward_ports); close one first",
-                               client->ToString(), forwards.listen_ports().ToString()),
-                   "client_ip"};
-  }
-
-  auto now = AuditChain::NowMs();
-  auto id = NewForwardId();
-  while (forwards.Find(id)) id = NewForwardId();
-  proxy::Forward forward{id,      vm,           binding->ip, vm_port,
-                         *client, *listen_port, now,         now + ttl_s * 1000};
+  auto now = WallNowMs();
+  auto forward = AnsweringRefusals(
+      [&] { return forward_lifecycle_.PlanOpen(forwards, terms, vm, binding->ip, now); });
   firewall::ElementChanges changes;
   changes.add.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
   forwards.Add(forward);
@@ -146,9 +112,10 @@ ApiResponse FirewallApi::OpenForward(const ApiCall& call) {
       call.request.caller, "forward.open", fmt::format("forward/{}", forward.id), body, 201, ""};
   CommitMutation(audit_, {event, [&] { store_.InsertForward(forward); }, changes,
                           [&] { forwards.Remove(forward.id); }, &firewall_});
+  forward_expiry_.Rearm();
   spdlog::info("forward {}: opened by uid {}: {}:{} -> {} {}:{} for {} s", forward.id,
-               call.request.caller.uid, client->ToString(), forward.listen_port, vm,
-               forward.vm_ip.ToString(), vm_port, ttl_s);
+               call.request.caller.uid, terms.client.ToString(), forward.listen_port, vm,
+               forward.vm_ip.ToString(), forward.vm_port, terms.ttl_s);
   return JsonResponse(201, ForwardJson(forward));
 }
 
@@ -172,10 +139,10 @@ ApiResponse FirewallApi::RenewForward(const ApiCall& call) {
       throw BadRequest("unknown_field", fmt::format("unknown field {}; expected ttl_s", key), key);
     }
   }
-  auto ttl_s = ReadTtl(body, config_);
-  auto now = AuditChain::NowMs();
+  auto now = WallNowMs();
   auto before = forward.expires_ms;
-  forward.expires_ms = now + ttl_s * 1000;
+  forward = AnsweringRefusals(
+      [&] { return forward_lifecycle_.PlanRenewal(forward, IntegerFieldOf(body, "ttl_s"), now); });
   // The element is replaced whole: deletion and addition in one transaction.
   firewall::ElementChanges changes;
   changes.remove.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
@@ -187,8 +154,9 @@ ApiResponse FirewallApi::RenewForward(const ApiCall& call) {
   CommitMutation(
       audit_, {event, [&] { store_.UpdateForwardExpiry(forward.id, forward.expires_ms); }, changes,
                [&] { forwards.SetExpiry(forward.id, before); }, &firewall_});
+  forward_expiry_.Rearm();
   spdlog::info("forward {}: renewed by uid {} for {} s", forward.id, call.request.caller.uid,
-               ttl_s);
+               (forward.expires_ms - now) / 1000);
   return JsonResponse(200, ForwardJson(forward));
 }
 
@@ -201,6 +169,7 @@ ApiResponse FirewallApi::CloseForward(const ApiCall& call) {
                    200,
                    ""};
   RemoveForwards({forward}, event, /*in_kernel=*/true);
+  forward_expiry_.Rearm();
   spdlog::info("forward {}: closed by uid {}", forward.id, call.request.caller.uid);
   return JsonResponse(200, {{"closed", ForwardJson(forward)}});
 }
@@ -208,7 +177,7 @@ ApiResponse FirewallApi::CloseForward(const ApiCall& call) {
 void FirewallApi::RemoveForwards(const std::vector<proxy::Forward>& closing,
                                  const AuditEvent& event, bool in_kernel) {
   auto& forwards = firewall_.forwards();
-  auto now = AuditChain::NowMs();
+  auto now = WallNowMs();
   firewall::ElementChanges changes;
   for (const auto& forward : closing) {
     if (in_kernel) changes.remove.forwards.push_back(GatewayFirewall::ElementOf(forward, now));
@@ -226,28 +195,22 @@ void FirewallApi::RemoveForwards(const std::vector<proxy::Forward>& closing,
   for (const auto& forward : closing) firewall_.CutForwardFlows(forward);
 }
 
-std::size_t FirewallApi::ExpireForwards() {
-  auto now = AuditChain::NowMs();
-  auto expired = firewall_.forwards().ExpiredAt(now);
-  for (const auto& id : expired) {
-    auto forward = *firewall_.forwards().Find(id);
-    // Past its grace the kernel has dropped the element itself: delete only the rest.
-    bool in_kernel = now < forward.expires_ms + GatewayFirewall::kForwardGraceMs / 2;
+void FirewallApi::ExpireForwards(const std::vector<proxy::DueForward>& due) {
+  for (const auto& [forward, in_kernel] : due) {
     AuditEvent event{Caller{0, 0, getpid(), "netd"},
                      "forward.expire",
-                     fmt::format("forward/{}", id),
+                     fmt::format("forward/{}", forward.id),
                      json::object(),
                      200,
                      ""};
     try {
       RemoveForwards({forward}, event, in_kernel);
-      spdlog::info("forward {}: expired ({}:{} -> {})", id, forward.client.ToString(),
+      spdlog::info("forward {}: expired ({}:{} -> {})", forward.id, forward.client.ToString(),
                    forward.listen_port, forward.vm);
     } catch (const std::exception& failure) {
-      spdlog::error("forward {}: cannot expire it, retrying: {}", id, failure.what());
+      spdlog::error("forward {}: cannot expire it, retrying: {}", forward.id, failure.what());
     }
   }
-  return expired.size();
 }
 
 }  // namespace netd

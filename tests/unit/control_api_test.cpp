@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "netd/daemon/audit_api.hpp"
 #include "netd/daemon/firewall_api.hpp"
@@ -12,6 +11,7 @@
 #include "netd/daemon/vm_api.hpp"
 #include "netd/firewall/gateway_firewall.hpp"
 #include "netd/lab/temp_dir.hpp"
+#include "netd/testing/fake_clock.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
 
@@ -75,9 +75,10 @@ class ControlApiTest : public ::testing::Test {
   ApiMetrics metrics_;
   testing::RecordingPacketFilter kernel_;
   firewall::GatewayFirewall firewall_{GatewayFirewallOptionsOf(config_), kernel_};
+  testing::FakeClock clock_;
   ControlApi api_{audit_, metrics_};
   VmApi vm_api_{config_, store_, audit_, ipam_};
-  FirewallApi firewall_api_{config_, store_, audit_, ipam_, firewall_};
+  FirewallApi firewall_api_{config_, store_, audit_, ipam_, firewall_, clock_};
   AuditApi audit_api_{audit_};
   DaemonStatus daemon_status_{config_};
 
@@ -420,7 +421,7 @@ TEST_F(AllowlistApiTest, ARuleBeyondTheElementLimitIsRefusedWhole) {
   firewall::GatewayFirewall::StoredState stored;
   for (const auto& binding : store_.LoadBindings()) stored.bindings.push_back(BoundVmOf(binding));
   small.Start(stored);
-  FirewallApi small_api{config_, store_, audit_, ipam_, small};
+  FirewallApi small_api{config_, store_, audit_, ipam_, small, clock_};
   ControlApi api{audit_, metrics_};
   api.Serve(small_api);
   auto answer = api.Handle(
@@ -562,12 +563,44 @@ TEST_F(ForwardApiTest, UnbindingAVmClosesItsForwards) {
 TEST_F(ForwardApiTest, ExpiredForwardsLeaveTheStoreAndTheKernel) {
   auto opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 1}});
   ASSERT_EQ(opened.status, 201);
-  EXPECT_EQ(firewall_api_.ExpireForwards(), 0u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_EQ(firewall_api_.ExpireForwards(), 1u);
+  clock_.Advance(std::chrono::milliseconds(999));
+  EXPECT_EQ(kernel_.forwards.size(), 1u);
+  EXPECT_EQ(store_.LoadForwards().size(), 1u);
+  clock_.Advance(std::chrono::milliseconds(1));
   EXPECT_TRUE(kernel_.forwards.empty());
   EXPECT_TRUE(store_.LoadForwards().empty());
+  EXPECT_TRUE(firewall_.forwards().all().empty());
   EXPECT_EQ(LastAudit()["action"], "forward.expire");
+  EXPECT_EQ(LastAudit()["caller"]["exe"], "netd");
+  ASSERT_EQ(kernel_.forward_cuts.size(), 1u) << "its sessions were cut";
+}
+
+TEST_F(ForwardApiTest, AnExpiryTheKernelRefusesIsRetried) {
+  auto opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 1}});
+  ASSERT_EQ(opened.status, 201);
+  kernel_.RefuseNext();
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(store_.LoadForwards().size(), 1u) << "refused: still open";
+  EXPECT_EQ(kernel_.forwards.size(), 1u);
+  clock_.Advance(std::chrono::milliseconds(200));
+  EXPECT_TRUE(store_.LoadForwards().empty());
+  EXPECT_TRUE(kernel_.forwards.empty());
+  EXPECT_EQ(LastAudit()["action"], "forward.expire");
+}
+
+TEST_F(ForwardApiTest, ARenewMovesTheExpiryEitherWay) {
+  auto opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 60}});
+  auto id = opened.body["id"].get<std::string>();
+  ASSERT_EQ(Call("POST", "/v1/forwards/" + id + "/renew", R"({"ttl_s":2})").status, 200);
+  clock_.Advance(std::chrono::seconds(2));
+  EXPECT_TRUE(store_.LoadForwards().empty()) << "the shorter life, not the first one";
+  opened = Open({{"vm", "sec1"}, {"client_ip", "198.51.100.9"}, {"ttl_s", 2}});
+  id = opened.body["id"].get<std::string>();
+  ASSERT_EQ(Call("POST", "/v1/forwards/" + id + "/renew", R"({"ttl_s":60})").status, 200);
+  clock_.Advance(std::chrono::seconds(59));
+  EXPECT_EQ(store_.LoadForwards().size(), 1u) << "the longer life, not the first one";
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_TRUE(store_.LoadForwards().empty());
 }
 
 }  // namespace

@@ -6,11 +6,14 @@
 #include <vector>
 
 #include "netd/allowlist/policy.hpp"
+#include "netd/common/clock.hpp"
 #include "netd/daemon/capability.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/daemon/vm_api.hpp"
 #include "netd/dhcp/ipam.hpp"
+#include "netd/proxy/forward_expiry.hpp"
+#include "netd/proxy/forward_lifecycle.hpp"
 #include "netd/proxy/forward_table.hpp"
 
 namespace netd {
@@ -24,18 +27,15 @@ class GatewayFirewall;
 // and unbinding a VM (its anti-spoofing and allowlist elements, its forwards).
 class FirewallApi final : public Capability, public BindingObserver {
  public:
+  // `clock` times the forwards: their dates and their expiry.
   FirewallApi(const Config& config, Store& store, AuditChain& audit, const dhcp::Ipam& ipam,
-              firewall::GatewayFirewall& firewall);
+              firewall::GatewayFirewall& firewall, Clock& clock);
 
   static std::span<const RouteOf<FirewallApi>> Routes();
   void Report(StatusReport& report) const override;
 
   std::function<void()> PlanBind(const dhcp::VmBinding& binding, Mutation& mutation) override;
   std::function<void()> PlanUnbind(const dhcp::VmBinding& binding, Mutation& mutation) override;
-
-  // Closes the forwards whose time has come (store, audit, kernel, sessions); returns how many.
-  // The daemon calls it several times a second.
-  std::size_t ExpireForwards();
 
  private:
   ApiResponse ListRules(const ApiCall& call);
@@ -62,12 +62,22 @@ class FirewallApi final : public Capability, public BindingObserver {
   // `in_kernel`: whether their elements are still in the kernel to be deleted.
   void RemoveForwards(const std::vector<proxy::Forward>& closing, const AuditEvent& event,
                       bool in_kernel);
+  // Closes the forwards whose time has come (store, audit, kernel, sessions), netd the caller; a
+  // refused one stays open and is offered again.
+  void ExpireForwards(const std::vector<proxy::DueForward>& due);
+  static proxy::ForwardOptions ForwardOptionsOf(const Config& config);
+  // Unix ms on `clock_`: the forwards' dates.
+  std::int64_t WallNowMs() const;
 
   const Config& config_;
   Store& store_;
   AuditChain& audit_;
   const dhcp::Ipam& ipam_;
   firewall::GatewayFirewall& firewall_;
+  Clock& clock_;
+  proxy::ForwardLifecycle forward_lifecycle_;
+  // Last: it starts with the forwards the firewall holds, and calls back into this object.
+  proxy::ForwardExpiry forward_expiry_;
 };
 
 }  // namespace netd

@@ -12,7 +12,6 @@
 #include "netd/firewall/gateway_firewall.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/fake_clock.hpp"
-#include "netd/testing/netd_process.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
 
 namespace netd {

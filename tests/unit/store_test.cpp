@@ -4,7 +4,6 @@
 #include <sqlite3.h>
 
 #include "netd/lab/temp_dir.hpp"
-#include "netd/testing/netd_process.hpp"
 
 namespace netd {
 namespace {

@@ -14,12 +14,6 @@ namespace netd::allowlist {
 
 using nlohmann::json;
 
-RuleError::RuleError(Kind kind, std::string code, const std::string& message, std::string field)
-    : std::invalid_argument(message),
-      kind_(kind),
-      code_(std::move(code)),
-      field_(std::move(field)) {}
-
 namespace {
 
 RuleError BadShape(std::string code, const std::string& message, std::string field) {

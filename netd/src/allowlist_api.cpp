@@ -8,8 +8,8 @@
 #include "mutation.hpp"
 #include "netd/allowlist/rule_codec.hpp"
 #include "netd/daemon/firewall_api.hpp"
+#include "netd/daemon/gateway_options.hpp"
 #include "netd/firewall/gateway_firewall.hpp"
-#include "stored_state.hpp"
 
 namespace netd {
 
@@ -32,7 +32,7 @@ void RequireValidRuleName(std::string_view name) {
 allowlist::AllowlistRule ParseRuleBody(std::string_view name, const json& body,
                                        const Config& config) {
   try {
-    return allowlist::ParseAllowlistRule(name, body, RuleCodecOptionsFrom(config));
+    return allowlist::ParseAllowlistRule(name, body, RuleCodecOptionsOf(config));
   } catch (const allowlist::RuleError& error) {
     auto status = error.kind() == allowlist::RuleError::Kind::kShape ? 400 : 422;
     throw ApiError{status, error.code(), error.what(), error.field()};

@@ -39,16 +39,6 @@ auto AnsweringRefusals(Plan plan) {
 
 }  // namespace
 
-proxy::ForwardOptions FirewallApi::ForwardOptionsOf(const Config& config) {
-  std::vector<proxy::EnclaveNetwork> enclave;
-  for (const auto& network : config.networks) enclave.push_back({network.name, network.cidr});
-  return {.default_ttl_s = config.gateway.forward_ttl_s,
-          .max_ttl_s = config.gateway.forward_max_ttl_s,
-          .vm_ports = config.gateway.forward_vm_ports,
-          .enclave_networks = std::move(enclave),
-          .grace_ms = GatewayFirewall::kForwardGraceMs};
-}
-
 std::int64_t FirewallApi::WallNowMs() const {
   return ToMs(clock_.WallNow());
 }

@@ -1,6 +1,15 @@
 #include "netd/daemon/gateway_options.hpp"
 
 namespace netd {
+namespace {
+
+std::vector<EnclaveNetwork> EnclaveNetworksOf(const Config& config) {
+  std::vector<EnclaveNetwork> networks;
+  for (const auto& network : config.networks) networks.push_back({network.name, network.cidr});
+  return networks;
+}
+
+}  // namespace
 
 firewall::GatewayFirewallOptions GatewayFirewallOptionsOf(const Config& config) {
   firewall::GatewayFirewallOptions options;
@@ -34,6 +43,18 @@ firewall::RouteGuardSpec RouteGuardSpecOf(const Config& config) {
 
 firewall::BoundVm BoundVmOf(const dhcp::VmBinding& binding) {
   return {binding.vm, binding.network, binding.ip, binding.mac};
+}
+
+allowlist::RuleCodecOptions RuleCodecOptionsOf(const Config& config) {
+  return {.enclave_networks = EnclaveNetworksOf(config)};
+}
+
+proxy::ForwardOptions ForwardOptionsOf(const Config& config) {
+  return {.default_ttl_s = config.gateway.forward_ttl_s,
+          .max_ttl_s = config.gateway.forward_max_ttl_s,
+          .vm_ports = config.gateway.forward_vm_ports,
+          .enclave_networks = EnclaveNetworksOf(config),
+          .grace_ms = firewall::GatewayFirewall::kForwardGraceMs};
 }
 
 }  // namespace netd

@@ -12,7 +12,7 @@ namespace netd {
 firewall::GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config) {
   firewall::GatewayFirewall::StoredState stored;
   for (const auto& binding : store.LoadBindings()) stored.bindings.push_back(BoundVmOf(binding));
-  auto codec_options = RuleCodecOptionsFrom(config);
+  auto codec_options = RuleCodecOptionsOf(config);
   for (const auto& text : store.LoadAllowlistRules()) {
     stored.rules.push_back(allowlist::AllowlistRuleFromStored(text, codec_options));
   }
@@ -29,14 +29,6 @@ firewall::GatewayFirewall::StoredState LoadStoredState(Store& store, const Confi
     stored.forwards.push_back(std::move(forward));
   }
   return stored;
-}
-
-allowlist::RuleCodecOptions RuleCodecOptionsFrom(const Config& config) {
-  allowlist::RuleCodecOptions options;
-  for (const auto& network : config.networks) {
-    options.enclave_networks.push_back({network.name, network.cidr});
-  }
-  return options;
 }
 
 }  // namespace netd

@@ -1,6 +1,5 @@
 #pragma once
 
-#include "netd/allowlist/rule_codec.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/firewall/gateway_firewall.hpp"
@@ -11,9 +10,5 @@ namespace netd {
 // (each with its VM's address). Read at start and for every drift repair. Throws when the
 // store holds a forward to a VM that is not bound.
 firewall::GatewayFirewall::StoredState LoadStoredState(Store& store, const Config& config);
-
-// What the rules' validation takes from the configuration: rules are checked with it when the
-// API takes them and again when they are read back from the store.
-allowlist::RuleCodecOptions RuleCodecOptionsFrom(const Config& config);
 
 }  // namespace netd

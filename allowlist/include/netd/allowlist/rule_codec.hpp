@@ -9,6 +9,7 @@
 
 #include "netd/allowlist/policy.hpp"
 #include "netd/common/address.hpp"
+#include "netd/common/field_error.hpp"
 
 namespace netd::allowlist {
 
@@ -19,12 +20,6 @@ inline constexpr std::size_t kMaxRuleVms = 10'000;
 inline constexpr std::size_t kMaxRuleComment = 256;
 inline constexpr std::size_t kMaxRuleQtypes = 16;
 
-// One of the enclave's own networks, as the configuration names it.
-struct EnclaveNetwork {
-  std::string name;
-  Ipv4Cidr cidr;
-};
-
 // What a rule's validation needs from the configuration.
 struct RuleCodecOptions {
   // Nothing is routed between the enclave's networks, so no destination may overlap one.
@@ -33,22 +28,19 @@ struct RuleCodecOptions {
 
 // Why a rule body is not a rule: what() is the message, field() the field it names (e.g.
 // "destinations[2]"), code() a stable machine-readable code ("invalid_destination").
-class RuleError : public std::invalid_argument {
+class RuleError : public FieldError {
  public:
   enum class Kind {
     kShape,  // the body's structure: a missing or unknown field, a value of the wrong JSON type
     kValue,  // a value of the right type that no rule may hold
   };
-  RuleError(Kind kind, std::string code, const std::string& message, std::string field);
+  RuleError(Kind kind, std::string code, const std::string& message, std::string field)
+      : FieldError(std::move(code), std::move(field), message), kind_(kind) {}
 
   Kind kind() const { return kind_; }
-  const std::string& code() const { return code_; }
-  const std::string& field() const { return field_; }
 
  private:
   Kind kind_;
-  std::string code_;
-  std::string field_;
 };
 
 // Validates a rule body {destinations, protocol, ports, qtypes?, vms, comment?} in full;

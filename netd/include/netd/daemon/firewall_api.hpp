@@ -65,7 +65,6 @@ class FirewallApi final : public Capability, public BindingObserver {
   // Closes the forwards whose time has come (store, audit, kernel, sessions), netd the caller; a
   // refused one stays open and is offered again.
   void ExpireForwards(const std::vector<proxy::DueForward>& due);
-  static proxy::ForwardOptions ForwardOptionsOf(const Config& config);
   // Unix ms on `clock_`: the forwards' dates.
   std::int64_t WallNowMs() const;
 

@@ -10,16 +10,12 @@
 #include <vector>
 
 #include "netd/common/address.hpp"
+#include "netd/common/field_error.hpp"
 #include "netd/proxy/forward_table.hpp"
 
 namespace netd::proxy {
 
-// A network of the enclave: forwards serve clients outside every one of them.
-struct EnclaveNetwork {
-  std::string name;
-  Ipv4Cidr cidr;
-};
-
+// The forwards' rules. Forwards serve clients outside every network of the enclave.
 struct ForwardOptions {
   std::int64_t default_ttl_s = 3600;  // a forward's life when the caller gives none
   std::int64_t max_ttl_s = 86400;
@@ -32,26 +28,19 @@ struct ForwardOptions {
 
 // A refused forward request: a machine code, the request field it concerns and a message for
 // people. The caller decides how to answer it (the control API: 422, or 409 for kNoFreePort).
-class ForwardError : public std::runtime_error {
+class ForwardError : public FieldError {
  public:
   enum class Kind {
     kInvalid,     // the request cannot be granted as asked
     kNoFreePort,  // the client holds a forward on every listen port
   };
   ForwardError(Kind kind, std::string code, std::string field, const std::string& message)
-      : std::runtime_error(message),
-        kind_(kind),
-        code_(std::move(code)),
-        field_(std::move(field)) {}
+      : FieldError(std::move(code), std::move(field), message), kind_(kind) {}
 
   Kind kind() const { return kind_; }
-  const std::string& code() const { return code_; }
-  const std::string& field() const { return field_; }
 
  private:
   Kind kind_;
-  std::string code_;
-  std::string field_;
 };
 
 // A request field that is present but not an integer: refused as an integer out of range is.

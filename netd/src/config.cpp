@@ -20,6 +20,7 @@ using config_reading::ReadGatewaySection;
 using config_reading::ReadHostSection;
 using config_reading::ReadNetdSection;
 using config_reading::ReadNetworkSections;
+using config_reading::ReadPolicySection;
 using config_reading::TableReader;
 
 // The sections in a fixed order, so that of several problems the same one is always reported
@@ -43,7 +44,22 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     for (auto address : config.gateway.upstream_dns) config.dns.upstream.push_back({address, 53});
   }
   if (auto section = top.Section("host")) config.host = ReadHostSection(*section);
+  if (auto section = top.Section("policy")) config.policy = ReadPolicySection(*section);
   config.networks = ReadNetworkSections(top);
+  // A host without the gateway role learns the bindings of its secure networks only from the
+  // policy database; without it no VM port there could be pinned.
+  bool secure =
+      std::any_of(config.networks.begin(), config.networks.end(),
+                  [](const auto& network) { return network.egress == Egress::kAllowlist; });
+  if (config.HasRole(Role::kHost) && !config.HasRole(Role::kGateway) && secure && !config.policy) {
+    top.Fail(nullptr, "policy",
+             "missing; a host without the gateway role pins secure VM ports only as the policy "
+             "database binds them: give [policy] remotes");
+  }
+  if (config.policy && !config.policy->host_listeners.empty() && !config.HasRole(Role::kGateway)) {
+    top.Fail(nullptr, "policy.host_listeners",
+             "only for the gateway role, which publishes the policy database");
+  }
   top.RejectUnknownKeys();
   return config;
 }
@@ -192,6 +208,7 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.host.openvswitch_rundir != reloaded.host.openvswitch_rundir,
         "host.openvswitch_rundir");
   check(running.host.libvirt_uri != reloaded.host.libvirt_uri, "host.libvirt_uri");
+  check(running.policy != reloaded.policy, "policy");
   check(running.networks != reloaded.networks, "network");
   return changed;
 }

@@ -21,10 +21,12 @@
 #include "netd/daemon/dhcp_server.hpp"
 #include "netd/daemon/dns_api.hpp"
 #include "netd/daemon/firewall_api.hpp"
+#include "netd/daemon/gateway_bindings.hpp"
 #include "netd/daemon/gateway_dns.hpp"
 #include "netd/daemon/gateway_options.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
+#include "netd/daemon/policy_publication.hpp"
 #include "netd/daemon/route_guard_status.hpp"
 #include "netd/daemon/store.hpp"
 #include "netd/daemon/vm_api.hpp"
@@ -163,17 +165,34 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     filtered_dns->Start();
   }
   // The host role keeps this host's bridges through ovsdb-server, reconnecting while it is away.
+  // The policy database follows the store; the hosts follow the database.
+  std::optional<PolicyPublication> policy_publication;
+  if (gateway_firewall && config.policy) {
+    policy_publication.emplace(io, config, clock);
+    policy_publication->Start(ipam);
+  }
+  // Where both roles run without a policy database, the host side pins what this netd bound.
+  std::optional<GatewayBindings> gateway_bindings;
+  if (config.HasRole(Role::kHost) && gateway_firewall && !config.policy) {
+    gateway_bindings.emplace(ipam);
+  }
   std::optional<HostRole> host_role;
   if (config.HasRole(Role::kHost)) {
-    host_role.emplace(io, config);
+    host_role.emplace(io, config, clock, gateway_bindings ? &*gateway_bindings : nullptr);
     host_role->Start();
   }
+  if (gateway_bindings) gateway_bindings->set_on_change([&] { host_role->BindingsChanged(); });
 
   // The control API serves what this netd runs; the order of Serve is the order of /metrics.
   ApiMetrics metrics;
   ControlApi api(audit, metrics);
   VmApi vm_api(config, store, audit, ipam);
   api.Serve(vm_api);
+  if (gateway_bindings) vm_api.AddObserver(*gateway_bindings);
+  if (policy_publication) {
+    vm_api.AddObserver(*policy_publication);
+    api.Serve(*policy_publication);
+  }
   if (dhcp_server) {
     vm_api.AddObserver(*dhcp_server);
     api.Serve(*dhcp_server);
@@ -240,6 +259,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     if (dhcp_server) dhcp_server->supervisor().Stop();
     if (filtered_dns) filtered_dns->Stop();
     if (host_role) host_role->Stop();
+    if (policy_publication) policy_publication->Stop();
     learned_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);

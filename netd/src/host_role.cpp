@@ -22,7 +22,8 @@ std::vector<ovs::BridgeSpec> BridgeSpecs(const Config& config) {
 
 // ovs-vswitchd opens each bridge's management socket (<bridge>.mgmt) in its run directory.
 ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig& network) {
-  return {.bridge = network.bridge,
+  return {.network = network.name,
+          .bridge = network.bridge,
           .uplink = network.uplink,
           .cidr = network.cidr,
           .gateway = network.gateway,
@@ -31,6 +32,8 @@ ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig
           // Where unknown MACs get leases from the range, a host cannot know a VM's address
           // in advance: such ports are pinned to their MAC.
           .pin_mac_only = network.dhcp_dynamic,
+          // Secure VM ports are pinned only as the gateway bound them.
+          .require_binding = network.egress == Egress::kAllowlist,
           // Without the gateway role the internal port is the host's, not the gateway's.
           .isolate_local = !config.HasRole(Role::kGateway),
           .mgmt_socket = config.host.openvswitch_rundir / (network.bridge + ".mgmt")};
@@ -58,14 +61,21 @@ nlohmann::json Milliseconds(std::optional<std::chrono::nanoseconds> duration) {
 
 }  // namespace
 
-HostRole::HostRole(boost::asio::io_context& io, const Config& config)
+HostRole::HostRole(boost::asio::io_context& io, const Config& config, Clock& clock,
+                   const ovs::PortBindings* gateway_bindings)
     : config_(config),
+      feed_(config.policy
+                ? std::make_unique<policy::PolicyFeed>(
+                      io, policy::FeedOptions{config.policy->remotes, config.policy->tls}, clock)
+                : nullptr),
+      bindings_(feed_ ? feed_.get() : gateway_bindings),
       client_(io, config.host.ovsdb_remote, {.tls = config.host.ovsdb_tls}),
       bridges_(io, client_, BridgeSpecs(config)) {
   for (const auto& network : config.networks) {
-    port_security_.push_back(
-        std::make_unique<ovs::PortSecurity>(io, client_, PortSecuritySpec(config, network)));
+    port_security_.push_back(std::make_unique<ovs::PortSecurity>(
+        io, client_, PortSecuritySpec(config, network), ovs::OpenFlowClient::Options{}, bindings_));
   }
+  if (feed_) feed_->set_on_change([this] { BindingsChanged(); });
   if (!config.host.libvirt_uri.empty()) {
     libvirt_ = std::make_unique<libvirt::LibvirtClient>(
         io,
@@ -83,12 +93,18 @@ void HostRole::Start() {
   bridges_.Start();
   for (auto& security : port_security_) security->Start();
   client_.Start();
+  if (feed_) feed_->Start();
   if (libvirt_) libvirt_->Start();
 }
 
 void HostRole::Stop() {
   if (libvirt_) libvirt_->Stop();
+  if (feed_) feed_->Stop();
   client_.Stop();
+}
+
+void HostRole::BindingsChanged() {
+  for (auto& security : port_security_) security->BindingsChanged();
 }
 
 void HostRole::OnDomains(std::vector<libvirt::DomainState> domains, bool complete) {
@@ -171,6 +187,44 @@ void HostRole::ReportLibvirt(StatusReport& report) const {
   report.Figure("/host/libvirt/domain_events", kDomainEvents, status.domain_events);
 }
 
+void HostRole::ReportPolicy(StatusReport& report) const {
+  static constexpr Metric kFeedCurrent{
+      "netd_policy_feed_current", MetricType::kGauge,
+      "Whether this host follows the policy database's current state (1) or not (0: awaiting "
+      "it since start, or away and keeping the bindings last known)."};
+  static constexpr Metric kGeneration{"netd_policy_feed_generation", MetricType::kGauge,
+                                      "The policy database's generation this host last saw."};
+  static constexpr Metric kLag{
+      "netd_policy_feed_lag_milliseconds", MetricType::kGauge,
+      "From the gateway publishing the generation last seen to this host seeing it."};
+  static constexpr Metric kFeedDisconnects{"netd_policy_feed_disconnects_total",
+                                           MetricType::kCounter,
+                                           "Connections to the policy database lost."};
+  if (!feed_) {
+    report.Status("/host/policy",
+                  {{"source", bindings_ ? "gateway" : "none"}, {"state", "current"}});
+    return;
+  }
+  auto status = feed_->status();
+  nlohmann::json lag = nullptr;
+  if (status.lag) lag = status.lag->count();
+  report.Status("/host/policy", {{"source", "policy-database"},
+                                 {"state", ovs::ToString(status.state)},
+                                 {"remote", status.remote},
+                                 {"bindings", status.bindings},
+                                 {"updates", status.updates},
+                                 {"lag_ms", lag}});
+  report.Flag("/host/policy/connected", kFeedCurrent,
+              status.state == ovs::PortBindings::State::kCurrent);
+  report.Figure("/host/policy/generation", kGeneration, status.generation);
+  report.Figure("/host/policy/disconnects", kFeedDisconnects, status.disconnects);
+  if (status.lag) {
+    report.Sample(kLag, static_cast<std::uint64_t>(std::max<std::int64_t>(status.lag->count(), 0)));
+  } else {
+    report.Declare(kLag);
+  }
+}
+
 void HostRole::Report(StatusReport& report) const {
   static constexpr Metric kSynced{
       "netd_ovsdb_synced", MetricType::kGauge,
@@ -200,6 +254,15 @@ void HostRole::Report(StatusReport& report) const {
        {"netd_ovs_ports_refused", MetricType::kGauge,
         "Ports that get no flows (everything they send drops)."},
        &ovs::PortSecurity::Counters::refused},
+      {"vm_ports_unbound",
+       {"netd_ovs_vm_ports_unbound", MetricType::kGauge,
+        "VM ports refused because the gateway did not bind their MAC on the network."},
+       &ovs::PortSecurity::Counters::unbound},
+      {"unbound_refusals",
+       {"netd_ovs_pins_refused_unbound_total", MetricType::kCounter,
+        "Times a VM port was refused for lack of a binding (a port that appeared, or one whose "
+        "binding went)."},
+       &ovs::PortSecurity::Counters::unbound_refusals},
       {"vm_ports_stopped",
        {"netd_ovs_vm_ports_stopped", MetricType::kGauge,
         "VM ports whose VM libvirt reports as not running (no flows)."},
@@ -240,6 +303,7 @@ void HostRole::Report(StatusReport& report) const {
   report.Figure("/host/bridges/repairs", kBridgeRepairs, bridges.repairs);
   report.Figure("/host/bridges/conflicts", kBridgeConflicts, bridges.conflicts);
   ReportLibvirt(report);
+  ReportPolicy(report);
   for (const auto& figure : kPortFigures) report.Declare(figure.metric);
   for (std::size_t i = 0; i < port_security_.size(); ++i) {
     const auto& security = *port_security_[i];
@@ -273,18 +337,20 @@ nlohmann::json HostRole::PortsJson() const {
     for (const auto& status : security->ports()) {
       const auto& plan = status.plan;
       auto domain = domains_.find(plan.vm_id);
-      ports.push_back({{"bridge", security->spec().bridge},
-                       {"port", plan.name},
-                       {"vm_id", OrNull(plan.vm_id)},
-                       {"vm", OrNull(domain == domains_.end() ? "" : domain->second.name)},
-                       {"mac", OrNull(plan.mac ? plan.mac->ToString() : "")},
-                       {"address", OrNull(plan.address ? plan.address->ToString() : "")},
-                       {"state", ovs::ToString(plan.state)},
-                       {"flows_installed", status.installed},
-                       {"flows", plan.flows.size()},
-                       {"first_install_ms", Milliseconds(status.first_install)},
-                       {"numbered_ms", Milliseconds(status.numbered)},
-                       {"reason", OrNull(plan.reason)}});
+      ports.push_back(
+          {{"bridge", security->spec().bridge},
+           {"port", plan.name},
+           {"vm_id", OrNull(plan.vm_id)},
+           {"vm", OrNull(domain == domains_.end() ? "" : domain->second.name)},
+           {"mac", OrNull(plan.mac ? plan.mac->ToString() : "")},
+           {"address", OrNull(plan.address ? plan.address->ToString() : "")},
+           {"state", ovs::ToString(plan.state)},
+           {"bound", plan.state == ovs::PortState::kPinned && security->spec().require_binding},
+           {"flows_installed", status.installed},
+           {"flows", plan.flows.size()},
+           {"first_install_ms", Milliseconds(status.first_install)},
+           {"numbered_ms", Milliseconds(status.numbered)},
+           {"reason", OrNull(plan.reason)}});
     }
   }
   return ports;

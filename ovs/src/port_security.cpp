@@ -82,9 +82,35 @@ PortPlan PlanInternalPort(const PortSecuritySpec& spec, PortPlan plan, const jso
   return plan;
 }
 
+// Where a binding is required: a VM port is pinned to the address the gateway bound its MAC to
+// on the network, and only if the MAC encodes that address (the gateway allocates the two
+// together, so anything else is a port that is not the VM it claims to be).
+PortPlan PlanBoundPort(const PortSecuritySpec& spec, PortPlan plan, const PortBindings* bindings) {
+  if (!bindings || bindings->state() == PortBindings::State::kAwaiting) {
+    plan.state = PortState::kPending;
+    plan.reason = "waiting for the gateway's bindings";
+    return plan;
+  }
+  auto bound = bindings->Find(spec.network, *plan.mac);
+  if (!bound) {
+    plan.unbound = true;
+    plan.reason = fmt::format("MAC not bound on {}", spec.network);
+    return plan;
+  }
+  if (plan.mac->EncodedVmAddress() != bound->address) {
+    plan.reason = fmt::format("MAC bound to {} on {}, but it does not encode that address",
+                              bound->address.ToString(), spec.network);
+    return plan;
+  }
+  plan.state = PortState::kPinned;
+  plan.address = bound->address;
+  plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, Ipv4Cidr(bound->address, 32), {});
+  return plan;
+}
+
 // `port` has a name and `interfaces` is not empty.
 PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
-                      const std::vector<const json*>& interfaces) {
+                      const std::vector<const json*>& interfaces, const PortBindings* bindings) {
   PortPlan plan;
   plan.name = rows::Column(port, "name").get<std::string>();
   for (const auto* interface : interfaces) {
@@ -128,6 +154,7 @@ PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
     plan.reason = "a VM port with more than one interface";
     return plan;
   }
+  if (spec.require_binding) return PlanBoundPort(spec, std::move(plan), bindings);
   auto encoded = plan.mac->EncodedVmAddress();
   bool in_range = encoded && *encoded >= spec.dhcp_first && *encoded <= spec.dhcp_last;
   if (in_range) {
@@ -149,8 +176,8 @@ PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
 
 PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
                   const std::vector<const json*>& interfaces,
-                  const std::set<std::string>& inactive_vms) {
-  auto plan = PlanPortRows(spec, port, interfaces);
+                  const std::set<std::string>& inactive_vms, const PortBindings* bindings) {
+  auto plan = PlanPortRows(spec, port, interfaces, bindings);
   bool vm_port = plan.state != PortState::kForward && plan.state != PortState::kIsolated &&
                  plan.state != PortState::kPending;
   if (vm_port && !plan.vm_id.empty() && inactive_vms.contains(plan.vm_id)) {
@@ -159,6 +186,7 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
     plan.state = PortState::kVmStopped;
     plan.reason = "libvirt: the VM is not running";
     plan.address.reset();
+    plan.unbound = false;
     plan.flows.clear();
   }
   return plan;
@@ -169,6 +197,18 @@ bool IsVmPort(const PortPlan& plan) {
 }
 
 }  // namespace
+
+std::string_view ToString(PortBindings::State state) {
+  switch (state) {
+    case PortBindings::State::kAwaiting:
+      return "awaiting";
+    case PortBindings::State::kCurrent:
+      return "current";
+    case PortBindings::State::kStale:
+      return "stale";
+  }
+  return "unknown";
+}
 
 std::string_view ToString(PortState state) {
   switch (state) {
@@ -236,6 +276,11 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
         .udp_src = kDhcpClientPort,
         .udp_dst = kDhcpServerPort},
        true},
+      // The announce QEMU broadcasts after a live migration, so that switches learn the VM's
+      // MAC on its new host at once (RARP, from its own MAC).
+      {kPriorityAllow,
+       {.in_port = ofport, .eth_src = mac, .vlan_vid = kNoVlan, .eth_type = of::kEthTypeRarp},
+       true},
       // Everything else from the port: IPv6, other ethertypes, other sources, tagged frames.
       {kPriorityPortDrop, {.in_port = ofport}, false},
   };
@@ -254,7 +299,8 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
 }
 
 std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows,
-                                               const std::set<std::string>& inactive_vms) {
+                                               const std::set<std::string>& inactive_vms,
+                                               const PortBindings* bindings) {
   const auto* bridge = rows::FindNamed(rows("Bridge"), spec.bridge);
   if (!bridge || !rows::Managed(bridge->second)) return std::nullopt;
   std::vector<PortPlan> plans;
@@ -264,7 +310,7 @@ std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, con
     if (port == ports.end() || !rows::Column(port->second, "name").is_string()) continue;
     auto interfaces = InterfacesOf(port->second, rows("Interface"));
     if (!interfaces.rows.empty()) {
-      plans.push_back(PlanPort(spec, port->second, interfaces.rows, inactive_vms));
+      plans.push_back(PlanPort(spec, port->second, interfaces.rows, inactive_vms, bindings));
     }
   }
   std::sort(plans.begin(), plans.end(),
@@ -273,10 +319,11 @@ std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, con
 }
 
 PortSecurity::PortSecurity(boost::asio::io_context& io, OvsdbClient& client, PortSecuritySpec spec,
-                           OpenFlowClient::Options openflow_options)
+                           OpenFlowClient::Options openflow_options, const PortBindings* bindings)
     : io_(io),
       client_(client),
       spec_(std::move(spec)),
+      bindings_(bindings),
       openflow_(io, spec_.mgmt_socket, openflow_options),
       retry_timer_(io),
       check_timer_(io) {}
@@ -351,7 +398,7 @@ void PortSecurity::Sync() {
       openflow_.Stop();
     }
   }
-  if (!openflow_.ready()) return;
+  if (!openflow_.ready() || BindingsAwaited()) return;
   if (full_install_pending_) {
     FullInstall();
     return;
@@ -424,6 +471,16 @@ void PortSecurity::SetInactiveVms(std::set<std::string> inactive,
   }
 }
 
+void PortSecurity::BindingsChanged() {
+  // Without the cache the ports are planned when it is back, each of them afresh.
+  if (!client_.synced()) return;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> uuids;
+  for (const auto& entry : planned_) uuids.push_back(entry.first);
+  for (const auto& uuid : uuids) PlanAgain(uuid, now);
+  Sync();
+}
+
 void PortSecurity::VerifyPortFlows(const std::string& name) {
   auto installed = installed_.find(name);
   if (installed == installed_.end() || !installed->second.acknowledged || !openflow_.ready()) {
@@ -466,8 +523,11 @@ void PortSecurity::PlanAgain(const std::string& uuid, std::chrono::steady_clock:
     desired_.erase(name);
     return;
   }
-  auto plan = PlanPort(spec_, port->second, interfaces.rows, inactive_vms_);
+  auto plan = PlanPort(spec_, port->second, interfaces.rows, inactive_vms_, bindings_);
   auto previous = desired_.find(name);
+  if (plan.unbound && (previous == desired_.end() || !previous->second.unbound)) {
+    ++counters_.unbound_refusals;
+  }
   if (previous == desired_.end() || previous->second.state != plan.state ||
       previous->second.reason != plan.reason) {
     spdlog::info("ovs: {} port {}{}{}: {}{}", spec_.bridge, name,
@@ -539,6 +599,11 @@ void PortSecurity::AppendInstall(const std::string& name, const PortPlan& plan,
     changes.push_back(FlowChange::Add(flow, cookie));
     owners.push_back(name);
   }
+}
+
+bool PortSecurity::BindingsAwaited() const {
+  return spec_.require_binding &&
+         (!bindings_ || bindings_->state() == PortBindings::State::kAwaiting);
 }
 
 bool PortSecurity::VmPortsHeld() const {
@@ -683,6 +748,7 @@ PortSecurity::Counters PortSecurity::counters() const {
   for (const auto& [name, plan] : desired_) {
     if (plan.state == PortState::kRefused) ++counters.refused;
     if (plan.state == PortState::kVmStopped) ++counters.stopped;
+    if (plan.unbound) ++counters.unbound;
     if ((plan.state == PortState::kPinned || plan.state == PortState::kPinnedMac) &&
         FlowsAcknowledged(name, plan)) {
       ++counters.pinned;

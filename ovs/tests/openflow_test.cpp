@@ -15,6 +15,7 @@
 #include "netd/ovs/openflow_client.hpp"
 #include "netd/ovs/port_security.hpp"
 #include "netd/testing/scripted_peer.hpp"
+#include "netd/testing/stated_bindings.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd::ovs {
@@ -39,7 +40,7 @@ std::string OfpPrint(const std::vector<std::uint8_t>& message) {
 TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
   auto flows = PinnedPortFlows(5, *MacAddress::Parse("52:54:0a:51:00:0a"),
                                Ipv4Cidr(*Ipv4Address::Parse("10.81.0.10"), 32), std::nullopt);
-  ASSERT_EQ(flows.size(), 6u);
+  ASSERT_EQ(flows.size(), 7u);
   const char* expected[] = {
       "ADD priority=310,udp,in_port=5,tp_src=67 cookie:0x6e64000000000002 actions=drop",
       "ADD priority=310,udp,in_port=5,tp_dst=68 cookie:0x6e64000000000002 actions=drop",
@@ -50,6 +51,8 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
       "ADD priority=300,udp,in_port=5,vlan_tci=0x0000/0x1fff,dl_src=52:54:0a:51:00:0a,"
       "nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67 cookie:0x6e64000000000002 "
       "actions=NORMAL",
+      "ADD priority=300,rarp,in_port=5,vlan_tci=0x0000/0x1fff,dl_src=52:54:0a:51:00:0a "
+      "cookie:0x6e64000000000002 actions=NORMAL",
       "ADD priority=200,in_port=5 cookie:0x6e64000000000002 actions=drop",
   };
   for (std::size_t i = 0; i < flows.size(); ++i) {
@@ -60,15 +63,15 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
   auto mac_only =
       PinnedPortFlows(6, *MacAddress::Parse("02:00:00:00:00:4d"), *Ipv4Cidr::Parse("10.82.0.0/24"),
                       *Ipv4Address::Parse("10.82.0.1"));
-  ASSERT_EQ(mac_only.size(), 8u);
+  ASSERT_EQ(mac_only.size(), 9u);
   EXPECT_NE(
       OfpPrint(openflow::EncodeAddFlow(1, mac_only[2], kCookieTag | 3)).find("nw_src=10.82.0.0/24"),
       std::string::npos);
   // ... but never the gateway's address, for IPv4 or ARP.
-  EXPECT_NE(OfpPrint(openflow::EncodeAddFlow(1, mac_only[6], kCookieTag | 3))
+  EXPECT_NE(OfpPrint(openflow::EncodeAddFlow(1, mac_only[7], kCookieTag | 3))
                 .find("priority=310,ip,in_port=6,nw_src=10.82.0.1 "),
             std::string::npos);
-  EXPECT_NE(OfpPrint(openflow::EncodeAddFlow(1, mac_only[7], kCookieTag | 3))
+  EXPECT_NE(OfpPrint(openflow::EncodeAddFlow(1, mac_only[8], kCookieTag | 3))
                 .find("priority=310,arp,in_port=6,arp_spa=10.82.0.1 "),
             std::string::npos);
   EXPECT_EQ(OfpPrint(openflow::EncodeDeleteFlows(9, kCookieTag, kCookieTagMask)),
@@ -287,11 +290,13 @@ class PortRows {
       if (interface["name"] == name) interface[column] = std::move(value);
     }
   }
-  std::optional<std::vector<PortPlan>> Plan(const PortSecuritySpec& spec) {
+  std::optional<std::vector<PortPlan>> Plan(const PortSecuritySpec& spec,
+                                            const PortBindings* bindings = nullptr) {
     tables_["Bridge"]["b"] = bridge_;
-    return PlanPorts(spec, [this](const std::string& table) -> const OvsdbClient::Rows& {
-      return tables_[table];
-    });
+    return PlanPorts(
+        spec,
+        [this](const std::string& table) -> const OvsdbClient::Rows& { return tables_[table]; }, {},
+        bindings);
   }
 
  private:
@@ -300,7 +305,8 @@ class PortRows {
 };
 
 PortSecuritySpec SecureSpec() {
-  return {.bridge = "br-secure",
+  return {.network = "secure",
+          .bridge = "br-secure",
           .uplink = "bond0.1081",
           .cidr = *Ipv4Cidr::Parse("10.81.0.0/24"),
           .gateway = *Ipv4Address::Parse("10.81.0.1"),
@@ -330,7 +336,7 @@ TEST(PlanPorts, PinsVmPortsWhoseMacEncodesAnAddressOfTheRangeAndRefusesTheRest) 
   EXPECT_EQ(by_name["vnet0"].state, PortState::kPinned);
   EXPECT_EQ(by_name["vnet0"].address->ToString(), "10.81.0.10");
   EXPECT_EQ(by_name["vnet0"].vm_id, "vm-vnet0");
-  EXPECT_EQ(by_name["vnet0"].flows.size(), 6u);
+  EXPECT_EQ(by_name["vnet0"].flows.size(), 7u);
   EXPECT_EQ(by_name["vnet1"].state, PortState::kRefused);
   EXPECT_EQ(by_name["vnet1"].reason,
             "MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200");
@@ -410,6 +416,70 @@ TEST(PlanPorts, TheInternalPortIsIsolatedOnlyWithoutTheGatewayRole) {
   EXPECT_EQ(gateway.flows.size(), 1u);
   EXPECT_EQ(gateway.port_config,
             (openflow::PortConfig{openflow::kPortLocal, mac, 0, openflow::kPortConfigNoForward}));
+}
+
+std::map<std::string, PortPlan> ByName(const std::optional<std::vector<PortPlan>>& plans) {
+  std::map<std::string, PortPlan> by_name;
+  for (const auto& plan : plans.value()) by_name[plan.name] = plan;
+  return by_name;
+}
+
+TEST(PlanPorts, WhereABindingIsRequiredOnlyPortsWhoseMacIsBoundThereArePinned) {
+  PortRows rows;
+  rows.Add("br-secure", 65534, std::nullopt, /*managed=*/true);
+  rows.Add("vnet0", 2, "52:54:0a:51:00:0a");  // bound to the address it encodes
+  rows.Add("vnet1", 3, "52:54:0a:51:00:0b");  // well-formed, in the range, not bound
+  rows.Add("vnet2", 4, "52:54:0a:51:00:0c");  // bound on another network only
+  rows.Add("vnet3", 5, "52:54:0a:51:00:0d");  // bound to an address it does not encode
+  auto spec = SecureSpec();
+  spec.require_binding = true;
+  testing::StatedBindings bindings;
+  auto mac = [](const char* text) { return *MacAddress::Parse(text); };
+  bindings.Bind("secure", mac("52:54:0a:51:00:0a"), "vm-a");
+  bindings.Bind("service", mac("52:54:0a:51:00:0c"), "vm-c");
+  // Bound to another address than the MAC encodes: not a port the gateway made.
+  struct Mismatched final : ovs::PortBindings {
+    const ovs::PortBindings& real;
+    explicit Mismatched(const ovs::PortBindings& bindings) : real(bindings) {}
+    State state() const override { return real.state(); }
+    std::optional<ovs::BoundPort> Find(std::string_view network, MacAddress mac) const override {
+      if (mac == *MacAddress::Parse("52:54:0a:51:00:0d")) {
+        return ovs::BoundPort{"vm-d", *Ipv4Address::Parse("10.81.0.99")};
+      }
+      return real.Find(network, mac);
+    }
+  };
+
+  Mismatched with_mismatch(bindings);
+  auto plans = ByName(rows.Plan(spec, &with_mismatch));
+  EXPECT_EQ(plans["br-secure"].state, PortState::kForward);
+  EXPECT_EQ(plans["vnet0"].state, PortState::kPinned);
+  EXPECT_EQ(plans["vnet0"].address->ToString(), "10.81.0.10");
+  EXPECT_EQ(plans["vnet0"].flows, rows.Plan(SecureSpec()).value().at(1).flows)
+      << "a bound port gets the flows the MAC rule gave it";
+  for (const char* name : {"vnet1", "vnet2"}) {
+    EXPECT_EQ(plans[name].state, PortState::kRefused) << name;
+    EXPECT_TRUE(plans[name].unbound) << name;
+    EXPECT_TRUE(plans[name].flows.empty()) << name;
+    EXPECT_EQ(plans[name].reason, "MAC not bound on secure") << name;
+  }
+  EXPECT_EQ(plans["vnet3"].state, PortState::kRefused);
+  EXPECT_FALSE(plans["vnet3"].unbound);
+  EXPECT_EQ(plans["vnet3"].reason,
+            "MAC bound to 10.81.0.99 on secure, but it does not encode that address");
+
+  // Stale bindings (the feed went away) still pin what they knew.
+  bindings.set_state(PortBindings::State::kStale);
+  EXPECT_EQ(ByName(rows.Plan(spec, &bindings))["vnet0"].state, PortState::kPinned);
+  EXPECT_EQ(ByName(rows.Plan(spec, &bindings))["vnet1"].state, PortState::kRefused);
+
+  // Before the bindings are first known, no VM port is planned to get flows.
+  bindings.set_state(PortBindings::State::kAwaiting);
+  auto awaiting = ByName(rows.Plan(spec, &bindings));
+  EXPECT_EQ(awaiting["vnet0"].state, PortState::kPending);
+  EXPECT_TRUE(awaiting["vnet0"].flows.empty());
+  EXPECT_EQ(ByName(rows.Plan(spec, nullptr))["vnet0"].state, PortState::kPending)
+      << "no bindings given where one is required: nothing is pinned";
 }
 
 }  // namespace

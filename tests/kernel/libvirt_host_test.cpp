@@ -14,12 +14,14 @@
 #include <optional>
 #include <string>
 
+#include "netd/common/asio_clock.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/lab/guard.hpp"
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
 #include "netd/testing/libvirt_test_driver.hpp"
+#include "netd/testing/stated_bindings.hpp"
 #include "netd/testing/status_of.hpp"
 #include "netd/testing/within.hpp"
 
@@ -68,7 +70,11 @@ class LibvirtHostTest : public ::testing::Test {
     host_->RunChecked({"ip", "link", "add", "up1081", "type", "veth", "peer", "name", "up1081p"});
     ovs_.emplace(*host_);
     config_ = ParseConfig(HostConfigText(*ovs_), "host");
-    role_ = std::make_unique<HostRole>(io_, config_);
+    // The gateway side's bindings, as the daemon hands them over where both roles run.
+    for (const char* mac : {kVmMac, "52:54:0a:51:00:0b"}) {
+      bindings_.Bind("secure", *MacAddress::Parse(mac), mac);
+    }
+    role_ = std::make_unique<HostRole>(io_, config_, clock_, &bindings_);
     role_->Start();
     ASSERT_TRUE(RunUntil(10s, [&] {
       auto status = testing::StatusOf(*role_)["host"];
@@ -113,6 +119,8 @@ class LibvirtHostTest : public ::testing::Test {
   // Opened first, closed last: the test driver's state starts from its default.
   testing::LibvirtTestDriver libvirt_;
   boost::asio::io_context io_;
+  AsioClock clock_{io_};
+  testing::StatedBindings bindings_;
   std::optional<lab::Namespace> host_;
   std::optional<lab::OvsInstance> ovs_;
   Config config_;
@@ -164,7 +172,7 @@ TEST_F(LibvirtHostTest, AStoppedVmsPortGetsNoFlowsUntilTheVmRunsAgain) {
   EXPECT_GE(testing::StatusOf(*role_)["host"]["libvirt"]["domain_events"].get<int>(), 2);
 }
 
-TEST_F(LibvirtHostTest, PortsOfVmsLibvirtDoesNotKnowArePinnedFromOvsdbAlone) {
+TEST_F(LibvirtHostTest, PortsOfVmsLibvirtDoesNotKnowArePinnedAsTheGatewayBoundThem) {
   lab::Namespace vm("lvvm2");
   ovs_->AttachVm("br-secure", vm, "eth0", "vnet1",
                  {.mac = "52:54:0a:51:00:0b", .vm_id = "not-a-libvirt-domain", .vlan_tag = 1081});

@@ -337,6 +337,50 @@ TEST(Config, LibvirtUriIsALibvirtUriOrNothing) {
   }
 }
 
+TEST(Config, APolicySectionNamesTheDatabasesMembersAndAHostOnlyHostNeedsIt) {
+  const std::string roles = "roles = [\"gateway\", \"host\"]";
+  // Both roles without [policy]: the host side pins from the gateway's own bindings.
+  EXPECT_FALSE(ParseConfig(DemoConfigText(), "netd.toml").policy.has_value());
+  const std::string policy =
+      "\n[policy]\nremotes = [\"ssl:192.0.2.11:6641\", \"ssl:192.0.2.12:6641\", "
+      "\"unix:/run/netd/policy.sock\"]\nprivate_key = \"/etc/netd/policy-key.pem\"\n"
+      "certificate = \"/etc/netd/policy-cert.pem\"\nca_certificate = \"/etc/netd/ca.pem\"\n"
+      "host_listeners = [\"pssl:6642\", \"ptcp:6642:127.0.0.1\"]\n";
+  auto config = ParseConfig(DemoConfigText() + policy, "netd.toml");
+  ASSERT_TRUE(config.policy);
+  ASSERT_EQ(config.policy->remotes.size(), 3u);
+  EXPECT_EQ(ovs::ToString(config.policy->remotes[1]), "ssl:192.0.2.12:6641");
+  EXPECT_EQ(config.policy->tls.ca_certificate, "/etc/netd/ca.pem");
+  EXPECT_EQ(config.policy->host_listeners,
+            (std::vector<std::string>{"pssl:6642", "ptcp:6642:127.0.0.1"}));
+
+  // A host without the gateway role knows secure bindings only from the database.
+  auto host_only = DemoWith(roles, "roles = [\"host\"]");
+  EXPECT_THAT(ErrorOf(host_only),
+              HasSubstr("policy: missing; a host without the gateway role pins secure VM ports "
+                        "only as the policy database binds them"));
+  auto plain = "\n[policy]\nremotes = [\"tcp:192.0.2.11:6642\"]\n";
+  EXPECT_EQ(ParseConfig(host_only + plain, "netd.toml").policy->remotes.size(), 1u);
+  EXPECT_THAT(ErrorOf(host_only + "\n[policy]\nremotes = [\"tcp:192.0.2.11:6642\"]\n"
+                                  "host_listeners = [\"pssl:6642\"]\n"),
+              HasSubstr("policy.host_listeners: only for the gateway role"));
+
+  EXPECT_THAT(ErrorOf(DemoConfigText() + "\n[policy]\nremotes = []\n"),
+              HasSubstr("policy.remotes: missing or empty"));
+  EXPECT_THAT(ErrorOf(DemoConfigText() + "\n[policy]\nremotes = [\"tcp:db.example:6641\"]\n"),
+              HasSubstr("policy.remotes: ovsdb remote \"tcp:db.example:6641\""));
+  EXPECT_THAT(ErrorOf(DemoConfigText() + "\n[policy]\nremotes = [\"ssl:192.0.2.11:6641\"]\n"),
+              HasSubstr("policy.private_key: missing; ssl: remotes need private_key"));
+  EXPECT_THAT(ErrorOf(DemoConfigText() + plain + "certificate = \"/etc/netd/c.pem\"\n"),
+              HasSubstr("policy.certificate: only for ssl: remotes"));
+  for (const char* bad : {"pssl", "pssl:x", "tcp:6642", "pssl:70000", "pssl:6642:host"}) {
+    EXPECT_THAT(ErrorOf(DemoConfigText() + plain + fmt::format("host_listeners = [\"{}\"]\n", bad)),
+                HasSubstr("policy.host_listeners: expected a passive remote"))
+        << bad;
+  }
+  EXPECT_THAT(ErrorOf(DemoConfigText() + plain + "members = 3\n"), HasSubstr("policy.members"));
+}
+
 TEST(Config, SyntaxErrorsNameTheLocation) {
   auto error = ErrorOf(DemoWith("vlan = 1081", "vlan = = 1081"));
   EXPECT_THAT(error, HasSubstr("netd.toml:26:"));

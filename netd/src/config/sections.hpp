@@ -17,6 +17,7 @@ ApiConfig ReadApiSection(TableReader& reader);
 GatewayConfig ReadGatewaySection(TableReader& reader);
 DnsConfig ReadDnsSection(TableReader& reader);
 HostConfig ReadHostSection(TableReader& reader);
+PolicyConfig ReadPolicySection(TableReader& reader);
 // Every [[network]] table (at least one), each valid on its own and against the earlier ones;
 // `top` reads the file's top level.
 std::vector<NetworkConfig> ReadNetworkSections(TableReader& top);

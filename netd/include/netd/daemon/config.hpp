@@ -116,6 +116,19 @@ struct HostConfig {
   std::string libvirt_uri = "qemu:///system";
 };
 
+// The policy database (docs/policy.md): where the gateway publishes its bindings and groups,
+// and where hosts follow them.
+struct PolicyConfig {
+  // The members of its cluster (or its one server): for the gateway the remotes that take its
+  // writes, for a host those that let it read.
+  std::vector<ovs::Remote> remotes;
+  ovs::TlsFiles tls;  // set exactly when a remote is ssl:
+  // Gateway: ovsdb-server's passive remotes for the hosts, kept as read-only Connection rows
+  // ("pssl:6642").
+  std::vector<std::string> host_listeners;
+  friend bool operator==(const PolicyConfig&, const PolicyConfig&) = default;
+};
+
 struct Config {
   std::filesystem::path source;  // the file it was read from; empty for built-in text
   std::vector<Role> roles;
@@ -127,6 +140,7 @@ struct Config {
   GatewayConfig gateway;
   DnsConfig dns;
   HostConfig host;
+  std::optional<PolicyConfig> policy;  // none: no policy database
   std::vector<NetworkConfig> networks;
 
   bool HasRole(Role role) const;

@@ -40,6 +40,7 @@ Header ParseHeader(std::span<const std::uint8_t> bytes);
 
 inline constexpr std::uint16_t kEthTypeIpv4 = 0x0800;
 inline constexpr std::uint16_t kEthTypeArp = 0x0806;
+inline constexpr std::uint16_t kEthTypeRarp = 0x8035;
 inline constexpr std::uint8_t kIpProtoUdp = 17;
 
 // The fields a flow matches; an absent field matches anything. The caller supplies the

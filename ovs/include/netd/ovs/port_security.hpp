@@ -18,11 +18,13 @@
 #include "netd/ovs/openflow.hpp"
 #include "netd/ovs/openflow_client.hpp"
 #include "netd/ovs/ovsdb_client.hpp"
+#include "netd/ovs/port_bindings.hpp"
 
 namespace netd::ovs {
 
 // What port security needs to know of one network's bridge.
 struct PortSecuritySpec {
+  std::string network{};  // the network's name, as the gateway's bindings name it
   std::string bridge{};
   std::string uplink{};  // forwards like the bridge's internal (gateway) port; empty: none
   Ipv4Cidr cidr;
@@ -33,6 +35,10 @@ struct PortSecuritySpec {
   // network) gives such a port no flows at all; true pins it to its MAC with any source address
   // of the network, for networks whose dynamic leases a host cannot know in advance.
   bool pin_mac_only = false;
+  // A VM port is pinned only when its MAC is bound on the network in the gateway's bindings
+  // (the PortBindings given to PortSecurity); other ports get nothing. Until the bindings are
+  // first known, the switch's flows are left as they are.
+  bool require_binding = false;
   // A host without the gateway role: the bridge's internal port (OFPP_LOCAL) receives nothing
   // from the bridge (OFPPC_NO_FWD, and frames to its MAC dropped), so that no VM reaches the
   // host's own stack, which would route around the gateway. false where the internal port is
@@ -64,6 +70,7 @@ struct PortPlan {
   std::optional<Ipv4Address> address;  // the address the MAC encodes (kPinned)
   std::string vm_id;                   // external_ids:vm-id, as libvirt sets it
   std::string reason;                  // kRefused, kPending: why
+  bool unbound = false;                // kRefused because the MAC is not bound on the network
   std::vector<openflow::Flow> flows;
   // The internal port's OFPPC_NO_FWD, set where isolate_local and cleared elsewhere; sent
   // before the port's flows. nullopt: not the internal port, or its MAC is not known yet.
@@ -73,9 +80,11 @@ struct PortPlan {
 };
 
 // The ports of spec.bridge; nullopt while the bridge is absent or is not netd's. VM ports of
-// `inactive_vms` (external_ids:vm-id) get no flows.
+// `inactive_vms` (external_ids:vm-id) get no flows. Where spec.require_binding, `bindings` says
+// which VM ports may be pinned (none without it).
 std::optional<std::vector<PortPlan>> PlanPorts(const PortSecuritySpec& spec, const RowsOf& rows,
-                                               const std::set<std::string>& inactive_vms = {});
+                                               const std::set<std::string>& inactive_vms = {},
+                                               const PortBindings* bindings = nullptr);
 
 // The flows of a VM port: untagged, from `mac` and `source` only (IPv4, ARP for itself, DHCP
 // discovery from 0.0.0.0), never from `not_from` (the gateway, when `source` holds it), never a
@@ -95,8 +104,10 @@ inline constexpr std::uint64_t kBaselineCookie = kCookieTag | 1;
 // unit under their cookie.
 class PortSecurity {
  public:
+  // `bindings` (where spec.require_binding) must outlive the PortSecurity.
   PortSecurity(boost::asio::io_context& io, OvsdbClient& client, PortSecuritySpec spec,
-               OpenFlowClient::Options openflow_options = {});
+               OpenFlowClient::Options openflow_options = {},
+               const PortBindings* bindings = nullptr);
   PortSecurity(const PortSecurity&) = delete;
   PortSecurity& operator=(const PortSecurity&) = delete;
   void Start();
@@ -118,13 +129,19 @@ class PortSecurity {
   // missing are installed again (a port's flows are not replaced needlessly, which would drop
   // its traffic for a moment).
   void SetInactiveVms(std::set<std::string> inactive, const std::set<std::string>& reconcile);
+  // The bindings changed (or their state did): every VM port is planned again.
+  void BindingsChanged();
 
   struct Counters {
     std::uint64_t ports = 0;
     std::uint64_t pinned = 0;   // kPinned and kPinnedMac with their flows acknowledged
     std::uint64_t refused = 0;  // kRefused now
     std::uint64_t stopped = 0;  // kVmStopped now
-    std::uint64_t flows = 0;    // netd's flows the switch holds
+    std::uint64_t unbound = 0;  // refused now because their MAC is not bound on the network
+    // Times a VM port was refused for lack of a binding (a port that appears, or one whose
+    // binding went).
+    std::uint64_t unbound_refusals = 0;
+    std::uint64_t flows = 0;  // netd's flows the switch holds
     std::uint64_t full_installs = 0;
     std::uint64_t port_updates = 0;  // ports whose flows were replaced or removed
     std::uint64_t failures = 0;      // batches the switch refused in part
@@ -157,6 +174,8 @@ class PortSecurity {
   // Where isolate_local, VM ports get no flows before the internal port is isolated: until
   // then NORMAL would flood their frames to the host's stack.
   bool VmPortsHeld() const;
+  // Where a binding is required and the bindings were never known: the switch is left alone.
+  bool BindingsAwaited() const;
   void FullInstall();
   void CheckFlows();
   // isolate_local: asks the switch whether the internal port still has OFPPC_NO_FWD (an
@@ -172,6 +191,7 @@ class PortSecurity {
   boost::asio::io_context& io_;
   OvsdbClient& client_;
   PortSecuritySpec spec_;
+  const PortBindings* bindings_;
   OpenFlowClient openflow_;
   static constexpr std::chrono::seconds kMinRetryDelay{1};
   static constexpr std::chrono::seconds kMaxRetryDelay{60};

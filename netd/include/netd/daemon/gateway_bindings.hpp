@@ -1,0 +1,34 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "netd/daemon/vm_api.hpp"
+#include "netd/dhcp/ipam.hpp"
+#include "netd/ovs/port_bindings.hpp"
+
+namespace netd {
+
+// Where both roles run in one netd without a policy database (a single server): the host
+// side pins what the gateway side bound, from the same process, current by construction.
+class GatewayBindings final : public ovs::PortBindings, public BindingObserver {
+ public:
+  explicit GatewayBindings(const dhcp::Ipam& ipam);
+
+  State state() const override { return State::kCurrent; }
+  std::optional<ovs::BoundPort> Find(std::string_view network, MacAddress mac) const override;
+  // Called once a binding's change is committed.
+  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
+
+  std::function<void()> PlanBind(const dhcp::VmBinding& binding, Mutation& mutation) override;
+  std::function<void()> PlanUnbind(const dhcp::VmBinding& binding, Mutation& mutation) override;
+
+ private:
+  std::map<std::pair<std::string, MacAddress>, ovs::BoundPort> bound_;
+  std::function<void()> on_change_;
+};
+
+}  // namespace netd

@@ -2,7 +2,8 @@
 // in a network namespace of the test's own: a leader-only client finds the leader among the
 // members it is given and transacts, a client content with a connected member monitors a
 // follower, both move on when the leader is killed (the follower's client resuming its cache
-// from the last transaction it saw), a dead remote is skipped, and the same over TLS.
+// from the last transaction it saw) and the old leader restarted catches up, a dead remote is
+// skipped, and a leader-only client over TLS.
 #include "netd/lab/ovsdb_cluster.hpp"
 
 #include <gtest/gtest.h>
@@ -182,6 +183,12 @@ TEST_F(OvsdbClusterTest, WhenTheLeaderDiesTheWriterFindsTheNewOneAndTheReaderRes
   ASSERT_TRUE(inserted.ok()) << inserted.error;
   EXPECT_TRUE(RunUntil(5s, [&] { return HasVm(reader, "vm5"); }))
       << "the reader missed a change made after the failover";
+
+  // The old leader, restarted, rejoins as a follower and catches up.
+  cluster_->Restart(leader);
+  EXPECT_NE(cluster_->WaitForLeader(10s), leader);
+  auto& late = AddClient({cluster_->tcp_remote(leader)}, Cluster::kConnected);
+  EXPECT_TRUE(RunUntil(10s, [&] { return late.synced() && HasVm(late, "vm5"); })) << Diagnostics();
 }
 
 TEST_F(OvsdbClusterTest, ADeadRemoteIsSkippedWithoutAPause) {

@@ -291,7 +291,7 @@ void HostRole::Report(StatusReport& report) const {
   };
   const auto& ovsdb = client_.counters();
   const auto& bridges = bridges_.counters();
-  report.Status("/host/ovsdb", {{"remote", ovs::ToString(config_.host.ovsdb_remote)},
+  report.Status("/host/ovsdb", {{"remote", ovs::ToString(client_.remote())},
                                 {"connects", ovsdb.connects},
                                 {"connect_failures", ovsdb.connect_failures}});
   report.Flag("/host/ovsdb/synced", kSynced, client_.synced());

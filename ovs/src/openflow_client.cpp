@@ -30,7 +30,7 @@ OpenFlowClient::OpenFlowClient(boost::asio::io_context& io, std::filesystem::pat
                                Options options)
     : io_(io) {
   stream_ = std::make_unique<ReconnectingStream>(
-      io, Remote::Unix(std::move(socket)), TlsFiles{},
+      io, std::vector<Remote>{Remote::Unix(std::move(socket))}, TlsFiles{},
       ReconnectingStream::Options{
           .peer = "ovs-vswitchd",
           .min_backoff = options.min_backoff,

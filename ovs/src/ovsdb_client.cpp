@@ -3,18 +3,72 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <optional>
+#include <stdexcept>
 
+#include "ovsdb_datum.hpp"
+#include "ovsdb_rows.hpp"
 #include "reconnecting_stream.hpp"
 
 namespace netd::ovs {
 
 using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The <json-value>s that name netd's monitors in update notifications.
+constexpr const char* kDataMonitor = "netd";
+constexpr const char* kServerMonitor = "netd-server";
+// monitor_cond_since's "no transaction known": the server sends everything.
+constexpr const char* kNoTransaction = "00000000-0000-0000-0000-000000000000";
+
+bool IsError(const json& message) {
+  auto error = message.find("error");
+  return error != message.end() && !error->is_null();
+}
+
+// A <table-update> of RFC 7047's monitor: each row's "new" state, or none when deleted.
+void ApplyRowUpdates(OvsdbClient::Rows& cached, const json& rows,
+                     const std::function<void(const std::string& uuid, bool deleted)>& changed) {
+  for (const auto& [uuid, change] : rows.items()) {
+    if (auto row = change.find("new"); row != change.end()) {
+      cached[uuid] = *row;
+      changed(uuid, false);
+    } else {
+      cached.erase(uuid);
+      changed(uuid, true);
+    }
+  }
+}
+
+}  // namespace
+
+// What one connection is doing: its requests in flight, what it learnt of the server.
+struct OvsdbClient::Connection {
+  std::uint64_t schema_id = 0;
+  std::uint64_t server_monitor_id = 0;
+  std::uint64_t monitor_id = 0;
+  bool monitor_since = false;         // the monitor in flight is monitor_cond_since
+  std::optional<datum::Types> types;  // of the database's columns, from get_schema
+  bool server_known = false;          // `_Server`'s rows arrived (or it has none)
+  bool server_missing = false;        // a server older than `_Server`, so no clusters either
+  Rows server_rows;                   // `_Server`'s Database table
+  bool refused = false;               // dropped by the cluster check
+  Clock::time_point last_received = Clock::now();
+  std::optional<Clock::time_point> probe_sent;
+  std::uint64_t probe_id = 0;
+};
 
 OvsdbClient::OvsdbClient(boost::asio::io_context& io, Remote remote, Options options)
-    : io_(io), options_(std::move(options)) {
+    : OvsdbClient(io, std::vector<Remote>{std::move(remote)}, std::move(options)) {}
+
+OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::vector<Remote> remotes, Options options)
+    : io_(io), options_(std::move(options)), last_txn_id_(kNoTransaction), probe_timer_(io) {
   stream_ = std::make_unique<ReconnectingStream>(
-      io, std::move(remote), options_.tls,
+      io, std::move(remotes), options_.tls,
       ReconnectingStream::Options{
           .peer = "ovsdb-server",
           .min_backoff = options_.min_backoff,
@@ -39,6 +93,10 @@ OvsdbClient::~OvsdbClient() {
   Stop();
 }
 
+const Remote& OvsdbClient::remote() const {
+  return stream_->remote();
+}
+
 void OvsdbClient::Start() {
   stream_->Start();
 }
@@ -61,6 +119,7 @@ OvsdbClient::Subscription::~Subscription() {
 }
 
 std::uint64_t OvsdbClient::version(const std::string& table, const std::string& uuid) const {
+  if (!synced_) return 0;
   auto it = versions_.find(table);
   if (it == versions_.end()) return 0;
   auto row = it->second.find(uuid);
@@ -70,7 +129,7 @@ std::uint64_t OvsdbClient::version(const std::string& table, const std::string& 
 void OvsdbClient::ForEachChangedSince(
     const std::string& table, std::uint64_t version,
     const std::function<void(const std::string& uuid)>& visit) const {
-  if (version >= last_version_) return;
+  if (!synced_ || version >= last_version_) return;
   auto it = versions_.find(table);
   if (it == versions_.end()) return;
   for (const auto& [uuid, row_version] : it->second) {
@@ -99,31 +158,39 @@ void OvsdbClient::NotifyListeners() {
 
 const OvsdbClient::Rows& OvsdbClient::rows(const std::string& table) const {
   static const Rows kNone;
+  // The cache of a lost connection stays for resuming, but is not the current state.
+  if (!synced_) return kNone;
   auto it = cache_.find(table);
   return it == cache_.end() ? kNone : it->second;
 }
 
 void OvsdbClient::OnConnected() {
   splitter_ = JsonStreamSplitter();
-  spdlog::debug("ovsdb: connected to {}; asking for the monitor", ToString(stream_->remote()));
-  json requests = json::object();
-  for (const auto& [table, columns] : options_.tables) {
-    requests[table] = columns.empty() ? json::object() : json{{"columns", columns}};
+  connection_ = std::make_unique<Connection>();
+  spdlog::debug("ovsdb: connected to {}; asking for the schema", ToString(stream_->remote()));
+  // The column types tell a set of one element, sent bare, from a single value, and give the
+  // values that monitor_cond_since leaves out of rows.
+  connection_->schema_id = Request("get_schema", json::array({options_.database}));
+  if (options_.cluster != Cluster::kAny) {
+    json columns = json::array({"name", "model", "connected", "leader", "index"});
+    connection_->server_monitor_id =
+        Request("monitor",
+                json::array({"_Server", kServerMonitor, {{"Database", {{"columns", columns}}}}}));
   }
-  monitor_id_ = next_id_++;
-  Send({{"id", monitor_id_},
-        {"method", "monitor"},
-        {"params", json::array({options_.database, "netd", requests})}});
+  if (options_.inactivity_probe.count() > 0) ArmProbe(Clock::now() + options_.inactivity_probe);
 }
 
 void OvsdbClient::OnReceived(std::string_view bytes) {
+  if (connection_) connection_->last_received = Clock::now();
   try {
     for (const auto& text : splitter_.Feed(bytes)) {
       Handle(json::parse(text));
       if (!stream_->connected()) return;
     }
   } catch (const std::exception& failure) {
-    stream_->Drop(std::string("a message that is not JSON-RPC: ") + failure.what());
+    // The cache may hold part of a change: the next sync replaces it whole.
+    last_txn_id_ = kNoTransaction;
+    stream_->Drop(std::string("a message netd cannot use: ") + failure.what());
   }
 }
 
@@ -135,43 +202,175 @@ void OvsdbClient::Handle(const json& message) {
       Send({{"id", message.value("id", json())},
             {"result", message.value("params", json::array())},
             {"error", nullptr}});
-    } else if (*method == "update") {
-      const auto& params = message.at("params");
-      ApplyUpdates(params.at(1));
-      ++counters_.updates;
-      NotifyListeners();
+    } else if (method->is_string()) {
+      HandleNotification(method->get<std::string>(), message.value("params", json::array()));
     }
     return;
   }
   const auto& id = message.at("id");
   if (!id.is_number_unsigned()) return;
   auto number = id.get<std::uint64_t>();
-  if (number == monitor_id_) {
-    if (!message.value("error", json()).is_null()) {
-      stream_->Drop("ovsdb-server refused the monitor: " + message["error"].dump());
-      return;
+  auto& connection = *connection_;
+  if (number == connection.schema_id) {
+    HandleSchema(message);
+  } else if (number == connection.server_monitor_id) {
+    HandleServerRows(message);
+  } else if (number == connection.monitor_id) {
+    HandleMonitorAnswer(message);
+  } else if (number == connection.probe_id) {
+    connection.probe_id = 0;  // the server is alive; that it answered is all a probe asks
+  } else {
+    HandleTransactionAnswer(number, message);
+  }
+}
+
+void OvsdbClient::HandleNotification(const std::string& method, const json& params) {
+  if (method == "update" && params.at(0) == kServerMonitor) {
+    for (const auto& [table, rows] : params.at(1).items()) {
+      if (table == "Database") ApplyRowUpdates(connection_->server_rows, rows, [](auto&&...) {});
     }
+    // A member that lost the cluster or its leadership is given up like one that never had it.
+    CheckCluster();
+    return;
+  }
+  if (method == "update") {  // a server that knew no monitor_cond_since
+    ApplyUpdates(params.at(1));
+  } else if (method == "update3") {
+    last_txn_id_ = params.at(1).get<std::string>();
+    ApplyUpdates2(params.at(2));
+  } else {
+    return;
+  }
+  ++counters_.updates;
+  NotifyListeners();
+}
+
+void OvsdbClient::HandleSchema(const json& message) {
+  if (IsError(message)) {
+    stream_->Drop(fmt::format("ovsdb-server has no database {}: {}", options_.database,
+                              message["error"].dump()));
+    return;
+  }
+  connection_->types = datum::ParseTypes(message.at("result"));
+  MonitorWhenReady();
+}
+
+void OvsdbClient::HandleServerRows(const json& message) {
+  auto& connection = *connection_;
+  connection.server_known = true;
+  if (IsError(message)) {
+    // Before Open vSwitch 2.9 there was neither `_Server` nor clustered databases.
+    spdlog::info("ovsdb: {} has no _Server database ({}); taking it as standalone",
+                 ToString(stream_->remote()), message["error"].dump());
+    connection.server_missing = true;
+  } else if (const auto& tables = message.at("result"); tables.contains("Database")) {
+    ApplyRowUpdates(connection.server_rows, tables["Database"], [](auto&&...) {});
+  }
+  if (CheckCluster()) MonitorWhenReady();
+}
+
+bool OvsdbClient::CheckCluster() {
+  const auto& connection = *connection_;
+  if (options_.cluster == Cluster::kAny || !connection.server_known || connection.server_missing) {
+    return true;
+  }
+  const auto* row = rows::FindNamed(connection.server_rows, options_.database);
+  const auto& database = options_.database;
+  std::string why;
+  if (!row) {
+    why = fmt::format("the server has no database {}", database);
+  } else if (rows::Column(row->second, "model") != "standalone") {
+    // Clustered (or a relay, which is never the leader).
+    auto index = rows::OptionalInteger(rows::Column(row->second, "index"));
+    if (rows::Column(row->second, "connected") != true) {
+      why = fmt::format("the server is not connected to the cluster of {}", database);
+    } else if (options_.cluster == Cluster::kLeader &&
+               rows::Column(row->second, "leader") != true) {
+      why = fmt::format("the server is not the leader of the cluster of {}", database);
+    } else if (index && static_cast<std::uint64_t>(*index) < min_index_) {
+      why = fmt::format("the server's {} is older than what netd has seen (index {} < {})",
+                        database, *index, min_index_);
+    } else if (index) {
+      min_index_ = std::max(min_index_, static_cast<std::uint64_t>(*index));
+    }
+  }
+  if (why.empty()) return true;
+  ++counters_.cluster_refusals;
+  connection_->refused = true;
+  stream_->Drop(why);
+  return false;
+}
+
+void OvsdbClient::MonitorWhenReady() {
+  const auto& connection = *connection_;
+  if (!connection.types || connection.monitor_id != 0) return;
+  if (options_.cluster != Cluster::kAny && !connection.server_known) return;
+  SendMonitor(true);
+}
+
+void OvsdbClient::SendMonitor(bool since) {
+  json requests = json::object();
+  for (const auto& [table, columns] : options_.tables) {
+    requests[table] = columns.empty() ? json::object() : json{{"columns", columns}};
+  }
+  connection_->monitor_since = since;
+  connection_->monitor_id =
+      since ? Request("monitor_cond_since",
+                      json::array({options_.database, kDataMonitor, requests, last_txn_id_}))
+            : Request("monitor", json::array({options_.database, kDataMonitor, requests}));
+}
+
+void OvsdbClient::HandleMonitorAnswer(const json& message) {
+  auto remote = ToString(stream_->remote());
+  if (IsError(message)) {
+    if (connection_->monitor_since) {
+      spdlog::info("ovsdb: {} refused monitor_cond_since ({}); monitoring with monitor", remote,
+                   message["error"].dump());
+      SendMonitor(false);
+    } else {
+      stream_->Drop("ovsdb-server refused the monitor: " + message["error"].dump());
+    }
+    return;
+  }
+  const auto& result = message.at("result");
+  bool resumed = false;
+  auto reset = [this] {
     cache_.clear();
     versions_.clear();
     for (const auto& entry : options_.tables) cache_[entry.first];
-    ApplyUpdates(message.at("result"));
-    synced_ = true;
-    // Counted as connected only now: with TLS 1.3 the server checks netd's certificate after
-    // the handshake, and a refusal shows only here, as a connection that closes at once.
-    ++counters_.connects;
-    last_failure_.clear();
-    stream_->ResetBackoff();
-    spdlog::info("ovsdb: connected to {}, monitoring {} tables of {}", ToString(stream_->remote()),
-                 options_.tables.size(), options_.database);
-    NotifyListeners();
-    return;
+  };
+  if (connection_->monitor_since) {
+    // [found, last-txn-id, table-updates2]: found, the changes after the transaction netd
+    // named; otherwise the whole database.
+    resumed = result.at(0).get<bool>();
+    if (!resumed) reset();
+    ApplyUpdates2(result.at(2));
+    last_txn_id_ = result.at(1).get<std::string>();
+  } else {
+    reset();
+    ApplyUpdates(result);
+    last_txn_id_ = kNoTransaction;
   }
-  auto pending = pending_.find(number);
+  synced_ = true;
+  ++(resumed ? counters_.resumed_syncs : counters_.full_syncs);
+  // Counted as connected only now: with TLS 1.3 the server checks netd's certificate after
+  // the handshake, and a refusal shows only here, as a connection that closes at once.
+  ++counters_.connects;
+  failures_.clear();
+  stream_->ResetBackoff();
+  spdlog::info("ovsdb: connected to {}, monitoring {} tables of {} ({})", remote,
+               options_.tables.size(), options_.database,
+               resumed ? "resumed after the last transaction seen" : "all rows");
+  NotifyListeners();
+}
+
+void OvsdbClient::HandleTransactionAnswer(std::uint64_t id, const json& message) {
+  auto pending = pending_.find(id);
   if (pending == pending_.end()) return;
   auto [operations, callback] = std::move(pending->second);
   pending_.erase(pending);
   TransactionResult result;
-  if (!message.value("error", json()).is_null()) {
+  if (IsError(message)) {
     result.error = "ovsdb-server refused the transaction: " + message["error"].dump();
   } else {
     result.results = message.value("result", json::array());
@@ -194,18 +393,112 @@ void OvsdbClient::Handle(const json& message) {
 
 void OvsdbClient::ApplyUpdates(const json& table_updates) {
   for (const auto& [table, rows] : table_updates.items()) {
+    auto& versions = versions_[table];
+    ApplyRowUpdates(cache_[table], rows, [&](const std::string& uuid, bool deleted) {
+      if (deleted) {
+        versions.erase(uuid);
+      } else {
+        versions[uuid] = ++last_version_;
+      }
+    });
+  }
+}
+
+void OvsdbClient::ApplyUpdates2(const json& table_updates) {
+  static const std::map<std::string, datum::ColumnType> kNoTypes;
+  for (const auto& [table, rows] : table_updates.items()) {
     auto& cached = cache_[table];
     auto& versions = versions_[table];
+    auto types = connection_->types->find(table);
+    const auto& columns = types == connection_->types->end() ? kNoTypes : types->second;
     for (const auto& [uuid, change] : rows.items()) {
-      if (auto row = change.find("new"); row != change.end()) {
-        cached[uuid] = *row;
-        versions[uuid] = ++last_version_;
-      } else {
+      const json* whole = nullptr;
+      for (const char* kind : {"initial", "insert"}) {
+        if (auto it = change.find(kind); it != change.end()) whole = &*it;
+      }
+      if (whole) {
+        cached[uuid] = WithDefaults(table, *whole);
+      } else if (change.contains("delete")) {
         cached.erase(uuid);
         versions.erase(uuid);
+        continue;
+      } else if (auto diff = change.find("modify"); diff != change.end()) {
+        auto row = cached.find(uuid);
+        if (row == cached.end()) {
+          throw std::runtime_error(
+              fmt::format("a change of row {} of {}, which netd does not have", uuid, table));
+        }
+        for (const auto& [column, value] : diff->items()) {
+          auto type = columns.find(column);
+          if (type == columns.end()) {
+            row->second[column] = value;  // _version, a single uuid
+            continue;
+          }
+          auto old = row->second.contains(column) ? row->second[column]
+                                                  : datum::DefaultValue(type->second);
+          row->second[column] = datum::ApplyDiff(old, value, type->second);
+        }
+      } else {
+        throw std::runtime_error("a row update that is none of initial, insert, delete, modify: " +
+                                 change.dump());
       }
+      versions[uuid] = ++last_version_;
     }
   }
+}
+
+json OvsdbClient::WithDefaults(const std::string& table, json row) const {
+  auto types = connection_->types->find(table);
+  if (types == connection_->types->end()) return row;
+  auto fill = [&](const std::string& column) {
+    auto type = types->second.find(column);
+    if (type != types->second.end() && !row.contains(column)) {
+      row[column] = datum::DefaultValue(type->second);
+    }
+  };
+  auto monitored = options_.tables.find(table);
+  if (monitored != options_.tables.end() && !monitored->second.empty()) {
+    for (const auto& column : monitored->second) fill(column);
+  } else {
+    for (const auto& entry : types->second) fill(entry.first);
+  }
+  return row;
+}
+
+void OvsdbClient::ArmProbe(Clock::time_point at) {
+  probe_timer_.expires_at(at);
+  probe_timer_.async_wait(
+      [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& error) {
+        if (!error && alive.lock()) Probe();
+      });
+}
+
+void OvsdbClient::Probe() {
+  if (!connection_) return;  // lost while the wait completed
+  auto& connection = *connection_;
+  auto period = options_.inactivity_probe;
+  auto now = Clock::now();
+  if (connection.probe_sent && connection.last_received >= *connection.probe_sent) {
+    connection.probe_sent.reset();
+  }
+  if (!connection.probe_sent) {
+    auto due = connection.last_received + period;
+    if (now < due) {
+      ArmProbe(due);
+      return;
+    }
+    connection.probe_id = Request("echo", json::array());
+    connection.probe_sent = now;
+    ArmProbe(now + period);
+    return;
+  }
+  if (now < *connection.probe_sent + period) {
+    ArmProbe(*connection.probe_sent + period);
+    return;
+  }
+  ++counters_.probe_timeouts;
+  stream_->Drop(fmt::format("nothing received for {} ms, not even an answer to an echo request",
+                            2 * period.count()));
 }
 
 void OvsdbClient::Transact(json operations, TransactCallback callback) {
@@ -226,21 +519,34 @@ void OvsdbClient::Send(const json& message) {
   stream_->Write(message.dump());
 }
 
+std::uint64_t OvsdbClient::Request(const std::string& method, json params) {
+  auto id = next_id_++;
+  Send({{"id", id}, {"method", method}, {"params", std::move(params)}});
+  return id;
+}
+
 void OvsdbClient::OnLost(const std::string& why, bool was_connected) {
   bool established = was_connected && synced_;
+  bool refused = connection_ && connection_->refused;
+  connection_.reset();
+  probe_timer_.cancel();
+  // The cache stays, hidden, for monitor_cond_since to resume from.
   synced_ = false;
-  cache_.clear();
-  versions_.clear();
   auto remote = ToString(stream_->remote());
   if (established) {
     ++counters_.disconnects;
     spdlog::warn("ovsdb: disconnected from {}: {}", remote, why);
   } else {
     ++counters_.connect_failures;
-    // Once until the reason changes: ovsdb-server may stay away for long, and a TLS setting
-    // that does not fit fails every attempt the same way.
-    if (why != last_failure_) spdlog::warn("ovsdb: {}: {}; retrying", remote, why);
-    last_failure_ = why;
+    // Once per remote until the reason changes: ovsdb-server may stay away for long, a TLS
+    // setting that does not fit fails every attempt the same way, and a cluster's followers
+    // refuse a leader-only client every round.
+    auto& last = failures_[remote];
+    if (why != last) {
+      spdlog::log(refused ? spdlog::level::info : spdlog::level::warn, "ovsdb: {}: {}; {}", remote,
+                  why, refused ? "trying another" : "retrying");
+    }
+    last = why;
   }
   // Nothing is assumed about transactions in flight: they may or may not have committed.
   auto pending = std::move(pending_);

@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <variant>
 
 namespace netd::ovs {
@@ -79,15 +80,17 @@ struct ReconnectingStream::Connection {
   std::string writing;  // the write in flight
 };
 
-ReconnectingStream::ReconnectingStream(boost::asio::io_context& io, Remote remote, TlsFiles tls,
-                                       Options options, Handlers handlers)
+ReconnectingStream::ReconnectingStream(boost::asio::io_context& io, std::vector<Remote> remotes,
+                                       TlsFiles tls, Options options, Handlers handlers)
     : io_(io),
-      remote_(std::move(remote)),
+      remotes_(std::move(remotes)),
       tls_(std::move(tls)),
       options_(std::move(options)),
       handlers_(std::move(handlers)),
       timer_(io),
-      backoff_(options_.min_backoff) {}
+      backoff_(options_.min_backoff) {
+  if (remotes_.empty()) throw std::invalid_argument("no remote to connect to");
+}
 
 ReconnectingStream::~ReconnectingStream() {
   Close();
@@ -122,7 +125,8 @@ void ReconnectingStream::Connect() {
   Close();
   std::weak_ptr<bool> alive = alive_;
   std::unique_ptr<ssl::context> context;
-  if (remote_.kind == Remote::Kind::kSsl) {
+  const auto& target = remote();
+  if (target.kind == Remote::Kind::kSsl) {
     std::string failure;
     context = TlsContext(tls_, failure);
     if (!context) {
@@ -133,7 +137,7 @@ void ReconnectingStream::Connect() {
       return;
     }
   }
-  auto connection = std::make_shared<Connection>(io_, remote_.kind, std::move(context));
+  auto connection = std::make_shared<Connection>(io_, target.kind, std::move(context));
   connection_ = connection;
   auto failed = [this, alive, connection](std::string_view what,
                                           const boost::system::error_code& error) {
@@ -142,9 +146,9 @@ void ReconnectingStream::Connect() {
     Lost(fmt::format("{}: {}", what, error.message()));
     return true;
   };
-  if (remote_.kind == Remote::Kind::kUnix) {
+  if (target.kind == Remote::Kind::kUnix) {
     std::get<UnixSocket>(connection->stream)
-        .async_connect(UnixSocket::endpoint_type(remote_.path.string()),
+        .async_connect(UnixSocket::endpoint_type(target.path.string()),
                        [this, connection, failed](const boost::system::error_code& error) {
                          if (!failed("cannot connect", error)) Connected(connection);
                        });
@@ -152,7 +156,7 @@ void ReconnectingStream::Connect() {
     auto* tls = std::get_if<TlsStream>(&connection->stream);
     auto& socket = tls ? tls->next_layer() : std::get<TcpSocket>(connection->stream);
     socket.async_connect(
-        {remote_.address, remote_.port},
+        {target.address, target.port},
         [this, connection, failed, &socket, tls](const boost::system::error_code& error) {
           if (failed("cannot connect", error)) return;
           // Messages are small and wait for their answers: Nagle's algorithm would hold one
@@ -234,6 +238,11 @@ void ReconnectingStream::WriteNext() {
       connection->stream);
 }
 
+std::chrono::milliseconds ReconnectingStream::retry_delay() const {
+  if (failed_in_round_ + 1 < remotes_.size()) return std::chrono::milliseconds(0);
+  return backoff_;
+}
+
 void ReconnectingStream::Drop(const std::string& why) {
   if (connected_) Lost(why);
 }
@@ -246,10 +255,18 @@ void ReconnectingStream::Lost(const std::string& why) {
   std::weak_ptr<bool> alive = alive_;
   // The handler may destroy the stream, and with it handlers_.
   auto lost = handlers_.lost;
+  auto delay = retry_delay();
   lost(why, was_connected);
   if (!alive.lock() || !running_) return;
-  timer_.expires_after(backoff_);
-  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  // The next remote at once while the round has some left, and the backoff once all of them
+  // failed: a cluster's member that is down or refused costs no pause when another can
+  // serve, and a cluster that is down altogether is not tried in a busy loop.
+  current_ = (current_ + 1) % remotes_.size();
+  if (++failed_in_round_ >= remotes_.size()) {
+    failed_in_round_ = 0;
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  }
+  timer_.expires_after(delay);
   timer_.async_wait([this, alive](const boost::system::error_code& error) {
     if (!error && alive.lock() && running_) Connect();
   });

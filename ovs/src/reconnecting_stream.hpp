@@ -7,14 +7,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "netd/ovs/remote.hpp"
 
 namespace netd::ovs {
 
-// A byte stream to one remote that reconnects with backoff until stopped: the connection
-// lifecycle that OvsdbClient and OpenFlowClient share, on the caller's Asio loop. For an ssl:
-// remote, connecting includes the TLS handshake, and the TLS files are read again for every
+// A byte stream to one of a list of remotes that reconnects with backoff until stopped: the
+// connection lifecycle that OvsdbClient and OpenFlowClient share, on the caller's Asio loop.
+// After a failed attempt or a lost connection it moves to the next remote of the list. For an
+// ssl: remote, connecting includes the TLS handshake, and the TLS files are read again for every
 // connection, so that certificates renewed on disk take effect at the next one.
 class ReconnectingStream {
  public:
@@ -29,13 +31,14 @@ class ReconnectingStream {
     // Bytes as they were read, in order.
     std::function<void(std::string_view bytes)> received;
     // A connection attempt failed (`was_connected` false) or the connection was lost, also
-    // through Drop or Stop. Unless stopped, the next attempt follows after retry_delay(). The
-    // handler may destroy the stream.
+    // through Drop or Stop. Unless stopped, the next attempt (at the next remote) follows after
+    // retry_delay(). The handler may destroy the stream.
     std::function<void(const std::string& why, bool was_connected)> lost;
   };
 
-  ReconnectingStream(boost::asio::io_context& io, Remote remote, TlsFiles tls, Options options,
-                     Handlers handlers);
+  // `remotes` must not be empty (std::invalid_argument).
+  ReconnectingStream(boost::asio::io_context& io, std::vector<Remote> remotes, TlsFiles tls,
+                     Options options, Handlers handlers);
   ~ReconnectingStream();
   ReconnectingStream(const ReconnectingStream&) = delete;
   ReconnectingStream& operator=(const ReconnectingStream&) = delete;
@@ -44,17 +47,23 @@ class ReconnectingStream {
   void Start();
   void Stop();
 
-  const Remote& remote() const { return remote_; }
+  // The remote connected, being tried, or tried next.
+  const Remote& remote() const { return remotes_[current_]; }
   bool running() const { return running_; }
   bool connected() const { return connected_; }
   // Queued behind what is not yet written; without a connection, dropped.
   void Write(std::string_view bytes);
   // Gives up the current connection (the peer broke the protocol); reconnects after the pause.
   void Drop(const std::string& why);
-  // The peer proved healthy (it answered, not only accepted): the next pause is the shortest.
-  void ResetBackoff() { backoff_ = options_.min_backoff; }
-  // The pause before the next attempt once the current connection is lost.
-  std::chrono::milliseconds retry_delay() const { return backoff_; }
+  // The peer proved healthy (it answered, not only accepted): the next pause is the shortest,
+  // and a new round of the remotes starts.
+  void ResetBackoff() {
+    backoff_ = options_.min_backoff;
+    failed_in_round_ = 0;
+  }
+  // The pause before the next attempt once the current connection is lost: none while
+  // remotes of the round are left to try.
+  std::chrono::milliseconds retry_delay() const;
 
  private:
   struct Connection;
@@ -68,7 +77,10 @@ class ReconnectingStream {
   void Close();
 
   boost::asio::io_context& io_;
-  Remote remote_;
+  std::vector<Remote> remotes_;
+  std::size_t current_ = 0;
+  // Attempts and connections lost since the last healthy connection or pause.
+  std::size_t failed_in_round_ = 0;
   TlsFiles tls_;
   Options options_;
   Handlers handlers_;

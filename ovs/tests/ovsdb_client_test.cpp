@@ -1,6 +1,8 @@
-// OvsdbClient against a scripted JSON-RPC server on a unix socket: what a real ovsdb-server
-// rarely does on demand (echo requests, messages split across reads, a drop mid-transaction);
-// and the remotes it connects to, in ovsdb-server's notation.
+// OvsdbClient against scripted JSON-RPC servers on unix sockets: what a real ovsdb-server
+// rarely does on demand (echo requests, messages split across reads, a drop mid-transaction, a
+// cluster member that is not the leader, a server without monitor_cond_since, silence), the
+// remotes tried in turn, and update3's differences applied to the cache; and the remotes it
+// connects to, in ovsdb-server's notation.
 #include "netd/ovs/ovsdb_client.hpp"
 
 #include <fmt/format.h>
@@ -12,9 +14,11 @@
 #include <functional>
 #include <future>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "netd/lab/temp_dir.hpp"
 #include "netd/ovs/json_stream.hpp"
@@ -44,13 +48,173 @@ class ScriptedServer : public testing::ScriptedPeer {
     ready_.erase(ready_.begin());
     return message;
   }
+  // The next message, which must be a request of `method`.
+  json Expect(const std::string& method) {
+    auto request = Read();
+    if (request.value("method", "") != method) {
+      throw std::runtime_error("expected " + method + ", got " + request.dump());
+    }
+    return request;
+  }
+  void Send(const json& message) { Write(message.dump()); }
+  void Reply(const json& request, const json& result) {
+    Send({{"id", request["id"]}, {"result", result}, {"error", nullptr}});
+  }
+  // Accepts the client's next connection and answers its get_schema.
+  void AcceptAndServeSchema(const json& schema) {
+    splitter_ = JsonStreamSplitter();
+    ready_.clear();
+    Accept();
+    Reply(Expect("get_schema"), schema);
+  }
+  // Answers the monitor of `_Server`'s Database table with `row`.
+  void ServeServerRow(const json& row) {
+    auto request = Expect("monitor");
+    if (request["params"][0] != "_Server") throw std::runtime_error(request.dump());
+    Reply(request, {{"Database", {{ServerRowUuid(), {{"new", row}}}}}});
+  }
+  // Answers monitor_cond_since, after checking the transaction id the client resumes from.
+  void ServeMonitor(const std::string& expected_last_txn, const json& result) {
+    auto request = Expect("monitor_cond_since");
+    if (request["params"][1] != "netd" || request["params"][3] != expected_last_txn) {
+      throw std::runtime_error("unexpected monitor_cond_since: " + request.dump());
+    }
+    Reply(request, result);
+  }
+  void SendUpdate3(const std::string& last_txn, const json& updates) {
+    Send({{"id", nullptr}, {"method", "update3"}, {"params", {"netd", last_txn, updates}}});
+  }
+  static std::string ServerRowUuid() { return "5e7e0000-0000-4000-8000-000000000001"; }
 
  private:
   JsonStreamSplitter splitter_;
   std::vector<json> ready_;
 };
 
+// The server's side of a test, on a thread of its own; what failed is kept for the test.
+class Script {
+ public:
+  explicit Script(std::function<void()> steps)
+      : thread_([this, steps = std::move(steps)] {
+          try {
+            steps();
+          } catch (const std::exception& error) {
+            failure_ = error.what();
+          }
+          done_ = true;
+        }) {}
+  ~Script() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool done() const { return done_; }
+  // Waits for the script's end; what failed, or "".
+  std::string Finish() {
+    if (thread_.joinable()) thread_.join();
+    return failure_;
+  }
+
+ private:
+  std::string failure_;
+  std::atomic<bool> done_ = false;
+  std::thread thread_;
+};
+
+// The script waits at a gate until the test, having checked the client, opens it.
+class Gate {
+ public:
+  void Open() { promise_.set_value(); }
+  void Wait() {
+    if (future_.wait_for(10s) != std::future_status::ready) {
+      throw std::runtime_error("the test never opened the gate");
+    }
+  }
+
+ private:
+  std::promise<void> promise_;
+  std::future<void> future_ = promise_.get_future();
+};
+
 using testing::RunUntil;
+
+constexpr const char* kNoTxn = "00000000-0000-0000-0000-000000000000";
+
+// A uuid of the test's own, and its atom.
+std::string U(int n) {
+  return fmt::format("{:08x}-0000-4000-8000-000000000000", n);
+}
+json Ref(int n) {
+  return json::array({"uuid", U(n)});
+}
+// ["set", [...]] and ["map", [[k, v], ...]], built explicitly: in a braced list nlohmann::json
+// takes pairs (and so ["uuid", ...] atoms) for an object's members.
+json Set(std::vector<json> elements) {
+  return json::array({"set", json(std::move(elements))});
+}
+json Map(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  json items = json::array();
+  for (const auto& [key, value] : pairs) items.push_back(json::array({key, value}));
+  return json::array({"map", items});
+}
+
+// The columns netd monitors, typed as in Open vSwitch's vswitch.ovsschema.
+const json kVswitchSchema = json::parse(R"({
+  "name": "Open_vSwitch", "version": "8.3.0",
+  "tables": {
+    "Open_vSwitch": {"columns": {
+      "bridges": {"type": {"key": {"type": "uuid", "refTable": "Bridge"},
+                           "min": 0, "max": "unlimited"}}}},
+    "Bridge": {"columns": {
+      "name": {"type": "string"},
+      "ports": {"type": {"key": {"type": "uuid", "refTable": "Port"},
+                         "min": 0, "max": "unlimited"}},
+      "datapath_type": {"type": "string"},
+      "fail_mode": {"type": {"key": {"type": "string",
+                                     "enum": ["set", ["standalone", "secure"]]},
+                             "min": 0, "max": 1}},
+      "external_ids": {"type": {"key": "string", "value": "string",
+                                "min": 0, "max": "unlimited"}}}},
+    "Port": {"columns": {
+      "name": {"type": "string"},
+      "interfaces": {"type": {"key": {"type": "uuid", "refTable": "Interface"},
+                              "min": 1, "max": "unlimited"}},
+      "tag": {"type": {"key": {"type": "integer", "minInteger": 0, "maxInteger": 4095},
+                       "min": 0, "max": 1}},
+      "trunks": {"type": {"key": {"type": "integer", "minInteger": 0, "maxInteger": 4095},
+                          "min": 0, "max": 4096}},
+      "external_ids": {"type": {"key": "string", "value": "string",
+                                "min": 0, "max": "unlimited"}}}},
+    "Interface": {"columns": {
+      "name": {"type": "string"},
+      "type": {"type": "string"},
+      "ofport": {"type": {"key": "integer", "min": 0, "max": 1}},
+      "mac_in_use": {"type": {"key": {"type": "string"}, "min": 0, "max": 1}},
+      "external_ids": {"type": {"key": "string", "value": "string",
+                                "min": 0, "max": "unlimited"}}}}}})");
+
+const json kPolicySchema = json::parse(R"({
+  "name": "netd_policy", "version": "1.0.0",
+  "tables": {"Binding": {"columns": {"vm": {"type": "string"}, "ip": {"type": "string"}}}}})");
+
+OvsdbClient::Options PolicyOptions(OvsdbClient::Cluster cluster) {
+  return {.database = "netd_policy",
+          .tables = {{"Binding", {"vm", "ip"}}},
+          .min_backoff = 10ms,
+          .max_backoff = 10ms,
+          .tls = {},
+          .cluster = cluster};
+}
+
+json ServerRow(bool connected, bool leader, int index) {
+  return {{"name", "netd_policy"},
+          {"model", "clustered"},
+          {"connected", connected},
+          {"leader", leader},
+          {"index", index}};
+}
+
+json Initial(const json& rows) {
+  return json::array({false, "7a000000-0000-4000-8000-000000000001", rows});
+}
 
 TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnADrop) {
   lab::TempDir dir("ovsdbfake");
@@ -64,58 +228,51 @@ TEST(OvsdbClientScripted, AnswersEchoesReadsSplitMessagesAndFailsTransactionsOnA
                       .max_backoff = 50ms,
                       .tls = {}});
   std::optional<OvsdbClient::TransactionResult> outcome;
-  std::string failure;
   // The monitor's answer comes in two writes, cut inside a string; the second waits until the
   // client has read all of the first, so the client sees the message split across reads.
   std::atomic<bool> first_part_written = false;
-  std::promise<void> first_part_read;
-  auto first_part_read_by_client = first_part_read.get_future();
-  std::thread script([&] {
-    try {
-      server.Accept();
-      auto monitor = server.Read();
-      if (monitor["method"] != "monitor" || monitor["params"][1] != "netd") {
-        throw std::runtime_error("not a monitor: " + monitor.dump());
-      }
-      auto answer = json{
-          {"id", monitor["id"]},
-          {"result", {{"Bridge", {{"u1", {{"new", {{"name", "br-a"}}}}}}}}},
-          {"error",
-           nullptr}}.dump();
-      server.Write(answer.substr(0, 30));
-      first_part_written = true;
-      if (first_part_read_by_client.wait_for(5s) != std::future_status::ready) {
-        throw std::runtime_error("the client never read the first part");
-      }
-      server.Write(answer.substr(30) + R"({"id":"echo","method":"echo","params":["x"]})");
-      auto echo = server.Read();
-      if (echo["id"] != "echo" || echo["result"] != json::array({"x"})) {
-        throw std::runtime_error("bad echo reply: " + echo.dump());
-      }
-      auto transact = server.Read();
-      if (transact["method"] != "transact") throw std::runtime_error(transact.dump());
-      server.Drop();  // before answering
-    } catch (const std::exception& error) {
-      failure = error.what();
+  Gate first_part_read;
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    auto monitor = server.Expect("monitor_cond_since");
+    if (monitor["params"][1] != "netd" || monitor["params"][3] != kNoTxn) {
+      throw std::runtime_error("not netd's first monitor: " + monitor.dump());
     }
+    auto answer = json{
+        {"id", monitor["id"]},
+        {"result", Initial({{"Bridge", {{U(1), {{"initial", {{"name", "br-a"}}}}}}}})},
+        {"error",
+         nullptr}}.dump();
+    server.Write(answer.substr(0, 30));
+    first_part_written = true;
+    first_part_read.Wait();
+    server.Write(answer.substr(30) + R"({"id":"echo","method":"echo","params":["x"]})");
+    auto echo = server.Read();
+    if (echo["id"] != "echo" || echo["result"] != json::array({"x"})) {
+      throw std::runtime_error("bad echo reply: " + echo.dump());
+    }
+    server.Expect("transact");
+    server.Drop();  // before answering
   });
   client.Start();
   EXPECT_TRUE(RunUntil(io, 5s, [&] { return first_part_written && server.BytesUnread() == 0; }));
   EXPECT_FALSE(client.synced()) << "half an answer is not an answer";
-  first_part_read.set_value();
+  first_part_read.Open();
   ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
-  EXPECT_EQ(client.rows("Bridge").at("u1")["name"], "br-a");
+  EXPECT_EQ(client.rows("Bridge").at(U(1))["name"], "br-a");
+  EXPECT_EQ(client.rows("Bridge").at(U(1))["ports"], json::parse(R"(["set", []])"))
+      << "a column the server left out holds its default";
   EXPECT_TRUE(RunUntil(io, 5s, [&] { return client.counters().echoes == 1; }));
   client.Transact(json::array({{{"op", "comment"}, {"comment", "x"}}}),
                   [&](const auto& result) { outcome = result; });
   EXPECT_TRUE(RunUntil(io, 5s, [&] { return outcome.has_value(); }));
-  script.join();
-  EXPECT_EQ(failure, "");
+  EXPECT_EQ(script.Finish(), "");
   ASSERT_TRUE(outcome);
   EXPECT_NE(outcome->error.find("may or may not have been committed"), std::string::npos)
       << outcome->error;
   EXPECT_FALSE(client.synced());
   EXPECT_TRUE(client.rows("Bridge").empty()) << "a cache of a lost connection is not current";
+  EXPECT_EQ(client.version("Bridge", U(1)), 0u);
 }
 
 TEST(OvsdbClientScripted, AttemptsThatNeverConnectAreCountedAndNeverSync) {
@@ -139,6 +296,353 @@ TEST(OvsdbClientScripted, AttemptsThatNeverConnectAreCountedAndNeverSync) {
   EXPECT_FALSE(absent.synced());
   EXPECT_FALSE(without_files.synced());
   EXPECT_EQ(absent.counters().connects + without_files.counters().connects, 0u);
+}
+
+TEST(OvsdbClientScripted, TheRemotesAreTriedInTurnWithoutAPauseWithinARound) {
+  lab::TempDir dir("ovsdbfake");
+  auto dead = Remote::Unix(dir.path() / "dead.sock");
+  auto first = Remote::Unix(dir.path() / "a.sock");
+  auto second = Remote::Unix(dir.path() / "b.sock");
+  ScriptedServer a(first.path);
+  ScriptedServer b(second.path);
+  boost::asio::io_context io;
+  // A pause far longer than the test: the next remote of a round must not wait for it.
+  OvsdbClient client(
+      io, std::vector<Remote>{dead, first, second},
+      {.tables = {{"Bridge", {"name"}}}, .min_backoff = 60s, .max_backoff = 60s, .tls = {}});
+  Gate lose_a;
+  Script script([&] {
+    a.AcceptAndServeSchema(kVswitchSchema);
+    a.ServeMonitor(kNoTxn, Initial({{"Bridge", {{U(1), {{"initial", {{"name", "br-a"}}}}}}}}));
+    lose_a.Wait();
+    a.Drop();
+    b.AcceptAndServeSchema(kVswitchSchema);
+    b.ServeMonitor("7a000000-0000-4000-8000-000000000001",
+                   Initial({{"Bridge", {{U(2), {{"initial", {{"name", "br-b"}}}}}}}}));
+  });
+  EXPECT_EQ(client.remote(), dead) << "the first remote is tried first";
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
+  EXPECT_EQ(client.remote(), first);
+  EXPECT_EQ(client.counters().connect_failures, 1u) << "the dead remote, once";
+  lose_a.Open();
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return client.synced() && client.remote() == second; }))
+      << "after a lost connection, the next remote";
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_EQ(client.counters().disconnects, 1u);
+  EXPECT_EQ(client.counters().connects, 2u);
+  EXPECT_EQ(client.rows("Bridge").size(), 1u);
+  EXPECT_TRUE(client.rows("Bridge").contains(U(2)));
+}
+
+TEST(OvsdbClientScripted, ALeaderOnlyClientSkipsMembersThatAreNotTheConnectedLeader) {
+  lab::TempDir dir("ovsdbfake");
+  std::vector<Remote> remotes;
+  std::vector<std::unique_ptr<ScriptedServer>> members;
+  for (const char* name : {"m1.sock", "m2.sock", "m3.sock"}) {
+    remotes.push_back(Remote::Unix(dir.path() / name));
+    members.push_back(std::make_unique<ScriptedServer>(remotes.back().path));
+  }
+  boost::asio::io_context io;
+  OvsdbClient client(io, remotes, PolicyOptions(OvsdbClient::Cluster::kLeader));
+  Gate demote;
+  Script script([&] {
+    members[0]->AcceptAndServeSchema(kPolicySchema);
+    members[0]->ServeServerRow(ServerRow(false, false, 5));  // cut off from the cluster
+    members[0]->WaitUntilClosed();
+    members[1]->AcceptAndServeSchema(kPolicySchema);
+    members[1]->ServeServerRow(ServerRow(true, false, 5));  // a follower
+    members[1]->WaitUntilClosed();
+    members[2]->AcceptAndServeSchema(kPolicySchema);
+    members[2]->ServeServerRow(ServerRow(true, true, 5));
+    members[2]->ServeMonitor(kNoTxn,
+                             Initial({{"Binding", {{U(1), {{"initial", {{"vm", "vm1"}}}}}}}}));
+    demote.Wait();
+    // The leader loses its leadership: the client must not stay.
+    members[2]->Send(
+        {{"id", nullptr},
+         {"method", "update"},
+         {"params",
+          {"netd-server",
+           {{"Database",
+             {{ScriptedServer::ServerRowUuid(),
+               {{"old", {{"leader", true}}}, {"new", ServerRow(true, false, 6)}}}}}}}}});
+    members[2]->WaitUntilClosed();
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
+  EXPECT_EQ(client.remote(), remotes[2]);
+  EXPECT_EQ(client.counters().cluster_refusals, 2u);
+  EXPECT_EQ(client.counters().connect_failures, 2u);
+  EXPECT_EQ(client.rows("Binding").at(U(1))["ip"], "") << "left out, so the default";
+  demote.Open();
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return client.counters().cluster_refusals == 3; }));
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return script.done(); }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_FALSE(client.synced() && client.remote() == remotes[2]);
+  EXPECT_EQ(client.counters().disconnects, 1u);
+}
+
+TEST(OvsdbClientScripted, AConnectedClientTakesAFollowerButNotOneBehindWhatItSaw) {
+  lab::TempDir dir("ovsdbfake");
+  auto ahead = Remote::Unix(dir.path() / "ahead.sock");
+  auto behind = Remote::Unix(dir.path() / "behind.sock");
+  ScriptedServer a(ahead.path);
+  ScriptedServer b(behind.path);
+  boost::asio::io_context io;
+  OvsdbClient client(io, std::vector<Remote>{ahead, behind},
+                     PolicyOptions(OvsdbClient::Cluster::kConnected));
+  Gate lose_a;
+  Script script([&] {
+    a.AcceptAndServeSchema(kPolicySchema);
+    a.ServeServerRow(ServerRow(true, false, 9));  // a follower will do
+    a.ServeMonitor(kNoTxn, Initial({{"Binding", {{U(1), {{"initial", {{"vm", "vm1"}}}}}}}}));
+    lose_a.Wait();
+    a.Drop();
+    // The other member has applied less than the client has seen from the first.
+    b.AcceptAndServeSchema(kPolicySchema);
+    b.ServeServerRow(ServerRow(true, true, 7));
+    b.WaitUntilClosed();
+    a.AcceptAndServeSchema(kPolicySchema);
+    a.ServeServerRow(ServerRow(true, false, 10));
+    a.ServeMonitor("7a000000-0000-4000-8000-000000000001",
+                   json::array({true, "7a000000-0000-4000-8000-000000000002", json::object()}));
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
+  EXPECT_EQ(client.counters().cluster_refusals, 0u);
+  lose_a.Open();
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return script.done() && client.synced(); }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_EQ(client.remote(), ahead);
+  EXPECT_EQ(client.counters().cluster_refusals, 1u) << "the member behind";
+  EXPECT_EQ(client.counters().resumed_syncs, 1u);
+  EXPECT_TRUE(client.rows("Binding").contains(U(1)));
+}
+
+TEST(OvsdbClientScripted, Update3DifferencesAreAppliedByColumnType) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  OvsdbClient client(io, Remote::Unix(path), {.min_backoff = 10ms, .max_backoff = 10ms, .tls = {}});
+  Gate first_checked;
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(
+        kNoTxn,
+        Initial({{"Open_vSwitch", {{U(100), {{"initial", {{"bridges", Ref(1)}}}}}}},
+                 {"Bridge",
+                  {{U(1),
+                    {{"initial",
+                      {{"name", "br0"},
+                       {"ports", Set({Ref(11), Ref(12)})},
+                       {"datapath_type", "netdev"},
+                       {"external_ids", Map({{"a", "1"}, {"b", "2"}})}}}}}}},
+                 {"Port",
+                  {{U(11), {{"initial", {{"name", "p1"}, {"interfaces", Ref(21)}, {"tag", 10}}}}},
+                   {U(12),
+                    {{"initial",
+                      {{"name", "p2"}, {"interfaces", Ref(22)}, {"trunks", Set({1, 2})}}}}}}},
+                 {"Interface",
+                  {{U(21), {{"initial", {{"name", "p1"}, {"ofport", 3}}}}},
+                   {U(22), {{"initial", {{"name", "p2"}, {"ofport", 4}}}}}}}}));
+    first_checked.Wait();
+    server.SendUpdate3(
+        "7a000000-0000-4000-8000-000000000002",
+        {{"Open_vSwitch", {{U(100), {{"modify", {{"bridges", Ref(2)}}}}}}},
+         {"Bridge",
+          {{U(1),
+            {{"modify",
+              {{"ports", Ref(11)},
+               {"datapath_type", "system"},
+               {"fail_mode", "secure"},
+               {"external_ids", Map({{"a", "1"}, {"b", "3"}, {"c", "4"}})}}}}},
+           {U(2), {{"insert", {{"name", "br1"}}}}}}},
+         {"Port",
+          {{U(11), {{"modify", {{"tag", Set({})}}}}},
+           {U(12), {{"modify", {{"tag", 20}, {"trunks", Set({2, 3})}}}}}}},
+         {"Interface", {{U(21), {{"delete", nullptr}}}, {U(22), {{"modify", {{"ofport", 5}}}}}}}});
+    server.SendUpdate3("7a000000-0000-4000-8000-000000000003",
+                       {{"Bridge", {{U(1), {{"modify", {{"external_ids", Map({{"c", "4"}})}}}}}}},
+                        {"Port", {{U(12), {{"modify", {{"tag", 30}, {"trunks", 1}}}}}}}});
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
+  // What the server left out of the initial rows has the column's default.
+  const auto& bridge = client.rows("Bridge").at(U(1));
+  EXPECT_EQ(bridge["fail_mode"], json::parse(R"(["set", []])"));
+  EXPECT_EQ(client.rows("Port").at(U(11))["trunks"], json::parse(R"(["set", []])"));
+  EXPECT_EQ(client.rows("Port").at(U(11))["external_ids"], json::parse(R"(["map", []])"));
+  EXPECT_EQ(client.rows("Interface").at(U(21))["type"], "");
+  EXPECT_EQ(client.rows("Interface").at(U(21))["mac_in_use"], json::parse(R"(["set", []])"));
+  EXPECT_EQ(client.rows("Open_vSwitch").at(U(100))["bridges"], Ref(1)) << "a set of one, bare";
+  auto interface_version = client.version("Interface", U(22));
+  first_checked.Open();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().updates == 2; }));
+  EXPECT_EQ(script.Finish(), "");
+
+  // A set of uuids: the bare element toggled in.
+  EXPECT_EQ(client.rows("Open_vSwitch").at(U(100))["bridges"], Set({Ref(1), Ref(2)}));
+  const auto& changed = client.rows("Bridge").at(U(1));
+  EXPECT_EQ(changed["ports"], Ref(12)) << "one of two toggled out leaves a bare element";
+  EXPECT_EQ(changed["datapath_type"], "system") << "a single value is replaced";
+  EXPECT_EQ(changed["fail_mode"], "secure") << "an optional value comes whole";
+  // a=1 sent again with its value removes it; b replaced; c added; then c removed.
+  EXPECT_EQ(changed["external_ids"], json::parse(R"(["map", [["b", "3"]]])"));
+  EXPECT_EQ(client.rows("Bridge").at(U(2))["ports"], json::parse(R"(["set", []])"));
+  EXPECT_EQ(client.rows("Port").at(U(11))["tag"], json::parse(R"(["set", []])"))
+      << "an optional integer emptied";
+  // tag 10 -> 20 -> 30 replaced, never toggled; trunks {1,2} ^ {2,3} = {1,3}, then ^ {1} = 3.
+  EXPECT_EQ(client.rows("Port").at(U(12))["tag"], 30);
+  EXPECT_EQ(client.rows("Port").at(U(12))["trunks"], 3);
+  EXPECT_FALSE(client.rows("Interface").contains(U(21)));
+  EXPECT_EQ(client.rows("Interface").at(U(22))["ofport"], 5);
+  EXPECT_GT(client.version("Interface", U(22)), interface_version);
+}
+
+TEST(OvsdbClientScripted, AResumedSyncKeepsTheCacheAndAppliesOnlyWhatChanged) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  OvsdbClient client(io, Remote::Unix(path),
+                     {.tables = {{"Bridge", {"name", "datapath_type"}}},
+                      .min_backoff = 10ms,
+                      .max_backoff = 10ms,
+                      .tls = {}});
+  const std::string t1 = "7a000000-0000-4000-8000-000000000001";
+  const std::string t2 = "7a000000-0000-4000-8000-000000000002";
+  const std::string t3 = "7a000000-0000-4000-8000-000000000003";
+  Gate first_checked;
+  Gate resume_checked;
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(kNoTxn, Initial({{"Bridge",
+                                          {{U(1), {{"initial", {{"name", "br-a"}}}}},
+                                           {U(2), {{"initial", {{"name", "br-b"}}}}}}}}));
+    server.SendUpdate3(t2, {{"Bridge", {{U(2), {{"modify", {{"datapath_type", "netdev"}}}}}}}});
+    first_checked.Wait();
+    server.Drop();
+    // The server still knows t2: only what changed after it.
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(t2, json::array({true,
+                                         t3,
+                                         {{"Bridge",
+                                           {{U(2), {{"modify", {{"name", "br-b2"}}}}},
+                                            {U(3), {{"insert", {{"name", "br-c"}}}}}}}}}));
+    resume_checked.Wait();
+    server.Drop();
+    // It no longer knows t3: everything, which replaces the cache.
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(t3,
+                        json::array({false,
+                                     "7a000000-0000-4000-8000-000000000009",
+                                     {{"Bridge", {{U(4), {{"initial", {{"name", "br-d"}}}}}}}}}));
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().updates == 1; }));
+  auto v1 = client.version("Bridge", U(1));
+  auto v2 = client.version("Bridge", U(2));
+  auto before = client.last_version();
+  EXPECT_EQ(client.rows("Bridge").at(U(2))["datapath_type"], "netdev");
+  first_checked.Open();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return !client.synced(); }));
+  EXPECT_TRUE(client.rows("Bridge").empty()) << "hidden while disconnected";
+  EXPECT_EQ(client.version("Bridge", U(1)), 0u);
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
+  EXPECT_EQ(client.counters().resumed_syncs, 1u);
+  EXPECT_EQ(client.counters().full_syncs, 1u);
+  EXPECT_EQ(client.version("Bridge", U(1)), v1) << "a row that did not change keeps its version";
+  EXPECT_GT(client.version("Bridge", U(2)), v2);
+  std::set<std::string> changed;
+  client.ForEachChangedSince("Bridge", before, [&](const auto& uuid) { changed.insert(uuid); });
+  EXPECT_EQ(changed, (std::set<std::string>{U(2), U(3)}));
+  EXPECT_EQ(client.rows("Bridge").at(U(1))["name"], "br-a");
+  EXPECT_EQ(client.rows("Bridge").at(U(2))["name"], "br-b2");
+  EXPECT_EQ(client.rows("Bridge").at(U(2))["datapath_type"], "netdev");
+  EXPECT_EQ(client.rows("Bridge").at(U(3))["name"], "br-c");
+  resume_checked.Open();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().full_syncs == 2; }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_TRUE(client.synced());
+  EXPECT_EQ(client.rows("Bridge").size(), 1u);
+  EXPECT_TRUE(client.rows("Bridge").contains(U(4)));
+  EXPECT_EQ(client.version("Bridge", U(1)), 0u);
+}
+
+TEST(OvsdbClientScripted, AServerWithoutMonitorCondSinceIsMonitoredWithMonitor) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  OvsdbClient client(
+      io, Remote::Unix(path),
+      {.tables = {{"Bridge", {"name"}}}, .min_backoff = 10ms, .max_backoff = 10ms, .tls = {}});
+  Gate first_checked;
+  Script script([&] {
+    for (int connection = 0; connection < 2; ++connection) {
+      server.AcceptAndServeSchema(kVswitchSchema);
+      // An old server: the unknown method refused, and the whole cache each time (its answer
+      // names no transaction to resume from).
+      auto since = server.Expect("monitor_cond_since");
+      if (since["params"][3] != kNoTxn) throw std::runtime_error("resumed: " + since.dump());
+      server.Send({{"id", since["id"]}, {"result", nullptr}, {"error", "unknown method"}});
+      auto monitor = server.Expect("monitor");
+      if (monitor["params"][1] != "netd") throw std::runtime_error(monitor.dump());
+      server.Reply(monitor, {{"Bridge", {{U(1), {{"new", {{"name", "br-a"}}}}}}}});
+      server.Send(
+          {{"id", nullptr},
+           {"method", "update"},
+           {"params",
+            {"netd",
+             {{"Bridge", {{U(1), {{"old", {{"name", "br-a"}}}, {"new", {{"name", "br-b"}}}}}}}}}}});
+      if (connection == 0) {
+        first_checked.Wait();
+        server.Drop();
+      }
+    }
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().updates == 1; }));
+  EXPECT_EQ(client.rows("Bridge").at(U(1))["name"], "br-b");
+  first_checked.Open();
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return client.counters().updates == 2; }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_EQ(client.counters().full_syncs, 2u);
+  EXPECT_EQ(client.counters().resumed_syncs, 0u);
+}
+
+TEST(OvsdbClientScripted, TheProbeSendsAnEchoAndGivesUpASilentServer) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  OvsdbClient client(io, Remote::Unix(path),
+                     {.tables = {{"Bridge", {"name"}}},
+                      .min_backoff = 10ms,
+                      .max_backoff = 10ms,
+                      .tls = {},
+                      .inactivity_probe = 100ms});
+  std::atomic<bool> answered = false;
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(kNoTxn, Initial(json::object()));
+    // The first probe is answered: the client stays.
+    auto echo = server.Expect("echo");
+    server.Reply(echo, json::array());
+    answered = true;
+    // The next is not: the client gives the connection up.
+    server.Expect("echo");
+    server.WaitUntilClosed();
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return answered.load(); }));
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return script.done(); }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return client.counters().probe_timeouts == 1; }));
+  EXPECT_EQ(client.counters().disconnects, 1u);
+  EXPECT_EQ(client.counters().transactions, 0u) << "the echo's answer is not a transaction's";
 }
 
 TEST(OvsdbRemote, ReadsOvsdbServerNotation) {

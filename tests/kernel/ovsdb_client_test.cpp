@@ -23,6 +23,7 @@
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
 #include "netd/lab/temp_dir.hpp"
+#include "netd/lab/test_pki.hpp"
 #include "netd/ovs/remote.hpp"
 #include "netd/testing/within.hpp"
 
@@ -240,34 +241,13 @@ class OvsdbRemoteTest : public ::testing::Test {
   }
 
   // A CA, a certificate for the server and one for the client that it signed, and another CA
-  // that signed nothing here.
+  // that signed a stranger's, which ovsdb-server does not trust.
   void MakeCertificates() {
-    auto openssl = [](std::vector<std::string> args) {
-      args.insert(args.begin(), "openssl");
-      lab::RunCommandChecked(args);
-    };
-    auto key = std::vector<std::string>{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                        "-nodes"};
-    auto serial = 1;
-    for (std::string ca : {"ca", "other-ca"}) {
-      std::vector<std::string> args = {"req", "-x509"};
-      args.insert(args.end(), key.begin(), key.end());
-      args.insert(args.end(), {"-keyout", File(ca + ".key"), "-out", File(ca + ".pem"), "-days",
-                               "2", "-subj", "/CN=netd test " + ca});
-      openssl(args);
-    }
-    // The stranger's certificate is signed by the other CA, which ovsdb-server does not trust.
-    for (std::string peer : {"server", "client", "stranger"}) {
-      std::string ca = peer == "stranger" ? "other-ca" : "ca";
-      std::vector<std::string> args = {"req"};
-      args.insert(args.end(), key.begin(), key.end());
-      args.insert(args.end(), {"-keyout", File(peer + ".key"), "-out", File(peer + ".csr"), "-subj",
-                               "/CN=netd test " + peer});
-      openssl(args);
-      openssl({"x509", "-req", "-in", File(peer + ".csr"), "-CA", File(ca + ".pem"), "-CAkey",
-               File(ca + ".key"), "-set_serial", std::to_string(++serial), "-days", "2", "-out",
-               File(peer + ".pem")});
-    }
+    lab::TestPki ca(dir_->path(), "ca");
+    lab::TestPki other_ca(dir_->path(), "other-ca");
+    ca.Issue("server");
+    ca.Issue("client");
+    other_ca.Issue("stranger");
   }
 
   // ovsdb-server on pssl: with the server's certificate, trusting clients the CA signed.

@@ -12,6 +12,20 @@
 #include <string>
 
 namespace netd::testing {
+namespace {
+
+constexpr int kWaitMs = 10000;
+
+// Waits for `fd` to be readable (a connection to accept, bytes or the end of the stream).
+void WaitReadable(int fd, const char* what) {
+  pollfd readable{.fd = fd, .events = POLLIN, .revents = 0};
+  if (poll(&readable, 1, kWaitMs) != 1) {
+    throw std::runtime_error(std::string(what) + " within " + std::to_string(kWaitMs / 1000) +
+                             " s");
+  }
+}
+
+}  // namespace
 
 ScriptedPeer::ScriptedPeer(const std::filesystem::path& path) {
   listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -36,6 +50,8 @@ bool ScriptedPeer::ConnectionWaiting() const {
 }
 
 void ScriptedPeer::Accept() {
+  if (connection_ >= 0) Drop();
+  WaitReadable(listener_, "no client connected");
   connection_ = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
 }
 
@@ -47,6 +63,7 @@ std::size_t ScriptedPeer::BytesWaiting() const {
 
 std::vector<char> ScriptedPeer::ReadSome(std::size_t limit) {
   std::vector<char> bytes(limit);
+  WaitReadable(connection_, "the client sent nothing");
   auto n = read(connection_, bytes.data(), bytes.size());
   if (n <= 0) throw std::runtime_error("the client closed the connection");
   bytes.resize(static_cast<std::size_t>(n));
@@ -76,6 +93,15 @@ std::size_t ScriptedPeer::BytesUnread() const {
 void ScriptedPeer::Drop() {
   close(connection_);
   connection_ = -1;
+}
+
+void ScriptedPeer::WaitUntilClosed() {
+  char discarded[4096];
+  for (;;) {
+    WaitReadable(connection_, "the client kept the connection open");
+    // An error is a close too: with bytes of ours unread, the client's close resets.
+    if (read(connection_, discarded, sizeof(discarded)) <= 0) return;
+  }
 }
 
 }  // namespace netd::testing

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -21,11 +22,21 @@ class ReconnectingStream;
 
 // An OVSDB client (RFC 7047, JSON-RPC to ovsdb-server over its unix socket, TCP or TLS) on the
 // caller's Asio loop. It keeps a cache of the monitored tables, the observed state, by monitoring
-// them whole; sends transactions and checks every operation's result; answers the server's echo;
-// and when the connection drops it reconnects with backoff and monitors afresh, assuming nothing
-// about transactions that were in flight (their callbacks hear that the outcome is unknown).
+// them whole; sends transactions and checks every operation's result; answers the server's echo
+// and probes a silent one with its own; and when the connection drops it reconnects with
+// backoff, to the next of its remotes, assuming nothing about transactions that were in flight
+// (their callbacks hear that the outcome is unknown). It monitors with monitor_cond_since, so
+// that after a reconnect a server that still knows the last transaction netd saw sends only
+// what changed since (Open vSwitch's ovsdb-server(7)); with a clustered database it may insist
+// on a member connected to the cluster, or on the leader, as `_Server` reports them.
 class OvsdbClient {
  public:
+  // Which member of a clustered database will do (a standalone database always does).
+  enum class Cluster {
+    kAny,        // whatever the remote is: no look at `_Server`
+    kConnected,  // a member connected to the cluster, with data no older than seen before
+    kLeader,     // the cluster's leader, such as a writer wants
+  };
   struct Options {
     std::string database = "Open_vSwitch";
     // The monitored tables and their columns (none listed: all). Only the columns netd reads:
@@ -39,11 +50,19 @@ class OvsdbClient {
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{5000};
     TlsFiles tls;  // an ssl: remote's
+    Cluster cluster = Cluster::kAny;
+    // Nothing received for this long: an echo request; nothing for as long again: the
+    // connection is given up (a server or path that died without closing it). 0: never.
+    std::chrono::milliseconds inactivity_probe{5000};
   };
   // uuid -> the row's columns, in OVSDB's JSON notation.
   using Rows = std::map<std::string, nlohmann::json>;
 
   OvsdbClient(boost::asio::io_context& io, Remote remote, Options options);
+  // Tries `remotes` in turn (the members of a cluster): after a failed attempt, a lost
+  // connection or a member the cluster check refused, the next one. Not empty
+  // (std::invalid_argument).
+  OvsdbClient(boost::asio::io_context& io, std::vector<Remote> remotes, Options options);
   // The unix socket `socket`, with the default options.
   OvsdbClient(boost::asio::io_context& io, const std::filesystem::path& socket);
   ~OvsdbClient();
@@ -54,17 +73,22 @@ class OvsdbClient {
   void Start();
   void Stop();
 
+  // The remote connected, being tried, or tried next.
+  const Remote& remote() const;
   // Whether the cache holds the database's current state (monitor answered, connection up).
   bool synced() const { return synced_; }
   // The monitored rows of `table` (empty while not synced).
   const Rows& rows(const std::string& table) const;
   // A number that changes whenever the row changes (never reused, also across reconnects);
-  // 0 for a row not in the cache. Lets a reader redo only the work of rows that changed.
+  // 0 for a row not in the cache (or while not synced). Lets a reader redo only the work of
+  // rows that changed: after a reconnect that resumed, only rows changed meanwhile have new
+  // versions; after one that did not, all rows have.
   std::uint64_t version(const std::string& table, const std::string& uuid) const;
   // The newest version in the cache.
   std::uint64_t last_version() const { return last_version_; }
   // Calls `visit` with the uuid of every row of `table` changed or added after `version`
-  // (rows deleted since are gone: a reader notices through the rows that referenced them).
+  // (rows deleted since are gone: a reader notices through the rows that referenced them);
+  // none while not synced.
   void ForEachChangedSince(const std::string& table, std::uint64_t version,
                            const std::function<void(const std::string& uuid)>& visit) const;
   // A listener's registration; destroying it ends the calls.
@@ -108,40 +132,78 @@ class OvsdbClient {
     std::uint64_t disconnects = 0;
     // Attempts that never got that far: nothing listening, refused, a failed TLS handshake,
     // a connection closed before the monitor's answer (ovsdb-server refusing netd's
-    // certificate under TLS 1.3).
+    // certificate under TLS 1.3), a member the cluster check refused, a silent server.
     std::uint64_t connect_failures = 0;
     std::uint64_t transactions = 0;
     std::uint64_t failed_transactions = 0;
     std::uint64_t echoes = 0;  // echo requests of the server answered
     std::uint64_t updates = 0;
+    // Syncs that kept the cache and applied only the changes since the last transaction seen
+    // (monitor_cond_since found it), and those that replaced the cache whole.
+    std::uint64_t resumed_syncs = 0;
+    std::uint64_t full_syncs = 0;
+    // Members given up because `_Server` showed them unfit (Options::cluster): not connected
+    // to the cluster, not the leader, behind what netd saw, or without the database; before
+    // the sync (also a connect failure) or after (also a disconnect).
+    std::uint64_t cluster_refusals = 0;
+    // Connections given up because the server answered nothing, not even the echo request.
+    std::uint64_t probe_timeouts = 0;
   };
   const Counters& counters() const { return counters_; }
 
  private:
+  struct Connection;
+
   void OnConnected();
   void OnReceived(std::string_view bytes);
   void OnLost(const std::string& why, bool was_connected);
   void Handle(const nlohmann::json& message);
+  void HandleNotification(const std::string& method, const nlohmann::json& params);
+  void HandleSchema(const nlohmann::json& message);
+  void HandleServerRows(const nlohmann::json& message);
+  void HandleMonitorAnswer(const nlohmann::json& message);
+  void HandleTransactionAnswer(std::uint64_t id, const nlohmann::json& message);
+  // Sends the database's monitor once the schema and, if asked for, `_Server` allow.
+  void MonitorWhenReady();
+  void SendMonitor(bool since);
+  // Whether the member fits Options::cluster; drops the connection when not.
+  bool CheckCluster();
   void ApplyUpdates(const nlohmann::json& table_updates);
+  void ApplyUpdates2(const nlohmann::json& table_updates);
+  nlohmann::json WithDefaults(const std::string& table, nlohmann::json row) const;
+  void ArmProbe(std::chrono::steady_clock::time_point at);
+  void Probe();
   void Send(const nlohmann::json& message);
+  std::uint64_t Request(const std::string& method, nlohmann::json params);
 
   boost::asio::io_context& io_;
   Options options_;
   std::unique_ptr<ReconnectingStream> stream_;
-  std::string last_failure_;  // of connecting, logged once until it changes
+  // Per remote, the reason its last attempt failed, logged once until it changes.
+  std::map<std::string, std::string> failures_;
   JsonStreamSplitter splitter_;
+  // Kept while disconnected (rows() hides it) for monitor_cond_since to resume from.
   std::map<std::string, Rows> cache_;
   std::map<std::string, std::map<std::string, std::uint64_t>> versions_;
   std::uint64_t last_version_ = 0;
+  // The last transaction of the cache (all zeros: none known, so the next sync is whole).
+  std::string last_txn_id_;
+  // The highest `_Server` index seen of a clustered database: a member behind it would take
+  // netd back in time.
+  std::uint64_t min_index_ = 0;
   // Transactions waiting for their answer, with their operations (to name a failed one).
   std::map<std::uint64_t, std::pair<nlohmann::json, TransactCallback>> pending_;
   std::uint64_t next_id_ = 1;
-  std::uint64_t monitor_id_ = 0;
+  // What the current connection is doing (requests in flight, schema, `_Server`'s rows).
+  std::unique_ptr<Connection> connection_;
   bool synced_ = false;
+  boost::asio::steady_timer probe_timer_;
   void NotifyListeners();
   std::shared_ptr<Subscription::Listeners> listeners_ = std::make_shared<Subscription::Listeners>();
   std::uint64_t next_listener_ = 1;
   Counters counters_;
+  // Timer handlers check it: the client may be gone when a cancelled wait completes.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace netd::ovs

@@ -9,7 +9,9 @@ namespace netd::testing {
 
 // The far end of one unix stream connection, played by the test itself (a scripted
 // ovsdb-server or switch): it listens on `path`, and each call blocks on the connection, so a
-// test interleaves it with turns of the client's loop.
+// test interleaves it with turns of the client's loop. A call that waits for the client gives up
+// after 10 s (std::runtime_error), so a client that never does what the script expects fails
+// the test instead of hanging it.
 class ScriptedPeer {
  public:
   explicit ScriptedPeer(const std::filesystem::path& path);
@@ -19,6 +21,7 @@ class ScriptedPeer {
 
   // Whether a client has connected and waits to be accepted.
   bool ConnectionWaiting() const;
+  // Accepts the next connection (a connection still open is closed first).
   void Accept();
   // How many bytes the client sent that are waiting to be read (FIONREAD): a test that turns
   // the client's loop on the script's own thread turns it until they are there, since a read
@@ -35,6 +38,8 @@ class ScriptedPeer {
   std::size_t BytesUnread() const;
   // Closes the connection, as a crashing server would.
   void Drop();
+  // Waits until the client closed the connection, discarding what it sent meanwhile.
+  void WaitUntilClosed();
 
  private:
   int listener_ = -1;

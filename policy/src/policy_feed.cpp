@@ -19,6 +19,8 @@ ovs::OvsdbClient::Options ClientOptions(const FeedOptions& options) {
       {"Binding", {"vm", "network", "mac", "ip"}},
   };
   client.tls = options.tls;
+  // Any member that is connected to the cluster: a host only reads.
+  client.cluster = ovs::OvsdbClient::Cluster::kConnected;
   return client;
 }
 
@@ -30,7 +32,7 @@ const std::string* StringColumn(const json& row, const char* column) {
 }  // namespace
 
 PolicyFeed::PolicyFeed(boost::asio::io_context& io, FeedOptions options, Clock& clock)
-    : io_(io), clock_(clock), client_(io, options.remotes.at(0), ClientOptions(options)) {}
+    : io_(io), clock_(clock), client_(io, options.remotes, ClientOptions(options)) {}
 
 void PolicyFeed::Start() {
   subscription_ = client_.Subscribe([this] { OnDatabaseChanged(); });

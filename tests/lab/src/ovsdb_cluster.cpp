@@ -33,19 +33,27 @@ std::string ShortServerId(const std::string& status) {
   return id.substr(0, id.find(' '));
 }
 
-std::string Raft(int port) {
-  return "tcp:127.0.0.1:" + std::to_string(port);
-}
-
 }  // namespace
 
-OvsdbCluster::OvsdbCluster(const Namespace& ns, const std::filesystem::path& schema,
+OvsdbCluster::OvsdbCluster(const Namespace& hub, const std::filesystem::path& schema,
                            Options options)
-    : ns_(ns), options_(std::move(options)), dir_("ovsdbcluster") {
+    : options_(std::move(options)), dir_("ovsdbcluster") {
   if (options_.members < 1) throw std::invalid_argument("a cluster needs a member");
   auto name = RunCommandChecked({"ovsdb-tool", "schema-name", schema.string()}).out;
   database_ = name.substr(0, name.find('\n'));
-  auto raft = [&](int member) { return Raft(options_.first_port + 20 + member); };
+  hub.RunChecked({"sysctl", "-qw", "net.ipv4.ip_forward=1"});
+  for (int member = 0; member < options_.members; ++member) {
+    namespaces_.push_back(std::make_unique<Namespace>("pdb" + std::to_string(member)));
+    auto& ns = *namespaces_.back();
+    auto link = "pdb" + std::to_string(member);
+    CreateVethPair(hub, link, ns, "eth0");
+    hub.AddAddress(link, "10.199." + std::to_string(member + 1) + ".1/24");
+    ns.AddAddress("eth0", address(member) + "/24");
+    ns.AddRoute("default", "10.199." + std::to_string(member + 1) + ".1");
+  }
+  auto raft = [&](int member) {
+    return "tcp:" + address(member) + ":" + std::to_string(options_.first_port + 20);
+  };
   RunCommandChecked(
       {"ovsdb-tool", "create-cluster", File(0, ".db").string(), schema.string(), raft(0)},
       {.env = Environment()});
@@ -76,12 +84,22 @@ std::vector<std::string> OvsdbCluster::Environment() const {
   return {"OVS_RUNDIR=" + d, "OVS_DBDIR=" + d, "OVS_LOGDIR=" + d, "OVS_SYSCONFDIR=" + d};
 }
 
+std::string OvsdbCluster::address(int member) const {
+  return "10.199." + std::to_string(member + 1) + ".2";
+}
+
 std::string OvsdbCluster::tcp_remote(int member) const {
-  return "tcp:127.0.0.1:" + std::to_string(options_.first_port + member);
+  return "tcp:" + address(member) + ":" + std::to_string(options_.first_port);
 }
 
 std::string OvsdbCluster::ssl_remote(int member) const {
-  return "ssl:127.0.0.1:" + std::to_string(options_.first_port + 10 + member);
+  return "ssl:" + address(member) + ":" + std::to_string(options_.first_port + 10);
+}
+
+std::vector<std::string> OvsdbCluster::ssl_remotes() const {
+  std::vector<std::string> remotes;
+  for (int member = 0; member < size(); ++member) remotes.push_back(ssl_remote(member));
+  return remotes;
 }
 
 std::vector<std::string> OvsdbCluster::tcp_remotes() const {
@@ -98,21 +116,23 @@ void OvsdbCluster::Start(int member) {
   std::vector<std::string> argv = {
       "ovsdb-server",
       File(member, ".db").string(),
-      "--remote=ptcp:" + std::to_string(options_.first_port + member) + ":127.0.0.1",
+      "--remote=ptcp:" + std::to_string(options_.first_port) + ":" + address(member),
       "--unixctl=" + control_socket(member).string(),
       "--pidfile=" + File(member, ".pid").string(),
       "--log-file=" + File(member, ".log").string(),
       "--no-chdir",
       "-vconsole:off"};
   if (options_.tls) {
-    argv.insert(argv.end(), {"--remote=pssl:" + std::to_string(options_.first_port + 10 + member) +
-                                 ":127.0.0.1",
+    argv.insert(argv.end(), {"--remote=pssl:" + std::to_string(options_.first_port + 10) + ":" +
+                                 address(member),
                              "--private-key=" + options_.tls->private_key.string(),
                              "--certificate=" + options_.tls->certificate.string(),
                              "--ca-cert=" + options_.tls->ca_certificate.string()});
   }
+  for (const auto& remote : options_.remotes) argv.push_back("--remote=" + remote);
   members_.at(static_cast<std::size_t>(member)) =
-      ns_.Start(argv, {.env = Environment(), .output = File(member, ".out")});
+      namespaces_.at(static_cast<std::size_t>(member))
+          ->Start(argv, {.env = Environment(), .output = File(member, ".out")});
 }
 
 CommandResult OvsdbCluster::Appctl(int member, const std::vector<std::string>& args) const {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,12 +14,15 @@
 namespace netd::lab {
 
 // A clustered OVSDB database (Raft) of the test's own: `members` ovsdb-servers of the database
-// that `schema` describes, made with `ovsdb-tool create-cluster` and `join-cluster`, children of
-// the test running inside `ns`, with their files in one temp directory. Member i listens for
-// clients on ptcp:<first_port + i>:127.0.0.1 (and, given certificates, on
-// pssl:<first_port + 10 + i>:127.0.0.1), speaks Raft with the others on
-// tcp:127.0.0.1:<first_port + 20 + i>, and has its own control socket for ovs-appctl. The
-// constructor returns once the members have elected a leader that all of them know.
+// that `schema` describes, made with `ovsdb-tool create-cluster` and `join-cluster`, with their
+// files in one temp directory. Each member runs in a network namespace of its own, as on a
+// machine of its own, behind `hub` (the caller's namespace, where clients connect from): member
+// i has the address 10.199.<i+1>.2 on a veth to the hub, which routes between the members.
+// Member i listens for clients on ptcp:<first_port> (and, given certificates, on
+// pssl:<first_port + 10>), speaks Raft with the others on tcp:<address>:<first_port + 20>, takes
+// `remotes` too (a db: remote, whose targets then open on every member alike), and has its own
+// control socket for ovs-appctl. The constructor returns once the members have elected a leader
+// that all of them know.
 class OvsdbCluster {
  public:
   // ovsdb-server's --private-key, --certificate and --ca-cert for the pssl: remotes.
@@ -31,12 +35,14 @@ class OvsdbCluster {
     int members = 3;
     int first_port = 6641;
     std::optional<Tls> tls;
+    // More --remote arguments for every member (e.g. "db:netd_policy,Policy,connections").
+    std::vector<std::string> remotes = {};
     std::chrono::milliseconds ready_timeout = std::chrono::seconds(20);
   };
 
-  OvsdbCluster(const Namespace& ns, const std::filesystem::path& schema, Options options);
-  OvsdbCluster(const Namespace& ns, const std::filesystem::path& schema)
-      : OvsdbCluster(ns, schema, Options{}) {}
+  OvsdbCluster(const Namespace& hub, const std::filesystem::path& schema, Options options);
+  OvsdbCluster(const Namespace& hub, const std::filesystem::path& schema)
+      : OvsdbCluster(hub, schema, Options{}) {}
   OvsdbCluster(const OvsdbCluster&) = delete;
   OvsdbCluster& operator=(const OvsdbCluster&) = delete;
   ~OvsdbCluster() = default;
@@ -48,6 +54,9 @@ class OvsdbCluster {
   std::string tcp_remote(int member) const;
   std::string ssl_remote(int member) const;
   std::vector<std::string> tcp_remotes() const;
+  std::vector<std::string> ssl_remotes() const;
+  // Member i's address ("10.199.<i+1>.2").
+  std::string address(int member) const;
   std::filesystem::path control_socket(int member) const;
   bool running(int member) const { return members_.at(member).Running(); }
 
@@ -77,10 +86,11 @@ class OvsdbCluster {
   std::vector<std::string> Environment() const;
   std::string Diagnostics() const;
 
-  const Namespace& ns_;
   Options options_;
   TempDir dir_;
   std::string database_;
+  // Before the processes: they go first.
+  std::vector<std::unique_ptr<Namespace>> namespaces_;
   std::vector<Process> members_;
 };
 

@@ -1,10 +1,16 @@
 #pragma once
 
+#include <filesystem>
 #include <string_view>
 
 namespace netd::policy {
 
-// The policy database's name in its schema (policy/schema/netd_policy.ovsschema).
+// The OVSDB database the gateway publishes into and the hosts read (policy/schema/).
 inline constexpr std::string_view kDatabase = "netd_policy";
+
+// The schema file, for `ovsdb-tool create`: where the build said it is (the CMake cache variable
+// NETD_POLICY_SCHEMA_PATH: the source tree's by default, the installed share/netd/ one for a
+// package).
+std::filesystem::path SchemaPath();
 
 }  // namespace netd::policy

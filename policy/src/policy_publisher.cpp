@@ -12,11 +12,11 @@
 namespace netd::policy {
 namespace {
 
-const ovs::Remote& FirstRemote(const PublisherOptions& options) {
+const std::vector<ovs::Remote>& Remotes(const PublisherOptions& options) {
   if (options.remotes.empty()) {
     throw std::invalid_argument("the policy publisher needs the policy database's remotes");
   }
-  return options.remotes.front();
+  return options.remotes;
 }
 
 ovs::OvsdbClient::Options ClientOptions(const PublisherOptions& options) {
@@ -29,7 +29,10 @@ ovs::OvsdbClient::Options ClientOptions(const PublisherOptions& options) {
                  {"Connection", {"target", "read_only"}}},
       .min_backoff = options.min_retry,
       .max_backoff = options.max_retry,
-      .tls = options.tls};
+      .tls = options.tls,
+      // Writes go to the leader: a follower would forward them, and one cut off from the
+      // cluster would hold them until it is back.
+      .cluster = ovs::OvsdbClient::Cluster::kLeader};
 }
 
 std::int64_t UnixMs(std::chrono::system_clock::time_point time) {
@@ -43,9 +46,7 @@ PolicyPublisher::PolicyPublisher(boost::asio::io_context& io, PublisherOptions o
     : io_(io),
       options_(std::move(options)),
       clock_(clock),
-      // Issue 17: with the client that takes a cluster's members, `options_.remotes` and
-      // Options::cluster = kLeader replace the first remote here.
-      client_(io, FirstRemote(options_), ClientOptions(options_)),
+      client_(io, Remotes(options_), ClientOptions(options_)),
       retry_timer_(clock.MakeTimer()),
       retry_after_(options_.min_retry),
       binding_index_(std::make_unique<KeyIndex>("Binding", "vm")),
@@ -134,7 +135,7 @@ void PolicyPublisher::Accepted(std::set<std::string>& changed, std::set<std::str
 PolicyPublisher::Status PolicyPublisher::status() const {
   auto status = counters_;
   status.connected = client_.synced();
-  status.remote = ovs::ToString(options_.remotes.front());
+  status.remote = ovs::ToString(client_.remote());
   status.in_sync = in_sync_ && !in_flight_ && published_ == accepted_;
   status.generation = static_cast<std::uint64_t>(Generation());
   return status;

@@ -8,10 +8,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <fstream>
 #include <string>
 
 #include "netd/lab/temp_dir.hpp"
 #include "netd/ovs/json_stream.hpp"
+#include "netd/policy/schema.hpp"
 #include "netd/testing/fake_clock.hpp"
 #include "netd/testing/scripted_peer.hpp"
 #include "netd/testing/within.hpp"
@@ -27,21 +29,26 @@ PublishedBinding Binding(int n) {
   return {"vm" + std::to_string(n), "secure", MacAddress::ForVmAddress(ip), ip};
 }
 
-// The rows a monitor shows once `bindings` and the Policy row at `generation` are committed.
-json TableUpdates(const std::vector<PublishedBinding>& bindings, int generation) {
+constexpr const char* kNoTransaction = "00000000-0000-0000-0000-000000000000";
+
+// The rows a monitor shows once `bindings` and the Policy row at `generation` are committed, as
+// monitor_cond_since's table-updates2 name them: `change` is "initial" in its answer, "insert"
+// in an update3.
+json TableUpdates(const std::vector<PublishedBinding>& bindings, int generation,
+                  const std::string& change = "initial") {
   json updates = {{"Policy",
                    {{"10000000-0000-0000-0000-000000000000",
-                     {{"new",
+                     {{change,
                        {{"generation", generation},
                         {"published_at", 1},
                         {"connections", json::array({"set", json::array()})}}}}}}}};
   for (std::size_t i = 0; i < bindings.size(); ++i) {
     const auto& binding = bindings[i];
     auto uuid = fmt::format("20000000-0000-0000-0000-{:012d}", i);
-    updates["Binding"][uuid]["new"] = {{"vm", binding.vm},
-                                       {"network", binding.network},
-                                       {"mac", binding.mac.ToString()},
-                                       {"ip", binding.ip.ToString()}};
+    updates["Binding"][uuid][change] = {{"vm", binding.vm},
+                                        {"network", binding.network},
+                                        {"mac", binding.mac.ToString()},
+                                        {"ip", binding.ip.ToString()}};
   }
   return updates;
 }
@@ -63,16 +70,42 @@ class PolicyPublisherScriptedTest : public ::testing::Test {
     return message;
   }
 
-  // Accepts the publisher's connection and answers its monitor with `tables`.
+  // Accepts the publisher's connection and takes it through what a standalone ovsdb-server
+  // answers: the schema, `_Server`'s row for the database (a writer looks for the leader), and
+  // the monitor, with `tables`.
   void Connect(const json& tables = json::object()) {
     ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return server_.ConnectionWaiting(); }));
     server_.Accept();
     splitter_ = ovs::JsonStreamSplitter();
     ready_.clear();
+    auto schema = Read();
+    ASSERT_EQ(schema["method"], "get_schema");
+    std::ifstream file(SchemaPath());
+    Answer(schema, json::parse(file));
+    auto server = Read();
+    ASSERT_EQ(server["method"], "monitor");
+    ASSERT_EQ(server["params"][0], "_Server");
+    Answer(server, {{"Database",
+                     {{"5e7e0000-0000-4000-8000-000000000001",
+                       {{"new",
+                         {{"name", "netd_policy"},
+                          {"model", "standalone"},
+                          {"connected", true},
+                          {"leader", true},
+                          {"schema", ""},
+                          {"index", json::array({"set", json::array()})}}}}}}}});
     auto monitor = Read();
-    ASSERT_EQ(monitor["method"], "monitor");
+    ASSERT_EQ(monitor["method"], "monitor_cond_since");
     ASSERT_EQ(monitor["params"][0], "netd_policy");
-    Answer(monitor, tables);
+    monitor_id_ = monitor["params"][1];
+    Answer(monitor, json::array({false, kNoTransaction, tables}));
+  }
+  // An update3 notification of the monitor, as ovsdb-server sends after a commit.
+  void SendUpdate(const json& updates) {
+    server_.Write(json{{"id", nullptr},
+                       {"method", "update3"},
+                       {"params", json::array({monitor_id_, kNoTransaction, updates})}}
+                      .dump());
   }
 
   void Answer(const json& request, const json& result) {
@@ -89,6 +122,7 @@ class PolicyPublisherScriptedTest : public ::testing::Test {
   testing::ScriptedPeer server_{dir_.path() / "db.sock"};
   ovs::JsonStreamSplitter splitter_;
   std::vector<json> ready_;
+  json monitor_id_;
   boost::asio::io_context io_;
   testing::FakeClock clock_;
   PolicyPublisher publisher_{io_,
@@ -139,10 +173,7 @@ TEST_F(PolicyPublisherScriptedTest, ARefusedTransactionIsPlannedAgainAfterABacko
   // Committed: the server shows its rows first, then answers, as ovsdb-server does.
   bool published = false;
   publisher_.WhenPublished([&] { published = true; });
-  server_.Write(json{{"id", nullptr},
-                     {"method", "update"},
-                     {"params", json::array({"netd", TableUpdates({Binding(1), Binding(2)}, 1)})}}
-                    .dump());
+  SendUpdate(TableUpdates({Binding(1), Binding(2)}, 1, "insert"));
   Answer(last, json::array({json::object(), json::object(), json::object(), json::object()}));
   ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return published; }));
   auto status = publisher_.status();

@@ -1,7 +1,10 @@
 // Two VM hosts, each with its own Open vSwitch and its own netd host role (HostRole, as the
 // daemon composes it, from a parsed configuration), trunked to a switch namespace that also
-// holds the gateway's interfaces (lab::TwoHostLab). Real pings between namespaces, and crafted
-// frames (tools/frames.py) looked for where they must not arrive.
+// holds the gateway's interfaces (lab::TwoHostLab). The hosts follow the policy database, a
+// three-member ovsdb-server cluster (each member in a namespace of its own) over ssl: with
+// certificates the test makes, where the gateway's publisher (PolicyPublisher, as the gateway
+// runs it) writes the bindings. Real pings between namespaces, and crafted frames
+// (tools/frames.py) looked for where they must not arrive.
 #include "netd/lab/two_host.hpp"
 
 #include <fmt/format.h>
@@ -18,11 +21,18 @@
 #include <vector>
 
 #include "frames.hpp"
+#include "netd/common/asio_clock.hpp"
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/lab/guard.hpp"
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/ovs.hpp"
+#include "netd/lab/ovsdb_cluster.hpp"
+#include "netd/lab/temp_dir.hpp"
+#include "netd/lab/test_pki.hpp"
+#include "netd/ovs/ovsdb_client.hpp"
+#include "netd/policy/policy_publisher.hpp"
+#include "netd/policy/schema.hpp"
 #include "netd/testing/status_of.hpp"
 #include "netd/testing/within.hpp"
 
@@ -31,9 +41,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Where the hosts read the policy database: the read-only listener the gateway keeps as a
+// Connection row, opened by every member.
+constexpr int kHostListenerPort = 6700;
+
 // One host's configuration: the host role only (or with the gateway role, the single-server
-// shape), its private OVS, the lab's uplinks as trunks.
-std::string HostConfigText(const lab::OvsInstance& ovs, bool gateway_role = false) {
+// shape), its private OVS, the lab's uplinks as trunks, the policy database's members.
+std::string HostConfigText(const lab::OvsInstance& ovs, const lab::OvsdbCluster& cluster,
+                           const lab::TestPki::Files& tls, const std::string& ca,
+                           bool gateway_role = false) {
+  std::string remotes;
+  for (int member = 0; member < cluster.size(); ++member) {
+    remotes += fmt::format("{}\"ssl:{}:{}\"", member ? ", " : "", cluster.address(member),
+                           kHostListenerPort);
+  }
   return fmt::format(R"(
 [netd]
 roles = {}
@@ -43,6 +64,12 @@ datapath_type = "netdev"
 ovsdb_remote = "{}"
 openvswitch_rundir = "{}"
 libvirt_uri = ""
+
+[policy]
+remotes = [{}]
+private_key = "{}"
+certificate = "{}"
+ca_certificate = "{}"
 
 [[network]]
 name = "secure"
@@ -70,7 +97,8 @@ uplink_mode = "trunk"
 )",
                      gateway_role ? R"(["gateway", "host"])" : R"(["host"])",
                      gateway_role ? "[gateway]\nexternal_interface = \"ext0\"" : "",
-                     ovs.db_remote(), ovs.dir().string());
+                     ovs.db_remote(), ovs.dir().string(), remotes, tls.private_key.string(),
+                     tls.certificate.string(), ca);
 }
 
 constexpr const char* kVmaMac = "52:54:c0:a8:81:0a";  // 192.168.129.10
@@ -82,17 +110,78 @@ class TwoHostTest : public ::testing::Test {
     NETD_REQUIRE_ROOT_OR_SKIP();
     lab_.emplace(std::vector<lab::TwoHostLab::Network>{{"br-secure", 1081, "192.168.128.1/17"},
                                                        {"br-service", 1082, "192.168.122.1/24"}});
+    // The policy database's members behind `control_`, where this thread's sockets (the
+    // publisher's, the hosts' feeds) live for the test.
+    control_.emplace("control");
+    scope_.emplace(*control_);
+    pki_dir_.emplace("pki");
+    pki_.emplace(pki_dir_->path(), "ca");
+    auto member = pki_->Issue("member");
+    cluster_.emplace(*control_, policy::SchemaPath(),
+                     lab::OvsdbCluster::Options{
+                         .tls = lab::OvsdbCluster::Tls{member.private_key, member.certificate,
+                                                       pki_->ca_certificate()},
+                         .remotes = {"db:netd_policy,Policy,connections"}});
+    StartPublisher();
     for (int number : {1, 2}) {
-      configs_[number - 1] = ParseConfig(HostConfigText(lab_->host_ovs(number)), "host");
-      roles_[number - 1] = std::make_unique<HostRole>(io_, configs_[number - 1]);
-      roles_[number - 1]->Start();
+      host_tls_[number - 1] = pki_->Issue("host" + std::to_string(number));
+      StartHost(number);
     }
-    ASSERT_TRUE(testing::RunUntil(io_, 10s,
-                                  [&] { return Connected(*roles_[0]) && Connected(*roles_[1]); }));
+    ASSERT_TRUE(testing::RunUntil(io_, 15s, [&] {
+      return Connected(*roles_[0]) && Connected(*roles_[1]);
+    })) << testing::StatusOf(*roles_[0]).dump();
+  }
+
+  // The gateway's side: its publisher, writing through the members' pssl: remotes.
+  void StartPublisher() {
+    std::vector<ovs::Remote> remotes;
+    for (const auto& remote : cluster_->ssl_remotes()) {
+      remotes.push_back(ovs::ParseOvsdbRemote(remote));
+    }
+    auto gateway = pki_->Issue("gateway");
+    publisher_.emplace(
+        io_,
+        policy::PublisherOptions{
+            .remotes = remotes,
+            .tls = {gateway.private_key, gateway.certificate, pki_->ca_certificate()},
+            .host_listeners = {"pssl:" + std::to_string(kHostListenerPort)}},
+        clock_);
+    publisher_->Start({});
+  }
+
+  void StartHost(int number, bool gateway_role = false) {
+    configs_[number - 1] =
+        ParseConfig(HostConfigText(lab_->host_ovs(number), *cluster_, host_tls_[number - 1],
+                                   pki_->ca_certificate().string(), gateway_role),
+                    "host");
+    roles_[number - 1] = std::make_unique<HostRole>(io_, configs_[number - 1], clock_);
+    roles_[number - 1]->Start();
+  }
+
+  // Binds `mac` on `network` to the address it encodes, as the gateway publishes a binding; back
+  // once the database holds it.
+  void Bind(const std::string& vm, const std::string& mac, const std::string& network = "secure") {
+    auto parsed = *MacAddress::Parse(mac);
+    publisher_->Bind({vm, network, parsed, *parsed.EncodedVmAddress()});
+    Published();
+  }
+  void Unbind(const std::string& vm) {
+    publisher_->Unbind(vm);
+    Published();
+  }
+  void Published() {
+    bool done = false;
+    publisher_->WhenPublished([&] { done = true; });
+    ASSERT_TRUE(testing::RunUntil(io_, 10s, [&] { return done; }));
+  }
+
+  static std::string FeedState(const HostRole& role) {
+    return testing::StatusOf(role)["host"]["policy"]["state"].get<std::string>();
   }
 
   static bool Connected(const HostRole& role) {
     auto status = testing::StatusOf(role)["host"];
+    if (status["policy"]["state"] != "current") return false;
     if (!status["bridges"]["in_sync"].get<bool>()) return false;
     for (const auto& bridge : status["bridges"]["per_bridge"]) {
       if (!bridge["openflow_connected"].get<bool>()) return false;
@@ -100,9 +189,11 @@ class TwoHostTest : public ::testing::Test {
     return true;
   }
 
-  // A VM namespace attached to host `number`'s bridge the way libvirt attaches it.
+  // A VM namespace attached to host `number`'s bridge the way libvirt attaches it; on the secure
+  // network bound first, as the gateway would have.
   const lab::Namespace& Vm(int number, const std::string& tag, const std::string& bridge, int vlan,
-                           const std::string& mac, const std::string& address) {
+                           const std::string& mac, const std::string& address, bool bind = true) {
+    if (bind && bridge == "br-secure") Bind(tag, mac);
     vms_.push_back(std::make_unique<lab::Namespace>(tag));
     lab_->host_ovs(number).AttachVm(bridge, *vms_.back(), "eth0", tag,
                                     {.mac = mac, .vm_id = tag, .vlan_tag = vlan});
@@ -119,6 +210,34 @@ class TwoHostTest : public ::testing::Test {
     return false;
   }
   bool Pinned(int number, const std::string& port) { return PortIs(number, port, "pinned"); }
+  // The port as GET /v1/host/ports shows it (null when absent).
+  nlohmann::json PortOf(int number, const std::string& port) {
+    for (const auto& entry : roles_[number - 1]->PortsJson()) {
+      if (entry["port"] == port) return entry;
+    }
+    return nullptr;
+  }
+  bool Unbound(int number, const std::string& port) {
+    auto entry = PortOf(number, port);
+    return !entry.is_null() && entry["state"] == "refused" && entry["flows"] == 0 &&
+           entry["reason"] == "MAC not bound on secure";
+  }
+  // netd's flows for the port's OpenFlow number in host `number`'s br-secure.
+  std::string PortFlows(int number, const std::string& port) {
+    const auto& ovs = lab_->host_ovs(number);
+    auto ofport = ovs.Vsctl({"get", "Interface", port, "ofport"}).out;
+    return ovs
+        .Ofctl({"-O", "OpenFlow13", "--no-stats", "dump-flows", "br-secure",
+                "in_port=" + ofport.substr(0, ofport.find('\n'))})
+        .out;
+  }
+  void KillPolicyDatabase() {
+    for (int member = 0; member < cluster_->size(); ++member) cluster_->Kill(member);
+  }
+  void RestartPolicyDatabase() {
+    for (int member = 0; member < cluster_->size(); ++member) cluster_->Restart(member);
+    cluster_->WaitForLeader(20s);
+  }
 
   // Host `number` as a router would be, were a VM's frames to reach its stack: an address on
   // br-secure's internal port, forwarding on, and a route to the namespace `beyond`
@@ -154,7 +273,15 @@ class TwoHostTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
+  AsioClock clock_{io_};
   std::optional<lab::TwoHostLab> lab_;
+  std::optional<lab::Namespace> control_;
+  std::optional<lab::NamespaceScope> scope_;
+  std::optional<lab::TempDir> pki_dir_;
+  std::optional<lab::TestPki> pki_;
+  std::optional<lab::OvsdbCluster> cluster_;
+  std::optional<policy::PolicyPublisher> publisher_;
+  lab::TestPki::Files host_tls_[2];
   Config configs_[2];
   std::unique_ptr<HostRole> roles_[2];
   std::vector<std::unique_ptr<lab::Namespace>> vms_;
@@ -163,6 +290,7 @@ class TwoHostTest : public ::testing::Test {
     for (auto& role : roles_) {
       if (role) role->Stop();
     }
+    if (publisher_) publisher_->Stop();
   }
 };
 
@@ -281,9 +409,7 @@ TEST_F(TwoHostTest, WithTheGatewayRoleTooTheInternalPortReceivesVmFrames) {
       io_, 5s, [&] { return Pinned(1, "vma") && PortIs(1, "br-secure", "isolated"); }));
   roles_[0]->Stop();
   roles_[0].reset();
-  configs_[0] = ParseConfig(HostConfigText(lab_->host_ovs(1), /*gateway_role=*/true), "host");
-  roles_[0] = std::make_unique<HostRole>(io_, configs_[0]);
-  roles_[0]->Start();
+  StartHost(1, /*gateway_role=*/true);
   ASSERT_TRUE(testing::RunUntil(
       io_, 5s, [&] { return Pinned(1, "vma") && PortIs(1, "br-secure", "forward"); }));
   EXPECT_FALSE(LocalPortIsolated(1));
@@ -308,6 +434,147 @@ TEST_F(TwoHostTest, AnInternalPortMadeToForwardBehindNetdsBackIsIsolatedAgain) {
   };
   EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return repairs() >= 1; }));
   EXPECT_TRUE(LocalPortIsolated(1));
+}
+
+// A hostile root user starts a VM by hand on a host, with a MAC of the gateway's plan that the
+// gateway never bound: its port gets nothing, judged where its frames would arrive.
+TEST_F(TwoHostTest, AnUnboundPortGetsNothingUntilTheGatewayBindsItAndLosesItAllWhenUnbound) {
+  constexpr const char* kMac = "52:54:c0:a8:81:1e";  // 192.168.129.30
+  const auto& rogue = Vm(1, "vmu", "br-secure", 1081, kMac, "192.168.129.30/17", /*bind=*/false);
+  const auto& b = Vm(2, "vmb", "br-secure", 1081, kVmbMac, "192.168.129.11/17");
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Unbound(1, "vmu") && Pinned(2, "vmb"); }))
+      << PortOf(1, "vmu").dump();
+  EXPECT_EQ(PortFlows(1, "vmu").find("in_port"), std::string::npos) << PortFlows(1, "vmu");
+  auto bridge = testing::StatusOf(*roles_[0])["host"]["bridges"]["per_bridge"][0];
+  EXPECT_EQ(bridge["vm_ports_unbound"], 1) << bridge.dump();
+  EXPECT_GE(bridge["unbound_refusals"].get<int>(), 1) << bridge.dump();
+
+  const auto gateway_mac = MacOf(lab_->gateway(), "gw1081");
+  testing::FrameListener gateway(lab_->gateway(), "gw1081");
+  testing::FrameListener other_vm(b, "eth0");
+  testing::SendFrame(rogue, "eth0", "ipv4", kMac, "192.168.129.30", "unbound-to-gateway",
+                     {gateway_mac, "192.168.128.1"});
+  testing::SendFrame(rogue, "eth0", "ipv4", kMac, "192.168.129.30", "unbound-to-vm",
+                     {kVmbMac, "192.168.129.11"});
+  testing::SendFrame(rogue, "eth0", "arp", kMac, "192.168.129.30", "unbound-arp",
+                     {"ff:ff:ff:ff:ff:ff", "192.168.128.1"});
+  // The positive control, last.
+  testing::SendFrame(b, "eth0", "ipv4", kVmbMac, "192.168.129.11", "bound-to-gateway",
+                     {gateway_mac, "192.168.128.1"});
+  ASSERT_TRUE(testing::Within(5s, [&] { return gateway.Seen().contains("bound-to-gateway"); }));
+  for (const auto* marker : {"unbound-to-gateway", "unbound-arp"}) {
+    EXPECT_FALSE(gateway.Seen().contains(marker)) << marker << " reached the gateway";
+  }
+  EXPECT_FALSE(other_vm.Seen().contains("unbound-to-vm")) << "reached another secure VM";
+  EXPECT_FALSE(rogue.Ping("192.168.128.1", 2));
+
+  // The gateway binds the MAC: pinned on its host at once, no call to the host.
+  Bind("vmu", kMac);
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vmu"); }));
+  EXPECT_TRUE(rogue.Ping("192.168.128.1")) << "a bound VM does not reach its gateway";
+  // Unbound again: its flows go.
+  Unbind("vmu");
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Unbound(1, "vmu"); }));
+  EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] {
+    return PortFlows(1, "vmu").find("in_port") == std::string::npos;
+  })) << PortFlows(1, "vmu");
+  EXPECT_FALSE(rogue.Ping("192.168.128.1", 2)) << "an unbound VM still reaches its gateway";
+}
+
+TEST_F(TwoHostTest, AHostReadsThePolicyDatabaseAndCannotWriteIt) {
+  Bind("vma", kVmaMac);
+  ovs::OvsdbClient::Options options;
+  options.database = "netd_policy";
+  options.tables = {{"Binding", {}}};
+  options.tls = {host_tls_[0].private_key, host_tls_[0].certificate, pki_->ca_certificate()};
+  ovs::OvsdbClient host(
+      io_, ovs::ParseOvsdbRemote(fmt::format("ssl:{}:{}", cluster_->address(1), kHostListenerPort)),
+      options);
+  host.Start();
+  ASSERT_TRUE(testing::RunUntil(io_, 10s, [&] { return host.synced(); }));
+  EXPECT_EQ(host.rows("Binding").size(), 1u);
+  std::optional<ovs::OvsdbClient::TransactionResult> outcome;
+  host.Transact(nlohmann::json::array({{{"op", "insert"},
+                                        {"table", "Binding"},
+                                        {"row",
+                                         {{"vm", "intruder"},
+                                          {"network", "secure"},
+                                          {"mac", "52:54:c0:a8:81:63"},
+                                          {"ip", "192.168.129.99"}}}}}),
+                [&](const auto& result) { outcome = result; });
+  ASSERT_TRUE(testing::RunUntil(io_, 10s, [&] { return outcome.has_value(); }));
+  EXPECT_FALSE(outcome->ok());
+  EXPECT_NE(outcome->error.find("not allowed"), std::string::npos) << outcome->error;
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return publisher_->status().in_sync; }));
+  EXPECT_EQ(host.rows("Binding").size(), 1u) << "the host's write reached the database";
+  host.Stop();
+}
+
+// The cluster's leader dies: hosts keep their flows (VMs keep working), the gateway writes to
+// the new leader, and a binding made after the failover reaches the hosts.
+TEST_F(TwoHostTest, TheLeaderKilledHostsKeepTheirFlowsAndFollowTheNewLeader) {
+  const auto& a = Vm(1, "vma", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vma"); }));
+  auto leader = cluster_->WaitForLeader(10s);
+  cluster_->Kill(leader);
+  EXPECT_TRUE(a.Ping("192.168.128.1")) << "the VM lost its network with the leader";
+  auto new_leader = cluster_->WaitForLeader(20s);
+  ASSERT_NE(new_leader, leader);
+  const auto& b = Vm(2, "vmb", "br-secure", 1081, kVmbMac, "192.168.129.11/17");
+  EXPECT_TRUE(testing::RunUntil(io_, 10s, [&] { return Pinned(2, "vmb"); }))
+      << PortOf(2, "vmb").dump();
+  EXPECT_TRUE(b.Ping("192.168.128.1"));
+  EXPECT_EQ(publisher_->status().remote, cluster_->ssl_remote(new_leader));
+  EXPECT_TRUE(Connected(*roles_[0]) && Connected(*roles_[1]));
+  EXPECT_TRUE(a.Ping("192.168.128.1"));
+}
+
+// The whole database away: hosts keep what they knew and pin nothing they did not know; when it
+// is back they follow it again.
+TEST_F(TwoHostTest, WhileThePolicyDatabaseIsAwayHostsKeepTheirFlowsAndPinNothingNew) {
+  const auto& a = Vm(1, "vma", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vma"); }));
+  KillPolicyDatabase();
+  ASSERT_TRUE(testing::RunUntil(io_, 15s, [&] { return FeedState(*roles_[0]) == "stale"; }));
+  EXPECT_TRUE(Pinned(1, "vma"));
+  EXPECT_TRUE(a.Ping("192.168.128.1")) << "the VM lost its network with the database";
+  constexpr const char* kMac = "52:54:c0:a8:81:1f";
+  const auto& late = Vm(1, "vml", "br-secure", 1081, kMac, "192.168.129.31/17", /*bind=*/false);
+  EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return Unbound(1, "vml"); }));
+  EXPECT_FALSE(late.Ping("192.168.128.1", 2));
+
+  RestartPolicyDatabase();
+  ASSERT_TRUE(testing::RunUntil(io_, 20s, [&] { return FeedState(*roles_[0]) == "current"; }));
+  Bind("vml", kMac);
+  EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vml"); }));
+  EXPECT_TRUE(late.Ping("192.168.128.1"));
+  EXPECT_TRUE(a.Ping("192.168.128.1"));
+}
+
+// netd restarts on a host while the database is away: the switch keeps the flows it has (the
+// VMs keep working), nothing is pinned anew until the database answers.
+TEST_F(TwoHostTest, AHostStartingWithoutThePolicyDatabaseLeavesTheSwitchAlone) {
+  const auto& a = Vm(1, "vma", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vma"); }));
+  auto flows = PortFlows(1, "vma");
+  ASSERT_NE(flows.find("in_port"), std::string::npos);
+  roles_[0]->Stop();
+  roles_[0].reset();
+  KillPolicyDatabase();
+  StartHost(1);
+  ASSERT_TRUE(testing::RunUntil(io_, 10s, [&] {
+    auto status = testing::StatusOf(*roles_[0])["host"];
+    return status["bridges"]["per_bridge"][0]["openflow_connected"].get<bool>() &&
+           !PortOf(1, "vma").is_null();
+  }));
+  EXPECT_EQ(FeedState(*roles_[0]), "awaiting");
+  EXPECT_EQ(PortOf(1, "vma")["state"], "pending") << PortOf(1, "vma").dump();
+  EXPECT_EQ(PortFlows(1, "vma"), flows) << "the switch's flows were touched";
+  EXPECT_TRUE(a.Ping("192.168.128.1")) << "the VM lost its network with netd's restart";
+
+  RestartPolicyDatabase();
+  ASSERT_TRUE(testing::RunUntil(io_, 20s, [&] { return Pinned(1, "vma"); }));
+  EXPECT_TRUE(a.Ping("192.168.128.1"));
 }
 
 }  // namespace

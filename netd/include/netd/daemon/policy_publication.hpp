@@ -8,7 +8,7 @@
 #include "netd/daemon/config.hpp"
 #include "netd/daemon/vm_api.hpp"
 #include "netd/dhcp/ipam.hpp"
-#include "netd/policy/publisher.hpp"
+#include "netd/policy/policy_publisher.hpp"
 
 namespace netd {
 

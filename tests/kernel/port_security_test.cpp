@@ -63,7 +63,10 @@ class PortSecurityTest : public ::testing::Test {
     bridges_->Start();
     secure_->Start();
     service_->Start();
-    ASSERT_TRUE(RunUntil(5s, [&] { return bridges_->in_sync() && secure_->openflow().ready(); }));
+    // Every test starts from the bridge's whole table acknowledged (what it counts flows from).
+    ASSERT_TRUE(RunUntil(5s, [&] {
+      return bridges_->in_sync() && Installed(*secure_, "br-secure", PortState::kForward);
+    }));
     SetUpGateway();
     vm1_.emplace("psvm1");
   }

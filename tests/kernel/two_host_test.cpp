@@ -432,8 +432,9 @@ TEST_F(TwoHostTest, AnInternalPortMadeToForwardBehindNetdsBackIsIsolatedAgain) {
     return testing::StatusOf(*roles_[0])["host"]["bridges"]["per_bridge"][0]["local_port_repairs"]
         .get<int>();
   };
-  EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return repairs() >= 1; }));
-  EXPECT_TRUE(LocalPortIsolated(1));
+  // Counted when netd sends the port_mod; the switch applies it a moment later.
+  EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return repairs() >= 1 && LocalPortIsolated(1); }))
+      << "repairs " << repairs();
 }
 
 // A hostile root user starts a VM by hand on a host, with a MAC of the gateway's plan that the

@@ -32,10 +32,14 @@ ovs::PortSecuritySpec PortSecuritySpec(const Config& config, const NetworkConfig
           // Where unknown MACs get leases from the range, a host cannot know a VM's address
           // in advance: such ports are pinned to their MAC.
           .pin_mac_only = network.dhcp_dynamic,
-          // Secure VM ports are pinned only as the gateway bound them.
+          // Secure VM ports are pinned only as the gateway bound them, and reach only the
+          // gateway and their groups' members.
           .require_binding = network.egress == Egress::kAllowlist,
           // Without the gateway role the internal port is the host's, not the gateway's.
           .isolate_local = !config.HasRole(Role::kGateway),
+          .segmentation = network.egress == Egress::kAllowlist,
+          .vlan = static_cast<std::uint16_t>(network.vlan),
+          .uplink_tagged = network.uplink_mode == ovs::UplinkMode::kTrunk,
           .mgmt_socket = config.host.openvswitch_rundir / (network.bridge + ".mgmt")};
 }
 
@@ -288,6 +292,11 @@ void HostRole::Report(StatusReport& report) const {
         "Times the bridge's internal port was found forwarding on a host without the gateway "
         "role (isolated again)."},
        &ovs::PortSecurity::Counters::local_port_repairs},
+      {"east_west_drops",
+       {"netd_ovs_east_west_drops_total", MetricType::kCounter,
+        "Packets between secure VMs that no group allows, dropped (counted by the switch every "
+        "second)."},
+       &ovs::PortSecurity::Counters::east_west_drops},
   };
   const auto& ovsdb = client_.counters();
   const auto& bridges = bridges_.counters();

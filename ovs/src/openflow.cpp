@@ -52,6 +52,7 @@ constexpr std::uint32_t kNoBuffer = 0xffffffff;
 constexpr std::uint8_t kTableAll = 0xff;
 constexpr std::uint8_t kFlowModAdd = 0;
 constexpr std::uint8_t kFlowModDelete = 3;
+constexpr std::uint8_t kFlowModDeleteStrict = 4;
 constexpr std::uint16_t kMultipartAggregate = 2;
 constexpr std::uint16_t kMultipartPortDescription = 13;
 constexpr std::uint16_t kMultipartReplyMore = 1;
@@ -338,6 +339,19 @@ std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std
   return Finish(out);
 }
 
+std::vector<std::uint8_t> EncodeDeleteFlow(std::uint32_t xid, const Flow& flow,
+                                           std::uint64_t cookie) {
+  Writer out;
+  WriteHeader(out, MessageType::kFlowMod, xid);
+  FlowModHead(out, {.cookie = cookie,
+                    .cookie_mask = ~std::uint64_t{0},
+                    .table_id = flow.table,
+                    .command = kFlowModDeleteStrict,
+                    .priority = flow.priority});
+  EncodeMatch(out, flow.match);
+  return Finish(out);
+}
+
 std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t cookie,
                                             std::uint64_t mask) {
   Writer out;
@@ -421,12 +435,6 @@ std::optional<AggregateStats> ParseAggregateReply(std::span<const std::uint8_t> 
     return static_cast<std::uint64_t>(ReadU32(bytes)) << 32 | ReadU32(bytes + 4);
   };
   return AggregateStats{u64(body), u64(body + 8), ReadU32(body + 16)};
-}
-
-std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> message) {
-  auto stats = ParseAggregateReply(message);
-  if (!stats) return std::nullopt;
-  return stats->flows;
 }
 
 std::optional<Error> ParseError(std::span<const std::uint8_t> message) {

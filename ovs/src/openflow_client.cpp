@@ -141,7 +141,7 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       if (auto it = counts_.find(header.xid); it != counts_.end()) {
         auto done = std::move(it->second);
         counts_.erase(it);
-        if (done) done(of::ParseFlowCountReply(message));
+        if (done) done(of::ParseAggregateReply(message));
         return true;
       }
       auto it = port_requests_.find(header.xid);
@@ -192,6 +192,9 @@ void OpenFlowClient::Send(const std::vector<FlowChange>& changes, BatchCallback 
         break;
       case FlowChange::Kind::kDelete:
         Queue(of::EncodeDeleteFlows(xid, change.cookie, change.mask));
+        break;
+      case FlowChange::Kind::kDeleteFlow:
+        Queue(of::EncodeDeleteFlow(xid, change.flow, change.cookie));
         break;
       case FlowChange::Kind::kPortConfig:
         Queue(of::EncodePortMod(xid, change.port));

@@ -26,6 +26,7 @@ constexpr std::uint16_t kPriorityForward = 100;
 constexpr std::int64_t kOvsdbLocalPort = 65534;
 
 const of::Action kNormal = of::Output{of::kPortNormal};
+constexpr std::uint16_t kVlanPresent = 0x1000;  // OFPVID_PRESENT
 
 constexpr std::uint16_t kDhcpServerPort = 67;
 constexpr std::uint16_t kDhcpClientPort = 68;
@@ -106,6 +107,7 @@ PortPlan PlanBoundPort(const PortSecuritySpec& spec, PortPlan plan, const PortBi
   }
   plan.state = PortState::kPinned;
   plan.address = bound->address;
+  plan.bound_vm = bound->vm;
   plan.flows = PinnedPortFlows(plan.ofports.front(), *plan.mac, Ipv4Cidr(bound->address, 32), {});
   return plan;
 }
@@ -176,10 +178,47 @@ PortPlan PlanPortRows(const PortSecuritySpec& spec, const json& port,
   return plan;
 }
 
+bool IsVmPort(const PortPlan& plan) {
+  return plan.state == PortState::kPinned || plan.state == PortState::kPinnedMac;
+}
+
+// Under segmentation a port's own flows lead into the pipeline instead of NORMAL: a VM's
+// allowed IPv4 (its DHCP discovery included) to table 10, its ARP and RARP to table 20; what
+// the gateway's port or the uplink sends to table 30 (untagged first); the internal port of a
+// host without the gateway role sends nothing.
+void SegmentPortFlows(const PortSecuritySpec& spec, PortPlan& plan) {
+  if (IsVmPort(plan)) {
+    for (auto& flow : plan.flows) {
+      if (flow.actions != std::vector<of::Action>{kNormal}) continue;
+      flow.actions.clear();
+      bool arp = flow.match.eth_type == of::kEthTypeArp || flow.match.eth_type == of::kEthTypeRarp;
+      flow.goto_table = arp ? kTableArp : kTableFromVm;
+    }
+    return;
+  }
+  if (plan.state == PortState::kIsolated) {
+    std::erase_if(plan.flows, [](const of::Flow& flow) { return !flow.actions.empty(); });
+    return;
+  }
+  if (plan.state != PortState::kForward) return;
+  bool tagged = spec.uplink_tagged && plan.name == spec.uplink;
+  plan.flows.clear();
+  for (auto ofport : plan.ofports) {
+    of::Flow flow{kPriorityForward, {.in_port = ofport}, {}, 0, kTableFromOutside};
+    if (tagged) {
+      // Only the network's VLAN: what a trunk carries untagged or tagged otherwise drops.
+      flow.match.vlan_vid = kVlanPresent | spec.vlan;
+      flow.actions = {of::PopVlan{}};
+    }
+    plan.flows.push_back(std::move(flow));
+  }
+}
+
 PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
                   const std::vector<const json*>& interfaces,
                   const std::set<std::string>& inactive_vms, const PortBindings* bindings) {
   auto plan = PlanPortRows(spec, port, interfaces, bindings);
+  if (spec.segmentation) SegmentPortFlows(spec, plan);
   bool vm_port = plan.state != PortState::kForward && plan.state != PortState::kIsolated &&
                  plan.state != PortState::kPending;
   if (vm_port && !plan.vm_id.empty() && inactive_vms.contains(plan.vm_id)) {
@@ -189,13 +228,253 @@ PortPlan PlanPort(const PortSecuritySpec& spec, const json& port,
     plan.reason = "libvirt: the VM is not running";
     plan.address.reset();
     plan.unbound = false;
+    plan.bound_vm.clear();
     plan.flows.clear();
   }
   return plan;
 }
 
-bool IsVmPort(const PortPlan& plan) {
-  return plan.state == PortState::kPinned || plan.state == PortState::kPinnedMac;
+// What the pipeline's flows need to know of the bridge's ports, from their plans.
+struct BridgePorts {
+  std::optional<std::uint32_t> gateway;  // the internal port with the gateway role, else the uplink
+  std::optional<std::uint32_t> uplink;
+  struct Vm {
+    std::string name;
+    std::uint32_t ofport = 0;
+    Ipv4Address address;
+  };
+  // Pinned VM ports with their address, by MAC: of two ports with one MAC (a VM started twice),
+  // the first by name.
+  std::map<MacAddress, Vm> vms;
+};
+
+BridgePorts PortsOf(const PortSecuritySpec& spec, const std::map<std::string, PortPlan>& plans) {
+  BridgePorts ports;
+  for (const auto& [name, plan] : plans) {
+    if (plan.state == PortState::kForward && name == spec.bridge && !spec.isolate_local) {
+      ports.gateway = plan.ofports.front();
+    } else if (plan.state == PortState::kForward && name == spec.uplink) {
+      ports.uplink = plan.ofports.front();
+    } else if (plan.state == PortState::kPinned && plan.address) {
+      ports.vms.try_emplace(*plan.mac, BridgePorts::Vm{name, plan.ofports.front(), *plan.address});
+    }
+  }
+  if (spec.isolate_local) ports.gateway = ports.uplink;
+  return ports;
+}
+
+// Out of `port`; frames leave a trunk uplink tagged with the network's VLAN.
+std::vector<of::Action> OutputTo(const PortSecuritySpec& spec, const BridgePorts& ports,
+                                 std::uint32_t port) {
+  if (ports.uplink == port && spec.uplink_tagged) {
+    return {of::PushVlan{spec.vlan}, of::Output{port}};
+  }
+  return {of::Output{port}};
+}
+
+of::Match Ipv4Match() {
+  return {.eth_type = of::kEthTypeIpv4};
+}
+
+// The pipeline's own flows, on the gateway's port: where a VM's frames for the gateway and the
+// outside go, how frames from the gateway's port and the uplink are told apart, and the
+// gateway's broadcasts to every VM. Without a gateway port VMs reach nothing.
+std::vector<of::Flow> BridgeFlows(const PortSecuritySpec& spec, const BridgePorts& ports) {
+  if (!ports.gateway) return {};
+  auto gateway = *ports.gateway;
+  auto to_gateway = OutputTo(spec, ports, gateway);
+  auto gateway_address = Ipv4Cidr(spec.gateway, 32);
+  std::vector<of::Flow> flows;
+  auto add = [&flows](std::uint8_t table, std::uint16_t priority, of::Match match,
+                      std::vector<of::Action> actions, std::optional<std::uint8_t> next = {}) {
+    flows.push_back({priority, std::move(match), std::move(actions), table, next});
+  };
+  // Table 10: IPv4 from a VM. To another VM of the network: tracked, then table 11; anything
+  // else (the gateway, the outside, broadcasts and multicasts) only to the gateway.
+  auto to_gateway_address = Ipv4Match();
+  to_gateway_address.ipv4_dst = gateway_address;
+  add(kTableFromVm, 300, to_gateway_address, to_gateway);
+  auto inside = Ipv4Match();
+  inside.ipv4_dst = spec.cidr;
+  add(kTableFromVm, 200, inside, {of::Conntrack{spec.vlan, false, kTableEastWest}});
+  add(kTableFromVm, 100, Ipv4Match(), to_gateway);
+  // Table 20: a VM's ARP for the gateway and its replies to the gateway; its RARP announce to
+  // the uplink, where the fabric learns it.
+  for (auto op : {of::kArpRequest, of::kArpReply}) {
+    add(kTableArp, 300, {.eth_type = of::kEthTypeArp, .arp_op = op, .arp_tpa = gateway_address},
+        to_gateway);
+  }
+  if (ports.uplink) {
+    add(kTableArp, 300, {.eth_type = of::kEthTypeRarp}, OutputTo(spec, ports, *ports.uplink));
+  }
+  // Table 30: the gateway's frames to table 32; other hosts' VMs' IPv4 tracked, then table 31.
+  if (gateway != ports.uplink) {
+    add(kTableFromOutside, 200, {.in_port = gateway}, {}, kTableDeliver);
+  } else {
+    auto from_gateway = Ipv4Match();
+    from_gateway.ipv4_src = gateway_address;
+    add(kTableFromOutside, 200, from_gateway, {}, kTableDeliver);
+    add(kTableFromOutside, 200, {.eth_type = of::kEthTypeArp, .arp_spa = gateway_address}, {},
+        kTableDeliver);
+  }
+  if (ports.uplink && gateway == *ports.uplink) {
+    // A host without the gateway role: the uplink carries the gateway's frames (from its
+    // address, or routed by it from outside the network) and other hosts' VMs' IPv4.
+    auto from_vm = Ipv4Match();
+    from_vm.ipv4_src = spec.cidr;
+    add(kTableFromOutside, 150, from_vm, {of::Conntrack{spec.vlan, false, kTableToVm}});
+    add(kTableFromOutside, 100, Ipv4Match(), {}, kTableDeliver);
+  } else if (ports.uplink) {
+    // The gateway is the internal port, and other hosts' VMs come through the uplink: their
+    // frames for the gateway (its address, ARP for it, the outside) go to it, their frames for
+    // this host's VMs are tracked for table 31, and nothing on the uplink speaks for the gateway.
+    auto uplink = *ports.uplink;
+    auto to_gateway_address_from_uplink = to_gateway_address;
+    to_gateway_address_from_uplink.in_port = uplink;
+    add(kTableFromOutside, 170, to_gateway_address_from_uplink, to_gateway);
+    add(kTableFromOutside, 170,
+        {.in_port = uplink, .eth_type = of::kEthTypeArp, .arp_tpa = gateway_address}, to_gateway);
+    auto claiming = Ipv4Match();
+    claiming.in_port = uplink;
+    claiming.ipv4_src = gateway_address;
+    add(kTableFromOutside, 160, claiming, {});
+    auto east_west = inside;
+    east_west.in_port = uplink;
+    add(kTableFromOutside, 150, east_west, {of::Conntrack{spec.vlan, false, kTableToVm}});
+    auto outside = Ipv4Match();
+    outside.in_port = uplink;
+    add(kTableFromOutside, 140, outside, to_gateway);
+  }
+  // Table 32: the gateway's broadcasts and multicasts to every VM of this host (and on to the
+  // uplink where the gateway is the internal port); its unicast is each VM port's own flow.
+  std::vector<of::Action> to_every_vm;
+  for (const auto& [mac, vm] : ports.vms) to_every_vm.push_back(of::Output{vm.ofport});
+  const auto group_bit = MacAddress(0x010000000000);
+  of::Match group_addressed{.eth_dst = group_bit, .eth_dst_mask = group_bit};
+  if (!to_every_vm.empty()) add(kTableDeliver, 110, group_addressed, to_every_vm);
+  if (gateway != ports.uplink && ports.uplink) {
+    auto to_uplink = OutputTo(spec, ports, *ports.uplink);
+    auto everywhere = to_every_vm;
+    everywhere.insert(everywhere.end(), to_uplink.begin(), to_uplink.end());
+    group_addressed.in_port = gateway;
+    add(kTableDeliver, 120, group_addressed, everywhere);
+    add(kTableDeliver, 1, {.in_port = gateway}, to_uplink);
+  }
+  return flows;
+}
+
+// A VM port's pipeline flows: the gateway's unicast to it (table 32); with each group peer the
+// sending side (table 11: tracked connections, and new ones on what a group allows, committed,
+// each to the peer's port or the uplink), the receiving side for peers of other hosts (table
+// 31, the same checks again), and the answers to its ARP requests for the peer (table 20).
+std::vector<of::Flow> VmPipelineFlows(const PortSecuritySpec& spec, const PortPlan& plan,
+                                      const BridgePorts& ports,
+                                      const std::vector<GroupPeer>& peers) {
+  auto ofport = plan.ofports.front();
+  auto mac = *plan.mac;
+  std::vector<of::Flow> flows = {{100, {.eth_dst = mac}, {of::Output{ofport}}, kTableDeliver}};
+  auto own = Ipv4Cidr(*plan.address, 32);
+  const of::CtState established{of::kCtTracked | of::kCtEstablished,
+                                of::kCtTracked | of::kCtEstablished | of::kCtInvalid};
+  const of::CtState related{of::kCtTracked | of::kCtRelated,
+                            of::kCtTracked | of::kCtRelated | of::kCtInvalid};
+  const of::CtState fresh{of::kCtTracked | of::kCtNew,
+                          of::kCtTracked | of::kCtNew | of::kCtInvalid};
+  // One flow per allowance and port: `match` narrowed to what the allowance opens.
+  auto allowed = [](const of::Match& match, const GroupAllowance& allowance) {
+    std::vector<of::Match> matches;
+    if (!allowance.ip_proto) return std::vector<of::Match>{match};
+    auto narrowed = match;
+    narrowed.ip_proto = allowance.ip_proto;
+    if (allowance.ports.empty() || *allowance.ip_proto == of::kIpProtoIcmp)
+      return std::vector{narrowed};
+    for (auto port : allowance.ports) {
+      auto with_port = narrowed;
+      if (*allowance.ip_proto == of::kIpProtoTcp) {
+        with_port.tcp_dst = port;
+      } else {
+        with_port.udp_dst = port;
+      }
+      matches.push_back(with_port);
+    }
+    return matches;
+  };
+  using Field = of::SetField::Field;
+  for (const auto& peer : peers) {
+    auto local = ports.vms.find(peer.mac);
+    bool on_this_host = local != ports.vms.end() && local->second.address == peer.address;
+    auto theirs = Ipv4Cidr(peer.address, 32);
+    std::vector<of::Action> to_peer = {of::SetField{Field::kEthDst, peer.mac.value()}};
+    if (on_this_host) {
+      to_peer.push_back(of::Output{local->second.ofport});
+    } else if (ports.uplink) {
+      auto out = OutputTo(spec, ports, *ports.uplink);
+      to_peer.insert(to_peer.end(), out.begin(), out.end());
+    } else {
+      continue;  // a peer elsewhere, and no uplink to reach it by
+    }
+    auto sending = Ipv4Match();
+    sending.in_port = ofport;
+    sending.ipv4_src = own;
+    sending.ipv4_dst = theirs;
+    for (const auto& state : {established, related}) {
+      auto match = sending;
+      match.ct_state = state;
+      flows.push_back({200, match, to_peer, kTableEastWest});
+    }
+    std::vector<of::Action> commit_to_peer = {of::Conntrack{spec.vlan, true, std::nullopt}};
+    commit_to_peer.insert(commit_to_peer.end(), to_peer.begin(), to_peer.end());
+    for (const auto& allowance : peer.allowances) {
+      auto match = sending;
+      match.ct_state = fresh;
+      for (auto& narrowed : allowed(match, allowance)) {
+        flows.push_back({100, narrowed, commit_to_peer, kTableEastWest});
+      }
+    }
+    if (!on_this_host) {
+      auto receiving = Ipv4Match();
+      receiving.ipv4_src = theirs;
+      receiving.ipv4_dst = own;
+      std::vector<of::Action> to_vm = {of::SetField{Field::kEthDst, mac.value()},
+                                       of::Output{ofport}};
+      for (const auto& state : {established, related}) {
+        auto match = receiving;
+        match.ct_state = state;
+        flows.push_back({200, match, to_vm, kTableToVm});
+      }
+      std::vector<of::Action> commit_to_vm = {of::Conntrack{spec.vlan, true, std::nullopt}};
+      commit_to_vm.insert(commit_to_vm.end(), to_vm.begin(), to_vm.end());
+      for (const auto& allowance : peer.allowances) {
+        auto match = receiving;
+        match.ct_state = fresh;
+        for (auto& narrowed : allowed(match, allowance)) {
+          flows.push_back({100, narrowed, commit_to_vm, kTableToVm});
+        }
+      }
+    }
+    // The peer's ARP answer, made here: the request never leaves the host.
+    flows.push_back(
+        {200,
+         {.in_port = ofport,
+          .eth_type = of::kEthTypeArp,
+          .arp_op = of::kArpRequest,
+          .arp_tpa = theirs},
+         {of::SetField{Field::kEthDst, mac.value()}, of::SetField{Field::kEthSrc, peer.mac.value()},
+          of::SetField{Field::kArpOp, of::kArpReply},
+          of::SetField{Field::kArpSha, peer.mac.value()},
+          of::SetField{Field::kArpSpa, peer.address.value()},
+          of::SetField{Field::kArpTha, mac.value()},
+          of::SetField{Field::kArpTpa, plan.address->value()}, of::Output{of::kPortInPort}},
+         kTableArp});
+  }
+  return flows;
+}
+
+// A port's flows as installed: its own, then the pipeline's.
+std::vector<of::Flow> FlowsOf(const PortPlan& plan) {
+  auto flows = plan.flows;
+  flows.insert(flows.end(), plan.pipeline_flows.begin(), plan.pipeline_flows.end());
+  return flows;
 }
 
 }  // namespace
@@ -377,6 +656,7 @@ void PortSecurity::Sync() {
   });
   seen_version_ = client_.last_version();
   for (const auto& uuid : dirty) PlanAgain(uuid, now);
+  if (spec_.segmentation && !changed_.empty()) PlanPipeline();
   // The bridge's management socket exists while the bridge does.
   if (present != bridge_present_) {
     bridge_present_ = present;
@@ -402,7 +682,7 @@ void PortSecurity::Sync() {
   for (const auto& name : order) {
     auto wanted = desired_.find(name);
     auto installed = installed_.find(name);
-    if (wanted == desired_.end() || wanted->second.flows.empty()) {
+    if (wanted == desired_.end() || FlowsOf(wanted->second).empty()) {
       // By cookie, not by installed_: a batch refused in part left flows netd no longer counts.
       auto cookie = cookies_.find(name);
       if (cookie == cookies_.end()) continue;
@@ -418,22 +698,76 @@ void PortSecurity::Sync() {
       held.insert(name);
       continue;
     }
-    if (installed != installed_.end() && installed->second.flows == plan.flows &&
+    auto flows = FlowsOf(plan);
+    if (installed != installed_.end() && installed->second.flows == flows &&
         installed->second.port_config == plan.port_config) {
       continue;
     }
     bool fresh = false;
     auto cookie = CookieOf(name, fresh);
+    bool known = installed != installed_.end();
     if (!fresh) {
-      changes.push_back(FlowChange::Delete(cookie, ~std::uint64_t{0}));
-      owners.push_back(name);
       ++counters_.port_updates;
+      // What the switch holds under the cookie is not known: all of it goes first.
+      if (!known) {
+        changes.push_back(FlowChange::Delete(cookie, ~std::uint64_t{0}));
+        owners.push_back(name);
+      }
     }
-    AppendInstall(name, plan, cookie, changes, owners);
-    installed_[name] = {cookie, plan.flows, plan.port_config, batch, false};
+    if (!fresh && known) {
+      // Only what differs is sent: a flow that stays with other actions is replaced in place
+      // (an add of the same match), so that the port's traffic never meets a moment without
+      // it; flows that go are deleted one by one.
+      const auto& before = installed->second;
+      if (plan.port_config && plan.port_config != before.port_config) {
+        changes.push_back(FlowChange::SetPortConfig(*plan.port_config));
+        owners.push_back(name);
+      }
+      for (const auto& flow : flows) {
+        if (std::find(before.flows.begin(), before.flows.end(), flow) != before.flows.end()) {
+          continue;
+        }
+        changes.push_back(FlowChange::Add(flow, cookie));
+        owners.push_back(name);
+      }
+      for (const auto& old : before.flows) {
+        bool kept = std::any_of(flows.begin(), flows.end(), [&](const of::Flow& flow) {
+          return flow.table == old.table && flow.priority == old.priority &&
+                 flow.match == old.match;
+        });
+        if (kept) continue;
+        changes.push_back(FlowChange::DeleteFlow(old, cookie));
+        owners.push_back(name);
+      }
+    } else {
+      AppendInstall(name, plan, cookie, changes, owners);
+    }
+    installed_[name] = {cookie, std::move(flows), plan.port_config, batch, false};
   }
   changed_ = std::move(held);
   if (!changes.empty()) SendBatch(std::move(changes), std::move(owners));
+}
+
+void PortSecurity::PlanPipeline() {
+  auto ports = PortsOf(spec_, desired_);
+  for (auto& [name, plan] : desired_) {
+    std::vector<of::Flow> flows;
+    if (ports.gateway && plan.ofports.size() == 1 && plan.ofports.front() == *ports.gateway &&
+        plan.state == PortState::kForward) {
+      flows = BridgeFlows(spec_, ports);
+    } else if (plan.state == PortState::kPinned && plan.address && !plan.bound_vm.empty() &&
+               bindings_) {
+      auto owner = ports.vms.find(*plan.mac);
+      if (owner != ports.vms.end() && owner->second.name == name) {
+        flows =
+            VmPipelineFlows(spec_, plan, ports, bindings_->PeersOf(spec_.network, plan.bound_vm));
+      }
+    }
+    if (flows != plan.pipeline_flows) {
+      plan.pipeline_flows = std::move(flows);
+      changed_.insert(name);
+    }
+  }
 }
 
 void PortSecurity::SetInactiveVms(std::set<std::string> inactive,
@@ -482,10 +816,10 @@ void PortSecurity::VerifyPortFlows(const std::string& name) {
         // A batch sent meanwhile may have changed the port's flows: the periodic count covers it.
         if (!count || batch != next_batch_) return;
         auto entry = installed_.find(name);
-        if (entry == installed_.end() || entry->second.cookie != cookie || *count == expected)
+        if (entry == installed_.end() || entry->second.cookie != cookie || count->flows == expected)
           return;
         spdlog::warn("ovs: {}: port {} holds {} of its {} flows; installing them again",
-                     spec_.bridge, name, *count, expected);
+                     spec_.bridge, name, count->flows, expected);
         ++counters_.flow_repairs;
         installed_.erase(entry);
         changed_.insert(name);
@@ -553,7 +887,12 @@ void PortSecurity::FullInstall() {
       FlowChange::Delete(kCookieTag, kCookieTagMask),
       FlowChange::Add({0, {}}, kBaselineCookie),
   };
-  std::vector<std::string> owners = {"", ""};
+  if (spec_.segmentation) {
+    for (auto table : {kTableEastWest, kTableToVm}) {
+      changes.push_back(FlowChange::Add({0, {}, {}, table}, kEastWestDropCookie));
+    }
+  }
+  std::vector<std::string> owners(changes.size(), "");
   // The internal port first: VM ports may wait for it (VmPortsHeld).
   std::vector<const std::pair<const std::string, PortPlan>*> order;
   for (const auto& entry : desired_) order.push_back(&entry);
@@ -561,7 +900,7 @@ void PortSecurity::FullInstall() {
                         [&](const auto* entry) { return entry->first == spec_.bridge; });
   for (const auto* entry : order) {
     const auto& [name, plan] = *entry;
-    if (plan.flows.empty()) continue;
+    if (FlowsOf(plan).empty()) continue;
     if (IsVmPort(plan) && VmPortsHeld()) {
       changed_.insert(name);
       continue;
@@ -569,7 +908,7 @@ void PortSecurity::FullInstall() {
     bool fresh = false;
     auto cookie = CookieOf(name, fresh);
     AppendInstall(name, plan, cookie, changes, owners);
-    installed_[name] = {cookie, plan.flows, plan.port_config, batch, false};
+    installed_[name] = {cookie, FlowsOf(plan), plan.port_config, batch, false};
   }
   spdlog::info("ovs: {}: installing all flows ({} ports, {} flows)", spec_.bridge,
                installed_.size(), changes.size() - 1);
@@ -583,7 +922,7 @@ void PortSecurity::AppendInstall(const std::string& name, const PortPlan& plan,
     changes.push_back(FlowChange::SetPortConfig(*plan.port_config));
     owners.push_back(name);
   }
-  for (const auto& flow : plan.flows) {
+  for (const auto& flow : FlowsOf(plan)) {
     changes.push_back(FlowChange::Add(flow, cookie));
     owners.push_back(name);
   }
@@ -612,23 +951,29 @@ void PortSecurity::SendBatch(std::vector<FlowChange> changes, std::vector<std::s
 void PortSecurity::CheckFlows() {
   // Counted only while nothing is on its way, so that the count netd expects is exact.
   if (openflow_.ready() && batches_in_flight_ == 0 && !count_in_flight_ && !full_install_pending_) {
-    std::uint64_t expected = 1;  // the table-miss drop
+    // The table-miss drop, and with segmentation the east-west drops of tables 11 and 31.
+    std::uint64_t expected = spec_.segmentation ? 3 : 1;
     for (const auto& [name, installed] : installed_) expected += installed.flows.size();
     auto batch = next_batch_;
     count_in_flight_ = true;
     openflow_.CountFlows(kCookieTag, kCookieTagMask, [this, expected, batch](auto count) {
       count_in_flight_ = false;
       if (!count || batch != next_batch_ || batches_in_flight_ != 0 || full_install_pending_ ||
-          *count == expected) {
+          count->flows == expected) {
         return;
       }
       ++counters_.flow_repairs;
       spdlog::warn(
           "ovs: {}: the switch holds {} of netd's flows, {} expected; installing all "
           "again",
-          spec_.bridge, *count, expected);
+          spec_.bridge, count->flows, expected);
       full_install_pending_ = true;
       Sync();
+    });
+  }
+  if (spec_.segmentation && openflow_.ready()) {
+    openflow_.CountFlows(kEastWestDropCookie, ~std::uint64_t{0}, [this](auto stats) {
+      if (stats) counters_.east_west_drops = stats->packets;
     });
   }
   CheckLocalPort();
@@ -715,7 +1060,8 @@ std::uint64_t PortSecurity::CookieOf(const std::string& port, bool& fresh) {
 bool PortSecurity::FlowsAcknowledged(const std::string& name, const PortPlan& plan) const {
   auto installed = installed_.find(name);
   return installed != installed_.end() && installed->second.acknowledged &&
-         installed->second.flows == plan.flows && installed->second.port_config == plan.port_config;
+         installed->second.flows == FlowsOf(plan) &&
+         installed->second.port_config == plan.port_config;
 }
 
 std::vector<PortSecurity::PortStatus> PortSecurity::ports() const {

@@ -182,7 +182,6 @@ TEST(OpenFlowEncoding, AggregateRepliesAreRead) {
   EXPECT_EQ(stats->packets, 0x100000002u);
   EXPECT_EQ(stats->bytes, 0x500u);
   EXPECT_EQ(stats->flows, 7u);
-  EXPECT_EQ(openflow::ParseFlowCountReply(reply), 7u);
   reply.resize(30);
   EXPECT_FALSE(openflow::ParseAggregateReply(reply));
 }

@@ -294,13 +294,91 @@ class TwoHostTest : public ::testing::Test {
   }
 };
 
-TEST_F(TwoHostTest, SecureVmsOnTwoHostsReachEachOtherAndTheGatewayThroughTheTrunks) {
-  const auto& a = Vm(1, "vma", "br-secure", 1081, "52:54:c0:a8:81:0a", "192.168.129.10/17");
-  const auto& b = Vm(2, "vmb", "br-secure", 1081, "52:54:c0:a8:81:0b", "192.168.129.11/17");
-  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vma") && Pinned(2, "vmb"); }));
-  EXPECT_TRUE(a.Ping("192.168.129.11")) << "secure VMs on two hosts cannot reach each other";
+// Segmentation across the trunks: secure VMs reach the gateway, and each other only as a group
+// lets them (judged at the receiving VM's interface); a VM of neither group hears nothing.
+TEST_F(TwoHostTest, SecureVmsReachTheGatewayAndEachOtherOnlyAsTheirGroupsAllow) {
+  const auto& a = Vm(1, "vma", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
+  const auto& b = Vm(2, "vmb", "br-secure", 1081, kVmbMac, "192.168.129.11/17");
+  const char* kVmcMac = "52:54:c0:a8:81:0c";
+  const auto& c = Vm(1, "vmc", "br-secure", 1081, kVmcMac, "192.168.129.12/17");
+  ASSERT_TRUE(testing::RunUntil(
+      io_, 5s, [&] { return Pinned(1, "vma") && Pinned(2, "vmb") && Pinned(1, "vmc"); }));
   EXPECT_TRUE(a.Ping("192.168.128.1"));
   EXPECT_TRUE(b.Ping("192.168.128.1"));
+  const auto gateway_mac = MacOf(lab_->gateway(), "gw1081");
+  testing::FrameListener at_a(a, "eth0");
+  testing::FrameListener at_b(b, "eth0");
+  testing::FrameListener at_c(c, "eth0");
+  testing::FrameListener at_gateway(lab_->gateway(), "gw1081");
+  const char* a_ip = "192.168.129.10";
+  const char* b_ip = "192.168.129.11";
+  auto send = [&](const char* kind, const std::string& marker, const std::string& mac,
+                  const std::string& ip) {
+    testing::SendFrame(a, "eth0", kind, kVmaMac, a_ip, marker, {mac, ip});
+  };
+  // What reached b (and c) once a frame sent after the others reached the gateway.
+  auto settled = [&](const std::string& control) {
+    send("ipv4", control, gateway_mac, "192.168.128.1");
+    EXPECT_TRUE(testing::Within(5s, [&] { return at_gateway.Seen().contains(control); }));
+    std::this_thread::sleep_for(300ms);
+  };
+
+  // No group: nothing of a reaches b (on host2) or c (on a's own host), not even its ARP.
+  send("ipv4", "no-group-to-b", kVmbMac, b_ip);
+  send("ipv4", "no-group-to-c", kVmcMac, "192.168.129.12");
+  send("arp", "no-group-arp-for-b", "ff:ff:ff:ff:ff:ff", b_ip);
+  send("ipv4", "no-group-to-b-via-broadcast-mac", "ff:ff:ff:ff:ff:ff", b_ip);
+  settled("control-1");
+  EXPECT_TRUE(at_b.Seen().empty()) << fmt::format("{}", fmt::join(at_b.Seen(), " "));
+  EXPECT_FALSE(at_gateway.Seen().contains("no-group-arp-for-b"));
+  EXPECT_FALSE(a.Ping(b_ip, 1));
+
+  // A group of a and b on UDP port 9 (what the frames are): a's datagram reaches b, both hosts
+  // deciding; a's ARP for b is answered on host1 and never leaves it.
+  publisher_->SetGroup({"pair", "secure", {"vma", "vmb"}, "udp", {9}, ""});
+  Published();
+  int attempt = 0;
+  EXPECT_TRUE(testing::Within(5s, [&] {
+    auto marker = fmt::format("udp9-{}", ++attempt);
+    send("ipv4", marker, kVmbMac, b_ip);
+    std::this_thread::sleep_for(50ms);
+    return at_b.Seen().contains(marker);
+  })) << "the group's datagram did not reach b";
+  send("arp", "arp-for-b", "ff:ff:ff:ff:ff:ff", b_ip);
+  EXPECT_TRUE(testing::Within(5s, [&] { return at_a.Seen().contains("arp-for-b"); }))
+      << "a's ARP for b was not answered";
+  settled("control-2");
+  EXPECT_FALSE(at_b.Seen().contains("arp-for-b"));
+  EXPECT_FALSE(at_gateway.Seen().contains("arp-for-b"));
+
+  // The group on another port: UDP 9 no longer passes.
+  publisher_->SetGroup({"pair", "secure", {"vma", "vmb"}, "udp", {53}, ""});
+  Published();
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] {
+    auto flows =
+        lab_->host_ovs(1).Ofctl({"-O", "OpenFlow13", "dump-flows", "br-secure", "table=11"}).out;
+    return flows.find("tp_dst=53") != std::string::npos &&
+           flows.find("tp_dst=9,") == std::string::npos;
+  }));
+  send("ipv4", "udp9-after-change", kVmbMac, b_ip);
+  settled("control-3");
+  EXPECT_FALSE(at_b.Seen().contains("udp9-after-change"));
+
+  // All traffic, both ways: ping, and its replies.
+  publisher_->SetGroup({"pair", "secure", {"vma", "vmb"}, "all", {}, ""});
+  Published();
+  EXPECT_TRUE(testing::Within(5s, [&] { return a.Ping(b_ip, 1); }));
+  EXPECT_TRUE(b.Ping(a_ip));
+  // c was in no group: it heard nothing of a (a's broadcasts go to the gateway only).
+  EXPECT_TRUE(at_c.Seen().empty()) << fmt::format("{}", fmt::join(at_c.Seen(), " "));
+
+  // The group removed: the pair is cut.
+  publisher_->RemoveGroup("pair");
+  Published();
+  EXPECT_TRUE(testing::Within(5s, [&] { return !a.Ping(b_ip, 1); }));
+  EXPECT_TRUE(a.Ping("192.168.128.1"));
+  auto status = testing::StatusOf(*roles_[0])["host"]["bridges"]["per_bridge"][0];
+  EXPECT_GT(status["east_west_drops"].get<std::uint64_t>(), 0u) << status.dump();
   // The switch learned both VMs on VLAN 1081: their frames crossed the trunks tagged.
   auto fdb = lab_->switch_ovs().Appctl({"fdb/show", "fabric"}).out;
   EXPECT_NE(fdb.find("1081  52:54:c0:a8:81:0a"), std::string::npos) << fdb;
@@ -383,9 +461,12 @@ TEST_F(TwoHostTest, OnAHostOnlyHostVmsReachNothingOnTheBridgesInternalPort) {
   // Time for host1's stack to route what it might have received.
   std::this_thread::sleep_for(500ms);
   auto at_gateway = gateway.Seen();
-  for (const auto* flooded : {"broadcast", "dhcp-discover", "arp-for-host", "multicast"}) {
+  // Broadcasts and multicasts go to the gateway only; ARP for another address than the
+  // gateway's nowhere.
+  for (const auto* flooded : {"broadcast", "dhcp-discover", "multicast"}) {
     EXPECT_TRUE(at_gateway.contains(flooded)) << flooded << " did not reach the gateway";
   }
+  EXPECT_FALSE(at_gateway.contains("arp-for-host"));
   EXPECT_TRUE(internal_port.Seen().empty())
       << "reached host1's internal port: "
       << fmt::format("{}", fmt::join(internal_port.Seen(), " "));
@@ -419,7 +500,14 @@ TEST_F(TwoHostTest, WithTheGatewayRoleTooTheInternalPortReceivesVmFrames) {
                      {MacOf(lab_->host(1), "br-secure"), "10.99.0.2"});
   EXPECT_TRUE(testing::Within(5s, [&] { return behind_host.Seen().contains("routed-via-host"); }));
   EXPECT_TRUE(internal_port.Seen().contains("routed-via-host"));
-  EXPECT_TRUE(a.Ping("192.168.128.2")) << "the VM does not reach the gateway's interface";
+  // Here the gateway is the internal port: frames for the gateway's address go there, and
+  // nowhere else.
+  testing::FrameListener gateway(lab_->gateway(), "gw1081");
+  testing::SendFrame(a, "eth0", "ipv4", kVmaMac, "192.168.129.10", "to-gateway-address",
+                     {MacOf(lab_->gateway(), "gw1081"), "192.168.128.1"});
+  EXPECT_TRUE(
+      testing::Within(5s, [&] { return internal_port.Seen().contains("to-gateway-address"); }));
+  EXPECT_FALSE(gateway.Seen().contains("to-gateway-address"));
 }
 
 TEST_F(TwoHostTest, AnInternalPortMadeToForwardBehindNetdsBackIsIsolatedAgain) {

@@ -175,6 +175,10 @@ std::vector<std::uint8_t> EncodeEchoReply(const Header& request,
 std::vector<std::uint8_t> EncodeBarrierRequest(std::uint32_t xid);
 // OFPFC_ADD of `flow` in its table with `cookie`.
 std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std::uint64_t cookie);
+// OFPFC_DELETE_STRICT of the flow of `flow`'s table with its priority and match exactly, if its
+// cookie is `cookie`.
+std::vector<std::uint8_t> EncodeDeleteFlow(std::uint32_t xid, const Flow& flow,
+                                           std::uint64_t cookie);
 // OFPFC_DELETE in every table of the flows whose cookie equals `cookie` in the bits of `mask`.
 std::vector<std::uint8_t> EncodeDeleteFlows(std::uint32_t xid, std::uint64_t cookie,
                                             std::uint64_t mask);
@@ -192,9 +196,8 @@ std::optional<PortDescriptionReply> ParsePortDescriptionReply(
 // `mask`: the switch answers with how many there are.
 std::vector<std::uint8_t> EncodeFlowCountRequest(std::uint32_t xid, std::uint64_t cookie,
                                                  std::uint64_t mask);
-// The flow count of an OFPMP_AGGREGATE reply; nullopt for any other message.
-std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> message);
-// The whole OFPMP_AGGREGATE reply: packets and bytes the flows matched, and their count.
+// An OFPMP_AGGREGATE reply: packets and bytes the flows matched, and their count; nullopt for
+// any other message.
 struct AggregateStats {
   std::uint64_t packets = 0;
   std::uint64_t bytes = 0;

@@ -22,10 +22,10 @@ class ReconnectingStream;
 
 // One change of a switch's flow table, or of a port's configuration.
 struct FlowChange {
-  enum class Kind { kAdd, kDelete, kPortConfig };
+  enum class Kind { kAdd, kDelete, kDeleteFlow, kPortConfig };
   Kind kind = Kind::kAdd;
-  openflow::Flow flow;          // kAdd
-  std::uint64_t cookie = 0;     // kAdd: the flow's cookie; kDelete: the cookies to delete
+  openflow::Flow flow;          // kAdd; kDeleteFlow: its table, priority and match
+  std::uint64_t cookie = 0;     // kAdd, kDeleteFlow: the flow's cookie; kDelete: the cookies
   std::uint64_t mask = 0;       // kDelete: the bits of `cookie` that must match
   openflow::PortConfig port{};  // kPortConfig
 
@@ -34,6 +34,9 @@ struct FlowChange {
   }
   static FlowChange Delete(std::uint64_t cookie, std::uint64_t mask) {
     return {Kind::kDelete, {}, cookie, mask};
+  }
+  static FlowChange DeleteFlow(openflow::Flow flow, std::uint64_t cookie) {
+    return {Kind::kDeleteFlow, std::move(flow), cookie, 0};
   }
   static FlowChange SetPortConfig(const openflow::PortConfig& port) {
     return {Kind::kPortConfig, {}, 0, 0, port};
@@ -80,9 +83,10 @@ class OpenFlowClient {
   // (from the loop).
   void Send(const std::vector<FlowChange>& changes, BatchCallback done);
 
-  // Asks how many flows have a cookie equal to `cookie` in the bits of `mask`; the callback
-  // hears the count, or nullopt when the connection went first (or there is none).
-  using CountCallback = std::function<void(std::optional<std::uint32_t>)>;
+  // Asks how many flows have a cookie equal to `cookie` in the bits of `mask`, and how many
+  // packets they matched; the callback hears it, or nullopt when the connection went first (or
+  // there is none).
+  using CountCallback = std::function<void(std::optional<openflow::AggregateStats>)>;
   void CountFlows(std::uint64_t cookie, std::uint64_t mask, CountCallback done);
 
   // Asks for the description of every port (OFPMP_PORT_DESC); the callback hears them, or

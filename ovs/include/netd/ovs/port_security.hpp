@@ -44,6 +44,12 @@ struct PortSecuritySpec {
   // host's own stack, which would route around the gateway. false where the internal port is
   // the gateway's interface (both roles on one server).
   bool isolate_local = false;
+  // The secure network: a VM reaches the gateway and the VMs its groups join it with, nothing
+  // else; nothing from a VM goes to NORMAL (docs/host.md, "Segmentation on the secure network").
+  // Needs require_binding: groups name the VMs the bindings bind.
+  bool segmentation = false;
+  std::uint16_t vlan = 0;             // segmentation: the conntrack zone, and the uplink's tag
+  bool uplink_tagged = false;         // segmentation: the uplink is a trunk (frames carry `vlan`)
   std::filesystem::path mgmt_socket;  // <ovs rundir>/<bridge>.mgmt
   // How often netd counts its flows in the switch: flows deleted behind its back (ovs-ofctl
   // del-flows, a fail_mode change, which flushes the table) are all installed again.
@@ -71,7 +77,11 @@ struct PortPlan {
   std::string vm_id;                   // external_ids:vm-id, as libvirt sets it
   std::string reason;                  // kRefused, kPending: why
   bool unbound = false;                // kRefused because the MAC is not bound on the network
+  std::string bound_vm;                // kPinned where a binding is required: the bound VM
   std::vector<openflow::Flow> flows;
+  // Segmentation: the flows that depend on the other ports and the groups (the VM's peers; the
+  // pipeline's own flows on the gateway's port), planned after every port's own flows.
+  std::vector<openflow::Flow> pipeline_flows;
   // The internal port's OFPPC_NO_FWD, set where isolate_local and cleared elsewhere; sent
   // before the port's flows. nullopt: not the internal port, or its MAC is not known yet.
   std::optional<openflow::PortConfig> port_config;
@@ -96,6 +106,16 @@ std::vector<openflow::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac
 inline constexpr std::uint64_t kCookieTag = 0x6e64ULL << 48;
 inline constexpr std::uint64_t kCookieTagMask = 0xffffULL << 48;
 inline constexpr std::uint64_t kBaselineCookie = kCookieTag | 1;
+// Segmentation: the drop flows of east-west traffic no group allows (their packets counted).
+inline constexpr std::uint64_t kEastWestDropCookie = kCookieTag | (1ULL << 40);
+
+// The tables of the segmentation pipeline (docs/host.md).
+inline constexpr std::uint8_t kTableFromVm = 10;       // IPv4 from a VM
+inline constexpr std::uint8_t kTableEastWest = 11;     // VM to VM, sending side, tracked
+inline constexpr std::uint8_t kTableArp = 20;          // ARP and RARP from a VM
+inline constexpr std::uint8_t kTableFromOutside = 30;  // from the gateway port or the uplink
+inline constexpr std::uint8_t kTableToVm = 31;         // VM to VM, receiving side, tracked
+inline constexpr std::uint8_t kTableDeliver = 32;      // the gateway's frames to the VMs
 
 // Keeps one bridge's flow table as the OVSDB cache says: on every (re)connect to the bridge it
 // deletes netd's flows and installs all of them (a restarted ovs-vswitchd has none, and a
@@ -148,6 +168,8 @@ class PortSecurity {
     std::uint64_t flow_repairs = 0;  // times the switch held other flows than netd's count
     // isolate_local: times the internal port was found without OFPPC_NO_FWD (set again).
     std::uint64_t local_port_repairs = 0;
+    // Segmentation: packets between VMs that no group allows, dropped (as last counted).
+    std::uint64_t east_west_drops = 0;
   };
   Counters counters() const;
   const OpenFlowClient& openflow() const { return openflow_; }
@@ -163,6 +185,9 @@ class PortSecurity {
   };
 
   void Sync();
+  // Segmentation: plans every port's pipeline_flows again from the ports planned and the
+  // groups; the ports whose flows changed go to changed_.
+  void PlanPipeline();
   // Plans the port of Port row `uuid` again from the cache.
   void PlanAgain(const std::string& uuid, std::chrono::steady_clock::time_point now);
   void Forget(const std::string& uuid);

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cassert>
+#include <type_traits>
 
 namespace netd::ovs::openflow {
 namespace {
@@ -19,15 +20,32 @@ enum OxmField : std::uint8_t {
   kIpProto = 10,
   kIpv4Src = 11,
   kIpv4Dst = 12,
+  kTcpDst = 14,
   kUdpSrc = 15,
   kUdpDst = 16,
+  kArpOp = 21,
   kArpSpa = 22,
+  kArpTpa = 23,
   kArpSha = 24,
+  kArpTha = 25,
 };
+// Nicira's NXM_1 class, which OVS reads in OpenFlow 1.3 matches: NXM_NX_CT_STATE.
+constexpr std::uint16_t kOxmClassNxm1 = 0x0001;
+constexpr std::uint8_t kNxmCtState = 105;
 constexpr std::uint16_t kMatchTypeOxm = 1;
+constexpr std::uint16_t kInstructionGotoTable = 1;
 constexpr std::uint16_t kInstructionApplyActions = 4;
 constexpr std::uint16_t kActionOutput = 0;
-constexpr std::uint32_t kPortNormal = 0xfffffffa;
+constexpr std::uint16_t kActionPushVlan = 17;
+constexpr std::uint16_t kActionPopVlan = 18;
+constexpr std::uint16_t kActionSetField = 25;
+constexpr std::uint16_t kActionExperimenter = 0xffff;
+constexpr std::uint32_t kNiciraExperimenter = 0x00002320;
+constexpr std::uint16_t kNxActionConntrack = 35;
+constexpr std::uint16_t kNxConntrackCommit = 1;
+constexpr std::uint8_t kNxConntrackNoRecirculation = 0xff;
+constexpr std::uint16_t kEthTypeVlan = 0x8100;
+constexpr std::uint16_t kVlanPresent = 0x1000;
 constexpr std::uint32_t kPortAny = 0xffffffff;
 constexpr std::uint32_t kGroupAny = 0xffffffff;
 constexpr std::uint32_t kNoBuffer = 0xffffffff;
@@ -83,8 +101,9 @@ std::vector<std::uint8_t> Finish(Writer& out) {
   return out.Take();
 }
 
-void OxmHeader(Writer& out, OxmField field, bool has_mask, std::uint8_t length) {
-  out.U16(kOxmClassBasic);
+void OxmHeader(Writer& out, std::uint8_t field, bool has_mask, std::uint8_t length,
+               std::uint16_t oxm_class = kOxmClassBasic) {
+  out.U16(oxm_class);
   out.U8(static_cast<std::uint8_t>(field << 1 | (has_mask ? 1 : 0)));
   out.U8(has_mask ? 2 * length : length);
 }
@@ -110,8 +129,9 @@ void EncodeMatch(Writer& out, const Match& match) {
     out.U32(*match.in_port);
   }
   if (match.eth_dst) {
-    OxmHeader(out, kEthDst, false, 6);
+    OxmHeader(out, kEthDst, match.eth_dst_mask.has_value(), 6);
     out.Mac(*match.eth_dst);
+    if (match.eth_dst_mask) out.Mac(*match.eth_dst_mask);
   }
   if (match.eth_src) {
     OxmHeader(out, kEthSrc, false, 6);
@@ -130,9 +150,10 @@ void EncodeMatch(Writer& out, const Match& match) {
     out.U8(*match.ip_proto);
   }
   if (match.ipv4_src) OxmIpv4(out, kIpv4Src, *match.ipv4_src);
-  if (match.ipv4_dst) {
-    OxmHeader(out, kIpv4Dst, false, 4);
-    out.U32(match.ipv4_dst->value());
+  if (match.ipv4_dst) OxmIpv4(out, kIpv4Dst, *match.ipv4_dst);
+  if (match.tcp_dst) {
+    OxmHeader(out, kTcpDst, false, 2);
+    out.U16(*match.tcp_dst);
   }
   if (match.udp_src) {
     OxmHeader(out, kUdpSrc, false, 2);
@@ -142,13 +163,89 @@ void EncodeMatch(Writer& out, const Match& match) {
     OxmHeader(out, kUdpDst, false, 2);
     out.U16(*match.udp_dst);
   }
+  if (match.arp_op) {
+    OxmHeader(out, kArpOp, false, 2);
+    out.U16(*match.arp_op);
+  }
   if (match.arp_spa) OxmIpv4(out, kArpSpa, *match.arp_spa);
+  if (match.arp_tpa) OxmIpv4(out, kArpTpa, *match.arp_tpa);
   if (match.arp_sha) {
     OxmHeader(out, kArpSha, false, 6);
     out.Mac(*match.arp_sha);
   }
+  if (match.ct_state) {
+    OxmHeader(out, kNxmCtState, true, 4, kOxmClassNxm1);
+    out.U32(match.ct_state->value);
+    out.U32(match.ct_state->mask);
+  }
   out.PatchU16(start + 2, static_cast<std::uint16_t>(out.size() - start));
   out.PadTo8();
+}
+
+// OFPAT_SET_FIELD: the OXM of one field, padded to 8 bytes.
+void EncodeSetField(Writer& out, std::uint8_t field, std::uint8_t length, std::uint64_t value) {
+  auto start = out.size();
+  out.U16(kActionSetField);
+  out.U16(0);  // patched below
+  OxmHeader(out, field, false, length);
+  for (int shift = 8 * (length - 1); shift >= 0; shift -= 8) out.U8((value >> shift) & 0xff);
+  out.PadTo8();
+  out.PatchU16(start + 2, static_cast<std::uint16_t>(out.size() - start));
+}
+
+void EncodeAction(Writer& out, const Action& action) {
+  std::visit(
+      [&out](const auto& act) {
+        using Type = std::decay_t<decltype(act)>;
+        if constexpr (std::is_same_v<Type, Output>) {
+          out.U16(kActionOutput);
+          out.U16(16);
+          out.U32(act.port);
+          out.U16(0);  // max_len: only for output to the controller
+          out.Zeros(6);
+        } else if constexpr (std::is_same_v<Type, PushVlan>) {
+          out.U16(kActionPushVlan);
+          out.U16(8);
+          out.U16(kEthTypeVlan);
+          out.Zeros(2);
+          EncodeSetField(out, kVlanVid, 2, kVlanPresent | act.vid);
+        } else if constexpr (std::is_same_v<Type, PopVlan>) {
+          out.U16(kActionPopVlan);
+          out.U16(8);
+          out.Zeros(4);
+        } else if constexpr (std::is_same_v<Type, SetField>) {
+          switch (act.field) {
+            case SetField::Field::kEthSrc:
+              return EncodeSetField(out, kEthSrc, 6, act.value);
+            case SetField::Field::kEthDst:
+              return EncodeSetField(out, kEthDst, 6, act.value);
+            case SetField::Field::kArpOp:
+              return EncodeSetField(out, kArpOp, 2, act.value);
+            case SetField::Field::kArpSpa:
+              return EncodeSetField(out, kArpSpa, 4, act.value);
+            case SetField::Field::kArpTpa:
+              return EncodeSetField(out, kArpTpa, 4, act.value);
+            case SetField::Field::kArpSha:
+              return EncodeSetField(out, kArpSha, 6, act.value);
+            case SetField::Field::kArpTha:
+              return EncodeSetField(out, kArpTha, 6, act.value);
+          }
+        } else {
+          static_assert(std::is_same_v<Type, Conntrack>);
+          // struct nx_action_conntrack, without nested actions.
+          out.U16(kActionExperimenter);
+          out.U16(24);
+          out.U32(kNiciraExperimenter);
+          out.U16(kNxActionConntrack);
+          out.U16(act.commit ? kNxConntrackCommit : 0);
+          out.U32(0);  // zone_src: none, the zone is immediate
+          out.U16(act.zone);
+          out.U8(act.table.value_or(kNxConntrackNoRecirculation));
+          out.Zeros(3);
+          out.U16(0);  // alg: none
+        }
+      },
+      action);
 }
 
 // The fixed part of ofp_flow_mod after the header.
@@ -218,18 +315,25 @@ std::vector<std::uint8_t> EncodeBarrierRequest(std::uint32_t xid) {
 std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std::uint64_t cookie) {
   Writer out;
   WriteHeader(out, MessageType::kFlowMod, xid);
-  FlowModHead(out, {.cookie = cookie, .command = kFlowModAdd, .priority = flow.priority});
+  FlowModHead(out, {.cookie = cookie,
+                    .table_id = flow.table,
+                    .command = kFlowModAdd,
+                    .priority = flow.priority});
   EncodeMatch(out, flow.match);
-  if (flow.forward) {
-    // An empty instruction list drops; APPLY_ACTIONS(OUTPUT:NORMAL) forwards.
+  // An empty instruction list drops.
+  if (!flow.actions.empty()) {
+    auto start = out.size();
     out.U16(kInstructionApplyActions);
-    out.U16(8 + 16);
+    out.U16(0);  // patched below
     out.Zeros(4);
-    out.U16(kActionOutput);
-    out.U16(16);
-    out.U32(kPortNormal);
-    out.U16(0);  // max_len: only for output to the controller
-    out.Zeros(6);
+    for (const auto& action : flow.actions) EncodeAction(out, action);
+    out.PatchU16(start + 2, static_cast<std::uint16_t>(out.size() - start));
+  }
+  if (flow.goto_table) {
+    out.U16(kInstructionGotoTable);
+    out.U16(8);
+    out.U8(*flow.goto_table);
+    out.Zeros(3);
   }
   return Finish(out);
 }
@@ -305,15 +409,24 @@ std::vector<std::uint8_t> EncodeFlowCountRequest(std::uint32_t xid, std::uint64_
   return Finish(out);
 }
 
-std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> message) {
-  // Header, multipart type, flags and padding, then packet and byte counts before flow_count.
-  constexpr std::size_t kFlowCountOffset = kHeaderSize + 8 + 16;
-  if (message.size() < kFlowCountOffset + 4 ||
+std::optional<AggregateStats> ParseAggregateReply(std::span<const std::uint8_t> message) {
+  constexpr std::size_t kBodyOffset = kHeaderSize + 8;
+  if (message.size() < kBodyOffset + 20 ||
       message[1] != static_cast<std::uint8_t>(MessageType::kMultipartReply) ||
       (message[8] << 8 | message[9]) != kMultipartAggregate) {
     return std::nullopt;
   }
-  return ReadU32(message.data() + kFlowCountOffset);
+  const auto* body = message.data() + kBodyOffset;
+  auto u64 = [](const std::uint8_t* bytes) {
+    return static_cast<std::uint64_t>(ReadU32(bytes)) << 32 | ReadU32(bytes + 4);
+  };
+  return AggregateStats{u64(body), u64(body + 8), ReadU32(body + 16)};
+}
+
+std::optional<std::uint32_t> ParseFlowCountReply(std::span<const std::uint8_t> message) {
+  auto stats = ParseAggregateReply(message);
+  if (!stats) return std::nullopt;
+  return stats->flows;
 }
 
 std::optional<Error> ParseError(std::span<const std::uint8_t> message) {

@@ -25,6 +25,8 @@ constexpr std::uint16_t kPriorityForward = 100;
 
 constexpr std::int64_t kOvsdbLocalPort = 65534;
 
+const of::Action kNormal = of::Output{of::kPortNormal};
+
 constexpr std::uint16_t kDhcpServerPort = 67;
 constexpr std::uint16_t kDhcpClientPort = 68;
 
@@ -45,7 +47,7 @@ PortInterfaces InterfacesOf(const json& port, const OvsdbClient::Rows& interface
 std::vector<of::Flow> ForwardFlows(const std::vector<std::uint32_t>& ofports) {
   std::vector<of::Flow> flows;
   for (auto ofport : ofports) {
-    flows.push_back({kPriorityForward, {.in_port = ofport}, true});
+    flows.push_back({kPriorityForward, {.in_port = ofport}, {kNormal}});
   }
   return flows;
 }
@@ -78,7 +80,7 @@ PortPlan PlanInternalPort(const PortSecuritySpec& spec, PortPlan plan, const jso
   plan.port_config =
       of::PortConfig{local, *plan.mac, of::kPortConfigNoForward, of::kPortConfigNoForward};
   plan.flows = ForwardFlows(plan.ofports);
-  plan.flows.push_back({kPriorityLocalDrop, {.eth_dst = *plan.mac}, false});
+  plan.flows.push_back({kPriorityLocalDrop, {.eth_dst = *plan.mac}});
   return plan;
 }
 
@@ -198,18 +200,6 @@ bool IsVmPort(const PortPlan& plan) {
 
 }  // namespace
 
-std::string_view ToString(PortBindings::State state) {
-  switch (state) {
-    case PortBindings::State::kAwaiting:
-      return "awaiting";
-    case PortBindings::State::kCurrent:
-      return "current";
-    case PortBindings::State::kStale:
-      return "stale";
-  }
-  return "unknown";
-}
-
 std::string_view ToString(PortState state) {
   switch (state) {
     case PortState::kForward:
@@ -241,21 +231,19 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
        {.in_port = ofport,
         .eth_type = of::kEthTypeIpv4,
         .ip_proto = of::kIpProtoUdp,
-        .udp_src = kDhcpServerPort},
-       false},
+        .udp_src = kDhcpServerPort}},
       {kPriorityDhcpServerDrop,
        {.in_port = ofport,
         .eth_type = of::kEthTypeIpv4,
         .ip_proto = of::kIpProtoUdp,
-        .udp_dst = kDhcpClientPort},
-       false},
+        .udp_dst = kDhcpClientPort}},
       {kPriorityAllow,
        {.in_port = ofport,
         .eth_src = mac,
         .vlan_vid = kNoVlan,
         .eth_type = of::kEthTypeIpv4,
         .ipv4_src = source},
-       true},
+       {kNormal}},
       {kPriorityAllow,
        {.in_port = ofport,
         .eth_src = mac,
@@ -263,7 +251,7 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
         .eth_type = of::kEthTypeArp,
         .arp_spa = source,
         .arp_sha = mac},
-       true},
+       {kNormal}},
       // DHCP discovery (and INIT-REBOOT requests) before the VM has its address.
       {kPriorityAllow,
        {.in_port = ofport,
@@ -272,28 +260,28 @@ std::vector<of::Flow> PinnedPortFlows(std::uint32_t ofport, MacAddress mac, Ipv4
         .eth_type = of::kEthTypeIpv4,
         .ip_proto = of::kIpProtoUdp,
         .ipv4_src = Ipv4Cidr(Ipv4Address(0), 32),
-        .ipv4_dst = Ipv4Address(0xffffffff),
+        .ipv4_dst = Ipv4Cidr(Ipv4Address(0xffffffff), 32),
         .udp_src = kDhcpClientPort,
         .udp_dst = kDhcpServerPort},
-       true},
+       {kNormal}},
       // The announce QEMU broadcasts after a live migration, so that switches learn the VM's
       // MAC on its new host at once (RARP, from its own MAC).
       {kPriorityAllow,
        {.in_port = ofport, .eth_src = mac, .vlan_vid = kNoVlan, .eth_type = of::kEthTypeRarp},
-       true},
+       {kNormal}},
       // Everything else from the port: IPv6, other ethertypes, other sources, tagged frames.
-      {kPriorityPortDrop, {.in_port = ofport}, false},
+      {kPriorityPortDrop, {.in_port = ofport}},
   };
   if (not_from) {
     // A source range that holds the gateway's address must not let the VM claim it.
-    flows.push_back(
-        {kPriorityDhcpServerDrop,
-         {.in_port = ofport, .eth_type = of::kEthTypeIpv4, .ipv4_src = Ipv4Cidr(*not_from, 32)},
-         false});
-    flows.push_back(
-        {kPriorityDhcpServerDrop,
-         {.in_port = ofport, .eth_type = of::kEthTypeArp, .arp_spa = Ipv4Cidr(*not_from, 32)},
-         false});
+    flows.push_back({
+        kPriorityDhcpServerDrop,
+        {.in_port = ofport, .eth_type = of::kEthTypeIpv4, .ipv4_src = Ipv4Cidr(*not_from, 32)},
+    });
+    flows.push_back({
+        kPriorityDhcpServerDrop,
+        {.in_port = ofport, .eth_type = of::kEthTypeArp, .arp_spa = Ipv4Cidr(*not_from, 32)},
+    });
   }
   return flows;
 }
@@ -563,7 +551,7 @@ void PortSecurity::FullInstall() {
   auto batch = next_batch_;
   std::vector<FlowChange> changes = {
       FlowChange::Delete(kCookieTag, kCookieTagMask),
-      FlowChange::Add({0, {}, false}, kBaselineCookie),
+      FlowChange::Add({0, {}}, kBaselineCookie),
   };
   std::vector<std::string> owners = {"", ""};
   // The internal port first: VM ports may wait for it (VmPortsHeld).

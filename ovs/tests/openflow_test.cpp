@@ -80,7 +80,7 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
   EXPECT_EQ(OfpPrint(openflow::EncodeBarrierRequest(3)), "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x3):");
   // The internal port of a host without the gateway role: frames to its MAC dropped, NO_FWD set.
   EXPECT_EQ(OfpPrint(openflow::EncodeAddFlow(
-                7, {400, {.eth_dst = *MacAddress::Parse("52:54:00:00:00:01")}, false}, 0x6e64)),
+                7, {400, {.eth_dst = *MacAddress::Parse("52:54:00:00:00:01")}}, 0x6e64)),
             "OFPT_FLOW_MOD (OF1.3) (xid=0x7): ADD priority=400,dl_dst=52:54:00:00:00:01 "
             "cookie:0x6e64 actions=drop");
   auto port_mod =
@@ -95,6 +95,96 @@ TEST(OpenFlowEncoding, OvsOfctlDecodesWhatNetdEncodes) {
             "     advertise: UNCHANGED\n");
   EXPECT_EQ(OfpPrint(openflow::EncodePortDescriptionRequest(8)),
             "OFPST_PORT_DESC request (OF1.3) (xid=0x8): port=ANY");
+}
+
+// What the segmentation pipeline sends: other tables, goto_table, conntrack (NXAST_CT) and its
+// state (NXM_NX_CT_STATE), outputs to ports, VLAN push and pop, and set_field.
+TEST(OpenFlowEncoding, OvsOfctlDecodesThePipelinesActionsAndMatches) {
+  namespace of = openflow;
+  auto mac = [](const char* text) { return *MacAddress::Parse(text); };
+  auto ip = [](const char* text) { return *Ipv4Address::Parse(text); };
+  auto print = [](const of::Flow& flow) { return OfpPrint(of::EncodeAddFlow(2, flow, 0x6e64)); };
+  const std::string prefix = "OFPT_FLOW_MOD (OF1.3) (xid=0x2): ADD ";
+  EXPECT_EQ(print({300, {.in_port = 5, .eth_type = of::kEthTypeIpv4}, {}, 0, 10}),
+            prefix + "priority=300,ip,in_port=5 cookie:0x6e64 actions=goto_table:10");
+  EXPECT_EQ(print({200,
+                   {.eth_type = of::kEthTypeIpv4, .ipv4_dst = *Ipv4Cidr::Parse("10.81.0.0/24")},
+                   {of::Conntrack{1081, false, 11}},
+                   10}),
+            prefix +
+                "table:10 priority=200,ip,nw_dst=10.81.0.0/24 cookie:0x6e64 "
+                "actions=ct(table=11,zone=1081)");
+  EXPECT_EQ(print({100,
+                   {.eth_type = of::kEthTypeIpv4,
+                    .ip_proto = of::kIpProtoTcp,
+                    .ipv4_src = Ipv4Cidr(ip("10.81.0.10"), 32),
+                    .ipv4_dst = Ipv4Cidr(ip("10.81.0.11"), 32),
+                    .tcp_dst = 22,
+                    .ct_state = of::CtState{of::kCtNew | of::kCtTracked,
+                                            of::kCtNew | of::kCtTracked | of::kCtInvalid}},
+                   {of::Conntrack{1081, true, std::nullopt},
+                    of::SetField{of::SetField::Field::kEthDst, 0x52540a51000b}, of::Output{7}},
+                   11}),
+            prefix +
+                "table:11 priority=100,ct_state=+new-inv+trk,tcp,nw_src=10.81.0.10,"
+                "nw_dst=10.81.0.11,tp_dst=22 cookie:0x6e64 "
+                "actions=ct(commit,zone=1081),set_field:52:54:0a:51:00:0b->eth_dst,output:7");
+  EXPECT_EQ(print({100, {.in_port = 5}, {of::PushVlan{1081}, of::Output{1}}, 11}),
+            prefix +
+                "table:11 priority=100,in_port=5 cookie:0x6e64 "
+                "actions=push_vlan:0x8100,set_field:5177->vlan_vid,output:1");
+  EXPECT_EQ(print({100, {.in_port = 1, .vlan_vid = 0x1000 | 1081}, {of::PopVlan{}}, 0, 30}),
+            prefix +
+                "priority=100,in_port=1,dl_vlan=1081 cookie:0x6e64 "
+                "actions=pop_vlan,goto_table:30");
+  EXPECT_EQ(print({100,
+                   {.eth_dst = mac("01:00:00:00:00:00"), .eth_dst_mask = mac("01:00:00:00:00:00")},
+                   {of::Output{of::kPortNormal}},
+                   30}),
+            prefix +
+                "table:30 priority=100,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 "
+                "cookie:0x6e64 actions=NORMAL");
+  // The ARP responder: a request for a peer's address turned into the peer's reply.
+  using Field = of::SetField::Field;
+  EXPECT_EQ(
+      print({100,
+             {.in_port = 5,
+              .eth_type = of::kEthTypeArp,
+              .arp_op = of::kArpRequest,
+              .arp_tpa = Ipv4Cidr(ip("10.81.0.11"), 32)},
+             {of::SetField{Field::kEthDst, 0x52540a51000a},
+              of::SetField{Field::kEthSrc, 0x52540a51000b},
+              of::SetField{Field::kArpOp, of::kArpReply},
+              of::SetField{Field::kArpSha, 0x52540a51000b},
+              of::SetField{Field::kArpSpa, ip("10.81.0.11").value()},
+              of::SetField{Field::kArpTha, 0x52540a51000a},
+              of::SetField{Field::kArpTpa, ip("10.81.0.10").value()}, of::Output{of::kPortInPort}},
+             20}),
+      prefix +
+          "table:20 priority=100,arp,in_port=5,arp_tpa=10.81.0.11,arp_op=1 "
+          "cookie:0x6e64 actions=set_field:52:54:0a:51:00:0a->eth_dst,"
+          "set_field:52:54:0a:51:00:0b->eth_src,set_field:2->arp_op,"
+          "set_field:52:54:0a:51:00:0b->arp_sha,set_field:10.81.0.11->arp_spa,"
+          "set_field:52:54:0a:51:00:0a->arp_tha,set_field:10.81.0.10->arp_tpa,"
+          "IN_PORT");
+}
+
+// An OFPMP_AGGREGATE reply: packets, bytes and flows.
+TEST(OpenFlowEncoding, AggregateRepliesAreRead) {
+  std::vector<std::uint8_t> reply = {
+      openflow::kVersion, 19, 0, 40, 0, 0, 0, 5, 0, 2, 0, 0, 0, 0, 0, 0};
+  for (std::uint64_t value : {0x0000000100000002ULL, 0x0000000000000500ULL}) {
+    for (int shift = 56; shift >= 0; shift -= 8) reply.push_back((value >> shift) & 0xff);
+  }
+  for (std::uint8_t byte : {0, 0, 0, 7, 0, 0, 0, 0}) reply.push_back(byte);
+  auto stats = openflow::ParseAggregateReply(reply);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->packets, 0x100000002u);
+  EXPECT_EQ(stats->bytes, 0x500u);
+  EXPECT_EQ(stats->flows, 7u);
+  EXPECT_EQ(openflow::ParseFlowCountReply(reply), 7u);
+  reply.resize(30);
+  EXPECT_FALSE(openflow::ParseAggregateReply(reply));
 }
 
 // An OFPMP_PORT_DESC reply in two messages, as a switch with many ports sends it.
@@ -215,9 +305,9 @@ TEST(OpenFlowClientScripted, SaysHelloAnswersEchoesAndNamesTheRefusedChangeOfABa
   EXPECT_EQ(echo, ScriptedSwitch::Message(MessageType::kEchoReply, 77, {1, 2, 3}));
 
   std::optional<OpenFlowClient::BatchResult> outcome;
-  client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask),
-               FlowChange::Add({0, {}, false}, kBaselineCookie)},
-              [&](const auto& result) { outcome = result; });
+  client.Send(
+      {FlowChange::Delete(kCookieTag, kCookieTagMask), FlowChange::Add({0, {}}, kBaselineCookie)},
+      [&](const auto& result) { outcome = result; });
   // The client writes whole messages, though not necessarily all three in one write.
   ASSERT_TRUE(RunUntilSent(io, fake));
   auto first = openflow::ParseHeader(fake.Read());
@@ -399,9 +489,11 @@ TEST(PlanPorts, TheInternalPortIsIsolatedOnlyWithoutTheGatewayRole) {
   EXPECT_EQ(local.state, PortState::kIsolated);
   EXPECT_EQ(local.mac, mac);
   ASSERT_EQ(local.flows.size(), 2u);
-  EXPECT_EQ(local.flows[0], (openflow::Flow{100, {.in_port = openflow::kPortLocal}, true}))
+  EXPECT_EQ(local.flows[0],
+            (openflow::Flow{
+                100, {.in_port = openflow::kPortLocal}, {openflow::Output{openflow::kPortNormal}}}))
       << "the host may still send";
-  EXPECT_EQ(local.flows[1], (openflow::Flow{400, {.eth_dst = mac}, false}))
+  EXPECT_EQ(local.flows[1], (openflow::Flow{400, {.eth_dst = mac}}))
       << "frames to the host's MAC, from every port, above every port's flows";
   EXPECT_EQ(local.port_config,
             (openflow::PortConfig{openflow::kPortLocal, mac, openflow::kPortConfigNoForward,
@@ -447,6 +539,10 @@ TEST(PlanPorts, WhereABindingIsRequiredOnlyPortsWhoseMacIsBoundThereArePinned) {
         return ovs::BoundPort{"vm-d", *Ipv4Address::Parse("10.81.0.99")};
       }
       return real.Find(network, mac);
+    }
+    std::vector<ovs::GroupPeer> PeersOf(std::string_view network,
+                                        std::string_view vm) const override {
+      return real.PeersOf(network, vm);
     }
   };
 

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "netd/policy/schema.hpp"
+#include "row_columns.hpp"
 
 namespace netd::policy {
 namespace {
@@ -17,16 +18,12 @@ ovs::OvsdbClient::Options ClientOptions(const FeedOptions& options) {
   client.tables = {
       {"Policy", {"generation", "published_at"}},
       {"Binding", {"vm", "network", "mac", "ip"}},
+      {"Group", {"name", "network", "members", "protocol", "ports"}},
   };
   client.tls = options.tls;
   // Any member that is connected to the cluster: a host only reads.
   client.cluster = ovs::OvsdbClient::Cluster::kConnected;
   return client;
-}
-
-const std::string* StringColumn(const json& row, const char* column) {
-  auto it = row.find(column);
-  return it != row.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
 }
 
 }  // namespace
@@ -44,17 +41,12 @@ void PolicyFeed::Stop() {
   client_.Stop();
 }
 
-std::optional<ovs::BoundPort> PolicyFeed::Find(std::string_view network, MacAddress mac) const {
-  auto it = bound_.find({std::string(network), mac});
-  if (it == bound_.end()) return std::nullopt;
-  return it->second.second;
-}
-
 void PolicyFeed::OnDatabaseChanged() {
   if (!client_.synced()) {
     if (state_ == State::kCurrent) {
       state_ = State::kStale;
-      spdlog::warn("policy: the feed is away; keeping the {} bindings known", bound_.size());
+      spdlog::warn("policy: the feed is away; keeping the {} bindings and {} groups known",
+                   index_.bindings(), index_.groups());
       Notify();
     }
     return;
@@ -62,6 +54,8 @@ void PolicyFeed::OnDatabaseChanged() {
   bool was_current = state_ == State::kCurrent;
   auto before = updates_;
   ApplyBindings();
+  ApplyGroups();
+  seen_version_ = client_.last_version();
   const auto& policy = client_.rows("Policy");
   if (!policy.empty()) {
     const auto& row = policy.begin()->second;
@@ -78,8 +72,8 @@ void PolicyFeed::OnDatabaseChanged() {
   }
   state_ = State::kCurrent;
   if (!was_current) {
-    spdlog::info("policy: following {} (generation {}, {} bindings)",
-                 ovs::ToString(client_.remote()), generation_, bound_.size());
+    spdlog::info("policy: following {} (generation {}, {} bindings, {} groups)",
+                 ovs::ToString(client_.remote()), generation_, index_.bindings(), index_.groups());
   }
   if (!was_current || updates_ != before) Notify();
 }
@@ -87,12 +81,12 @@ void PolicyFeed::OnDatabaseChanged() {
 void PolicyFeed::ApplyBindings() {
   const auto& rows = client_.rows("Binding");
   client_.ForEachChangedSince("Binding", seen_version_, [&](const std::string& uuid) {
-    Remove(uuid);
+    RemoveBinding(uuid);
     const auto& row = rows.at(uuid);
-    const auto* vm = StringColumn(row, "vm");
-    const auto* network = StringColumn(row, "network");
-    const auto* mac_text = StringColumn(row, "mac");
-    const auto* ip_text = StringColumn(row, "ip");
+    const auto* vm = columns::String(row, "vm");
+    const auto* network = columns::String(row, "network");
+    const auto* mac_text = columns::String(row, "mac");
+    const auto* ip_text = columns::String(row, "ip");
     auto mac = mac_text ? MacAddress::Parse(*mac_text) : std::nullopt;
     auto ip = ip_text ? Ipv4Address::Parse(*ip_text) : std::nullopt;
     ++updates_;
@@ -101,32 +95,83 @@ void PolicyFeed::ApplyBindings() {
       spdlog::warn("policy: Binding row {} is not a binding ({}); ignored", uuid, row.dump());
       return;
     }
-    Row entry{{*network, *mac}, {*vm, *ip}};
-    bound_[entry.key] = {uuid, entry.bound};
-    rows_.emplace(uuid, std::move(entry));
+    index_.Bind(*network, *mac, {*vm, *ip});
+    BindingKey key{*network, *mac};
+    binding_owner_[key] = uuid;
+    binding_rows_.emplace(uuid, std::move(key));
   });
-  seen_version_ = client_.last_version();
-  // Deleted rows are not visited: they are those of rows_ that the cache no longer holds (rows_
-  // holds every row the cache does, having visited each).
-  if (rows_.size() != rows.size()) {
+  // Deleted rows are not visited: they are those of binding_rows_ that the cache no longer
+  // holds (it holds every row the cache does, having visited each).
+  if (binding_rows_.size() != rows.size()) {
     std::vector<std::string> gone;
-    for (const auto& entry : rows_) {
+    for (const auto& entry : binding_rows_) {
       if (!rows.contains(entry.first)) gone.push_back(entry.first);
     }
     for (const auto& uuid : gone) {
-      Remove(uuid);
+      RemoveBinding(uuid);
       ++updates_;
     }
   }
 }
 
-void PolicyFeed::Remove(const std::string& uuid) {
-  auto it = rows_.find(uuid);
-  if (it == rows_.end()) return;
+void PolicyFeed::ApplyGroups() {
+  const auto& rows = client_.rows("Group");
+  client_.ForEachChangedSince("Group", seen_version_, [&](const std::string& uuid) {
+    RemoveGroup(uuid);
+    const auto& row = rows.at(uuid);
+    const auto* name = columns::String(row, "name");
+    const auto* network = columns::String(row, "network");
+    const auto* protocol_text = columns::String(row, "protocol");
+    std::set<std::uint16_t> ports;
+    for (auto port : columns::IntegerSet(row.value("ports", json()))) {
+      if (port > 0 && port <= 0xffff) ports.insert(static_cast<std::uint16_t>(port));
+    }
+    auto allowance =
+        protocol_text ? ovs::GroupAllowanceOf(*protocol_text, std::move(ports)) : std::nullopt;
+    ++updates_;
+    if (!name || !network || !allowance) {
+      // A group the gateway did not write opens nothing.
+      spdlog::warn("policy: Group row {} is not a group ({}); ignored", uuid, row.dump());
+      return;
+    }
+    index_.SetGroup(
+        {*name, *network, columns::StringSet(row.value("members", json())), std::move(*allowance)});
+    group_owner_[*name] = uuid;
+    group_rows_.emplace(uuid, *name);
+  });
+  if (group_rows_.size() != rows.size()) {
+    std::vector<std::string> gone;
+    for (const auto& entry : group_rows_) {
+      if (!rows.contains(entry.first)) gone.push_back(entry.first);
+    }
+    for (const auto& uuid : gone) {
+      RemoveGroup(uuid);
+      ++updates_;
+    }
+  }
+}
+
+void PolicyFeed::RemoveBinding(const std::string& uuid) {
+  auto it = binding_rows_.find(uuid);
+  if (it == binding_rows_.end()) return;
   // A row that took the key meanwhile (one deleted, another inserted in one update) keeps it.
-  auto bound = bound_.find(it->second.key);
-  if (bound != bound_.end() && bound->second.first == uuid) bound_.erase(bound);
-  rows_.erase(it);
+  auto owner = binding_owner_.find(it->second);
+  if (owner != binding_owner_.end() && owner->second == uuid) {
+    index_.Unbind(it->second.first, it->second.second);
+    binding_owner_.erase(owner);
+  }
+  binding_rows_.erase(it);
+}
+
+void PolicyFeed::RemoveGroup(const std::string& uuid) {
+  auto it = group_rows_.find(uuid);
+  if (it == group_rows_.end()) return;
+  auto owner = group_owner_.find(it->second);
+  if (owner != group_owner_.end() && owner->second == uuid) {
+    index_.RemoveGroup(it->second);
+    group_owner_.erase(owner);
+  }
+  group_rows_.erase(it);
 }
 
 void PolicyFeed::Notify() {
@@ -145,7 +190,8 @@ PolicyFeed::Status PolicyFeed::status() const {
           .remote = ovs::ToString(client_.remote()),
           .generation = generation_,
           .lag = lag_,
-          .bindings = bound_.size(),
+          .bindings = index_.bindings(),
+          .groups = index_.groups(),
           .updates = updates_,
           .disconnects = client_.counters().disconnects};
 }

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "row_columns.hpp"
+
 namespace netd::policy {
 namespace {
 
@@ -20,45 +22,6 @@ constexpr const char* kConnection = "Connection";
 
 json Where(const std::string& uuid) {
   return json::array({json::array({"_uuid", "==", json::array({"uuid", uuid})})});
-}
-
-const std::string* StringColumn(const json& row, const char* column) {
-  auto it = row.find(column);
-  return it != row.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-}
-
-// OVSDB writes a set of one as the bare atom, any other as ["set", [...]].
-std::vector<json> Atoms(const json& column) {
-  if (column.is_array() && column.size() == 2 && column[0] == "set") {
-    return column[1].get<std::vector<json>>();
-  }
-  if (column.is_null()) return {};
-  return {column};
-}
-
-std::set<std::string> StringSet(const json& column) {
-  std::set<std::string> out;
-  for (const auto& atom : Atoms(column)) {
-    if (atom.is_string()) out.insert(atom.get<std::string>());
-  }
-  return out;
-}
-
-std::set<std::int64_t> IntegerSet(const json& column) {
-  std::set<std::int64_t> out;
-  for (const auto& atom : Atoms(column)) {
-    if (atom.is_number_integer()) out.insert(atom.get<std::int64_t>());
-  }
-  return out;
-}
-
-// The uuids of a set of references.
-std::set<std::string> UuidSet(const json& column) {
-  std::set<std::string> out;
-  for (const auto& atom : Atoms(column)) {
-    if (atom.is_array() && atom.size() == 2 && atom[0] == "uuid") out.insert(atom[1]);
-  }
-  return out;
 }
 
 // The columns netd writes, as read from `row`: what a wait guard expects to find.
@@ -110,18 +73,18 @@ json RowOf(const PublishedBinding& binding) {
 // Compared without building the text (a pass compares every binding): the parsers take only
 // canonical text, but for the case of a MAC's hex digits.
 bool Holds(const json& row, const char* column, MacAddress mac) {
-  const auto* cached = StringColumn(row, column);
+  const auto* cached = columns::String(row, column);
   return cached && MacAddress::Parse(*cached) == mac &&
          std::none_of(cached->begin(), cached->end(), [](char c) { return c >= 'A' && c <= 'F'; });
 }
 bool Holds(const json& row, const char* column, Ipv4Address ip) {
-  const auto* cached = StringColumn(row, column);
+  const auto* cached = columns::String(row, column);
   return cached && Ipv4Address::Parse(*cached) == ip;
 }
 
 Difference Compare(const PublishedBinding& binding, const json& row) {
   Difference difference;
-  const auto* network = StringColumn(row, "network");
+  const auto* network = columns::String(row, "network");
   // The (network, mac) index: changed in place, a row could meet another's old values in a
   // transaction that does not also move those.
   difference.replace = !network || *network != binding.network || !Holds(row, "mac", binding.mac);
@@ -144,16 +107,16 @@ Difference Compare(const PublishedGroup& group, const json& row) {
   Difference difference;
   auto desired = RowOf(group);
   for (const char* column : {"network", "protocol", "comment"}) {
-    const auto* cached = StringColumn(row, column);
+    const auto* cached = columns::String(row, column);
     if (!cached || *cached != desired[column]) difference.columns[column] = desired[column];
   }
   auto members = row.find("members");
-  if (members == row.end() || StringSet(*members) != group.members) {
+  if (members == row.end() || columns::StringSet(*members) != group.members) {
     difference.columns["members"] = desired["members"];
   }
   auto ports = row.find("ports");
   std::set<std::int64_t> wanted(group.ports.begin(), group.ports.end());
-  if (ports == row.end() || IntegerSet(*ports) != wanted) {
+  if (ports == row.end() || columns::IntegerSet(*ports) != wanted) {
     difference.columns["ports"] = desired["ports"];
   }
   return difference;
@@ -180,7 +143,7 @@ void DiffTable(const char* table, const char* key_column, const std::vector<std:
                        .replacing = replacing});
   };
   for (const auto& entry : cached) {
-    const auto* key = StringColumn(entry.second, key_column);
+    const auto* key = columns::String(entry.second, key_column);
     if (!key || !desired.contains(*key) || !by_key.emplace(*key, &entry).second) {
       remove(entry, key ? *key : std::string(), false);
     }
@@ -268,7 +231,7 @@ PublishPlan PlanPublish(const PlanRequest& request) {
   json kept = json::array();
   std::set<std::string> seen;
   for (const auto& [uuid, row] : request.rows(kConnection)) {
-    const auto* target = StringColumn(row, "target");
+    const auto* target = columns::String(row, "target");
     if (!target || !request.desired.host_listeners.contains(*target) ||
         !seen.insert(*target).second) {
       connections.push_back({.kind = Change::Kind::kDelete,
@@ -306,7 +269,8 @@ PublishPlan PlanPublish(const PlanRequest& request) {
   if (!policy) {
     policy_connections = json::array({"set", kept});
   } else {
-    std::set<std::string> referenced = UuidSet(policy->second.value("connections", json()));
+    std::set<std::string> referenced =
+        columns::UuidSet(policy->second.value("connections", json()));
     std::set<std::string> wanted;
     bool inserting = false;
     for (const auto& reference : kept) {

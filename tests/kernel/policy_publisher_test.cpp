@@ -20,6 +20,7 @@
 #include "netd/lab/namespace.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/ovs/remote.hpp"
+#include "netd/policy/policy_feed.hpp"
 #include "netd/policy/schema.hpp"
 #include "netd/testing/within.hpp"
 
@@ -254,6 +255,53 @@ TEST_F(PolicyPublisherTest, GroupsArePublishedAndRemoved) {
   EXPECT_EQ(status.transactions, transactions + 2);
   EXPECT_EQ(status.repairs, 0u);
   EXPECT_EQ(Database(), Store());
+}
+
+// A host's feed of the same database: the peers each VM's groups give it, as the groups and
+// bindings change.
+TEST_F(PolicyPublisherTest, AFeedFollowsTheGroupsAndBindingsPublished) {
+  StartPublisher(4);
+  ASSERT_TRUE(Published());
+  PolicyFeed feed(io_, {{ovs::ParseOvsdbRemote(Remote())}, {}}, clock_);
+  feed.Start();
+  auto peers = [&](const char* vm) {
+    std::map<std::string, std::vector<ovs::GroupAllowance>> out;
+    for (const auto& peer : feed.PeersOf("secure", vm)) {
+      EXPECT_EQ(peer.address, Binding(std::stoi(peer.vm.substr(2))).ip) << peer.vm;
+      EXPECT_EQ(peer.mac, Binding(std::stoi(peer.vm.substr(2))).mac) << peer.vm;
+      out[peer.vm] = peer.allowances;
+    }
+    return out;
+  };
+  using Peers = std::map<std::string, std::vector<ovs::GroupAllowance>>;
+  const ovs::GroupAllowance ssh_https{6, {22, 443}};
+  const ovs::GroupAllowance all{};
+  publisher_->SetGroup({"builders", "secure", {"vm1", "vm2", "vm9"}, "tcp", {22, 443}, ""});
+  publisher_->SetGroup({"cluster", "secure", {"vm1", "vm3"}, "all", {}, ""});
+  publisher_->SetGroup({"elsewhere", "service", {"vm1", "vm4"}, "all", {}, ""});
+  ASSERT_TRUE(Published());
+  ASSERT_TRUE(RunUntil(10s, [&] { return feed.status().groups == 3; }));
+  EXPECT_EQ(feed.state(), ovs::PortBindings::State::kCurrent);
+  // vm9 is not bound and vm4 is bound on another network than the group's: neither is a peer.
+  EXPECT_EQ(peers("vm1"), (Peers{{"vm2", {ssh_https}}, {"vm3", {all}}}));
+  EXPECT_EQ(peers("vm2"), (Peers{{"vm1", {ssh_https}}}));
+  EXPECT_EQ(peers("vm4"), Peers{});
+
+  // A second group joining vm1 and vm2 with all traffic: all of it.
+  publisher_->SetGroup({"wide", "secure", {"vm1", "vm2"}, "all", {}, ""});
+  ASSERT_TRUE(Published());
+  ASSERT_TRUE(RunUntil(10s, [&] { return feed.status().groups == 4; }));
+  EXPECT_EQ(peers("vm2"), (Peers{{"vm1", {all}}}));
+
+  publisher_->RemoveGroup("wide");
+  publisher_->RemoveGroup("cluster");
+  Unbind("vm2");
+  ASSERT_TRUE(Published());
+  ASSERT_TRUE(
+      RunUntil(10s, [&] { return feed.status().groups == 2 && feed.status().bindings == 3; }));
+  EXPECT_EQ(peers("vm1"), Peers{});
+  EXPECT_EQ(peers("vm3"), Peers{});
+  feed.Stop();
 }
 
 TEST_F(PolicyPublisherTest, RowsChangedBehindItsBackAreRepairedAndCounted) {

@@ -1,10 +1,10 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "netd/daemon/vm_api.hpp"
 #include "netd/dhcp/ipam.hpp"
@@ -19,7 +19,13 @@ class GatewayBindings final : public ovs::PortBindings, public BindingObserver {
   explicit GatewayBindings(const dhcp::Ipam& ipam);
 
   State state() const override { return State::kCurrent; }
-  std::optional<ovs::BoundPort> Find(std::string_view network, MacAddress mac) const override;
+  std::optional<ovs::BoundPort> Find(std::string_view network, MacAddress mac) const override {
+    return index_.Find(network, mac);
+  }
+  std::vector<ovs::GroupPeer> PeersOf(std::string_view network,
+                                      std::string_view vm) const override {
+    return index_.PeersOf(network, vm);
+  }
   // Called once a binding's change is committed.
   void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
 
@@ -27,7 +33,7 @@ class GatewayBindings final : public ovs::PortBindings, public BindingObserver {
   std::function<void()> PlanUnbind(const dhcp::VmBinding& binding, Mutation& mutation) override;
 
  private:
-  std::map<std::pair<std::string, MacAddress>, ovs::BoundPort> bound_;
+  ovs::BindingIndex index_;
   std::function<void()> on_change_;
 };
 

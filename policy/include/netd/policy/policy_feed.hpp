@@ -23,10 +23,10 @@ struct FeedOptions {
   ovs::TlsFiles tls;
 };
 
-// A host's view of the policy database: the bindings the gateway published, kept from the
-// monitor's updates, and whether they are current. While the feed is away the last bindings
-// known stay (PortBindings::State::kStale): the host keeps pinning what it knew and pins nothing
-// unknown.
+// A host's view of the policy database: the bindings and groups the gateway published, kept
+// from the monitor's updates, and whether they are current. While the feed is away the last
+// ones known stay (PortBindings::State::kStale): the host keeps pinning what it knew and pins
+// nothing unknown.
 class PolicyFeed final : public ovs::PortBindings {
  public:
   PolicyFeed(boost::asio::io_context& io, FeedOptions options, Clock& clock);
@@ -37,7 +37,13 @@ class PolicyFeed final : public ovs::PortBindings {
   void Stop();
 
   State state() const override { return state_; }
-  std::optional<ovs::BoundPort> Find(std::string_view network, MacAddress mac) const override;
+  std::optional<ovs::BoundPort> Find(std::string_view network, MacAddress mac) const override {
+    return index_.Find(network, mac);
+  }
+  std::vector<ovs::GroupPeer> PeersOf(std::string_view network,
+                                      std::string_view vm) const override {
+    return index_.PeersOf(network, vm);
+  }
 
   // Called on the loop after the bindings or their state changed, once per turn of the loop.
   void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
@@ -51,21 +57,20 @@ class PolicyFeed final : public ovs::PortBindings {
     // difference included).
     std::optional<std::chrono::milliseconds> lag;
     std::size_t bindings = 0;
+    std::size_t groups = 0;
     std::uint64_t updates = 0;  // changes of the bindings applied
     std::uint64_t disconnects = 0;
   };
   Status status() const;
 
  private:
-  using Key = std::pair<std::string, MacAddress>;  // network, MAC
-  struct Row {
-    Key key;
-    ovs::BoundPort bound;
-  };
   void OnDatabaseChanged();
-  // Takes the Binding rows changed since the last pass, and drops those the cache lost.
+  // Takes the Binding and Group rows changed since the last pass, and drops those the cache
+  // lost.
   void ApplyBindings();
-  void Remove(const std::string& uuid);
+  void ApplyGroups();
+  void RemoveBinding(const std::string& uuid);
+  void RemoveGroup(const std::string& uuid);
   void Notify();
 
   boost::asio::io_context& io_;
@@ -74,8 +79,14 @@ class PolicyFeed final : public ovs::PortBindings {
   ovs::OvsdbClient::Subscription subscription_;
   std::function<void()> on_change_;
   State state_ = State::kAwaiting;
-  std::map<Key, std::pair<std::string, ovs::BoundPort>> bound_;  // with its row's uuid
-  std::map<std::string, Row> rows_;                              // by Binding row uuid
+  ovs::BindingIndex index_;
+  // What each row put into index_, by row uuid (a Binding's network and MAC, a Group's name),
+  // and the row whose entry index_ holds for each: of rows sharing a key, the last one read.
+  using BindingKey = std::pair<std::string, MacAddress>;
+  std::map<std::string, BindingKey> binding_rows_;
+  std::map<BindingKey, std::string> binding_owner_;
+  std::map<std::string, std::string> group_rows_;
+  std::map<std::string, std::string> group_owner_;
   std::uint64_t seen_version_ = 0;
   std::uint64_t generation_ = 0;
   std::optional<std::chrono::milliseconds> lag_;

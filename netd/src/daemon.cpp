@@ -176,10 +176,11 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     policy_publication->Start(ipam, group_api->published());
     group_api->AddObserver(*policy_publication);
   }
-  // Where both roles run without a policy database, the host side pins what this netd bound.
+  // Where both roles run without a policy database, the host side pins what this netd bound and
+  // opens what its groups open.
   std::optional<GatewayBindings> gateway_bindings;
   if (config.HasRole(Role::kHost) && gateway_firewall && !config.policy) {
-    gateway_bindings.emplace(ipam);
+    gateway_bindings.emplace(ipam, group_api->published());
   }
   std::optional<HostRole> host_role;
   if (config.HasRole(Role::kHost)) {
@@ -193,7 +194,10 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   ControlApi api(audit, metrics);
   VmApi vm_api(config, store, audit, ipam);
   api.Serve(vm_api);
-  if (gateway_bindings) vm_api.AddObserver(*gateway_bindings);
+  if (gateway_bindings) {
+    vm_api.AddObserver(*gateway_bindings);
+    group_api->AddObserver(*gateway_bindings);
+  }
   if (policy_publication) {
     vm_api.AddObserver(*policy_publication);
     api.Serve(*policy_publication);

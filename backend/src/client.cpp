@@ -208,6 +208,31 @@ AllowlistRule Client::UnassignAllowlistRule(std::string_view name, std::string_v
   return Decode<AllowlistRule>(Request("DELETE", targets::RuleVm(name, vm)).body);
 }
 
+std::vector<Group> Client::ListGroups() const {
+  return DecodeGroups(Request("GET", targets::kGroups).body);
+}
+
+Group Client::GetGroup(std::string_view name) const {
+  return Decode<Group>(Request("GET", targets::Group(name)).body);
+}
+
+GroupPutResult Client::PutGroup(std::string_view name, const GroupSpec& spec) const {
+  const Response response = Request("PUT", targets::Group(name), nlohmann::json(spec));
+  return GroupPutResult{Decode<Group>(response.body), response.status == 201};
+}
+
+Group Client::DeleteGroup(std::string_view name) const {
+  return DecodeDeletedGroup(Request("DELETE", targets::Group(name)).body);
+}
+
+Group Client::AddGroupMember(std::string_view name, std::string_view vm) const {
+  return Decode<Group>(Request("PUT", targets::GroupMember(name, vm)).body);
+}
+
+Group Client::RemoveGroupMember(std::string_view name, std::string_view vm) const {
+  return Decode<Group>(Request("DELETE", targets::GroupMember(name, vm)).body);
+}
+
 Forward Client::OpenForward(const ForwardSpec& spec) const {
   return Decode<Forward>(Request("POST", targets::kForwards, nlohmann::json(spec)).body);
 }

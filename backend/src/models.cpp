@@ -196,6 +196,31 @@ void to_json(json& object, const AllowlistRuleSpec& spec) {
   if (spec.comment) object["comment"] = *spec.comment;
 }
 
+void from_json(const json& object, Group& group) {
+  object.at("group").get_to(group.name);
+  object.at("network").get_to(group.network);
+  object.at("members").get_to(group.members);
+  object.at("protocol").get_to(group.protocol);
+  object.at("ports").get_to(group.ports);
+  group.comment = OptionalString(object, "comment").value_or("");
+  group.created_at = OptionalString(object, "created_at");
+  group.updated_at = OptionalString(object, "updated_at");
+  group.bound_members = OptionalInteger(object, "bound_members");
+  auto members_bound = object.find("members_bound");
+  if (members_bound == object.end() || members_bound->is_null()) {
+    group.members_bound.reset();
+  } else {
+    group.members_bound = members_bound->get<std::vector<std::string>>();
+  }
+}
+
+void to_json(json& object, const GroupSpec& spec) {
+  object = {{"network", spec.network}, {"members", spec.members}};
+  if (spec.protocol) object["protocol"] = *spec.protocol;
+  if (!spec.ports.empty()) object["ports"] = spec.ports;
+  if (spec.comment) object["comment"] = *spec.comment;
+}
+
 void from_json(const json& object, Forward& forward) {
   object.at("id").get_to(forward.id);
   object.at("vm").get_to(forward.vm);
@@ -249,6 +274,14 @@ std::vector<AllowlistRule> DecodeAllowlist(const nlohmann::json& body) {
 
 AllowlistRule DecodeDeletedRule(const nlohmann::json& body) {
   return DecodeMember<AllowlistRule>(body, "deleted");
+}
+
+std::vector<Group> DecodeGroups(const nlohmann::json& body) {
+  return DecodeMember<std::vector<Group>>(body, "groups");
+}
+
+Group DecodeDeletedGroup(const nlohmann::json& body) {
+  return DecodeMember<Group>(body, "deleted");
 }
 
 }  // namespace netd::client

@@ -46,6 +46,14 @@ std::string RuleVm(std::string_view rule, std::string_view vm) {
   return Rule(rule) + "/vms/" + PercentEncode(vm);
 }
 
+std::string Group(std::string_view group) {
+  return "/v1/groups/" + PercentEncode(group);
+}
+
+std::string GroupMember(std::string_view group, std::string_view vm) {
+  return Group(group) + "/members/" + PercentEncode(vm);
+}
+
 std::string Audit(std::optional<std::uint64_t> after, std::optional<std::uint64_t> limit) {
   std::string target = "/v1/audit";
   char separator = '?';

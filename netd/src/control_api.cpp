@@ -67,7 +67,7 @@ StatusReport ControlApi::Collect() const {
   // The sections of capabilities this netd may not run stay in the status, as null (or zero
   // for drift), so that clients can rely on the keys.
   for (const auto* section :
-       {"/firewall", "/dhcp", "/dns", "/host", "/policy", "/last_reconcile"}) {
+       {"/firewall", "/dhcp", "/dns", "/groups", "/host", "/policy", "/last_reconcile"}) {
     report.Status(section, nullptr);
   }
   report.Status("/drift", {{"detected", 0}, {"repairs", 0}, {"repair_failures", 0}});

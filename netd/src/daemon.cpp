@@ -24,6 +24,7 @@
 #include "netd/daemon/gateway_bindings.hpp"
 #include "netd/daemon/gateway_dns.hpp"
 #include "netd/daemon/gateway_options.hpp"
+#include "netd/daemon/group_api.hpp"
 #include "netd/daemon/host_role.hpp"
 #include "netd/daemon/http_server.hpp"
 #include "netd/daemon/policy_publication.hpp"
@@ -164,17 +165,22 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     filtered_dns.emplace(io, config, *gateway_firewall);
     filtered_dns->Start();
   }
+  // Segmentation groups live on the gateway: its store decides, the hosts enforce.
+  std::optional<GroupApi> group_api;
+  if (gateway_firewall) group_api.emplace(config, store, audit, ipam);
   // The host role keeps this host's bridges through ovsdb-server, reconnecting while it is away.
   // The policy database follows the store; the hosts follow the database.
   std::optional<PolicyPublication> policy_publication;
   if (gateway_firewall && config.policy) {
     policy_publication.emplace(io, config, clock);
-    policy_publication->Start(ipam);
+    policy_publication->Start(ipam, group_api->published());
+    group_api->AddObserver(*policy_publication);
   }
-  // Where both roles run without a policy database, the host side pins what this netd bound.
+  // Where both roles run without a policy database, the host side pins what this netd bound and
+  // opens what its groups open.
   std::optional<GatewayBindings> gateway_bindings;
   if (config.HasRole(Role::kHost) && gateway_firewall && !config.policy) {
-    gateway_bindings.emplace(ipam);
+    gateway_bindings.emplace(ipam, group_api->published());
   }
   std::optional<HostRole> host_role;
   if (config.HasRole(Role::kHost)) {
@@ -188,7 +194,10 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   ControlApi api(audit, metrics);
   VmApi vm_api(config, store, audit, ipam);
   api.Serve(vm_api);
-  if (gateway_bindings) vm_api.AddObserver(*gateway_bindings);
+  if (gateway_bindings) {
+    vm_api.AddObserver(*gateway_bindings);
+    group_api->AddObserver(*gateway_bindings);
+  }
   if (policy_publication) {
     vm_api.AddObserver(*policy_publication);
     api.Serve(*policy_publication);
@@ -207,6 +216,13 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
                              "this netd does not run the gateway role; allowlists live on the "
                              "gateway",
                              ""});
+  }
+  if (group_api) {
+    api.Serve(*group_api);
+  } else {
+    api.Refuse<GroupApi>({409, "not_a_gateway",
+                          "this netd does not run the gateway role; groups live on the gateway",
+                          ""});
   }
   AuditApi audit_api(audit);
   api.Serve(audit_api);

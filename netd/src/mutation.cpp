@@ -46,4 +46,10 @@ void CommitMutation(AuditChain& audit, const Mutation& mutation) {
                            });
 }
 
+void RunAfterCommit(const std::vector<std::function<void()>>& actions) {
+  for (const auto& action : actions) {
+    if (action) action();
+  }
+}
+
 }  // namespace netd

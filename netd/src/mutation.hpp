@@ -3,6 +3,7 @@
 #include <functional>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "netd/daemon/audit.hpp"
 #include "netd/firewall/packet_filter.hpp"
@@ -49,5 +50,8 @@ struct Mutation {
 // they were: the transaction rolls back, a batch the kernel took is applied inverted, memory is
 // undone, and the error propagates for the route table to audit as refused.
 void CommitMutation(AuditChain& audit, const Mutation& mutation);
+
+// Runs what observers asked to do after a commit, in order (empty ones skipped).
+void RunAfterCommit(const std::vector<std::function<void()>>& actions);
 
 }  // namespace netd

@@ -23,11 +23,11 @@ PolicyPublication::PolicyPublication(boost::asio::io_context& io, const Config& 
                                      Clock& clock)
     : publisher_(io, PublisherOptionsOf(config), clock) {}
 
-void PolicyPublication::Start(const dhcp::Ipam& ipam) {
+void PolicyPublication::Start(const dhcp::Ipam& ipam, std::vector<policy::PublishedGroup> groups) {
   std::vector<policy::PublishedBinding> bindings;
   for (const auto& binding : ipam.List()) bindings.push_back(Published(binding));
-  spdlog::info("policy: publishing {} bindings", bindings.size());
-  publisher_.Start(std::move(bindings));
+  spdlog::info("policy: publishing {} bindings and {} groups", bindings.size(), groups.size());
+  publisher_.Start(std::move(bindings), std::move(groups));
 }
 
 void PolicyPublication::Stop() {
@@ -41,6 +41,15 @@ std::function<void()> PolicyPublication::PlanBind(const dhcp::VmBinding& binding
 
 std::function<void()> PolicyPublication::PlanUnbind(const dhcp::VmBinding& binding, Mutation&) {
   return [this, vm = binding.vm] { publisher_.Unbind(vm); };
+}
+
+std::function<void()> PolicyPublication::PlanSetGroup(const policy::PublishedGroup& group,
+                                                      Mutation&) {
+  return [this, group] { publisher_.SetGroup(group); };
+}
+
+std::function<void()> PolicyPublication::PlanRemoveGroup(const std::string& name, Mutation&) {
+  return [this, name] { publisher_.RemoveGroup(name); };
 }
 
 void PolicyPublication::Report(StatusReport& report) const {

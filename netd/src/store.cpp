@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cassert>
+#include <nlohmann/json.hpp>
 
 namespace netd {
 
@@ -108,6 +109,16 @@ constexpr std::array<std::string_view, Store::kSchemaVersion> kMigrations = {
     R"(UPDATE allowlist_rule
          SET rule = json_set(rule, '$.qtypes', json('["A","AAAA"]'))
          WHERE json_type(rule, '$.qtypes') IS NULL;)",
+    // Segmentation groups (issue 17): members and ports as JSON arrays, sorted, once each.
+    R"(CREATE TABLE vm_group (
+         name TEXT PRIMARY KEY,
+         network TEXT NOT NULL,
+         members TEXT NOT NULL,
+         protocol TEXT NOT NULL,
+         ports TEXT NOT NULL,
+         comment TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         updated_ms INTEGER NOT NULL);)",
 };
 
 }  // namespace
@@ -246,6 +257,54 @@ void Store::PutAllowlistRule(std::string_view name, std::string_view rule) {
 
 void Store::DeleteAllowlistRule(std::string_view name) {
   Prepared("DELETE FROM allowlist_rule WHERE name = ?").Bind(1, name).Run();
+}
+
+std::vector<StoredGroup> Store::LoadGroups() {
+  auto& statement = Prepared(
+      "SELECT name, network, members, protocol, ports, comment, created_ms, updated_ms "
+      "FROM vm_group ORDER BY name");
+  std::vector<StoredGroup> groups;
+  while (statement.Step()) {
+    StoredGroup stored;
+    auto& group = stored.group;
+    group.name = statement.Text(0);
+    group.network = statement.Text(1);
+    group.protocol = statement.Text(3);
+    group.comment = statement.Text(5);
+    stored.created_ms = statement.Int(6);
+    stored.updated_ms = statement.Int(7);
+    try {
+      group.members = nlohmann::json::parse(statement.Text(2)).get<std::set<std::string>>();
+      group.ports = nlohmann::json::parse(statement.Text(4)).get<std::set<std::uint16_t>>();
+    } catch (const nlohmann::json::exception& error) {
+      statement.Reset();
+      throw StoreError(fmt::format("{}: group {} has unreadable members or ports: {}",
+                                   path_.string(), group.name, error.what()));
+    }
+    groups.push_back(std::move(stored));
+  }
+  return groups;
+}
+
+void Store::PutGroup(const StoredGroup& stored) {
+  const auto& group = stored.group;
+  Prepared(
+      "INSERT OR REPLACE INTO vm_group "
+      "(name, network, members, protocol, ports, comment, created_ms, updated_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(1, group.name)
+      .Bind(2, group.network)
+      .Bind(3, nlohmann::json(group.members).dump())
+      .Bind(4, group.protocol)
+      .Bind(5, nlohmann::json(group.ports).dump())
+      .Bind(6, group.comment)
+      .Bind(7, stored.created_ms)
+      .Bind(8, stored.updated_ms)
+      .Run();
+}
+
+void Store::DeleteGroup(std::string_view name) {
+  Prepared("DELETE FROM vm_group WHERE name = ?").Bind(1, name).Run();
 }
 
 std::vector<proxy::Forward> Store::LoadForwards() {

@@ -14,12 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-void RunAll(const std::vector<std::function<void()>>& actions) {
-  for (const auto& action : actions) {
-    if (action) action();
-  }
-}
-
 constexpr Metric kVmsBound{"netd_vms_bound", MetricType::kGauge, "VMs bound per network."};
 constexpr Metric kFreeAddresses{"netd_network_free_addresses", MetricType::kGauge,
                                 "Free addresses in each network's DHCP range."};
@@ -187,7 +181,7 @@ ApiResponse VmApi::BindVm(const ApiCall& call) {
   for (auto* observer : observers_) after.push_back(observer->PlanBind(*binding, bind));
   CommitMutation(audit_, bind);
   ipam_.Add(*binding);
-  RunAll(after);
+  RunAfterCommit(after);
   spdlog::info("vm {}: bound to {} ip={} mac={}", vm, network, binding->ip.ToString(),
                binding->mac.ToString());
   return JsonResponse(201, BindingJson(*binding));
@@ -206,7 +200,7 @@ ApiResponse VmApi::UnbindVm(const ApiCall& call) {
   for (auto* observer : observers_) after.push_back(observer->PlanUnbind(binding, unbind));
   CommitMutation(audit_, unbind);
   ipam_.Remove(vm);
-  RunAll(after);
+  RunAfterCommit(after);
   spdlog::info("vm {}: unbound from {}, released ip={}", vm, binding.network,
                binding.ip.ToString());
   return JsonResponse(200, {{"unbound", BindingJson(binding)}});

@@ -136,6 +136,39 @@ TEST(NetdDaemon, RestartKeepsBindingsAndContinuesTheAuditChain) {
   EXPECT_EQ(verify["length"], 2);
 }
 
+TEST(NetdDaemon, RestartKeepsGroups) {
+  lab::TempDir dir("api");
+  NetdProcess netd(dir.path());
+  netd.Start();
+  auto put = Request(netd.socket(), "PUT", "/v1/groups/slurm",
+                     R"({"network":"secure","members":["vm1"],"protocol":"tcp","ports":[22]})");
+  ASSERT_EQ(put.status, 201) << put.body;
+  ASSERT_EQ(Request(netd.socket(), "PUT", "/v1/groups/slurm/members/vm2").status, 200);
+  auto before = Request(netd.socket(), "GET", "/v1/groups").Json();
+  ASSERT_EQ(netd.Stop(), 0);
+  netd.Start();
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/groups").Json(), before);
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/status").Json()["groups"]["total"], 1);
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/audit/verify").Json()["length"], 2);
+}
+
+// Groups live on the gateway: a VM host's netd refuses their routes.
+TEST(NetdDaemon, AHostOnlyNetdAnswersTheGroupRoutesWith409) {
+  lab::TempDir dir("api");
+  // A host without the gateway role follows a policy database; none answers here.
+  auto policy = "[policy]\nremotes = [\"unix:" + (dir.path() / "policy.sock").string() + "\"]\n\n";
+  NetdProcess netd(dir.path(), [&](std::string text) {
+    text = Replace(text, "[[network]]", policy + "[[network]]");
+    return Replace(text, R"(roles = ["gateway", "host"])", R"(roles = ["host"])");
+  });
+  netd.Start();
+  auto put = Request(netd.socket(), "PUT", "/v1/groups/slurm", R"({"network":"secure"})");
+  EXPECT_EQ(put.status, 409) << put.body;
+  EXPECT_EQ(put.Json()["error"]["code"], "not_a_gateway");
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/groups").status, 409);
+  EXPECT_EQ(Request(netd.socket(), "GET", "/v1/status").Json()["groups"], nullptr);
+}
+
 TEST(NetdDaemon, RefusesAStoreThatDoesNotFitTheConfiguration) {
   lab::TempDir dir("api");
   {

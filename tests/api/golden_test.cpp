@@ -139,8 +139,8 @@ void CompareWithGolden(const std::string& name, const std::string& actual) {
                 << want_line << "\", got \"" << got_line << "\" (all of it in " << written << ")";
 }
 
-// Bindings on every network, rules, a forward, bad input of each kind, removals, then every
-// read route.
+// Bindings on every network, rules, groups, a forward, bad input of each kind, removals, then
+// every read route.
 TEST(ApiGolden, ScriptedScenarioAnswersAsCaptured) {
   lab::TempDir dir("api-golden");
   NetdProcess netd(dir.path(), [](std::string text) {
@@ -178,6 +178,26 @@ TEST(ApiGolden, ScriptedScenarioAnswersAsCaptured) {
   api.Call("PUT", "/v1/allowlist/bad", R"({"destinations":["10.1.1.1"],"ports":["0"],"vms":"*"})");
   api.Call("PUT", "/v1/allowlist/bad", R"({"destinations":[],"ports":["22"],"vms":"*"})");
 
+  api.Call("PUT", "/v1/groups/slurm",
+           R"({"network":"secure","members":["s2","s1","s1"],"protocol":"tcp",)"
+           R"("ports":[6817,22],"comment":"Slurm jobs"})");
+  api.Call("PUT", "/v1/groups/cluster", R"({"network":"secure"})");
+  api.Call("PUT", "/v1/groups/cluster", R"({"network":"secure"})");
+  api.Call("PUT", "/v1/groups/cluster/members/s3");
+  api.Call("PUT", "/v1/groups/cluster/members/s1");
+  api.Call("DELETE", "/v1/groups/cluster/members/s3");
+  api.Call("DELETE", "/v1/groups/cluster/members/s3");
+  api.Call("PUT", "/v1/groups/nothing/members/s1");
+  api.Call("PUT", "/v1/groups/bad", R"({"network":"nowhere"})");
+  api.Call("PUT", "/v1/groups/bad", R"({"network":"secure","members":["s1",7]})");
+  api.Call("PUT", "/v1/groups/bad", R"({"network":"secure","protocol":"icmp","ports":[22]})");
+  api.Call("PUT", "/v1/groups/bad", R"({"network":"secure","protocol":"tcp","ports":[0]})");
+  api.Call("PUT", "/v1/groups/bad", R"({"network":"secure","colour":"red"})");
+  api.Call("PUT", "/v1/groups/bad!", R"({"network":"secure"})");
+  api.Call("PUT", "/v1/groups/gone", R"({"network":"datain","members":["d1"]})");
+  api.Call("DELETE", "/v1/groups/gone");
+  api.Call("DELETE", "/v1/groups/gone");
+
   auto first = api.Call("POST", "/v1/forwards", R"({"vm":"s1","client_ip":"198.51.100.7"})");
   api.Substitute(first.value("id", "?"), "<forward-1>");
   auto second =
@@ -204,6 +224,9 @@ TEST(ApiGolden, ScriptedScenarioAnswersAsCaptured) {
   api.Call("GET", "/v1/vms/s2");
   api.Call("GET", "/v1/allowlist");
   api.Call("GET", "/v1/allowlist/license");
+  api.Call("GET", "/v1/groups");
+  api.Call("GET", "/v1/groups/slurm");
+  api.Call("GET", "/v1/groups/gone");
   api.Call("GET", "/v1/forwards");
   api.Call("GET", "/v1/forwards/" + first.value("id", "?"));
   api.Call("GET", "/v1/audit?after=0&limit=100");

@@ -256,6 +256,47 @@ TEST_F(ClientAgainstNetdTest, AllowlistRefusalsNameTheRejectedField) {
   EXPECT_TRUE(client_.ListAllowlist().empty());
 }
 
+TEST_F(ClientAgainstNetdTest, PutsListsChangesMembersAndDeletesGroups) {
+  GroupSpec spec{.network = "secure",
+                 .members = {"vm-2", "vm-1"},
+                 .protocol = "tcp",
+                 .ports = {6817, 22},
+                 .comment = "Slurm jobs"};
+  const GroupPutResult created = client_.PutGroup("slurm", spec);
+  EXPECT_TRUE(created.created);
+  EXPECT_EQ(created.group.members, (std::vector<std::string>{"vm-1", "vm-2"}));
+  EXPECT_EQ(created.group.ports, (std::vector<std::uint16_t>{22, 6817}));
+  EXPECT_EQ(created.group.bound_members, 0);
+  EXPECT_FALSE(client_.PutGroup("slurm", spec).created);
+
+  client_.BindVm("vm-1", "secure");
+  const Group shown = client_.GetGroup("slurm");
+  EXPECT_EQ(shown.members_bound, std::vector<std::string>{"vm-1"});
+  EXPECT_EQ(client_.AddGroupMember("slurm", "vm-3").members.size(), 3u);
+  EXPECT_EQ(client_.RemoveGroupMember("slurm", "vm-2").members,
+            (std::vector<std::string>{"vm-1", "vm-3"}));
+  const GroupPutResult open = client_.PutGroup("cluster", {.network = "secure"});
+  EXPECT_EQ(open.group.protocol, "all") << "netd's default";
+  ASSERT_EQ(client_.ListGroups().size(), 2u);
+  EXPECT_EQ(client_.DeleteGroup("cluster").name, "cluster");
+  try {
+    client_.RemoveGroupMember("slurm", "vm-2");
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 404u);
+    EXPECT_EQ(error.code(), "vm_not_member");
+    EXPECT_EQ(error.field(), "vm");
+  }
+  try {
+    client_.PutGroup("bad", {.network = "secure", .protocol = "icmp", .ports = {22}});
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& error) {
+    EXPECT_EQ(error.status(), 422u);
+    EXPECT_EQ(error.code(), "invalid_ports");
+    EXPECT_EQ(error.field(), "ports");
+  }
+}
+
 TEST_F(ClientAgainstNetdTest, StoppedNetdIsUnreachable) {
   netd_.Stop();
   EXPECT_THROW(client_.Status(), UnreachableError);

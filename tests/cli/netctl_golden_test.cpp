@@ -223,6 +223,13 @@ TEST_F(NetctlGoldenTest, HelpOfNetctlAndEveryCommand) {
                                                           {"allowlist", "rm"},
                                                           {"allowlist", "assign"},
                                                           {"allowlist", "unassign"},
+                                                          {"group"},
+                                                          {"group", "list"},
+                                                          {"group", "show"},
+                                                          {"group", "add"},
+                                                          {"group", "rm"},
+                                                          {"group", "assign"},
+                                                          {"group", "unassign"},
                                                           {"forward"},
                                                           {"forward", "open"},
                                                           {"forward", "list"},
@@ -357,6 +364,34 @@ TEST_F(NetctlGoldenTest, Allowlist) {
   Run({"allowlist", "rm", "many"});
   Run({"allowlist", "list"});
   ExpectMatchesGolden("allowlist.txt");
+}
+
+TEST_F(NetctlGoldenTest, Groups) {
+  netd_.Start();
+  Run({"vm", "bind", "vm-1", "--network", "secure"});
+  Run({"group", "list"});
+  Run({"group", "add", "slurm", "--network", "secure", "--member", "vm-2,vm-1", "--protocol", "tcp",
+       "--port", "22", "--port", "6817", "--comment", "Slurm jobs"});
+  Run({"group", "add", "cluster", "--network", "secure"});
+  Run({"--json", "group", "add", "cluster", "--network", "secure", "--member", "vm-1"});
+  Run({"group", "add", "bad", "--network", "nowhere"});
+  Run({"group", "add", "bad", "--network", "secure", "--protocol", "icmp", "--port", "22"});
+  Run({"group", "add", "bad", "--network", "secure", "--protocol", "tcp", "--port", "70000"});
+  Run({"group", "add", "bad", "--network", "secure", "--member", "vm-1,bad/id"});
+  Run({"group", "add", "bad!", "--network", "secure"});
+  Run({"group", "list"});
+  Run({"--json", "group", "list"});
+  Run({"group", "show", "slurm"});
+  Run({"--json", "group", "show", "slurm"});
+  Run({"group", "show", "nothing"});
+  Run({"group", "assign", "slurm", "vm-3", "vm-1", "bad/id"});
+  Run({"group", "unassign", "slurm", "vm-2", "vm-9"});
+  Run({"--json", "group", "unassign", "cluster", "vm-1"});
+  Run({"group", "assign", "nothing", "vm-1"});
+  Run({"group", "rm", "slurm"});
+  Run({"group", "rm", "slurm"});
+  Run({"group", "list"});
+  ExpectMatchesGolden("groups.txt");
 }
 
 TEST_F(NetctlGoldenTest, Forwards) {

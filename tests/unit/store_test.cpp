@@ -66,22 +66,57 @@ TEST(Store, RefusesASchemaFromTheFuture) {
 TEST(Store, RulesStoredBeforeQtypesGetAAndAaaa) {
   lab::TempDir dir("unit");
   { Store store(dir.path() / "netd.db"); }
-  // A version-3 store: its rules have no qtypes.
+  // A version-3 store: its rules have no qtypes, and it has no groups yet.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir.path() / "netd.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "PRAGMA user_version=3; INSERT INTO allowlist_rule (name, rule) VALUES "
+                         "PRAGMA user_version=3; DROP TABLE vm_group; "
+                         "INSERT INTO allowlist_rule (name, rule) VALUES "
                          "('lic', '{\"destinations\":[\"lic.example.org\"],\"rule\":\"lic\"}'), "
                          "('txt', '{\"qtypes\":[\"TXT\"],\"rule\":\"txt\"}')",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   Store store(dir.path() / "netd.db");
-  EXPECT_EQ(store.schema_version(), 4);
+  EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
   auto rules = store.LoadAllowlistRules();
   ASSERT_EQ(rules.size(), 2u);
   EXPECT_EQ(rules[0], R"({"destinations":["lic.example.org"],"rule":"lic","qtypes":["A","AAAA"]})");
   EXPECT_EQ(rules[1], R"({"qtypes":["TXT"],"rule":"txt"})") << "a rule that has them keeps them";
+}
+
+TEST(Store, GroupsKeepTheirMembersPortsAndTimesAcrossReopen) {
+  lab::TempDir dir("unit");
+  StoredGroup slurm{{"slurm", "secure", {"vm1", "vm2"}, "tcp", {22, 6817}, "jobs"}, 100, 200};
+  StoredGroup cluster{{"cluster", "secure", {}, "all", {}, ""}, 300, 300};
+  {
+    Store store(dir.path() / "netd.db");
+    store.Transact([&] {
+      store.PutGroup(slurm);
+      store.PutGroup(cluster);
+    });
+    slurm.group.members.insert("vm3");
+    slurm.updated_ms = 400;
+    store.Transact([&] { store.PutGroup(slurm); });
+  }
+  Store store(dir.path() / "netd.db");
+  EXPECT_EQ(store.LoadGroups(), (std::vector<StoredGroup>{cluster, slurm})) << "ordered by name";
+  store.Transact([&] { store.DeleteGroup("cluster"); });
+  EXPECT_EQ(store.LoadGroups(), std::vector<StoredGroup>{slurm});
+}
+
+TEST(Store, AVersion4StoreGainsTheGroupsTable) {
+  lab::TempDir dir("unit");
+  { Store store(dir.path() / "netd.db"); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() / "netd.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "PRAGMA user_version=4; DROP TABLE vm_group", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  Store store(dir.path() / "netd.db");
+  EXPECT_EQ(store.schema_version(), 5);
+  EXPECT_TRUE(store.LoadGroups().empty());
 }
 
 TEST(Store, UsesWriteAheadLogging) {

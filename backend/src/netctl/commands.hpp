@@ -40,6 +40,7 @@ void RunsWith(CLI::App* subcommand, Command& command, std::shared_ptr<const Opti
 void RegisterStatusCommands(CLI::App& app, Command& command);  // status, networks
 void RegisterVmCommands(CLI::App& app, Command& command);
 void RegisterAllowlistCommands(CLI::App& app, Command& command);
+void RegisterGroupCommands(CLI::App& app, Command& command);
 void RegisterForwardCommands(CLI::App& app, Command& command);
 void RegisterDnsCommands(CLI::App& app, Command& command);
 void RegisterHostCommands(CLI::App& app, Command& command);

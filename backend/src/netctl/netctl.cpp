@@ -67,9 +67,9 @@ constexpr const char* kNetctlDescription =
 
 netctl talks to netd's control API (HTTP and JSON over netd's unix socket). It
 binds VMs to the enclave's networks, manages the secure network's egress
-allowlist and the kernel port forwards to VMs, shows what netd holds, what its
-filtered DNS decided and how a VM host's Open vSwitch ports are secured, and
-reads and checks the audit chain. Output is aligned tables for people; --json
+allowlist, the groups of VMs that may reach each other and the kernel port
+forwards to VMs, shows what netd holds, what its filtered DNS decided and how a
+VM host's Open vSwitch ports are secured, and reads and checks the audit chain. Output is aligned tables for people; --json
 prints netd's JSON response unchanged, for scripts. Global options (--socket,
 --json, --timeout) may come before or after the command.)";
 
@@ -79,6 +79,8 @@ constexpr const char* kNetctlExamples = R"(  netctl status
   netctl --json vm list --network secure
   netctl allowlist add flexlm --dest lic.example.org --proto tcp --port 1717 \
       --vm vm-42
+  netctl group add slurm --network secure --member vm-42,vm-43 --protocol tcp \
+      --port 22,6817
   netctl forward open vm-42 --client 198.51.100.7
   netctl dns log --vm vm-42
   netctl host ports --bridge br-secure
@@ -130,6 +132,7 @@ int RunNetctl(int argc, const char* const* argv,
   RegisterStatusCommands(app, command);
   RegisterVmCommands(app, command);
   RegisterAllowlistCommands(app, command);
+  RegisterGroupCommands(app, command);
   RegisterForwardCommands(app, command);
   RegisterDnsCommands(app, command);
   RegisterHostCommands(app, command);

@@ -61,6 +61,18 @@ class Client {
   // Add one VM to, or remove it from, the rule's list of VMs; return the updated rule.
   AllowlistRule AssignAllowlistRule(std::string_view name, std::string_view vm) const;
   AllowlistRule UnassignAllowlistRule(std::string_view name, std::string_view vm) const;
+  // Segmentation groups. Reading them is open to every caller netd accepts; changing them needs
+  // admin rights. A netd without the gateway role refuses all of them (not_a_gateway).
+  std::vector<Group> ListGroups() const;
+  // The group with members_bound set.
+  Group GetGroup(std::string_view name) const;
+  // Creates the group or replaces the group of that name as a whole.
+  GroupPutResult PutGroup(std::string_view name, const GroupSpec& spec) const;
+  // Returns the group that was removed.
+  Group DeleteGroup(std::string_view name) const;
+  // Add one VM to, or remove it from, the group's members; return the updated group.
+  Group AddGroupMember(std::string_view name, std::string_view vm) const;
+  Group RemoveGroupMember(std::string_view name, std::string_view vm) const;
   // Kernel port forwards (service role; a netd without the gateway role refuses them).
   Forward OpenForward(const ForwardSpec& spec) const;
   std::vector<Forward> ListForwards() const;

@@ -154,6 +154,39 @@ struct AllowlistRuleSpec {
   std::optional<std::string> comment;
 };
 
+// A segmentation group: VMs of one network that may reach each other (both ways) on a protocol
+// and ports; secure VMs outside a common group cannot.
+struct Group {
+  std::string name;
+  std::string network;
+  std::vector<std::string> members;       // VM ids, sorted; they need not be bound
+  std::string protocol;                   // "all", "tcp", "udp" or "icmp"
+  std::vector<std::uint16_t> ports;       // tcp and udp: empty means every port
+  std::string comment;                    // empty when none was given
+  std::optional<std::string> created_at;  // RFC 3339, UTC
+  std::optional<std::string> updated_at;
+  // How many members are bound to the group's network now.
+  std::optional<std::int64_t> bound_members;
+  // Those members' ids; only GetGroup's answer lists them.
+  std::optional<std::vector<std::string>> members_bound;
+};
+
+struct GroupPutResult {
+  Group group;
+  // false: a group of that name existed and has been replaced (or was already equal).
+  bool created = false;
+};
+
+// The body of PUT /v1/groups/{group}: the whole group, which replaces any group of that name.
+// Values are sent as given; netd validates them and names the field it rejects.
+struct GroupSpec {
+  std::string network;
+  std::vector<std::string> members{};
+  std::optional<std::string> protocol{};  // not sent when unset: netd's default, "all"
+  std::vector<std::int64_t> ports{};      // not sent when empty: every port
+  std::optional<std::string> comment{};
+};
+
 // A kernel port forward: TCP from client_ip to listen_ip:listen_port reaches vm_ip:vm_port.
 struct Forward {
   std::string id;
@@ -221,6 +254,8 @@ void from_json(const nlohmann::json& json, AuditPage& page);
 void from_json(const nlohmann::json& json, AuditVerification& verification);
 void from_json(const nlohmann::json& json, AllowlistRule& rule);
 void to_json(nlohmann::json& json, const AllowlistRuleSpec& spec);
+void from_json(const nlohmann::json& json, Group& group);
+void to_json(nlohmann::json& json, const GroupSpec& spec);
 void from_json(const nlohmann::json& json, Forward& forward);
 void to_json(nlohmann::json& json, const ForwardSpec& spec);
 void from_json(const nlohmann::json& json, DnsLearned& learned);
@@ -233,6 +268,8 @@ std::vector<VmBinding> DecodeVms(const nlohmann::json& body);
 VmBinding DecodeUnbound(const nlohmann::json& body);
 std::vector<AllowlistRule> DecodeAllowlist(const nlohmann::json& body);
 AllowlistRule DecodeDeletedRule(const nlohmann::json& body);
+std::vector<Group> DecodeGroups(const nlohmann::json& body);
+Group DecodeDeletedGroup(const nlohmann::json& body);
 std::vector<Forward> DecodeForwards(const nlohmann::json& body);
 Forward DecodeClosedForward(const nlohmann::json& body);
 std::vector<DnsDecision> DecodeDnsLog(const nlohmann::json& body);

@@ -12,6 +12,7 @@ namespace netd::client::targets {
 inline constexpr std::string_view kStatus = "/v1/status";
 inline constexpr std::string_view kNetworks = "/v1/networks";
 inline constexpr std::string_view kAllowlist = "/v1/allowlist";
+inline constexpr std::string_view kGroups = "/v1/groups";
 inline constexpr std::string_view kForwards = "/v1/forwards";
 inline constexpr std::string_view kAuditVerify = "/v1/audit/verify";
 inline constexpr std::string_view kHostPorts = "/v1/host/ports";
@@ -28,6 +29,10 @@ std::string Vms(std::optional<std::string_view> network = std::nullopt);
 std::string Rule(std::string_view rule);
 // "/v1/allowlist/{rule}/vms/{vm}"
 std::string RuleVm(std::string_view rule, std::string_view vm);
+// "/v1/groups/{group}"
+std::string Group(std::string_view group);
+// "/v1/groups/{group}/members/{vm}"
+std::string GroupMember(std::string_view group, std::string_view vm);
 // "/v1/forwards/{id}"
 std::string Forward(std::string_view id);
 // "/v1/audit" with the `after` and `limit` query parameters that are set.

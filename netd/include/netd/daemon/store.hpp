@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "netd/dhcp/ipam.hpp"
+#include "netd/policy/published.hpp"
 #include "netd/proxy/forward_table.hpp"
 
 namespace netd {
@@ -30,6 +31,15 @@ struct AuditEntry {
   std::string hash;
 };
 
+// A segmentation group as the gateway keeps it: what it publishes, and when it was created and
+// last changed.
+struct StoredGroup {
+  policy::PublishedGroup group;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  friend bool operator==(const StoredGroup&, const StoredGroup&) = default;
+};
+
 // The desired state on disk: SQLite in WAL mode with synchronous=FULL, so a commit that
 // returned survives kill -9 and power loss. Single-threaded use from the daemon's loop.
 class Store {
@@ -40,7 +50,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   int schema_version();
 
   // Runs `body` in one immediate transaction: committed if it returns, rolled back if it
@@ -56,6 +66,11 @@ class Store {
   std::vector<std::string> LoadAllowlistRules();
   void PutAllowlistRule(std::string_view name, std::string_view rule);
   void DeleteAllowlistRule(std::string_view name);
+
+  // Segmentation groups, ordered by name. Throws StoreError for a row that is not a group.
+  std::vector<StoredGroup> LoadGroups();
+  void PutGroup(const StoredGroup& group);
+  void DeleteGroup(std::string_view name);
 
   // Forwards without their VM's address (that is the binding's), ordered by id.
   std::vector<proxy::Forward> LoadForwards();

@@ -86,6 +86,7 @@ void from_json(const json& object, HostPort& port) {
   object.at("state").get_to(port.state);
   object.at("flows_installed").get_to(port.flows_installed);
   object.at("flows").get_to(port.flows);
+  object.at("peers").get_to(port.peers);
   port.reason = OptionalString(object, "reason");
 }
 

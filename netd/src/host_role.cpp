@@ -356,7 +356,8 @@ nlohmann::json HostRole::PortsJson() const {
            {"state", ovs::ToString(plan.state)},
            {"bound", plan.state == ovs::PortState::kPinned && security->spec().require_binding},
            {"flows_installed", status.installed},
-           {"flows", plan.flows.size()},
+           {"flows", plan.flows.size() + plan.pipeline_flows.size()},
+           {"peers", plan.peers},
            {"first_install_ms", Milliseconds(status.first_install)},
            {"numbered_ms", Milliseconds(status.numbered)},
            {"reason", OrNull(plan.reason)}});

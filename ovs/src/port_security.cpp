@@ -752,6 +752,7 @@ void PortSecurity::PlanPipeline() {
   auto ports = PortsOf(spec_, desired_);
   for (auto& [name, plan] : desired_) {
     std::vector<of::Flow> flows;
+    std::vector<std::string> peer_names;
     if (ports.gateway && plan.ofports.size() == 1 && plan.ofports.front() == *ports.gateway &&
         plan.state == PortState::kForward) {
       flows = BridgeFlows(spec_, ports);
@@ -759,10 +760,12 @@ void PortSecurity::PlanPipeline() {
                bindings_) {
       auto owner = ports.vms.find(*plan.mac);
       if (owner != ports.vms.end() && owner->second.name == name) {
-        flows =
-            VmPipelineFlows(spec_, plan, ports, bindings_->PeersOf(spec_.network, plan.bound_vm));
+        auto peers = bindings_->PeersOf(spec_.network, plan.bound_vm);
+        for (const auto& peer : peers) peer_names.push_back(peer.vm);
+        flows = VmPipelineFlows(spec_, plan, ports, peers);
       }
     }
+    plan.peers = std::move(peer_names);
     if (flows != plan.pipeline_flows) {
       plan.pipeline_flows = std::move(flows);
       changed_.insert(name);

@@ -1,5 +1,6 @@
 // host ports: how this VM host's Open vSwitch ports are secured.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "netctl/commands.hpp"
 #include "netctl/format.hpp"
@@ -50,11 +51,21 @@ int ListHostPorts(const Context& context, const HostOptions& options) {
     context.out << (bridge ? fmt::format("no ports on bridge {}\n", *bridge) : "no ports\n");
     return kExitOk;
   }
-  Table table(
-      {{"BRIDGE"}, {"PORT"}, {"VM"}, {"MAC"}, {"ADDRESS"}, {"STATE"}, {"FLOWS"}, {"REASON"}});
+  Table table({{"BRIDGE"},
+               {"PORT"},
+               {"VM"},
+               {"MAC"},
+               {"ADDRESS"},
+               {"STATE"},
+               {"FLOWS"},
+               {"PEERS"},
+               {"REASON"}});
   for (const auto& port : ports) {
+    auto peers =
+        port.peers.empty() ? std::string("-") : fmt::format("{}", fmt::join(port.peers, ","));
     table.AddRow({port.bridge, port.port, OrDash(port.vm ? port.vm : port.vm_id), OrDash(port.mac),
-                  OrDash(port.address), port.state, DescribeFlows(port), OrDash(port.reason)});
+                  OrDash(port.address), port.state, DescribeFlows(port), peers,
+                  OrDash(port.reason)});
   }
   context.out << table.Render();
   return kExitOk;
@@ -107,7 +118,9 @@ the port does not have. The states:
 
 FLOWS is the number of flows the port's state gives it: "5 installed" once the
 switch acknowledged them (an OpenFlow barrier), "5 pending" until then, "0" for
-a port that gets none. The list is empty until netd has read the bridges from
+a port that gets none. PEERS, on the secure network, lists the VMs this VM
+reaches because a group (netctl group) joins them; every other VM of the
+network is out of its reach. The list is empty until netd has read the bridges from
 ovsdb-server.
 
 Needs the service role (root, or netd's service or admin group). A netd

@@ -238,6 +238,8 @@ struct HostPort {
   std::string state;
   bool flows_installed = false;       // the switch acknowledged the port's current flows (barrier)
   std::uint64_t flows = 0;            // the number of flows the port's state gives it
+  // On the secure network: the VMs (ids) this port's VM reaches, sharing a group with it.
+  std::vector<std::string> peers;
   std::optional<std::string> reason;  // why a port is refused, stopped, pending or MAC-pinned
 };
 

@@ -82,6 +82,7 @@ struct PortPlan {
   // Segmentation: the flows that depend on the other ports and the groups (the VM's peers; the
   // pipeline's own flows on the gateway's port), planned after every port's own flows.
   std::vector<openflow::Flow> pipeline_flows;
+  std::vector<std::string> peers;  // segmentation: the group peers the VM reaches, by VM id
   // The internal port's OFPPC_NO_FWD, set where isolate_local and cleared elsewhere; sent
   // before the port's flows. nullopt: not the internal port, or its MAC is not known yet.
   std::optional<openflow::PortConfig> port_config;

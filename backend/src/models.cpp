@@ -86,7 +86,8 @@ void from_json(const json& object, HostPort& port) {
   object.at("state").get_to(port.state);
   object.at("flows_installed").get_to(port.flows_installed);
   object.at("flows").get_to(port.flows);
-  object.at("peers").get_to(port.peers);
+  // Absent from a netd older than segmentation.
+  if (auto peers = object.find("peers"); peers != object.end()) peers->get_to(port.peers);
   port.reason = OptionalString(object, "reason");
 }
 

@@ -533,7 +533,8 @@ constexpr const char* kHostPortsJson =
     R"({"ports":[{"bridge":"br-secure","port":"br-secure","vm_id":null,"mac":null,)"
     R"("address":null,"state":"forward","flows_installed":true,"flows":1,"reason":null},)"
     R"({"bridge":"br-secure","port":"vnet0","vm_id":"vm-42","mac":"52:54:0a:51:00:0a",)"
-    R"("address":"10.81.0.10","state":"pinned","flows_installed":true,"flows":5,"reason":null},)"
+    R"("address":"10.81.0.10","state":"pinned","flows_installed":true,"flows":9,)"
+    R"("peers":["vm-45","vm-46"],"reason":null},)"
     R"({"bridge":"br-secure","port":"vnet1","vm_id":"vm-43","mac":"52:54:0a:51:00:05",)"
     R"("address":null,"state":"refused","flows_installed":false,"flows":0,)"
     R"("reason":"MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200"},)"
@@ -554,8 +555,8 @@ TEST(NetctlHostPortsTest, NamesTheLibvirtDomainWhereNetdKnowsIt) {
   const auto outcome = Netctl({"host", "ports"}, server.socket_path());
   EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
   EXPECT_EQ(outcome.out,
-            "BRIDGE     PORT   VM   MAC                ADDRESS  STATE       FLOWS  REASON\n"
-            "br-secure  vnet0  vm1  52:54:0a:51:00:0a  -        vm-stopped  0      "
+            "BRIDGE     PORT   VM   MAC                ADDRESS  STATE       FLOWS  PEERS  REASON\n"
+            "br-secure  vnet0  vm1  52:54:0a:51:00:0a  -        vm-stopped  0      -      "
             "libvirt: the VM is not running\n");
 }
 
@@ -566,17 +567,17 @@ TEST(NetctlHostPortsTest, ListsEveryPortInATable) {
   EXPECT_THAT(outcome.err, IsEmpty());
   EXPECT_EQ(outcome.out,
             "BRIDGE      PORT       VM     MAC                ADDRESS     STATE       FLOWS        "
-            "REASON\n"
+            "PEERS        REASON\n"
             "br-secure   br-secure  -      -                  -           forward     1 installed  "
-            "-\n"
-            "br-secure   vnet0      vm-42  52:54:0a:51:00:0a  10.81.0.10  pinned      5 installed  "
-            "-\n"
+            "-            -\n"
+            "br-secure   vnet0      vm-42  52:54:0a:51:00:0a  10.81.0.10  pinned      9 installed  "
+            "vm-45,vm-46  -\n"
             "br-secure   vnet1      vm-43  52:54:0a:51:00:05  -           refused     0            "
-            "MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200\n"
+            "-            MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200\n"
             "br-service  vnet2      vm-44  02:00:00:00:00:01  -           pinned-mac  5 pending    "
-            "MAC does not encode an address (52:54:a:b:c:d)\n"
+            "-            MAC does not encode an address (52:54:a:b:c:d)\n"
             "br-service  vnet3      -      -                  -           pending     0            "
-            "interface vnet3 has no OpenFlow port number\n");
+            "-            interface vnet3 has no OpenFlow port number\n");
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_THAT(requests[0], StartsWith("GET /v1/host/ports HTTP/1.1\r\n"));
@@ -587,12 +588,13 @@ TEST(NetctlHostPortsTest, BridgeListsOnlyThatBridgesPorts) {
                          HttpReply(200, "OK", "application/json", kHostPortsJson)});
   const auto outcome = Netctl({"host", "ports", "--bridge", "br-service"}, server.socket_path());
   EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
-  EXPECT_EQ(outcome.out,
-            "BRIDGE      PORT   VM     MAC                ADDRESS  STATE       FLOWS      REASON\n"
-            "br-service  vnet2  vm-44  02:00:00:00:00:01  -        pinned-mac  5 pending  "
-            "MAC does not encode an address (52:54:a:b:c:d)\n"
-            "br-service  vnet3  -      -                  -        pending     0          "
-            "interface vnet3 has no OpenFlow port number\n");
+  EXPECT_EQ(
+      outcome.out,
+      "BRIDGE      PORT   VM     MAC                ADDRESS  STATE       FLOWS      PEERS  REASON\n"
+      "br-service  vnet2  vm-44  02:00:00:00:00:01  -        pinned-mac  5 pending  -      "
+      "MAC does not encode an address (52:54:a:b:c:d)\n"
+      "br-service  vnet3  -      -                  -        pending     0          -      "
+      "interface vnet3 has no OpenFlow port number\n");
   const auto none = Netctl({"host", "ports", "--bridge", "br-datain"}, server.socket_path());
   EXPECT_EQ(none.exit_code, kExitOk) << none.err;
   EXPECT_EQ(none.out, "no ports on bridge br-datain\n");

@@ -451,7 +451,8 @@ constexpr const char* kHostPortsJson =
     R"({"ports":[{"bridge":"br-secure","port":"br-secure","vm_id":null,"mac":null,)"
     R"("address":null,"state":"forward","flows_installed":true,"flows":1,"reason":null},)"
     R"({"bridge":"br-secure","port":"vnet0","vm_id":"vm-42","mac":"52:54:0a:51:00:0a",)"
-    R"("address":"10.81.0.10","state":"pinned","flows_installed":true,"flows":5,"reason":null},)"
+    R"("address":"10.81.0.10","state":"pinned","flows_installed":true,"flows":5,)"
+    R"("peers":["vm-45"],"reason":null},)"
     R"({"bridge":"br-secure","port":"vnet1","vm_id":"vm-43","mac":"52:54:0a:51:00:05",)"
     R"("address":null,"state":"refused","flows_installed":false,"flows":0,)"
     R"("reason":"MAC encodes 10.81.0.5, outside the DHCP range 10.81.0.10-10.81.0.200"},)"
@@ -480,6 +481,9 @@ TEST(ClientModelsTest, DecodesHostPorts) {
   EXPECT_EQ(ports[1].address, "10.81.0.10");
   EXPECT_EQ(ports[1].state, "pinned");
   EXPECT_EQ(ports[1].flows, 5u);
+  EXPECT_EQ(ports[1].peers, std::vector<std::string>{"vm-45"});
+  // Absent (a netd older than segmentation): none.
+  EXPECT_TRUE(ports[0].peers.empty());
 
   EXPECT_EQ(ports[2].state, "refused");
   EXPECT_FALSE(ports[2].flows_installed);

@@ -385,6 +385,37 @@ TEST_F(TwoHostTest, SecureVmsReachTheGatewayAndEachOtherOnlyAsTheirGroupsAllow) 
   EXPECT_NE(fdb.find("1081  52:54:c0:a8:81:0b"), std::string::npos) << fdb;
 }
 
+// A VM that announces another VM's MAC (RARP, as QEMU does after a live migration) to steal its
+// place in the fabric's MAC table: only its own MAC's announce leaves its port, and the other VM
+// keeps its traffic.
+TEST_F(TwoHostTest, AVmAnnouncingAnotherVmsMacMovesNothingInTheFabric) {
+  const auto& a = Vm(1, "vma", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
+  const auto& b = Vm(2, "vmb", "br-secure", 1081, kVmbMac, "192.168.129.11/17");
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vma") && Pinned(2, "vmb"); }));
+  ASSERT_TRUE(a.Ping("192.168.128.1"));
+  ASSERT_TRUE(b.Ping("192.168.128.1"));
+  // The fabric's port for b's MAC on VLAN 1081 ("  5  1081  52:54:...  1").
+  auto port_of_b = [&] {
+    std::istringstream lines(lab_->switch_ovs().Appctl({"fdb/show", "fabric"}).out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find(std::string("1081  ") + kVmbMac) != std::string::npos) {
+        return line.substr(0, line.find("1081"));
+      }
+    }
+    return std::string();
+  };
+  auto before = port_of_b();
+  ASSERT_FALSE(before.empty());
+  testing::FrameListener gateway(lab_->gateway(), "gw1081");
+  testing::SendFrame(a, "eth0", "rarp", kVmbMac, "0.0.0.0", "stolen-announce");
+  testing::SendFrame(a, "eth0", "rarp", kVmaMac, "0.0.0.0", "own-announce");
+  ASSERT_TRUE(testing::Within(5s, [&] { return gateway.Seen().contains("own-announce"); }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(gateway.Seen().contains("stolen-announce"));
+  EXPECT_EQ(port_of_b(), before) << lab_->switch_ovs().Appctl({"fdb/show", "fabric"}).out;
+  EXPECT_TRUE(b.Ping("192.168.128.1")) << "b lost its traffic";
+}
+
 TEST_F(TwoHostTest, ASecureVmWithAServiceAddressByHandReachesNothingOnTheServiceNetwork) {
   const auto& service_vm =
       Vm(2, "vmd", "br-service", 1082, "52:54:c0:a8:7a:0b", "192.168.122.11/24");

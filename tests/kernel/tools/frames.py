@@ -7,7 +7,8 @@ listen on another interface for the frames that made it through.
       67->68, as a DHCP server answers), dhcp-offer-sport (UDP 40000->68, a server answer from
       another port), tagged (ipv4 inside an 802.1Q tag of VLAN 1082), arp-other-sha (ARP whose
       sender MAC is not the frame's), dhcp-discover (UDP 68->67 from 0.0.0.0; SRC_IP unused),
-      ipv6 (UDP to ff02::1), other (ethertype 0x88b5). Every frame is broadcast and carries
+      ipv6 (UDP to ff02::1), rarp (the announce QEMU sends after a live migration; SRC_IP
+      unused), other (ethertype 0x88b5). Every frame is broadcast and carries
       "NETDMARK:" + MARKER, in its payload or after the ARP body. With DST_MAC and DST_IP, ipv4
       is UDP to DST_IP in a frame to DST_MAC, and arp a request for DST_IP in a frame to DST_MAC.
   frames.py listen IFNAME
@@ -77,6 +78,10 @@ def frame(kind, src_mac, src_ip, marker, dst_mac=None, dst_ip=None):
                              socket.inet_pton(socket.AF_INET6, "fe80::1"),
                              socket.inet_pton(socket.AF_INET6, "ff02::1"))
         return b"\x33\x33\x00\x00\x00\x01" + mac + b"\x86\xdd" + header + udp
+    if kind == "rarp":
+        # The announce QEMU broadcasts after a live migration: a reverse request for its own MAC.
+        body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 3, mac, b"\0" * 4, mac, b"\0" * 4)
+        return BROADCAST + mac + b"\x80\x35" + body + payload
     if kind == "other":
         return BROADCAST + mac + b"\x88\xb5" + payload
     raise SystemExit(f"unknown frame kind {kind}")

@@ -796,13 +796,38 @@ void PortSecurity::SetInactiveVms(std::set<std::string> inactive,
   }
 }
 
+bool PortSecurity::BindingDecides(const PortPlan& plan) const {
+  if (!spec_.require_binding || !plan.mac) return false;
+  switch (plan.state) {
+    case PortState::kForward:
+    case PortState::kIsolated:
+    case PortState::kVmStopped:
+      return false;
+    case PortState::kPending:
+      return plan.ofports.size() == 1;  // numbered, waiting for the bindings
+    default:
+      break;
+  }
+  if (!bindings_ || bindings_->state() == PortBindings::State::kAwaiting) return true;
+  auto bound = bindings_->Find(spec_.network, *plan.mac);
+  if (!bound) return !plan.unbound;
+  return plan.state != PortState::kPinned || plan.bound_vm != bound->vm ||
+         plan.address != bound->address;
+}
+
 void PortSecurity::BindingsChanged() {
   // Without the cache the ports are planned when it is back, each of them afresh.
   if (!client_.synced()) return;
   auto now = std::chrono::steady_clock::now();
+  // Only the ports whose binding decides otherwise now are planned again: a change elsewhere
+  // in the enclave leaves this bridge's ports as they are, except for their group peers.
   std::vector<std::string> uuids;
-  for (const auto& entry : planned_) uuids.push_back(entry.first);
+  for (const auto& [uuid, planned] : planned_) {
+    auto plan = desired_.find(planned.name);
+    if (plan == desired_.end() || BindingDecides(plan->second)) uuids.push_back(uuid);
+  }
   for (const auto& uuid : uuids) PlanAgain(uuid, now);
+  if (spec_.segmentation) PlanPipeline();
   Sync();
 }
 

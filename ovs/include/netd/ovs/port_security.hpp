@@ -150,7 +150,8 @@ class PortSecurity {
   // missing are installed again (a port's flows are not replaced needlessly, which would drop
   // its traffic for a moment).
   void SetInactiveVms(std::set<std::string> inactive, const std::set<std::string>& reconcile);
-  // The bindings changed (or their state did): every VM port is planned again.
+  // The bindings or groups changed (or their state did): the VM ports whose binding now decides
+  // otherwise are planned again, and every port's group peers.
   void BindingsChanged();
 
   struct Counters {
@@ -202,6 +203,9 @@ class PortSecurity {
   bool VmPortsHeld() const;
   // Where a binding is required and the bindings were never known: the switch is left alone.
   bool BindingsAwaited() const;
+  // Whether planning `plan`'s port again could give another answer now that the bindings
+  // changed.
+  bool BindingDecides(const PortPlan& plan) const;
   void FullInstall();
   void CheckFlows();
   // isolate_local: asks the switch whether the internal port still has OFPPC_NO_FWD (an

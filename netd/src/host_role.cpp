@@ -204,6 +204,17 @@ void HostRole::ReportPolicy(StatusReport& report) const {
   static constexpr Metric kFeedDisconnects{"netd_policy_feed_disconnects_total",
                                            MetricType::kCounter,
                                            "Connections to the policy database lost."};
+  static constexpr Metric kResumedSyncs{
+      "netd_policy_feed_resumed_syncs_total", MetricType::kCounter,
+      "Reconnects that applied only what changed meanwhile (monitor_cond_since)."};
+  static constexpr Metric kFullSyncs{"netd_policy_feed_full_syncs_total", MetricType::kCounter,
+                                     "Syncs that read the whole policy database."};
+  static constexpr Metric kClusterRefusals{
+      "netd_policy_feed_cluster_refusals_total", MetricType::kCounter,
+      "Members left because they were cut off from the cluster or behind what this host saw."};
+  static constexpr Metric kProbeTimeouts{
+      "netd_policy_feed_probe_timeouts_total", MetricType::kCounter,
+      "Connections given up because the member answered nothing, not even an echo."};
   if (!feed_) {
     report.Status("/host/policy",
                   {{"source", bindings_ ? "gateway" : "none"}, {"state", "current"}});
@@ -216,12 +227,17 @@ void HostRole::ReportPolicy(StatusReport& report) const {
                                  {"state", ovs::ToString(status.state)},
                                  {"remote", status.remote},
                                  {"bindings", status.bindings},
+                                 {"groups", status.groups},
                                  {"updates", status.updates},
                                  {"lag_ms", lag}});
   report.Flag("/host/policy/connected", kFeedCurrent,
               status.state == ovs::PortBindings::State::kCurrent);
   report.Figure("/host/policy/generation", kGeneration, status.generation);
   report.Figure("/host/policy/disconnects", kFeedDisconnects, status.disconnects);
+  report.Figure("/host/policy/resumed_syncs", kResumedSyncs, status.resumed_syncs);
+  report.Figure("/host/policy/full_syncs", kFullSyncs, status.full_syncs);
+  report.Figure("/host/policy/cluster_refusals", kClusterRefusals, status.cluster_refusals);
+  report.Figure("/host/policy/probe_timeouts", kProbeTimeouts, status.probe_timeouts);
   if (status.lag) {
     report.Sample(kLag, static_cast<std::uint64_t>(std::max<std::int64_t>(status.lag->count(), 0)));
   } else {

@@ -193,7 +193,11 @@ PolicyFeed::Status PolicyFeed::status() const {
           .bindings = index_.bindings(),
           .groups = index_.groups(),
           .updates = updates_,
-          .disconnects = client_.counters().disconnects};
+          .disconnects = client_.counters().disconnects,
+          .resumed_syncs = client_.counters().resumed_syncs,
+          .full_syncs = client_.counters().full_syncs,
+          .cluster_refusals = client_.counters().cluster_refusals,
+          .probe_timeouts = client_.counters().probe_timeouts};
 }
 
 }  // namespace netd::policy

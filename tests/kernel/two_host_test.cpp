@@ -665,6 +665,10 @@ TEST_F(TwoHostTest, WhileThePolicyDatabaseIsAwayHostsKeepTheirFlowsAndPinNothing
 
   RestartPolicyDatabase();
   ASSERT_TRUE(testing::RunUntil(io_, 20s, [&] { return FeedState(*roles_[0]) == "current"; }));
+  // The status tells the first sync from the one after the database came back.
+  auto policy = testing::StatusOf(*roles_[0])["host"]["policy"];
+  EXPECT_GE(policy["resumed_syncs"].get<int>() + policy["full_syncs"].get<int>(), 2) << policy;
+  EXPECT_GE(policy["disconnects"].get<int>(), 1) << policy;
   Bind("vml", kMac);
   EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(1, "vml"); }));
   EXPECT_TRUE(late.Ping("192.168.128.1"));

@@ -60,6 +60,14 @@ class PolicyFeed final : public ovs::PortBindings {
     std::size_t groups = 0;
     std::uint64_t updates = 0;  // changes of the bindings applied
     std::uint64_t disconnects = 0;
+    // Syncs after a reconnect that applied only what changed meanwhile (monitor_cond_since),
+    // and those that read the whole database again.
+    std::uint64_t resumed_syncs = 0;
+    std::uint64_t full_syncs = 0;
+    // Members left because `_Server` showed them cut off from the cluster or behind.
+    std::uint64_t cluster_refusals = 0;
+    // Connections given up because the member answered nothing, not even an echo.
+    std::uint64_t probe_timeouts = 0;
   };
   Status status() const;
 

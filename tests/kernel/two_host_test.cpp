@@ -701,5 +701,85 @@ TEST_F(TwoHostTest, AHostStartingWithoutThePolicyDatabaseLeavesTheSwitchAlone) {
   EXPECT_TRUE(a.Ping("192.168.128.1"));
 }
 
+// A live migration as the hosts see it: the VM's port leaves host1 and appears on host2 with the
+// same MAC (the guest itself, its neighbours and sockets, migrate unchanged), and QEMU announces
+// the VM with RARP, as it does after every migration. No API call: the binding is the network's,
+// so host2 pins the port as soon as its Interface row appears; the VM's open session to the
+// gateway goes on within a second, and its group peer, left behind on host1, reaches it there.
+TEST_F(TwoHostTest, AVmMovedToAnotherHostIsPinnedThereAndKeepsItsSessionAndItsGroup) {
+  const char* kPeerMac = "52:54:c0:a8:81:0c";
+  const auto& vm = Vm(1, "vmm", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
+  const auto& peer = Vm(1, "vmp", "br-secure", 1081, kPeerMac, "192.168.129.12/17");
+  publisher_->SetGroup({"pair", "secure", {"vmm", "vmp"}, "all", {}, ""});
+  Published();
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] {
+    return Pinned(1, "vmm") && Pinned(1, "vmp") && PortOf(1, "vmp")["peers"].size() == 1;
+  })) << PortOf(1, "vmp").dump();
+  ASSERT_TRUE(peer.Ping("192.168.129.10")) << "the peers do not reach each other on one host";
+  auto server = lab_->gateway().Start(
+      {"socat", "TCP-LISTEN:7000,bind=192.168.128.1,reuseaddr,fork", "EXEC:cat"});
+  ASSERT_TRUE(testing::Within(5s, [&] {
+    return lab_->gateway().Run({"ss", "-Hltn", "sport = :7000"}).out.find("7000") !=
+           std::string::npos;
+  }));
+  // The session: one line echoed before the move; one more after it, whose echo must come back
+  // within a second of the move.
+  lab::TempDir dir("move");
+  auto go = dir.path() / "go";
+  auto out = dir.path() / "client.out";
+  const char* kClient = R"(
+import os, socket, sys, time
+s = socket.create_connection(("192.168.128.1", 7000), timeout=5)
+s.sendall(b"before\n")
+print("before", s.recv(100).decode().strip(), flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+s.settimeout(1)
+s.sendall(b"after\n")
+print("after", s.recv(100).decode().strip(), flush=True)
+)";
+  auto client = vm.Start({"python3", "-c", kClient, go.string()}, {.env = {}, .output = out});
+  auto output = [&] { return lab::RunCommand({"cat", out.string()}).out; };
+  ASSERT_TRUE(testing::Within(5s, [&] {
+    return output().find("before before") != std::string::npos;
+  })) << output();
+
+  // A migrated guest keeps its neighbour cache. Here the veth's carrier drops while its host end
+  // moves, which would flush it (a real migration never drops the guest's link), so the
+  // gateway's entry is pinned as the guest would still hold it.
+  auto gateway_mac = lab_->gateway().RunChecked({"cat", "/sys/class/net/gw1081/address"}).out;
+  vm.RunChecked({"ip", "neigh", "replace", "192.168.128.1", "lladdr",
+                 gateway_mac.substr(0, gateway_mac.find('\n')), "dev", "eth0", "nud", "permanent"});
+
+  testing::FrameListener gateway(lab_->gateway(), "gw1081");
+  lab_->host_ovs(1).MoveVmPort("br-secure", "vmm", lab_->host_ovs(2),
+                               {.mac = kVmaMac, .vm_id = "vmm", .vlan_tag = 1081});
+  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(2, "vmm"); }))
+      << PortOf(2, "vmm").dump();
+  // The guest resumes as QEMU sends its first announce, then its further rounds (50 ms apart,
+  // then 100 ms longer each time). The fabric, an Open vSwitch here, learns the MAC's new port
+  // from them and from the guest's own frames, but updates its cached paths a moment later: a
+  // frame for the VM just then still goes to host1, and TCP sends it again.
+  testing::SendFrame(vm, "eth0", "rarp", kVmaMac, "0.0.0.0", "announce");
+  lab::RunCommandChecked({"touch", go.string()});
+  auto delay = 50ms;
+  for (int round = 1; round < 5; ++round, delay += 100ms) {
+    std::this_thread::sleep_for(delay);
+    testing::SendFrame(vm, "eth0", "rarp", kVmaMac, "0.0.0.0", "announce");
+  }
+  EXPECT_TRUE(gateway.Seen().contains("announce"));
+  EXPECT_EQ(client.WaitForExit(5s), 0) << "the session did not go on within a second of the move:\n"
+                                       << output();
+  EXPECT_NE(output().find("after after"), std::string::npos) << output();
+
+  // host1 forgot the port; its peer, still there, reaches it on host2 through both hosts'
+  // pipelines, and the other way round.
+  ASSERT_TRUE(testing::RunUntil(
+      io_, 5s, [&] { return PortOf(1, "vmm").is_null() && Pinned(1, "vmp") && Pinned(2, "vmm"); }));
+  EXPECT_TRUE(peer.Ping("192.168.129.10")) << "the peer does not reach the moved VM";
+  EXPECT_TRUE(vm.Ping("192.168.129.12")) << "the moved VM does not reach its peer";
+  EXPECT_TRUE(vm.Ping("192.168.128.1"));
+}
+
 }  // namespace
 }  // namespace netd

@@ -147,6 +147,19 @@ void OvsInstance::AttachVm(const std::string& bridge, const Namespace& vm,
                            const VmInterface& interface) const {
   CreateVethPair(vm, vm_ifname, ns_, port);
   vm.RunChecked({"ip", "link", "set", "dev", vm_ifname, "address", interface.mac});
+  AddVmPort(bridge, port, interface);
+}
+
+void OvsInstance::MoveVmPort(const std::string& bridge, const std::string& port,
+                             const OvsInstance& destination, const VmInterface& interface) const {
+  ThrowIfFailed(Vsctl({"del-port", bridge, port}), "ovs-vsctl del-port " + bridge + " " + port);
+  ns_.RunChecked({"ip", "link", "set", "dev", port, "netns", destination.ns().name()});
+  destination.ns().SetLinkUp(port);
+  destination.AddVmPort(bridge, port, interface);
+}
+
+void OvsInstance::AddVmPort(const std::string& bridge, const std::string& port,
+                            const VmInterface& interface) const {
   ns_.RunChecked({"sysctl", "-qw", "net.ipv4.conf." + port + ".arp_ignore=8"});
   std::vector<std::string> args = {"add-port", bridge, port};
   if (interface.vlan_tag) args.push_back("tag=" + std::to_string(*interface.vlan_tag));

@@ -77,8 +77,16 @@ class OvsInstance {
   // external_ids attached-mac, iface-id, iface-status and vm-id, appear in one transaction.
   void AttachVm(const std::string& bridge, const Namespace& vm, const std::string& vm_ifname,
                 const std::string& port, const VmInterface& interface) const;
+  // A live migration as the hosts see it: `port` (attached by AttachVm) leaves this instance's
+  // `bridge` and its namespace, and appears on `destination`'s `bridge` the way libvirt attaches
+  // it there. The VM's side of the link, its addresses, neighbours and sockets stay as they were,
+  // as a migrated guest's memory does.
+  void MoveVmPort(const std::string& bridge, const std::string& port,
+                  const OvsInstance& destination, const VmInterface& interface) const;
 
  private:
+  void AddVmPort(const std::string& bridge, const std::string& port,
+                 const VmInterface& interface) const;
   std::vector<std::string> Environment() const;
   void StartOvsdbServer(std::chrono::steady_clock::time_point deadline,
                         std::chrono::milliseconds ready_timeout);

@@ -38,10 +38,14 @@
 #include "netd/policy/policy_publisher.hpp"
 #include "netd/policy/schema.hpp"
 #include "netd/testing/within.hpp"
+#include "support.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using netd::bench::Clock;
+using netd::bench::Ms;
+using netd::bench::Percentile;
+using netd::bench::RssKib;
 using namespace std::chrono_literals;
 using netd::Ipv4Address;
 using netd::MacAddress;
@@ -58,23 +62,6 @@ constexpr int kChanges = 200;
   std::exit(1);
 }
 
-double Percentile(std::vector<double> samples, double fraction) {
-  std::sort(samples.begin(), samples.end());
-  return samples[static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1))];
-}
-
-double Ms(Clock::duration duration) {
-  return std::chrono::duration<double, std::milli>(duration).count();
-}
-
-long RssKib(pid_t pid) {
-  std::ifstream status(fmt::format("/proc/{}/status", pid));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 // VM n's binding: 10.64.0.0 + n on the secure network, the MAC encoding it.
 netd::policy::PublishedBinding Binding(const std::string& vm, int n) {
   auto ip = Ipv4Address(Ipv4Address::Parse("10.64.0.0")->value() + static_cast<unsigned>(n));
@@ -87,50 +74,6 @@ netd::policy::PublishedGroup Group(int g) {
     group.members.insert(fmt::format("vm{}", g * kGroupSize + m));
   return group;
 }
-
-// The peer: `ovsdb-client monitor` of Binding's vm column, its output through a FIFO; each line
-// is timed as it arrives, by the VM it names.
-class MonitorProcess {
- public:
-  MonitorProcess(const std::filesystem::path& fifo, const std::string& remote) {
-    if (mkfifo(fifo.c_str(), 0600) != 0) Fail("mkfifo " + fifo.string());
-    reader_ = std::thread([this, fifo] {
-      std::ifstream in(fifo);
-      for (std::string line; std::getline(in, line);) {
-        auto now = Clock::now();
-        // row,action,vm
-        auto comma = line.rfind(',');
-        if (comma == std::string::npos) continue;
-        std::lock_guard lock(mutex_);
-        seen_.try_emplace(line.substr(comma + 1), now);
-      }
-    });
-    process_ = netd::lab::StartProcess(
-        {"ovsdb-client", "monitor", remote, std::string(netd::policy::kDatabase), "Binding", "vm",
-         "--format=csv"},
-        {.env = {}, .output = fifo});
-  }
-  ~MonitorProcess() {
-    process_.Stop();
-    reader_.join();
-  }
-  MonitorProcess(const MonitorProcess&) = delete;
-  MonitorProcess& operator=(const MonitorProcess&) = delete;
-
-  // When the first line naming `vm` arrived.
-  std::optional<Clock::time_point> Seen(const std::string& vm) {
-    std::lock_guard lock(mutex_);
-    auto it = seen_.find(vm);
-    if (it == seen_.end()) return std::nullopt;
-    return it->second;
-  }
-
- private:
-  std::thread reader_;
-  netd::lab::Process process_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Clock::time_point> seen_;
-};
 
 }  // namespace
 
@@ -229,7 +172,8 @@ int main() {
   auto monitor_rss_kib = (RssKib(getpid()) - rss_before_monitors) / kMonitors;
   fmt::print("  {} monitors synced, {} KiB each\n", kMonitors, monitor_rss_kib);
 
-  MonitorProcess peer(dir.path() / "monitor.fifo", remote_text);
+  netd::bench::OvsdbMonitorProcess peer(dir.path() / "monitor.fifo", remote_text,
+                                        std::string(netd::policy::kDatabase), "Binding", "vm");
   if (!run_until(60s, [&] { return peer.Seen("vm0").has_value(); })) {
     Fail("ovsdb-client monitor printed nothing");
   }

@@ -1,6 +1,7 @@
 #include "netd/ovs/ovsdb_client.hpp"
 
 #include <fmt/format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -67,6 +68,9 @@ OvsdbClient::OvsdbClient(boost::asio::io_context& io, Remote remote, Options opt
 
 OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::vector<Remote> remotes, Options options)
     : io_(io), options_(std::move(options)), last_txn_id_(kNoTransaction), probe_timer_(io) {
+  if (!options_.handed_tables.empty() && !options_.row_handler) {
+    throw std::invalid_argument("OvsdbClient: handed tables without a row handler");
+  }
   stream_ = std::make_unique<ReconnectingStream>(
       io, std::move(remotes), options_.tls,
       ReconnectingStream::Options{
@@ -191,6 +195,13 @@ void OvsdbClient::OnReceived(std::string_view bytes) {
     // The cache may hold part of a change: the next sync replaces it whole.
     last_txn_id_ = kNoTransaction;
     stream_->Drop(std::string("a message netd cannot use: ") + failure.what());
+  }
+  if (trim_heap_) {
+    // A whole database arrived as one message, parsed at once: the heap it took is free now,
+    // and glibc keeps free memory of the heap's middle unless asked (a host's RSS after its
+    // first sync of 30,000 bindings: 110 MiB before, 86 after).
+    trim_heap_ = false;
+    malloc_trim(0);
   }
 }
 
@@ -337,7 +348,13 @@ void OvsdbClient::HandleMonitorAnswer(const json& message) {
   auto reset = [this] {
     cache_.clear();
     versions_.clear();
-    for (const auto& entry : options_.tables) cache_[entry.first];
+    for (const auto& entry : options_.tables) {
+      if (Handed(entry.first)) {
+        Hand(RowUpdate::Kind::kClear, entry.first, {}, {});
+      } else {
+        cache_[entry.first];
+      }
+    }
   };
   if (connection_->monitor_since) {
     // [found, last-txn-id, table-updates2]: found, the changes after the transaction netd
@@ -353,6 +370,7 @@ void OvsdbClient::HandleMonitorAnswer(const json& message) {
   }
   synced_ = true;
   ++(resumed ? counters_.resumed_syncs : counters_.full_syncs);
+  trim_heap_ = !resumed;
   // Counted as connected only now: with TLS 1.3 the server checks netd's certificate after
   // the handshake, and a refusal shows only here, as a connection that closes at once.
   ++counters_.connects;
@@ -391,8 +409,28 @@ void OvsdbClient::HandleTransactionAnswer(std::uint64_t id, const json& message)
   callback(result);
 }
 
+bool OvsdbClient::Handed(const std::string& table) const {
+  return options_.handed_tables.contains(table);
+}
+
+void OvsdbClient::Hand(RowUpdate::Kind kind, const std::string& table, const std::string& uuid,
+                       const json& value) const {
+  options_.row_handler(RowUpdate{kind, table, uuid, value});
+}
+
 void OvsdbClient::ApplyUpdates(const json& table_updates) {
   for (const auto& [table, rows] : table_updates.items()) {
+    if (Handed(table)) {
+      // RFC 7047's "new" holds every monitored column, also for a modify.
+      for (const auto& [uuid, change] : rows.items()) {
+        if (auto row = change.find("new"); row != change.end()) {
+          Hand(RowUpdate::Kind::kPut, table, uuid, WithDefaults(table, *row));
+        } else {
+          Hand(RowUpdate::Kind::kRemove, table, uuid, {});
+        }
+      }
+      continue;
+    }
     auto& versions = versions_[table];
     ApplyRowUpdates(cache_[table], rows, [&](const std::string& uuid, bool deleted) {
       if (deleted) {
@@ -407,6 +445,10 @@ void OvsdbClient::ApplyUpdates(const json& table_updates) {
 void OvsdbClient::ApplyUpdates2(const json& table_updates) {
   static const std::map<std::string, datum::ColumnType> kNoTypes;
   for (const auto& [table, rows] : table_updates.items()) {
+    if (Handed(table)) {
+      HandUpdates2(table, rows);
+      continue;
+    }
     auto& cached = cache_[table];
     auto& versions = versions_[table];
     auto types = connection_->types->find(table);
@@ -443,6 +485,23 @@ void OvsdbClient::ApplyUpdates2(const json& table_updates) {
                                  change.dump());
       }
       versions[uuid] = ++last_version_;
+    }
+  }
+}
+
+void OvsdbClient::HandUpdates2(const std::string& table, const json& rows) const {
+  for (const auto& [uuid, change] : rows.items()) {
+    if (auto whole = change.find("initial"); whole != change.end()) {
+      Hand(RowUpdate::Kind::kPut, table, uuid, WithDefaults(table, *whole));
+    } else if (whole = change.find("insert"); whole != change.end()) {
+      Hand(RowUpdate::Kind::kPut, table, uuid, WithDefaults(table, *whole));
+    } else if (change.contains("delete")) {
+      Hand(RowUpdate::Kind::kRemove, table, uuid, {});
+    } else if (auto diff = change.find("modify"); diff != change.end()) {
+      Hand(RowUpdate::Kind::kModify, table, uuid, *diff);
+    } else {
+      throw std::runtime_error("a row update that is none of initial, insert, delete, modify: " +
+                               change.dump());
     }
   }
 }

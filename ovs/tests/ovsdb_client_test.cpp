@@ -571,6 +571,67 @@ TEST(OvsdbClientScripted, AResumedSyncKeepsTheCacheAndAppliesOnlyWhatChanged) {
   EXPECT_EQ(client.version("Bridge", U(1)), 0u);
 }
 
+// A handed table's rows go to the row handler as the server sends them, defaults filled in and
+// diffs as sent, and never into the cache; a whole sync after a reconnect clears them first.
+TEST(OvsdbClientScripted, HandedTablesGoToTheRowHandlerNotTheCache) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  std::vector<std::string> handed;
+  OvsdbClient client(
+      io, Remote::Unix(path),
+      {.tables = {{"Bridge", {"name"}}, {"Port", {"name", "trunks"}}},
+       .min_backoff = 10ms,
+       .max_backoff = 10ms,
+       .tls = {},
+       .handed_tables = {"Port"},
+       .row_handler = [&](const OvsdbClient::RowUpdate& update) {
+         static const char* kKinds[] = {"clear", "put", "modify", "remove"};
+         handed.push_back(fmt::format("{} {} {} {}", kKinds[static_cast<int>(update.kind)],
+                                      update.table, update.uuid, update.value.dump()));
+       }});
+  const std::string t2 = "7a000000-0000-4000-8000-000000000002";
+  Gate first_checked;
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(kNoTxn, Initial({{"Bridge", {{U(1), {{"initial", {{"name", "br-a"}}}}}}},
+                                         {"Port", {{U(11), {{"initial", {{"name", "p1"}}}}}}}}));
+    server.SendUpdate3(t2, {{"Port",
+                             {{U(11), {{"modify", {{"trunks", Set({1, 2})}}}}},
+                              {U(12), {{"insert", {{"name", "p2"}}}}}}}});
+    server.SendUpdate3("7a000000-0000-4000-8000-000000000003",
+                       {{"Port", {{U(11), {{"delete", nullptr}}}}}});
+    first_checked.Wait();
+    server.Drop();
+    // The server no longer knows the last transaction: everything again.
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor("7a000000-0000-4000-8000-000000000003",
+                        json::array({false,
+                                     "7a000000-0000-4000-8000-000000000009",
+                                     {{"Port", {{U(13), {{"initial", {{"name", "p3"}}}}}}}}}));
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().updates == 2; }));
+  EXPECT_TRUE(client.rows("Port").empty());
+  EXPECT_EQ(client.rows("Bridge").at(U(1))["name"], "br-a");
+  EXPECT_EQ(handed, (std::vector<std::string>{
+                        "clear Port  null",
+                        "put Port " + U(11) + R"( {"name":"p1","trunks":["set",[]]})",
+                        "modify Port " + U(11) + R"( {"trunks":["set",[1,2]]})",
+                        "put Port " + U(12) + R"( {"name":"p2","trunks":["set",[]]})",
+                        "remove Port " + U(11) + " null",
+                    }));
+  handed.clear();
+  first_checked.Open();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().full_syncs == 2; }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_EQ(handed, (std::vector<std::string>{
+                        "clear Port  null",
+                        "put Port " + U(13) + R"( {"name":"p3","trunks":["set",[]]})",
+                    }));
+}
+
 TEST(OvsdbClientScripted, AServerWithoutMonitorCondSinceIsMonitoredWithMonitor) {
   lab::TempDir dir("ovsdbfake");
   auto path = dir.path() / "db.sock";

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -72,13 +73,41 @@ class PolicyFeed final : public ovs::PortBindings {
   Status status() const;
 
  private:
+  // A row's uuid, in 16 bytes rather than its 36 characters.
+  struct RowId {
+    std::uint64_t high = 0;
+    std::uint64_t low = 0;
+    friend bool operator==(const RowId&, const RowId&) = default;
+    friend auto operator<=>(const RowId&, const RowId&) = default;
+  };
+  struct RowIdHash {
+    std::size_t operator()(const RowId& id) const { return id.high ^ (id.low * 31); }
+  };
+  static std::optional<RowId> ParseRowId(const std::string& uuid);
+  // The columns of the rows as published, each empty when absent or malformed.
+  struct BindingRow {
+    std::optional<std::string> vm;
+    std::optional<std::string> network;
+    std::optional<MacAddress> mac;
+    std::optional<Ipv4Address> ip;
+  };
+  struct GroupRow {
+    std::optional<std::string> name;
+    std::optional<std::string> network;
+    std::optional<std::string> protocol;
+    std::set<std::string> members;
+    std::set<std::int64_t> ports;
+  };
+
   void OnDatabaseChanged();
-  // Takes the Binding and Group rows changed since the last pass, and drops those the cache
-  // lost.
-  void ApplyBindings();
-  void ApplyGroups();
-  void RemoveBinding(const std::string& uuid);
-  void RemoveGroup(const std::string& uuid);
+  // The monitor's changes of the Binding and Group rows, applied to index_ as they come.
+  void OnRow(const ovs::OvsdbClient::RowUpdate& update);
+  void OnBindingRow(const ovs::OvsdbClient::RowUpdate& update, RowId id);
+  void OnGroupRow(const ovs::OvsdbClient::RowUpdate& update, RowId id);
+  void IndexBinding(RowId id, const BindingRow& row, const std::string& uuid);
+  void UnindexBinding(RowId id);
+  void IndexGroup(RowId id, const GroupRow& row, const std::string& uuid);
+  void UnindexGroup(RowId id);
   void Notify();
 
   boost::asio::io_context& io_;
@@ -88,17 +117,17 @@ class PolicyFeed final : public ovs::PortBindings {
   std::function<void()> on_change_;
   State state_ = State::kAwaiting;
   ovs::BindingIndex index_;
-  // What each row put into index_, by row uuid (a Binding's network and MAC, a Group's name),
-  // and the row whose entry index_ holds for each: of rows sharing a key, the last one read.
+  std::unordered_map<RowId, BindingRow, RowIdHash> binding_rows_;
+  std::unordered_map<RowId, GroupRow, RowIdHash> group_rows_;
+  // The row whose entry index_ holds for each key (a binding's network and MAC, a group's
+  // name): of rows sharing a key, the last one read.
   using BindingKey = std::pair<std::string, MacAddress>;
-  std::map<std::string, BindingKey> binding_rows_;
-  std::map<BindingKey, std::string> binding_owner_;
-  std::map<std::string, std::string> group_rows_;
-  std::map<std::string, std::string> group_owner_;
-  std::uint64_t seen_version_ = 0;
+  std::map<BindingKey, RowId> binding_owner_;
+  std::map<std::string, RowId> group_owner_;
   std::uint64_t generation_ = 0;
   std::optional<std::chrono::milliseconds> lag_;
   std::uint64_t updates_ = 0;
+  std::uint64_t notified_updates_ = 0;
   bool notify_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -328,8 +328,18 @@ TEST_F(TwoHostTest, SecureVmsReachTheGatewayAndEachOtherOnlyAsTheirGroupsAllow) 
   send("ipv4", "no-group-to-c", kVmcMac, "192.168.129.12");
   send("arp", "no-group-arp-for-b", "ff:ff:ff:ff:ff:ff", b_ip);
   send("ipv4", "no-group-to-b-via-broadcast-mac", "ff:ff:ff:ff:ff:ff", b_ip);
+  // The gateway's address in a frame to another VM's MAC (the fabric carries a frame by its
+  // MAC), and the network's broadcast address.
+  send("ipv4", "gateway-address-to-b-mac", kVmbMac, "192.168.128.1");
+  send("ipv4", "gateway-address-to-c-mac", kVmcMac, "192.168.128.1");
+  send("ipv4", "subnet-broadcast", "ff:ff:ff:ff:ff:ff", "192.168.255.255");
+  // A compromised host1 whose switch lets anything out: a's frame put straight on its uplink.
+  // host2 decides alone, and drops it.
+  testing::SendFrame(lab_->host(1), lab::TwoHostLab::Uplink(1081), "tagged-secure", kVmaMac, a_ip,
+                     "from-host1-uplink", {kVmbMac, b_ip});
   settled("control-1");
   EXPECT_TRUE(at_b.Seen().empty()) << fmt::format("{}", fmt::join(at_b.Seen(), " "));
+  EXPECT_TRUE(at_c.Seen().empty()) << fmt::format("{}", fmt::join(at_c.Seen(), " "));
   EXPECT_FALSE(at_gateway.Seen().contains("no-group-arp-for-b"));
   EXPECT_FALSE(a.Ping(b_ip, 1));
 
@@ -344,6 +354,14 @@ TEST_F(TwoHostTest, SecureVmsReachTheGatewayAndEachOtherOnlyAsTheirGroupsAllow) 
     std::this_thread::sleep_for(50ms);
     return at_b.Seen().contains(marker);
   })) << "the group's datagram did not reach b";
+  // The frame host2 dropped from host1's uplink now passes: it was dropped for want of a group.
+  EXPECT_TRUE(testing::Within(5s, [&] {
+    auto marker = fmt::format("from-host1-uplink-{}", ++attempt);
+    testing::SendFrame(lab_->host(1), lab::TwoHostLab::Uplink(1081), "tagged-secure", kVmaMac, a_ip,
+                       marker, {kVmbMac, b_ip});
+    std::this_thread::sleep_for(50ms);
+    return at_b.Seen().contains(marker);
+  })) << "a frame from host1's uplink never reaches b, so the drop proved nothing";
   send("arp", "arp-for-b", "ff:ff:ff:ff:ff:ff", b_ip);
   EXPECT_TRUE(testing::Within(5s, [&] { return at_a.Seen().contains("arp-for-b"); }))
       << "a's ARP for b was not answered";

@@ -5,12 +5,14 @@ listen on another interface for the frames that made it through.
   frames.py send IFNAME KIND SRC_MAC SRC_IP MARKER [DST_MAC DST_IP]
       KIND: ipv4 (UDP to 255.255.255.255), arp (gratuitous ARP for SRC_IP), dhcp-offer (UDP
       67->68, as a DHCP server answers), dhcp-offer-sport (UDP 40000->68, a server answer from
-      another port), tagged (ipv4 inside an 802.1Q tag of VLAN 1082), arp-other-sha (ARP whose
+      another port), tagged (ipv4 inside an 802.1Q tag of VLAN 1082), tagged-secure (ipv4
+      inside a tag of the secure VLAN 1081, as a host puts it on its uplink), arp-other-sha (ARP whose
       sender MAC is not the frame's), dhcp-discover (UDP 68->67 from 0.0.0.0; SRC_IP unused),
       ipv6 (UDP to ff02::1), rarp (the announce QEMU sends after a live migration; SRC_IP
       unused), other (ethertype 0x88b5). Every frame is broadcast and carries
       "NETDMARK:" + MARKER, in its payload or after the ARP body. With DST_MAC and DST_IP, ipv4
-      is UDP to DST_IP in a frame to DST_MAC, and arp a request for DST_IP in a frame to DST_MAC.
+      is UDP to DST_IP in a frame to DST_MAC (tagged-secure likewise), and arp a request for
+      DST_IP in a frame to DST_MAC.
   frames.py listen IFNAME
       Prints "ready", then the marker of every marked frame received, one per line, until killed.
 """
@@ -58,6 +60,10 @@ def frame(kind, src_mac, src_ip, marker, dst_mac=None, dst_ip=None):
         return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 67, 68, payload)
     if kind == "dhcp-offer-sport":
         return BROADCAST + mac + b"\x08\x00" + ipv4_udp(src_ip, "255.255.255.255", 40000, 68, payload)
+    if kind == "tagged-secure":
+        return ((mac_bytes(dst_mac) if dst_mac else BROADCAST) + mac + b"\x81\x00" +
+                struct.pack("!H", 1081) + b"\x08\x00" +
+                ipv4_udp(src_ip, dst_ip or "255.255.255.255", 40000, 9, payload))
     if kind == "tagged":
         return (BROADCAST + mac + b"\x81\x00" + struct.pack("!H", 1082) + b"\x08\x00" +
                 ipv4_udp(src_ip, "255.255.255.255", 40000, 9, payload))

@@ -8,12 +8,11 @@
 #include <fstream>
 #include <map>
 #include <string>
-#include <vector>
 
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/group_api.hpp"
-#include "netd/lab/temp_dir.hpp"
 #include "netd/policy/schema.hpp"
+#include "netd/testing/api_routes_test.hpp"
 #include "netd/testing/fake_clock.hpp"
 #include "netd/testing/scripted_ovsdb_server.hpp"
 
@@ -22,13 +21,7 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
-  std::vector<dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
-
-class PolicyPublicationTest : public ::testing::Test {
+class PolicyPublicationTest : public testing::ApiRoutesTest {
  protected:
   PolicyPublicationTest() {
     config_.policy = PolicyConfig{{ovs::Remote::Unix(dir_.path() / "db.sock")}, {}, {}};
@@ -64,17 +57,10 @@ class PolicyPublicationTest : public ::testing::Test {
     return {{"status", response.status}, {"body", json::parse(response.body)}};
   }
 
-  lab::TempDir dir_{"unit"};
-  Config config_ = ParseConfig(DemoConfigText(), "demo");
   boost::asio::io_context io_;
   // The publication runs on the test's thread: each wait for it turns its loop.
   testing::ScriptedOvsdbServer server_{dir_.path() / "db.sock", &io_};
   testing::FakeClock clock_;
-  Store store_{dir_.path() / "netd.db"};
-  AuditChain audit_{store_};
-  dhcp::Ipam ipam_{IpamNetworks(config_)};
-  ApiMetrics metrics_;
-  ControlApi api_{audit_, metrics_};
 };
 
 TEST_F(PolicyPublicationTest, StoredGroupsAndTheApisChangesBecomeGroupRows) {

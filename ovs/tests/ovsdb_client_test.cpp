@@ -21,9 +21,8 @@
 #include <vector>
 
 #include "netd/lab/temp_dir.hpp"
-#include "netd/ovs/json_stream.hpp"
 #include "netd/ovs/remote.hpp"
-#include "netd/testing/scripted_peer.hpp"
+#include "netd/testing/scripted_ovsdb_server.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd::ovs {
@@ -32,47 +31,10 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// A scripted ovsdb-server: whole JSON-RPC messages over a ScriptedPeer.
-class ScriptedServer : public testing::ScriptedPeer {
+// A scripted ovsdb-server, with the monitor netd's OvsdbClient names "netd".
+class ScriptedServer : public testing::ScriptedOvsdbServer {
  public:
-  using ScriptedPeer::ScriptedPeer;
-  // The next whole message the client sent.
-  json Read() {
-    while (ready_.empty()) {
-      auto bytes = ReadSome();
-      for (auto& text : splitter_.Feed(std::string_view(bytes.data(), bytes.size()))) {
-        ready_.push_back(json::parse(text));
-      }
-    }
-    auto message = ready_.front();
-    ready_.erase(ready_.begin());
-    return message;
-  }
-  // The next message, which must be a request of `method`.
-  json Expect(const std::string& method) {
-    auto request = Read();
-    if (request.value("method", "") != method) {
-      throw std::runtime_error("expected " + method + ", got " + request.dump());
-    }
-    return request;
-  }
-  void Send(const json& message) { Write(message.dump()); }
-  void Reply(const json& request, const json& result) {
-    Send({{"id", request["id"]}, {"result", result}, {"error", nullptr}});
-  }
-  // Accepts the client's next connection and answers its get_schema.
-  void AcceptAndServeSchema(const json& schema) {
-    splitter_ = JsonStreamSplitter();
-    ready_.clear();
-    Accept();
-    Reply(Expect("get_schema"), schema);
-  }
-  // Answers the monitor of `_Server`'s Database table with `row`.
-  void ServeServerRow(const json& row) {
-    auto request = Expect("monitor");
-    if (request["params"][0] != "_Server") throw std::runtime_error(request.dump());
-    Reply(request, {{"Database", {{ServerRowUuid(), {{"new", row}}}}}});
-  }
+  using ScriptedOvsdbServer::ScriptedOvsdbServer;
   // Answers monitor_cond_since, after checking the transaction id the client resumes from.
   void ServeMonitor(const std::string& expected_last_txn, const json& result) {
     auto request = Expect("monitor_cond_since");
@@ -84,11 +46,6 @@ class ScriptedServer : public testing::ScriptedPeer {
   void SendUpdate3(const std::string& last_txn, const json& updates) {
     Send({{"id", nullptr}, {"method", "update3"}, {"params", {"netd", last_txn, updates}}});
   }
-  static std::string ServerRowUuid() { return "5e7e0000-0000-4000-8000-000000000001"; }
-
- private:
-  JsonStreamSplitter splitter_;
-  std::vector<json> ready_;
 };
 
 // The server's side of a test, on a thread of its own; what failed is kept for the test.

@@ -12,10 +12,9 @@
 #include <string>
 
 #include "netd/lab/temp_dir.hpp"
-#include "netd/ovs/json_stream.hpp"
 #include "netd/policy/schema.hpp"
 #include "netd/testing/fake_clock.hpp"
-#include "netd/testing/scripted_peer.hpp"
+#include "netd/testing/scripted_ovsdb_server.hpp"
 #include "netd/testing/within.hpp"
 
 namespace netd::policy {
@@ -55,61 +54,23 @@ json TableUpdates(const std::vector<PublishedBinding>& bindings, int generation,
 
 class PolicyPublisherScriptedTest : public ::testing::Test {
  protected:
-  // The client's next whole message; the loop turns until it is there.
-  json Read() {
-    while (ready_.empty()) {
-      EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return server_.BytesWaiting() > 0; }))
-          << "the publisher sent nothing";
-      auto bytes = server_.ReadSome();
-      for (auto& text : splitter_.Feed(std::string_view(bytes.data(), bytes.size()))) {
-        ready_.push_back(json::parse(text));
-      }
-    }
-    auto message = ready_.front();
-    ready_.erase(ready_.begin());
-    return message;
-  }
-
   // Accepts the publisher's connection and takes it through what a standalone ovsdb-server
   // answers: the schema, `_Server`'s row for the database (a writer looks for the leader), and
   // the monitor, with `tables`.
   void Connect(const json& tables = json::object()) {
-    ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return server_.ConnectionWaiting(); }));
-    server_.Accept();
-    splitter_ = ovs::JsonStreamSplitter();
-    ready_.clear();
-    auto schema = Read();
-    ASSERT_EQ(schema["method"], "get_schema");
     std::ifstream file(SchemaPath());
-    Answer(schema, json::parse(file));
-    auto server = Read();
-    ASSERT_EQ(server["method"], "monitor");
-    ASSERT_EQ(server["params"][0], "_Server");
-    Answer(server, {{"Database",
-                     {{"5e7e0000-0000-4000-8000-000000000001",
-                       {{"new",
-                         {{"name", "netd_policy"},
-                          {"model", "standalone"},
-                          {"connected", true},
-                          {"leader", true},
-                          {"schema", ""},
-                          {"index", json::array({"set", json::array()})}}}}}}}});
-    auto monitor = Read();
-    ASSERT_EQ(monitor["method"], "monitor_cond_since");
+    server_.AcceptAndServeSchema(json::parse(file));
+    server_.ServeServerRow(testing::ScriptedOvsdbServer::StandaloneServerRow("netd_policy"));
+    auto monitor = server_.Expect("monitor_cond_since");
     ASSERT_EQ(monitor["params"][0], "netd_policy");
     monitor_id_ = monitor["params"][1];
-    Answer(monitor, json::array({false, kNoTransaction, tables}));
+    server_.Reply(monitor, json::array({false, kNoTransaction, tables}));
   }
   // An update3 notification of the monitor, as ovsdb-server sends after a commit.
   void SendUpdate(const json& updates) {
-    server_.Write(json{{"id", nullptr},
-                       {"method", "update3"},
-                       {"params", json::array({monitor_id_, kNoTransaction, updates})}}
-                      .dump());
-  }
-
-  void Answer(const json& request, const json& result) {
-    server_.Write(json{{"id", request["id"]}, {"result", result}, {"error", nullptr}}.dump());
+    server_.Send({{"id", nullptr},
+                  {"method", "update3"},
+                  {"params", json::array({monitor_id_, kNoTransaction, updates})}});
   }
 
   // The loop's turns that are due now, none that wait.
@@ -119,11 +80,10 @@ class PolicyPublisherScriptedTest : public ::testing::Test {
   }
 
   lab::TempDir dir_{"policypub"};
-  testing::ScriptedPeer server_{dir_.path() / "db.sock"};
-  ovs::JsonStreamSplitter splitter_;
-  std::vector<json> ready_;
-  json monitor_id_;
   boost::asio::io_context io_;
+  // The publisher runs on the test's thread: each wait for it turns its loop.
+  testing::ScriptedOvsdbServer server_{dir_.path() / "db.sock", &io_};
+  json monitor_id_;
   testing::FakeClock clock_;
   PolicyPublisher publisher_{io_,
                              {.remotes = {ovs::Remote::Unix(dir_.path() / "db.sock")},
@@ -135,7 +95,7 @@ class PolicyPublisherScriptedTest : public ::testing::Test {
 TEST_F(PolicyPublisherScriptedTest, ARefusedTransactionIsPlannedAgainAfterABackoffOnTheClock) {
   publisher_.Start({Binding(1)});
   Connect();
-  auto first = Read();
+  auto first = server_.Read();
   ASSERT_EQ(first["method"], "transact");
   EXPECT_EQ(first["params"][0], "netd_policy");
 
@@ -147,8 +107,9 @@ TEST_F(PolicyPublisherScriptedTest, ARefusedTransactionIsPlannedAgainAfterABacko
 
   // Refused, again and again: 100 ms, 200 ms, then 300 ms (the maximum) apart.
   auto refuse = [&](const json& request) {
-    Answer(request,
-           json::array({{{"error", "timed out"}, {"details", "\"where\" clause test failed"}}}));
+    server_.Reply(
+        request,
+        json::array({{{"error", "timed out"}, {"details", "\"where\" clause test failed"}}}));
   };
   refuse(first);
   ASSERT_TRUE(
@@ -160,7 +121,7 @@ TEST_F(PolicyPublisherScriptedTest, ARefusedTransactionIsPlannedAgainAfterABacko
     Turn();
     EXPECT_EQ(server_.BytesWaiting(), 0u) << "planned again before " << waits[i].count() << " ms";
     clock_.Advance(1ms);
-    last = Read();
+    last = server_.Read();
     ASSERT_EQ(last["method"], "transact");
     // Planned again: the change accepted meanwhile goes with it.
     EXPECT_NE(last.dump().find("\"vm2\""), std::string::npos) << last.dump();
@@ -174,7 +135,8 @@ TEST_F(PolicyPublisherScriptedTest, ARefusedTransactionIsPlannedAgainAfterABacko
   bool published = false;
   publisher_.WhenPublished([&] { published = true; });
   SendUpdate(TableUpdates({Binding(1), Binding(2)}, 1, "insert"));
-  Answer(last, json::array({json::object(), json::object(), json::object(), json::object()}));
+  server_.Reply(last,
+                json::array({json::object(), json::object(), json::object(), json::object()}));
   ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return published; }));
   auto status = publisher_.status();
   EXPECT_EQ(status.failed_transactions, 4u);
@@ -187,7 +149,7 @@ TEST_F(PolicyPublisherScriptedTest, ARefusedTransactionIsPlannedAgainAfterABacko
 TEST_F(PolicyPublisherScriptedTest, AfterALostConnectionNothingIsAssumedAndTheDiffIsRedone) {
   publisher_.Start({Binding(1)});
   Connect();
-  auto first = Read();
+  auto first = server_.Read();
   ASSERT_EQ(first["method"], "transact");
   bool published = false;
   publisher_.WhenPublished([&] { published = true; });

@@ -10,7 +10,7 @@
 #include "netd/daemon/gateway_options.hpp"
 #include "netd/daemon/vm_api.hpp"
 #include "netd/firewall/gateway_firewall.hpp"
-#include "netd/lab/temp_dir.hpp"
+#include "netd/testing/api_routes_test.hpp"
 #include "netd/testing/fake_clock.hpp"
 #include "netd/testing/recording_packet_filter.hpp"
 
@@ -28,61 +28,23 @@ Config SmallConfig() {
   return config;
 }
 
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
-  std::vector<dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
-
-class ControlApiTest : public ::testing::Test {
+class ControlApiTest : public testing::ApiRoutesTest {
  protected:
-  struct Answer {
-    int status;
-    json body;
-    std::string text;
-  };
-
   Answer Call(const std::string& method, const std::string& target, const std::string& body = "",
               AccessLevel access = AccessLevel::kService) {
-    auto response = api_.Handle({method, target, body, {1000, 1000, 42, "/usr/bin/svc"}, access});
-    auto parsed = json::parse(response.body, nullptr, false);
-    return {response.status, parsed, response.body};
+    return AnswerOf(api_.Handle({method, target, body, {1000, 1000, 42, "/usr/bin/svc"}, access}));
   }
 
-  json LastAudit() {
-    auto records = audit_.Read(audit_.length() - 1, 1);
-    return records.empty() ? json() : records[0];
-  }
-
-  void ExpectError(const Answer& answer, int status, const std::string& code,
-                   const std::string& field) {
-    EXPECT_EQ(answer.status, status) << answer.text;
-    EXPECT_EQ(answer.body["error"]["code"], code) << answer.text;
-    if (field.empty()) {
-      EXPECT_FALSE(answer.body["error"].contains("field")) << answer.text;
-    } else {
-      EXPECT_EQ(answer.body["error"]["field"], field) << answer.text;
-    }
-    EXPECT_FALSE(answer.body["error"]["message"].get<std::string>().empty());
-  }
-
-  lab::TempDir dir_{"unit"};
-  Config config_ = SmallConfig();
-  Store store_{dir_.path() / "netd.db"};
-  AuditChain audit_{store_};
-  dhcp::Ipam ipam_{IpamNetworks(config_)};
-  ApiMetrics metrics_;
   testing::RecordingPacketFilter kernel_;
   firewall::GatewayFirewall firewall_{GatewayFirewallOptionsOf(config_), kernel_};
   testing::FakeClock clock_;
-  ControlApi api_{audit_, metrics_};
   VmApi vm_api_{config_, store_, audit_, ipam_};
   FirewallApi firewall_api_{config_, store_, audit_, ipam_, firewall_, clock_};
   AuditApi audit_api_{audit_};
   DaemonStatus daemon_status_{config_};
 
  public:
-  ControlApiTest() {
+  ControlApiTest() : ApiRoutesTest(SmallConfig()) {
     vm_api_.AddObserver(firewall_api_);
     api_.Serve(vm_api_);
     api_.Serve(firewall_api_);

@@ -9,20 +9,14 @@
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/group_api.hpp"
 #include "netd/daemon/vm_api.hpp"
-#include "netd/lab/temp_dir.hpp"
+#include "netd/testing/api_routes_test.hpp"
 
 namespace netd {
 namespace {
 
 using nlohmann::json;
 
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
-  std::vector<dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
-
-class GatewayBindingsTest : public ::testing::Test {
+class GatewayBindingsTest : public testing::ApiRoutesTest {
  protected:
   int Admin(const std::string& method, const std::string& target, const json& body = nullptr) {
     return api_
@@ -41,13 +35,6 @@ class GatewayBindingsTest : public ::testing::Test {
     return names;
   }
 
-  lab::TempDir dir_{"unit"};
-  Config config_ = ParseConfig(DemoConfigText(), "demo");
-  Store store_{dir_.path() / "netd.db"};
-  AuditChain audit_{store_};
-  dhcp::Ipam ipam_{IpamNetworks(config_)};
-  ApiMetrics metrics_;
-  ControlApi api_{audit_, metrics_};
   VmApi vm_api_{config_, store_, audit_, ipam_};
 };
 

@@ -8,19 +8,13 @@
 
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/vm_api.hpp"
-#include "netd/lab/temp_dir.hpp"
+#include "netd/testing/api_routes_test.hpp"
 
 namespace netd {
 namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
-
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
-  std::vector<dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
 
 // What an observer was told, and when: `committed` only runs after the commit.
 class RecordingObserver final : public GroupObserver {
@@ -37,14 +31,8 @@ class RecordingObserver final : public GroupObserver {
   std::vector<std::string> committed;
 };
 
-class GroupApiTest : public ::testing::Test {
+class GroupApiTest : public testing::ApiRoutesTest {
  protected:
-  struct Answer {
-    int status;
-    json body;
-    std::string text;
-  };
-
   GroupApiTest() {
     group_api_.AddObserver(observer_);
     api_.Serve(vm_api_);
@@ -57,28 +45,11 @@ class GroupApiTest : public ::testing::Test {
   }
   Answer CallOn(ControlApi& api, const std::string& method, const std::string& target,
                 const json& body = nullptr, AccessLevel access = AccessLevel::kAdmin) {
-    auto response = api.Handle({method,
+    return AnswerOf(api.Handle({method,
                                 target,
                                 body.is_null() ? "" : body.dump(),
                                 {1000, 1000, 42, "/usr/bin/netctl"},
-                                access});
-    return {response.status, json::parse(response.body, nullptr, false), response.body};
-  }
-
-  json LastAudit() {
-    auto records = audit_.Read(audit_.length() - 1, 1);
-    return records.empty() ? json() : records[0];
-  }
-
-  void ExpectError(const Answer& answer, int status, const std::string& code,
-                   const std::string& field) {
-    EXPECT_EQ(answer.status, status) << answer.text;
-    EXPECT_EQ(answer.body["error"]["code"], code) << answer.text;
-    if (field.empty()) {
-      EXPECT_FALSE(answer.body["error"].contains("field")) << answer.text;
-    } else {
-      EXPECT_EQ(answer.body["error"]["field"], field) << answer.text;
-    }
+                                access}));
   }
 
   static json Slurm() {
@@ -89,13 +60,6 @@ class GroupApiTest : public ::testing::Test {
             {"comment", "Slurm jobs"}};
   }
 
-  lab::TempDir dir_{"unit"};
-  Config config_ = ParseConfig(DemoConfigText(), "demo");
-  Store store_{dir_.path() / "netd.db"};
-  AuditChain audit_{store_};
-  dhcp::Ipam ipam_{IpamNetworks(config_)};
-  ApiMetrics metrics_;
-  ControlApi api_{audit_, metrics_};
   VmApi vm_api_{config_, store_, audit_, ipam_};
   GroupApi group_api_{config_, store_, audit_, ipam_};
   RecordingObserver observer_;
@@ -362,7 +326,7 @@ TEST_F(GroupApiTest, AStoredGroupOnANetworkNoLongerConfiguredStopsTheStart) {
   ASSERT_EQ(Call("PUT", "/v1/groups/ingest", {{"network", "datain"}}).status, 201);
   auto smaller = config_;
   smaller.networks.pop_back();
-  dhcp::Ipam ipam{IpamNetworks(smaller)};
+  dhcp::Ipam ipam{testing::IpamNetworks(smaller)};
   try {
     GroupApi refused(smaller, store_, audit_, ipam);
     FAIL() << "started with a group on a network that is gone";

@@ -5,80 +5,35 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
-#include <chrono>
 #include <fstream>
 #include <map>
 #include <string>
-#include <vector>
 
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/group_api.hpp"
-#include "netd/lab/temp_dir.hpp"
-#include "netd/ovs/json_stream.hpp"
 #include "netd/policy/schema.hpp"
+#include "netd/testing/api_routes_test.hpp"
 #include "netd/testing/fake_clock.hpp"
-#include "netd/testing/scripted_peer.hpp"
-#include "netd/testing/within.hpp"
+#include "netd/testing/scripted_ovsdb_server.hpp"
 
 namespace netd {
 namespace {
 
-using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
-  std::vector<dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
-
-class PolicyPublicationTest : public ::testing::Test {
+class PolicyPublicationTest : public testing::ApiRoutesTest {
  protected:
   PolicyPublicationTest() {
     config_.policy = PolicyConfig{{ovs::Remote::Unix(dir_.path() / "db.sock")}, {}, {}};
   }
 
-  // The publisher's next whole message; the loop turns until it is there.
-  json Read() {
-    while (ready_.empty()) {
-      EXPECT_TRUE(testing::RunUntil(io_, 5s, [&] { return server_.BytesWaiting() > 0; }))
-          << "the publisher sent nothing";
-      auto bytes = server_.ReadSome();
-      for (auto& text : splitter_.Feed(std::string_view(bytes.data(), bytes.size()))) {
-        ready_.push_back(json::parse(text));
-      }
-    }
-    auto message = ready_.front();
-    ready_.erase(ready_.begin());
-    return message;
-  }
-
-  void Answer(const json& request, const json& result) {
-    server_.Write(json{{"id", request["id"]}, {"result", result}, {"error", nullptr}}.dump());
-  }
-
   // What a standalone ovsdb-server with an empty database answers a writer that connects.
   void Connect() {
-    ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return server_.ConnectionWaiting(); }));
-    server_.Accept();
-    auto schema = Read();
-    ASSERT_EQ(schema["method"], "get_schema");
     std::ifstream file(policy::SchemaPath());
-    Answer(schema, json::parse(file));
-    auto server = Read();
-    ASSERT_EQ(server["method"], "monitor");
-    Answer(server, {{"Database",
-                     {{"5e7e0000-0000-4000-8000-000000000001",
-                       {{"new",
-                         {{"name", "netd_policy"},
-                          {"model", "standalone"},
-                          {"connected", true},
-                          {"leader", true},
-                          {"schema", ""},
-                          {"index", json::array({"set", json::array()})}}}}}}}});
-    auto monitor = Read();
-    ASSERT_EQ(monitor["method"], "monitor_cond_since");
-    Answer(monitor, json::array({false, "00000000-0000-0000-0000-000000000000", json::object()}));
+    server_.AcceptAndServeSchema(json::parse(file));
+    server_.ServeServerRow(testing::ScriptedOvsdbServer::StandaloneServerRow("netd_policy"));
+    server_.Reply(server_.Expect("monitor_cond_since"),
+                  json::array({false, "00000000-0000-0000-0000-000000000000", json::object()}));
   }
 
   // The Group rows a transaction inserts, by name.
@@ -102,18 +57,10 @@ class PolicyPublicationTest : public ::testing::Test {
     return {{"status", response.status}, {"body", json::parse(response.body)}};
   }
 
-  lab::TempDir dir_{"unit"};
-  Config config_ = ParseConfig(DemoConfigText(), "demo");
-  testing::ScriptedPeer server_{dir_.path() / "db.sock"};
-  ovs::JsonStreamSplitter splitter_;
-  std::vector<json> ready_;
   boost::asio::io_context io_;
+  // The publication runs on the test's thread: each wait for it turns its loop.
+  testing::ScriptedOvsdbServer server_{dir_.path() / "db.sock", &io_};
   testing::FakeClock clock_;
-  Store store_{dir_.path() / "netd.db"};
-  AuditChain audit_{store_};
-  dhcp::Ipam ipam_{IpamNetworks(config_)};
-  ApiMetrics metrics_;
-  ControlApi api_{audit_, metrics_};
 };
 
 TEST_F(PolicyPublicationTest, StoredGroupsAndTheApisChangesBecomeGroupRows) {
@@ -141,7 +88,7 @@ TEST_F(PolicyPublicationTest, StoredGroupsAndTheApisChangesBecomeGroupRows) {
   ASSERT_EQ(refused["status"], 422) << refused;
 
   Connect();
-  auto transact = Read();
+  auto transact = server_.Read();
   ASSERT_EQ(transact["method"], "transact");
   auto rows = InsertedGroups(transact);
   ASSERT_EQ(rows.size(), 2u) << transact.dump();

@@ -27,28 +27,6 @@ std::optional<ovs::Remote> ReadOvsdbRemote(TableReader& reader) {
   }
 }
 
-// All three files with an ssl: remote, none with any other.
-ovs::TlsFiles ReadOvsdbTls(TableReader& reader, const ovs::Remote& remote) {
-  ovs::TlsFiles tls;
-  bool ssl = remote.kind == ovs::Remote::Kind::kSsl;
-  for (auto [key, file] : {std::pair{"ovsdb_private_key", &tls.private_key},
-                           std::pair{"ovsdb_certificate", &tls.certificate},
-                           std::pair{"ovsdb_ca_certificate", &tls.ca_certificate}}) {
-    *file = ReadPath(reader, key, {});
-    if (ssl && file->empty()) {
-      reader.Fail(nullptr, key,
-                  "missing; an ssl: ovsdb_remote needs ovsdb_private_key, ovsdb_certificate "
-                  "and ovsdb_ca_certificate");
-    }
-    if (!ssl && !file->empty()) {
-      reader.Fail(reader.Node(key), key,
-                  fmt::format("only for an ssl: ovsdb_remote, and \"{}\" is not one",
-                              ovs::ToString(remote)));
-    }
-  }
-  return tls;
-}
-
 }  // namespace
 
 HostConfig ReadHostSection(TableReader& reader) {
@@ -67,7 +45,12 @@ HostConfig ReadHostSection(TableReader& reader) {
                             "host without libvirt; got \"{}\"",
                             host.libvirt_uri));
   }
-  host.ovsdb_tls = ReadOvsdbTls(reader, host.ovsdb_remote);
+  host.ovsdb_tls =
+      ReadTlsFiles(reader, "ovsdb_", host.ovsdb_remote.kind == ovs::Remote::Kind::kSsl,
+                   "missing; an ssl: ovsdb_remote needs ovsdb_private_key, ovsdb_certificate and "
+                   "ovsdb_ca_certificate",
+                   fmt::format("only for an ssl: ovsdb_remote, and \"{}\" is not one",
+                               ovs::ToString(host.ovsdb_remote)));
   reader.RejectUnknownKeys();
   return host;
 }

@@ -56,18 +56,9 @@ PolicyConfig ReadPolicySection(TableReader& reader) {
   }
   bool ssl = std::any_of(policy.remotes.begin(), policy.remotes.end(),
                          [](const auto& remote) { return remote.kind == ovs::Remote::Kind::kSsl; });
-  for (auto [key, file] : {std::pair{"private_key", &policy.tls.private_key},
-                           std::pair{"certificate", &policy.tls.certificate},
-                           std::pair{"ca_certificate", &policy.tls.ca_certificate}}) {
-    *file = ReadPath(reader, key, {});
-    if (ssl && file->empty()) {
-      reader.Fail(nullptr, key,
-                  "missing; ssl: remotes need private_key, certificate and ca_certificate");
-    }
-    if (!ssl && !file->empty()) {
-      reader.Fail(reader.Node(key), key, "only for ssl: remotes, and none of remotes is one");
-    }
-  }
+  policy.tls = ReadTlsFiles(
+      reader, "", ssl, "missing; ssl: remotes need private_key, certificate and ca_certificate",
+      "only for ssl: remotes, and none of remotes is one");
   policy.host_listeners =
       reader
           .ArrayOf(

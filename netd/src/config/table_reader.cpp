@@ -141,4 +141,18 @@ std::filesystem::path ReadPath(TableReader& reader, std::string_view key,
   return *text;
 }
 
+ovs::TlsFiles ReadTlsFiles(TableReader& reader, std::string_view prefix, bool ssl,
+                           std::string_view missing, std::string_view not_ssl) {
+  ovs::TlsFiles tls;
+  for (auto [name, file] :
+       {std::pair{"private_key", &tls.private_key}, std::pair{"certificate", &tls.certificate},
+        std::pair{"ca_certificate", &tls.ca_certificate}}) {
+    auto key = std::string(prefix) + name;
+    *file = ReadPath(reader, key, {});
+    if (ssl && file->empty()) reader.Fail(nullptr, key, missing);
+    if (!ssl && !file->empty()) reader.Fail(reader.Node(key), key, not_ssl);
+  }
+  return tls;
+}
+
 }  // namespace netd::config_reading

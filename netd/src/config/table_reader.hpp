@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "netd/common/address.hpp"
+#include "netd/ovs/remote.hpp"
 
 namespace netd::config_reading {
 
@@ -86,5 +87,10 @@ Ipv4Address ReadAddress(TableReader& reader, std::string_view key);
 std::string ReadInterfaceName(TableReader& reader, std::string_view key, bool required);
 std::filesystem::path ReadPath(TableReader& reader, std::string_view key,
                                const std::filesystem::path& fallback);
+// A TLS client's files, at `prefix` + "private_key", "certificate" and "ca_certificate": `ssl`
+// (an ssl: remote) needs all three, an absent one refused with `missing`; any other remote takes
+// none, a present one refused with `not_ssl`.
+ovs::TlsFiles ReadTlsFiles(TableReader& reader, std::string_view prefix, bool ssl,
+                           std::string_view missing, std::string_view not_ssl);
 
 }  // namespace netd::config_reading

@@ -12,25 +12,13 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "support.hpp"
 
 namespace {
 
+using netd::bench::Percentile;
+using netd::bench::RssKib;
 using Clock = std::chrono::steady_clock;
-
-long RssKib(pid_t pid) {
-  std::ifstream status(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-double Percentile(std::vector<double> samples, double fraction) {
-  std::sort(samples.begin(), samples.end());
-  auto index = static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1));
-  return samples[index];
-}
 
 }  // namespace
 

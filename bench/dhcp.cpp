@@ -16,9 +16,11 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "support.hpp"
 
 namespace {
 
+using netd::bench::Percentile;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -29,11 +31,6 @@ constexpr int kClients = 200;
 [[noreturn]] void Fail(const std::string& what) {
   fmt::print(stderr, "bench/dhcp: {}\n", what);
   std::exit(1);
-}
-
-double Percentile(std::vector<double> samples, double fraction) {
-  std::sort(samples.begin(), samples.end());
-  return samples[static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1))];
 }
 
 long Lines(const std::filesystem::path& path) {

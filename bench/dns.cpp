@@ -23,9 +23,12 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "support.hpp"
 
 namespace {
 
+using netd::bench::CpuSeconds;
+using netd::bench::Percentile;
 using namespace std::chrono_literals;
 using netd::lab::Namespace;
 using nlohmann::json;
@@ -39,25 +42,6 @@ constexpr const char* kUpstream = "198.51.100.2";
 [[noreturn]] void Fail(const std::string& what) {
   fmt::print(stderr, "bench/dns: {}\n", what);
   std::exit(1);
-}
-
-// CPU seconds (user and system) a process has used so far.
-double CpuSeconds(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), {});
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);
-    if (i == 15) break;
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double Percentile(std::vector<double> samples, double fraction) {
-  std::sort(samples.begin(), samples.end());
-  return samples[static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1))];
 }
 
 struct DnsperfResult {

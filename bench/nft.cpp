@@ -18,19 +18,15 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "support.hpp"
 
 namespace {
 
+using netd::bench::Percentile;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 constexpr int kRounds = 3;
-
-double Percentile(std::vector<double> samples, double fraction) {
-  std::sort(samples.begin(), samples.end());
-  auto index = static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1));
-  return samples[index];
-}
 
 double Median(std::vector<double> samples) {
   return Percentile(std::move(samples), 0.5);

@@ -24,9 +24,13 @@
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
 #include "netd/testing/raw_http.hpp"
+#include "support.hpp"
 
 namespace {
 
+using netd::bench::CpuSeconds;
+using netd::bench::Percentile;
+using netd::bench::RssKib;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -36,11 +40,6 @@ constexpr int kPorts = 500;
 [[noreturn]] void Fail(const std::string& what) {
   fmt::print(stderr, "bench/ovs: {}\n", what);
   std::exit(1);
-}
-
-double Percentile(std::vector<double> samples, double fraction) {
-  std::sort(samples.begin(), samples.end());
-  return samples[static_cast<std::size_t>(fraction * static_cast<double>(samples.size() - 1))];
 }
 
 // 52:54 + the address: 192.168.130.0 onwards, inside the demo's secure DHCP range.
@@ -68,29 +67,6 @@ std::uint64_t PinnedOn(const json& host, const std::string& bridge) {
     if (entry.at("bridge") == bridge) return entry.at("vm_ports_pinned").get<std::uint64_t>();
   }
   return 0;
-}
-
-// User and system CPU time of a process so far.
-double CpuSeconds(pid_t pid) {
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string field;
-  long utime = 0;
-  long stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-long RssKib(pid_t pid) {
-  std::ifstream status(fmt::format("/proc/{}/status", pid));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 // What a hook script would do for one port: wait for its OpenFlow number, then add its flows.

@@ -80,24 +80,8 @@ netd::policy::PublishedGroup Group(int g) {
 int main() {
   spdlog::set_level(spdlog::level::err);
   netd::lab::TempDir dir("bpolicy");
-  auto file = [&](const char* name) { return (dir.path() / name).string(); };
-  std::vector<std::string> env = {"OVS_RUNDIR=" + dir.path().string(),
-                                  "OVS_DBDIR=" + dir.path().string(),
-                                  "OVS_LOGDIR=" + dir.path().string()};
-  netd::lab::RunCommandChecked(
-      {"ovsdb-tool", "create", file("policy.db"), netd::policy::SchemaPath().string()},
-      {.env = env});
-  auto server = netd::lab::StartProcess(
-      {"ovsdb-server", file("policy.db"), "--remote=punix:" + file("db.sock"),
-       "--unixctl=" + file("ovsdb-server.ctl"), "--no-chdir", "-vconsole:off",
-       "--log-file=" + file("ovsdb-server.log")},
-      {.env = env, .output = file("ovsdb-server.out")});
-  auto remote_text = "unix:" + file("db.sock");
-  if (!netd::testing::Within(10s, [&] {
-        return netd::lab::RunCommand({"ovsdb-client", "list-dbs", remote_text}).ok();
-      })) {
-    Fail("ovsdb-server did not start");
-  }
+  netd::bench::PolicyDatabaseServer server(dir.path());
+  const auto& remote_text = server.remote();
   auto remote = netd::ovs::ParseOvsdbRemote(remote_text);
 
   boost::asio::io_context io;
@@ -151,18 +135,10 @@ int main() {
              static_cast<double>(feed_rss_kib) / 1024.0);
 
   auto rss_before_monitors = RssKib(getpid());
-  netd::ovs::OvsdbClient::Options monitor_options;
-  monitor_options.database = std::string(netd::policy::kDatabase);
-  // Watchers of the policy's generation (dashboards, the other backend services), not more
-  // hosts: a hundred clients each caching all 30,000 rows on this process's one loop would
-  // measure this loop, not the database (they starve it until their inactivity probes give up).
-  monitor_options.tables = {{"Policy", {"generation", "published_at"}}};
-  std::vector<std::unique_ptr<netd::ovs::OvsdbClient>> monitors;
-  for (int i = 0; i < kMonitors; ++i) {
-    monitors.push_back(std::make_unique<netd::ovs::OvsdbClient>(
-        io, std::vector<netd::ovs::Remote>{remote}, monitor_options));
-    monitors.back()->Start();
-  }
+  // Watchers of the policy's generation, not more hosts: a hundred clients each caching all
+  // 30,000 rows on this process's one loop would measure this loop, not the database (they
+  // starve it until their inactivity probes give up).
+  auto monitors = netd::bench::StartPolicyWatchers(io, remote_text, kMonitors);
   if (!run_until(600s, [&] {
         return std::all_of(monitors.begin(), monitors.end(),
                            [](const auto& monitor) { return monitor->synced(); });

@@ -171,24 +171,8 @@ Clock::time_point PollUntil(std::chrono::seconds limit, const std::string& what,
 
 int Run() {
   netd::lab::TempDir dir("bpolhosts");
-  auto file = [&](const char* name) { return (dir.path() / name).string(); };
-  std::vector<std::string> env = {"OVS_RUNDIR=" + dir.path().string(),
-                                  "OVS_DBDIR=" + dir.path().string(),
-                                  "OVS_LOGDIR=" + dir.path().string()};
-  netd::lab::RunCommandChecked(
-      {"ovsdb-tool", "create", file("policy.db"), netd::policy::SchemaPath().string()},
-      {.env = env});
-  auto server = netd::lab::StartProcess(
-      {"ovsdb-server", file("policy.db"), "--remote=punix:" + file("db.sock"),
-       "--unixctl=" + file("ovsdb-server.ctl"), "--no-chdir", "-vconsole:off",
-       "--log-file=" + file("ovsdb-server.log")},
-      {.env = env, .output = file("ovsdb-server.out")});
-  auto remote_text = "unix:" + file("db.sock");
-  if (!netd::testing::Within(10s, [&] {
-        return netd::lab::RunCommand({"ovsdb-client", "list-dbs", remote_text}).ok();
-      })) {
-    Fail("ovsdb-server did not start");
-  }
+  netd::bench::PolicyDatabaseServer server(dir.path());
+  const auto& remote_text = server.remote();
 
   fmt::print(
       "bench/policy_hosts: {} bindings and {} groups of {} in the gateway's store; {} host netd "
@@ -257,16 +241,7 @@ int Run() {
 
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
-  netd::ovs::OvsdbClient::Options monitor_options;
-  monitor_options.database = std::string(netd::policy::kDatabase);
-  monitor_options.tables = {{"Policy", {"generation", "published_at"}}};
-  std::vector<std::unique_ptr<netd::ovs::OvsdbClient>> monitors;
-  for (int i = 0; i < kMonitors; ++i) {
-    monitors.push_back(std::make_unique<netd::ovs::OvsdbClient>(
-        io, std::vector<netd::ovs::Remote>{netd::ovs::ParseOvsdbRemote(remote_text)},
-        monitor_options));
-    monitors.back()->Start();
-  }
+  auto monitors = netd::bench::StartPolicyWatchers(io, remote_text, kMonitors);
   // Stopped and joined on every way out, before the monitors go.
   struct LoopThread {
     boost::asio::io_context& io;

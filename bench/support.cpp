@@ -10,6 +10,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "netd/ovs/remote.hpp"
+#include "netd/policy/schema.hpp"
+#include "netd/testing/within.hpp"
+
 namespace netd::bench {
 
 double Percentile(std::vector<double> samples, double fraction) {
@@ -79,6 +83,41 @@ std::optional<Clock::time_point> OvsdbMonitorProcess::Seen(const std::string& va
     if (line.at >= since && (action.empty() || line.action == action)) return line.at;
   }
   return std::nullopt;
+}
+
+std::vector<std::unique_ptr<ovs::OvsdbClient>> StartPolicyWatchers(boost::asio::io_context& io,
+                                                                   const std::string& remote,
+                                                                   int count) {
+  ovs::OvsdbClient::Options options;
+  options.database = std::string(policy::kDatabase);
+  options.tables = {{"Policy", {"generation", "published_at"}}};
+  std::vector<std::unique_ptr<ovs::OvsdbClient>> watchers;
+  for (int i = 0; i < count; ++i) {
+    watchers.push_back(std::make_unique<ovs::OvsdbClient>(
+        io, std::vector<ovs::Remote>{ovs::ParseOvsdbRemote(remote)}, options));
+    watchers.back()->Start();
+  }
+  return watchers;
+}
+
+PolicyDatabaseServer::PolicyDatabaseServer(const std::filesystem::path& dir)
+    : remote_("unix:" + (dir / "db.sock").string()) {
+  auto file = [&](const char* name) { return (dir / name).string(); };
+  std::vector<std::string> env = {"OVS_RUNDIR=" + dir.string(), "OVS_DBDIR=" + dir.string(),
+                                  "OVS_LOGDIR=" + dir.string()};
+  lab::RunCommandChecked({"ovsdb-tool", "create", file("policy.db"), policy::SchemaPath().string()},
+                         {.env = env});
+  process_ =
+      lab::StartProcess({"ovsdb-server", file("policy.db"), "--remote=punix:" + file("db.sock"),
+                         "--unixctl=" + file("ovsdb-server.ctl"), "--no-chdir", "-vconsole:off",
+                         "--log-file=" + file("ovsdb-server.log")},
+                        {.env = env, .output = file("ovsdb-server.out")});
+  if (!testing::Within(std::chrono::seconds(10), [&] {
+        return lab::RunCommand({"ovsdb-client", "list-dbs", remote_}).ok();
+      })) {
+    throw std::runtime_error("ovsdb-server did not start:\n" +
+                             lab::RunCommand({"cat", file("ovsdb-server.log")}).out);
+  }
 }
 
 }  // namespace netd::bench

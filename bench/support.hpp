@@ -2,8 +2,10 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "netd/lab/command.hpp"
+#include "netd/ovs/ovsdb_client.hpp"
 
 // What several benches measure alike: percentiles, a process's memory and CPU time, and the
 // distribution's `ovsdb-client monitor` as a peer that times each row change it prints.
@@ -52,6 +55,27 @@ class OvsdbMonitorProcess {
   lab::Process process_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::vector<Line>> lines_;
+};
+
+// `count` OVSDB clients of the policy database at `remote` that monitor its Policy row (the
+// generation), started on `io`: watchers such as dashboards and the other backend services,
+// each a follower the server sends every change to.
+std::vector<std::unique_ptr<ovs::OvsdbClient>> StartPolicyWatchers(boost::asio::io_context& io,
+                                                                   const std::string& remote,
+                                                                   int count);
+
+// A standalone ovsdb-server of the policy database's schema, listening on a unix socket in
+// `dir` (its files there too); running once constructed.
+class PolicyDatabaseServer {
+ public:
+  explicit PolicyDatabaseServer(const std::filesystem::path& dir);
+  // "unix:<dir>/db.sock"
+  const std::string& remote() const { return remote_; }
+  pid_t pid() const { return process_.pid(); }
+
+ private:
+  std::string remote_;
+  lab::Process process_;
 };
 
 }  // namespace netd::bench

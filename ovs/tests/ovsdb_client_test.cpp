@@ -631,6 +631,50 @@ TEST(OvsdbClientScripted, AServerWithoutMonitorCondSinceIsMonitoredWithMonitor) 
   EXPECT_EQ(client.counters().resumed_syncs, 0u);
 }
 
+// Under the old monitor a handed table's rows come whole: RFC 7047's "new" holds every
+// monitored column, also for a modify.
+TEST(OvsdbClientScripted, UnderMonitorAHandedTableGetsWholeRows) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  std::vector<std::string> handed;
+  OvsdbClient client(
+      io, Remote::Unix(path),
+      {.tables = {{"Bridge", {"name"}}},
+       .min_backoff = 10ms,
+       .max_backoff = 10ms,
+       .tls = {},
+       .handed_tables = {"Bridge"},
+       .row_handler = [&](const OvsdbClient::RowUpdate& update) {
+         static const char* kKinds[] = {"clear", "put", "modify", "remove"};
+         handed.push_back(fmt::format("{} {} {}", kKinds[static_cast<int>(update.kind)],
+                                      update.uuid, update.value.dump()));
+       }});
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    auto since = server.Expect("monitor_cond_since");
+    server.Send({{"id", since["id"]}, {"result", nullptr}, {"error", "unknown method"}});
+    server.Reply(server.Expect("monitor"), {{"Bridge", {{U(1), {{"new", {{"name", "br-a"}}}}}}}});
+    for (const json& change : {json{{"old", {{"name", "br-a"}}}, {"new", {{"name", "br-b"}}}},
+                               json{{"old", {{"name", "br-b"}}}}}) {
+      server.Send({{"id", nullptr},
+                   {"method", "update"},
+                   {"params", {"netd", {{"Bridge", {{U(1), change}}}}}}});
+    }
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.counters().updates == 2; }));
+  EXPECT_EQ(script.Finish(), "");
+  EXPECT_TRUE(client.rows("Bridge").empty());
+  EXPECT_EQ(handed, (std::vector<std::string>{
+                        "clear  null",
+                        "put " + U(1) + R"( {"name":"br-a"})",
+                        "put " + U(1) + R"( {"name":"br-b"})",
+                        "remove " + U(1) + " null",
+                    }));
+}
+
 TEST(OvsdbClientScripted, TheProbeSendsAnEchoAndGivesUpASilentServer) {
   lab::TempDir dir("ovsdbfake");
   auto path = dir.path() / "db.sock";

@@ -301,6 +301,15 @@ TEST_F(PolicyPublisherTest, AFeedFollowsTheGroupsAndBindingsPublished) {
       RunUntil(10s, [&] { return feed.status().groups == 2 && feed.status().bindings == 3; }));
   EXPECT_EQ(peers("vm1"), Peers{});
   EXPECT_EQ(peers("vm3"), Peers{});
+
+  // A group changed in place: the feed gets the members and ports that changed (update2's set
+  // diffs), not the whole row.
+  publisher_->SetGroup({"builders", "secure", {"vm1", "vm3"}, "tcp", {22}, ""});
+  ASSERT_TRUE(Published());
+  ASSERT_TRUE(RunUntil(10s, [&] { return !peers("vm3").empty(); }));
+  EXPECT_EQ(peers("vm1"), (Peers{{"vm3", {ovs::GroupAllowance{6, {22}}}}}));
+  EXPECT_EQ(peers("vm3"), (Peers{{"vm1", {ovs::GroupAllowance{6, {22}}}}}));
+  EXPECT_EQ(feed.status().groups, 2u);
   feed.Stop();
 }
 

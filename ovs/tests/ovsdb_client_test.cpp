@@ -528,6 +528,15 @@ TEST(OvsdbClientScripted, AResumedSyncKeepsTheCacheAndAppliesOnlyWhatChanged) {
   EXPECT_EQ(client.version("Bridge", U(1)), 0u);
 }
 
+// A row handler that writes each update as "kind table uuid value".
+std::function<void(const OvsdbClient::RowUpdate&)> RecordInto(std::vector<std::string>& lines) {
+  return [&lines](const OvsdbClient::RowUpdate& update) {
+    static const char* kKinds[] = {"clear", "put", "modify", "remove"};
+    lines.push_back(fmt::format("{} {} {} {}", kKinds[static_cast<int>(update.kind)], update.table,
+                                update.uuid, update.value.dump()));
+  };
+}
+
 // A handed table's rows go to the row handler as the server sends them, defaults filled in and
 // diffs as sent, and never into the cache; a whole sync after a reconnect clears them first.
 TEST(OvsdbClientScripted, HandedTablesGoToTheRowHandlerNotTheCache) {
@@ -536,18 +545,13 @@ TEST(OvsdbClientScripted, HandedTablesGoToTheRowHandlerNotTheCache) {
   ScriptedServer server(path);
   boost::asio::io_context io;
   std::vector<std::string> handed;
-  OvsdbClient client(
-      io, Remote::Unix(path),
-      {.tables = {{"Bridge", {"name"}}, {"Port", {"name", "trunks"}}},
-       .min_backoff = 10ms,
-       .max_backoff = 10ms,
-       .tls = {},
-       .handed_tables = {"Port"},
-       .row_handler = [&](const OvsdbClient::RowUpdate& update) {
-         static const char* kKinds[] = {"clear", "put", "modify", "remove"};
-         handed.push_back(fmt::format("{} {} {} {}", kKinds[static_cast<int>(update.kind)],
-                                      update.table, update.uuid, update.value.dump()));
-       }});
+  OvsdbClient client(io, Remote::Unix(path),
+                     {.tables = {{"Bridge", {"name"}}, {"Port", {"name", "trunks"}}},
+                      .min_backoff = 10ms,
+                      .max_backoff = 10ms,
+                      .tls = {},
+                      .handed_tables = {"Port"},
+                      .row_handler = RecordInto(handed)});
   const std::string t2 = "7a000000-0000-4000-8000-000000000002";
   Gate first_checked;
   Script script([&] {
@@ -639,18 +643,13 @@ TEST(OvsdbClientScripted, UnderMonitorAHandedTableGetsWholeRows) {
   ScriptedServer server(path);
   boost::asio::io_context io;
   std::vector<std::string> handed;
-  OvsdbClient client(
-      io, Remote::Unix(path),
-      {.tables = {{"Bridge", {"name"}}},
-       .min_backoff = 10ms,
-       .max_backoff = 10ms,
-       .tls = {},
-       .handed_tables = {"Bridge"},
-       .row_handler = [&](const OvsdbClient::RowUpdate& update) {
-         static const char* kKinds[] = {"clear", "put", "modify", "remove"};
-         handed.push_back(fmt::format("{} {} {}", kKinds[static_cast<int>(update.kind)],
-                                      update.uuid, update.value.dump()));
-       }});
+  OvsdbClient client(io, Remote::Unix(path),
+                     {.tables = {{"Bridge", {"name"}}},
+                      .min_backoff = 10ms,
+                      .max_backoff = 10ms,
+                      .tls = {},
+                      .handed_tables = {"Bridge"},
+                      .row_handler = RecordInto(handed)});
   Script script([&] {
     server.AcceptAndServeSchema(kVswitchSchema);
     auto since = server.Expect("monitor_cond_since");
@@ -668,10 +667,10 @@ TEST(OvsdbClientScripted, UnderMonitorAHandedTableGetsWholeRows) {
   EXPECT_EQ(script.Finish(), "");
   EXPECT_TRUE(client.rows("Bridge").empty());
   EXPECT_EQ(handed, (std::vector<std::string>{
-                        "clear  null",
-                        "put " + U(1) + R"( {"name":"br-a"})",
-                        "put " + U(1) + R"( {"name":"br-b"})",
-                        "remove " + U(1) + " null",
+                        "clear Bridge  null",
+                        "put Bridge " + U(1) + R"( {"name":"br-a"})",
+                        "put Bridge " + U(1) + R"( {"name":"br-b"})",
+                        "remove Bridge " + U(1) + " null",
                     }));
 }
 

@@ -219,6 +219,9 @@ NetdFigures RunNetd(const std::filesystem::path& dir, const Scale& scale) {
   started = Clock::now();
   for (auto& host : hosts) host->netd->Start();
   for (int h = 0; h < kHosts; ++h) {
+    PollUntil(30s, "netd's br-secure", [&] {
+      return hosts[h]->ovs.Vsctl({"br-exists", "br-secure"}).ok();
+    });
     for (int j = 0; j < HostedCount(h); ++j) {
       auto i = HostedVm(scale, h, j);
       auto port = VmName(i);
@@ -228,12 +231,6 @@ NetdFigures RunNetd(const std::filesystem::path& dir, const Scale& scale) {
                                "external_ids:attached-mac=\"" +
                                    netd::MacAddress::ForVmAddress(VmAddress(i)).ToString() + "\"",
                                "external_ids:iface-id=" + port, "external_ids:vm-id=" + port});
-      if (!result.ok() && result.err.find("no bridge named") != std::string::npos) {
-        // netd has not made the bridge yet.
-        std::this_thread::sleep_for(50ms);
-        --j;
-        continue;
-      }
       if (!result.ok()) Fail("ovs-vsctl add-port " + port + ": " + result.err);
     }
   }

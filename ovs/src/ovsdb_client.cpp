@@ -491,9 +491,9 @@ void OvsdbClient::ApplyUpdates2(const json& table_updates) {
 
 void OvsdbClient::HandUpdates2(const std::string& table, const json& rows) const {
   for (const auto& [uuid, change] : rows.items()) {
-    if (auto whole = change.find("initial"); whole != change.end()) {
-      Hand(RowUpdate::Kind::kPut, table, uuid, WithDefaults(table, *whole));
-    } else if (whole = change.find("insert"); whole != change.end()) {
+    auto whole = change.find("initial");
+    if (whole == change.end()) whole = change.find("insert");
+    if (whole != change.end()) {
       Hand(RowUpdate::Kind::kPut, table, uuid, WithDefaults(table, *whole));
     } else if (change.contains("delete")) {
       Hand(RowUpdate::Kind::kRemove, table, uuid, {});

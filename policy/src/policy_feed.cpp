@@ -142,20 +142,32 @@ void Toggle(std::set<T>& set, const std::set<T>& elements) {
 
 }  // namespace
 
-void PolicyFeed::OnBindingRow(const ovs::OvsdbClient::RowUpdate& update, RowId id) {
+// The row an update fills, emptied for a whole row; none when the update cleared or removed
+// rows. Whatever a row put into the index is taken out first (`unindex`).
+template <typename Row>
+Row* PolicyFeed::RowToFill(std::unordered_map<RowId, Row, RowIdHash>& rows,
+                           const ovs::OvsdbClient::RowUpdate& update, RowId id,
+                           void (PolicyFeed::*unindex)(RowId)) {
   using Kind = ovs::OvsdbClient::RowUpdate::Kind;
   if (update.kind == Kind::kClear) {
-    for (const auto& entry : binding_rows_) UnindexBinding(entry.first);
-    binding_rows_.clear();
-    return;
+    for (const auto& entry : rows) (this->*unindex)(entry.first);
+    rows.clear();
+    return nullptr;
   }
-  UnindexBinding(id);
+  (this->*unindex)(id);
   if (update.kind == Kind::kRemove) {
-    binding_rows_.erase(id);
-    return;
+    rows.erase(id);
+    return nullptr;
   }
-  auto& row = binding_rows_[id];
+  auto& row = rows[id];
   if (update.kind == Kind::kPut) row = {};
+  return &row;
+}
+
+void PolicyFeed::OnBindingRow(const ovs::OvsdbClient::RowUpdate& update, RowId id) {
+  auto* filled = RowToFill(binding_rows_, update, id, &PolicyFeed::UnindexBinding);
+  if (!filled) return;
+  auto& row = *filled;
   for (const auto& [column, value] : update.value.items()) {
     if (column == "vm") {
       row.vm = StringOf(value);
@@ -173,20 +185,10 @@ void PolicyFeed::OnBindingRow(const ovs::OvsdbClient::RowUpdate& update, RowId i
 }
 
 void PolicyFeed::OnGroupRow(const ovs::OvsdbClient::RowUpdate& update, RowId id) {
-  using Kind = ovs::OvsdbClient::RowUpdate::Kind;
-  if (update.kind == Kind::kClear) {
-    for (const auto& entry : group_rows_) UnindexGroup(entry.first);
-    group_rows_.clear();
-    return;
-  }
-  UnindexGroup(id);
-  if (update.kind == Kind::kRemove) {
-    group_rows_.erase(id);
-    return;
-  }
-  auto& row = group_rows_[id];
-  bool whole = update.kind == Kind::kPut;
-  if (whole) row = {};
+  auto* filled = RowToFill(group_rows_, update, id, &PolicyFeed::UnindexGroup);
+  if (!filled) return;
+  auto& row = *filled;
+  bool whole = update.kind == ovs::OvsdbClient::RowUpdate::Kind::kPut;
   for (const auto& [column, value] : update.value.items()) {
     if (column == "name") {
       row.name = StringOf(value);

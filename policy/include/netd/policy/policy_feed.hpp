@@ -104,6 +104,10 @@ class PolicyFeed final : public ovs::PortBindings {
   void OnRow(const ovs::OvsdbClient::RowUpdate& update);
   void OnBindingRow(const ovs::OvsdbClient::RowUpdate& update, RowId id);
   void OnGroupRow(const ovs::OvsdbClient::RowUpdate& update, RowId id);
+  template <typename Row>
+  Row* RowToFill(std::unordered_map<RowId, Row, RowIdHash>& rows,
+                 const ovs::OvsdbClient::RowUpdate& update, RowId id,
+                 void (PolicyFeed::*unindex)(RowId));
   void IndexBinding(RowId id, const BindingRow& row, const std::string& uuid);
   void UnindexBinding(RowId id);
   void IndexGroup(RowId id, const GroupRow& row, const std::string& uuid);

@@ -122,12 +122,38 @@ OvsdbClient::Subscription::~Subscription() {
   if (auto listeners = listeners_.lock()) listeners->erase(id_);
 }
 
+std::uint64_t OvsdbClient::RowVersions::Of(const std::string& uuid) const {
+  auto row = by_uuid_.find(uuid);
+  return row == by_uuid_.end() ? 0 : row->second;
+}
+
+void OvsdbClient::RowVersions::Set(const std::string& uuid, std::uint64_t version) {
+  auto [row, added] = by_uuid_.try_emplace(uuid, version);
+  if (!added) {
+    by_version_.erase(row->second);
+    row->second = version;
+  }
+  by_version_.emplace(version, &row->first);
+}
+
+void OvsdbClient::RowVersions::Erase(const std::string& uuid) {
+  auto row = by_uuid_.find(uuid);
+  if (row == by_uuid_.end()) return;
+  by_version_.erase(row->second);
+  by_uuid_.erase(row);
+}
+
+void OvsdbClient::RowVersions::ForEachSince(
+    std::uint64_t version, const std::function<void(const std::string& uuid)>& visit) const {
+  for (auto it = by_version_.upper_bound(version); it != by_version_.end(); ++it) {
+    visit(*it->second);
+  }
+}
+
 std::uint64_t OvsdbClient::version(const std::string& table, const std::string& uuid) const {
   if (!synced_) return 0;
   auto it = versions_.find(table);
-  if (it == versions_.end()) return 0;
-  auto row = it->second.find(uuid);
-  return row == it->second.end() ? 0 : row->second;
+  return it == versions_.end() ? 0 : it->second.Of(uuid);
 }
 
 void OvsdbClient::ForEachChangedSince(
@@ -135,10 +161,7 @@ void OvsdbClient::ForEachChangedSince(
     const std::function<void(const std::string& uuid)>& visit) const {
   if (!synced_ || version >= last_version_) return;
   auto it = versions_.find(table);
-  if (it == versions_.end()) return;
-  for (const auto& [uuid, row_version] : it->second) {
-    if (row_version > version) visit(uuid);
-  }
+  if (it != versions_.end()) it->second.ForEachSince(version, visit);
 }
 
 OvsdbClient::Subscription OvsdbClient::Subscribe(std::function<void()> on_change) {
@@ -434,9 +457,9 @@ void OvsdbClient::ApplyUpdates(const json& table_updates) {
     auto& versions = versions_[table];
     ApplyRowUpdates(cache_[table], rows, [&](const std::string& uuid, bool deleted) {
       if (deleted) {
-        versions.erase(uuid);
+        versions.Erase(uuid);
       } else {
-        versions[uuid] = ++last_version_;
+        versions.Set(uuid, ++last_version_);
       }
     });
   }
@@ -462,7 +485,7 @@ void OvsdbClient::ApplyUpdates2(const json& table_updates) {
         cached[uuid] = WithDefaults(table, *whole);
       } else if (change.contains("delete")) {
         cached.erase(uuid);
-        versions.erase(uuid);
+        versions.Erase(uuid);
         continue;
       } else if (auto diff = change.find("modify"); diff != change.end()) {
         auto row = cached.find(uuid);
@@ -484,7 +507,7 @@ void OvsdbClient::ApplyUpdates2(const json& table_updates) {
         throw std::runtime_error("a row update that is none of initial, insert, delete, modify: " +
                                  change.dump());
       }
-      versions[uuid] = ++last_version_;
+      versions.Set(uuid, ++last_version_);
     }
   }
 }

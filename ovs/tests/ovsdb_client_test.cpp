@@ -526,6 +526,9 @@ TEST(OvsdbClientScripted, AResumedSyncKeepsTheCacheAndAppliesOnlyWhatChanged) {
   EXPECT_EQ(client.rows("Bridge").size(), 1u);
   EXPECT_TRUE(client.rows("Bridge").contains(U(4)));
   EXPECT_EQ(client.version("Bridge", U(1)), 0u);
+  changed.clear();
+  client.ForEachChangedSince("Bridge", 0, [&](const auto& uuid) { changed.insert(uuid); });
+  EXPECT_EQ(changed, (std::set<std::string>{U(4)})) << "the replaced rows' changes are gone";
 }
 
 // A row handler that writes each update as "kind table uuid value".

@@ -3,8 +3,9 @@
 // holds the gateway's interfaces (lab::TwoHostLab). The hosts follow the policy database, a
 // three-member ovsdb-server cluster (each member in a namespace of its own) over ssl: with
 // certificates the test makes, where the gateway's publisher (PolicyPublisher, as the gateway
-// runs it) writes the bindings. Real pings between namespaces, and crafted frames
-// (tools/frames.py) looked for where they must not arrive.
+// runs it) writes the bindings; in TwoHostGatewayTest a real netd in the gateway role, in the
+// gateway's namespace, is the writer instead. Real pings between namespaces, real sessions, and
+// crafted frames (tools/frames.py) looked for where they must not arrive.
 #include "netd/lab/two_host.hpp"
 
 #include <fmt/format.h>
@@ -33,6 +34,8 @@
 #include "netd/ovs/ovsdb_client.hpp"
 #include "netd/policy/policy_publisher.hpp"
 #include "netd/policy/schema.hpp"
+#include "netd/testing/netd_process.hpp"
+#include "netd/testing/raw_http.hpp"
 #include "netd/testing/status_of.hpp"
 #include "netd/testing/within.hpp"
 
@@ -122,7 +125,7 @@ class TwoHostTest : public ::testing::Test {
                          .tls = lab::OvsdbCluster::Tls{member.private_key, member.certificate,
                                                        pki_->ca_certificate()},
                          .remotes = {"db:netd_policy,Policy,connections"}});
-    StartPublisher();
+    StartGateway();
     for (int number : {1, 2}) {
       host_tls_[number - 1] = pki_->Issue("host" + std::to_string(number));
       StartHost(number);
@@ -132,7 +135,10 @@ class TwoHostTest : public ::testing::Test {
     })) << testing::StatusOf(*roles_[0]).dump();
   }
 
-  // The gateway's side: its publisher, writing through the members' pssl: remotes.
+  // The gateway's side: here its publisher in this process (TwoHostGatewayTest runs a netd).
+  virtual void StartGateway() { StartPublisher(); }
+
+  // The gateway's publisher, writing through the members' pssl: remotes.
   void StartPublisher() {
     std::vector<ovs::Remote> remotes;
     for (const auto& remote : cluster_->ssl_remotes()) {
@@ -724,21 +730,115 @@ TEST_F(TwoHostTest, AHostStartingWithoutThePolicyDatabaseLeavesTheSwitchAlone) {
 // the VM with RARP, as it does after every migration. No API call: the binding is the network's,
 // so host2 pins the port as soon as its Interface row appears; the VM's open session to the
 // gateway goes on within a second, and its group peer, left behind on host1, reaches it there.
-TEST_F(TwoHostTest, AVmMovedToAnotherHostIsPinnedThereAndKeepsItsSessionAndItsGroup) {
-  const char* kPeerMac = "52:54:c0:a8:81:0c";
-  const auto& vm = Vm(1, "vmm", "br-secure", 1081, kVmaMac, "192.168.129.10/17");
-  const auto& peer = Vm(1, "vmp", "br-secure", 1081, kPeerMac, "192.168.129.12/17");
-  publisher_->SetGroup({"pair", "secure", {"vmm", "vmp"}, "all", {}, ""});
-  Published();
-  ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] {
+// The two-host lab with the gateway as deployed: a netd in the gateway role in the gateway's
+// namespace (its table, DNS and DHCP on the lab's gw<vlan> interfaces, ext0 to an outside
+// namespace) publishes its store into the cluster, reached over a link from the control
+// namespace, instead of the test's own publisher.
+class TwoHostGatewayTest : public TwoHostTest {
+ protected:
+  static constexpr const char* kOutsideServer = "198.51.100.2";
+
+  void StartGateway() override {
+    const auto& gateway = lab_->gateway();
+    outside_.emplace("outside");
+    lab::CreateVethPair(gateway, "ext0", *outside_, "eth0");
+    gateway.AddAddress("ext0", "198.51.100.1/24");
+    outside_->AddAddress("eth0", std::string(kOutsideServer) + "/24");
+    // The gateway reaches the members through the control namespace, which routes to them.
+    lab::CreateVethPair(*control_, "gwctl", gateway, "ctl0");
+    control_->AddAddress("gwctl", "10.198.0.1/30");
+    gateway.AddAddress("ctl0", "10.198.0.2/30");
+    gateway.AddRoute("10.199.0.0/16", "10.198.0.1");
+
+    gateway_dir_.emplace("gwnetd");
+    auto tls = pki_->Issue("gateway");
+    std::string remotes;
+    for (const auto& remote : cluster_->ssl_remotes()) {
+      remotes += fmt::format("{}\"{}\"", remotes.empty() ? "" : ", ", remote);
+    }
+    netd_.emplace(gateway_dir_->path(), [&](std::string text) {
+      using testing::Replace;
+      text = Replace(text, R"(roles = ["gateway", "host"])", R"(roles = ["gateway"])");
+      // On the gateway a network's `bridge` is the interface that holds its address.
+      text = Replace(text, R"(bridge = "br-secure")", R"(bridge = "gw1081")");
+      text = Replace(text, R"(bridge = "br-service")", R"(bridge = "gw1082")");
+      text = text.substr(0, text.find("[[network]]\nname = \"datain\""));
+      return text + fmt::format(R"(
+[policy]
+remotes = [{}]
+private_key = "{}"
+certificate = "{}"
+ca_certificate = "{}"
+host_listeners = ["pssl:{}"]
+)",
+                                remotes, tls.private_key.string(), tls.certificate.string(),
+                                pki_->ca_certificate().string(), kHostListenerPort);
+    });
+    netd_->RunInNamespace(gateway.name());
+    netd_->Start();
+  }
+
+  testing::HttpAnswer Api(const std::string& method, const std::string& target,
+                          const nlohmann::json& body = nullptr) {
+    return testing::Request(netd_->socket(), method, target, body.is_null() ? "" : body.dump());
+  }
+
+  struct BoundVm {
+    const lab::Namespace* ns;
+    std::string mac;
+    std::string ip;
+  };
+  // `vm` bound through the gateway's API, attached to host `number` with the MAC and address
+  // netd gave it, routed through the gateway.
+  BoundVm Bound(int number, const std::string& vm) {
+    auto answer = Api("PUT", "/v1/vms/" + vm, {{"network", "secure"}});
+    EXPECT_EQ(answer.status, 201) << answer.body;
+    auto binding = answer.Json();
+    const auto& ns = Vm(number, vm, "br-secure", 1081, binding["mac"],
+                        binding["ip"].get<std::string>() + "/17", /*bind=*/false);
+    ns.AddRoute("default", "192.168.128.1");
+    return {&ns, binding["mac"], binding["ip"]};
+  }
+
+  // Members destroyed before the lab's: netd leaves the gateway's namespace first.
+  std::optional<lab::Namespace> outside_;
+  std::optional<lab::TempDir> gateway_dir_;
+  std::optional<testing::NetdProcess> netd_;
+};
+
+// A VM's port moved from host1 to host2, as libvirt re-attaches it after a migration: host2 pins
+// it from its Interface row with no API call, the VM's open allowlisted session to a server
+// outside the enclave (through the gateway netd's table) goes on within a second, what the
+// allowlist does not open stays closed, and its group peer left on host1 reaches it on host2.
+TEST_F(TwoHostGatewayTest, AVmMovedToAnotherHostIsPinnedThereAndKeepsItsSessionAndItsGroup) {
+  auto moved = Bound(1, "vmm");
+  auto peer = Bound(1, "vmp");
+  const auto& vm = *moved.ns;
+  ASSERT_EQ(Api("PUT", "/v1/groups/pair", {{"network", "secure"}, {"members", {"vmm", "vmp"}}})
+                .status,
+            201);
+  ASSERT_EQ(Api("PUT", "/v1/allowlist/echo",
+                {{"destinations", {kOutsideServer}},
+                 {"protocol", "tcp"},
+                 {"ports", {7000}},
+                 {"vms", {"vmm"}}})
+                .status,
+            201);
+  ASSERT_TRUE(testing::RunUntil(io_, 10s, [&] {
     return Pinned(1, "vmm") && Pinned(1, "vmp") && PortOf(1, "vmp")["peers"].size() == 1;
   })) << PortOf(1, "vmp").dump();
-  ASSERT_TRUE(peer.Ping("192.168.129.10")) << "the peers do not reach each other on one host";
-  auto server = lab_->gateway().Start(
-      {"socat", "TCP-LISTEN:7000,bind=192.168.128.1,reuseaddr,fork", "EXEC:cat"});
+  ASSERT_TRUE(peer.ns->Ping(moved.ip)) << "the peers do not reach each other on one host";
+  std::vector<lab::Process> servers;
+  for (int port : {7000, 7001}) {
+    servers.push_back(outside_->Start({"socat",
+                                       fmt::format("TCP-LISTEN:{},bind={},reuseaddr,fork", port,
+                                                   kOutsideServer),
+                                       "EXEC:cat"}));
+  }
   ASSERT_TRUE(testing::Within(5s, [&] {
-    return lab_->gateway().Run({"ss", "-Hltn", "sport = :7000"}).out.find("7000") !=
-           std::string::npos;
+    auto listening = outside_->Run({"ss", "-Hltn"}).out;
+    return listening.find(":7000") != std::string::npos &&
+           listening.find(":7001") != std::string::npos;
   }));
   // The session: one line echoed before the move; one more after it, whose echo must come back
   // within a second of the move.
@@ -747,7 +847,7 @@ TEST_F(TwoHostTest, AVmMovedToAnotherHostIsPinnedThereAndKeepsItsSessionAndItsGr
   auto out = dir.path() / "client.out";
   const char* kClient = R"(
 import os, socket, sys, time
-s = socket.create_connection(("192.168.128.1", 7000), timeout=5)
+s = socket.create_connection((sys.argv[2], 7000), timeout=5)
 s.sendall(b"before\n")
 print("before", s.recv(100).decode().strip(), flush=True)
 while not os.path.exists(sys.argv[1]):
@@ -756,46 +856,54 @@ s.settimeout(1)
 s.sendall(b"after\n")
 print("after", s.recv(100).decode().strip(), flush=True)
 )";
-  auto client = vm.Start({"python3", "-c", kClient, go.string()}, {.env = {}, .output = out});
+  auto client = vm.Start({"python3", "-c", kClient, go.string(), kOutsideServer},
+                         {.env = {}, .output = out});
   auto output = [&] { return lab::RunCommand({"cat", out.string()}).out; };
   ASSERT_TRUE(testing::Within(5s, [&] {
     return output().find("before before") != std::string::npos;
-  })) << output();
+  })) << output() << netd_->Log();
 
   // A migrated guest keeps its neighbour cache. Here the veth's carrier drops while its host end
   // moves, which would flush it (a real migration never drops the guest's link), so the
   // gateway's entry is pinned as the guest would still hold it.
-  auto gateway_mac = lab_->gateway().RunChecked({"cat", "/sys/class/net/gw1081/address"}).out;
   vm.RunChecked({"ip", "neigh", "replace", "192.168.128.1", "lladdr",
-                 gateway_mac.substr(0, gateway_mac.find('\n')), "dev", "eth0", "nud", "permanent"});
+                 MacOf(lab_->gateway(), "gw1081"), "dev", "eth0", "nud", "permanent"});
 
   testing::FrameListener gateway(lab_->gateway(), "gw1081");
   lab_->host_ovs(1).MoveVmPort("br-secure", "vmm", lab_->host_ovs(2),
-                               {.mac = kVmaMac, .vm_id = "vmm", .vlan_tag = 1081});
+                               {.mac = moved.mac, .vm_id = "vmm", .vlan_tag = 1081});
   ASSERT_TRUE(testing::RunUntil(io_, 5s, [&] { return Pinned(2, "vmm"); }))
       << PortOf(2, "vmm").dump();
   // The guest resumes as QEMU sends its first announce, then its further rounds (50 ms apart,
   // then 100 ms longer each time). The fabric, an Open vSwitch here, learns the MAC's new port
   // from them and from the guest's own frames, but updates its cached paths a moment later: a
   // frame for the VM just then still goes to host1, and TCP sends it again.
-  testing::SendFrame(vm, "eth0", "rarp", kVmaMac, "0.0.0.0", "announce");
+  testing::SendFrame(vm, "eth0", "rarp", moved.mac, "0.0.0.0", "announce");
   lab::RunCommandChecked({"touch", go.string()});
   auto delay = 50ms;
   for (int round = 1; round < 5; ++round, delay += 100ms) {
     std::this_thread::sleep_for(delay);
-    testing::SendFrame(vm, "eth0", "rarp", kVmaMac, "0.0.0.0", "announce");
+    testing::SendFrame(vm, "eth0", "rarp", moved.mac, "0.0.0.0", "announce");
   }
   EXPECT_TRUE(gateway.Seen().contains("announce"));
   EXPECT_EQ(client.WaitForExit(5s), 0) << "the session did not go on within a second of the move:\n"
                                        << output();
   EXPECT_NE(output().find("after after"), std::string::npos) << output();
 
+  // On host2 the gateway still opens only what the allowlist says: a port it does not name on
+  // the same server stays closed (a listener is there).
+  EXPECT_FALSE(vm.Run({"python3", "-c",
+                       "import socket, sys; socket.create_connection((sys.argv[1], 7001), "
+                       "timeout=1)",
+                       kOutsideServer})
+                   .ok());
+
   // host1 forgot the port; its peer, still there, reaches it on host2 through both hosts'
   // pipelines, and the other way round.
   ASSERT_TRUE(testing::RunUntil(
       io_, 5s, [&] { return PortOf(1, "vmm").is_null() && Pinned(1, "vmp") && Pinned(2, "vmm"); }));
-  EXPECT_TRUE(peer.Ping("192.168.129.10")) << "the peer does not reach the moved VM";
-  EXPECT_TRUE(vm.Ping("192.168.129.12")) << "the moved VM does not reach its peer";
+  EXPECT_TRUE(peer.ns->Ping(moved.ip)) << "the peer does not reach the moved VM";
+  EXPECT_TRUE(vm.Ping(peer.ip)) << "the moved VM does not reach its peer";
   EXPECT_TRUE(vm.Ping("192.168.128.1"));
 }
 

@@ -102,6 +102,16 @@ std::vector<std::string> OvsdbCluster::ssl_remotes() const {
   return remotes;
 }
 
+std::string OvsdbCluster::unix_remote(int member) const {
+  return "unix:" + File(member, ".sock").string();
+}
+
+std::vector<std::string> OvsdbCluster::unix_remotes() const {
+  std::vector<std::string> remotes;
+  for (int member = 0; member < size(); ++member) remotes.push_back(unix_remote(member));
+  return remotes;
+}
+
 std::vector<std::string> OvsdbCluster::tcp_remotes() const {
   std::vector<std::string> remotes;
   for (int member = 0; member < size(); ++member) remotes.push_back(tcp_remote(member));
@@ -117,6 +127,7 @@ void OvsdbCluster::Start(int member) {
       "ovsdb-server",
       File(member, ".db").string(),
       "--remote=ptcp:" + std::to_string(options_.first_port) + ":" + address(member),
+      "--remote=punix:" + File(member, ".sock").string(),
       "--unixctl=" + control_socket(member).string(),
       "--pidfile=" + File(member, ".pid").string(),
       "--log-file=" + File(member, ".log").string(),

@@ -209,7 +209,22 @@ class OvsdbClient {
   JsonStreamSplitter splitter_;
   // Kept while disconnected (rows() hides it) for monitor_cond_since to resume from.
   std::map<std::string, Rows> cache_;
-  std::map<std::string, std::map<std::string, std::uint64_t>> versions_;
+  // Each row's version, and the rows in the order they last changed, so that a reader's pass
+  // over what changed since its last one costs the changes, not the table.
+  class RowVersions {
+   public:
+    std::uint64_t Of(const std::string& uuid) const;
+    void Set(const std::string& uuid, std::uint64_t version);
+    void Erase(const std::string& uuid);
+    void ForEachSince(std::uint64_t version,
+                      const std::function<void(const std::string& uuid)>& visit) const;
+
+   private:
+    std::map<std::string, std::uint64_t> by_uuid_;
+    // Points at by_uuid_'s keys, whose nodes stay put.
+    std::map<std::uint64_t, const std::string*> by_version_;
+  };
+  std::map<std::string, RowVersions> versions_;
   std::uint64_t last_version_ = 0;
   // The last transaction of the cache (all zeros: none known, so the next sync is whole).
   std::string last_txn_id_;

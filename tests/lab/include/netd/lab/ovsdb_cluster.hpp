@@ -19,7 +19,8 @@ namespace netd::lab {
 // machine of its own, behind `hub` (the caller's namespace, where clients connect from): member
 // i has the address 10.199.<i+1>.2 on a veth to the hub, which routes between the members.
 // Member i listens for clients on ptcp:<first_port> (and, given certificates, on
-// pssl:<first_port + 10>), speaks Raft with the others on tcp:<address>:<first_port + 20>, takes
+// pssl:<first_port + 10>) and on a unix socket in the temp directory (reachable from any
+// namespace, as a bench's hosts in namespaces of their own need), speaks Raft with the others on tcp:<address>:<first_port + 20>, takes
 // `remotes` too (a db: remote, whose targets then open on every member alike), and has its own
 // control socket for ovs-appctl. The constructor returns once the members have elected a leader
 // that all of them know.
@@ -55,10 +56,15 @@ class OvsdbCluster {
   std::string ssl_remote(int member) const;
   std::vector<std::string> tcp_remotes() const;
   std::vector<std::string> ssl_remotes() const;
+  // "unix:<dir>/m<i>.sock" of member i.
+  std::string unix_remote(int member) const;
+  std::vector<std::string> unix_remotes() const;
   // Member i's address ("10.199.<i+1>.2").
   std::string address(int member) const;
   std::filesystem::path control_socket(int member) const;
   bool running(int member) const { return members_.at(member).Running(); }
+  // Member i's ovsdb-server (0 while killed).
+  pid_t pid(int member) const { return members_.at(member).pid(); }
 
   // The member whose own `cluster/status` says it is the leader; none while no running member
   // does.

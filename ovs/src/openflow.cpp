@@ -307,6 +307,12 @@ std::vector<std::uint8_t> EncodeEchoReply(const openflow::Header& request,
   return Finish(out);
 }
 
+std::vector<std::uint8_t> EncodeEchoRequest(std::uint32_t xid) {
+  Writer out;
+  WriteHeader(out, MessageType::kEchoRequest, xid);
+  return Finish(out);
+}
+
 std::vector<std::uint8_t> EncodeBarrierRequest(std::uint32_t xid) {
   Writer out;
   WriteHeader(out, MessageType::kBarrierRequest, xid);

@@ -35,12 +35,16 @@ OpenFlowClient::OpenFlowClient(boost::asio::io_context& io, std::filesystem::pat
           .peer = "ovs-vswitchd",
           .min_backoff = options.min_backoff,
           .max_backoff = options.max_backoff,
+          .inactivity_probe = options.inactivity_probe,
+          .request_timeout = options.request_timeout,
+          .max_unwritten = options.max_unwritten,
       },
       ReconnectingStream::Handlers{
           .connected = [this] { OnConnected(); },
           .received = [this](std::string_view bytes) { OnReceived(bytes); },
           .lost = [this](const std::string& why,
                          bool was_connected) { OnLost(why, was_connected); },
+          .probe = [this] { Queue(of::EncodeEchoRequest(next_xid_++)); },
       });
 }
 
@@ -139,6 +143,7 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
     }
     case of::MessageType::kMultipartReply: {
       if (auto it = counts_.find(header.xid); it != counts_.end()) {
+        stream_->Answered(header.xid);
         auto done = std::move(it->second);
         counts_.erase(it);
         if (done) done(of::ParseAggregateReply(message));
@@ -152,6 +157,7 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
         ports.insert(ports.end(), reply->ports.begin(), reply->ports.end());
         if (reply->more) return true;
       }
+      stream_->Answered(header.xid);
       auto request = std::move(it->second);
       port_requests_.erase(it);
       if (!request.done) return true;
@@ -163,6 +169,7 @@ bool OpenFlowClient::Handle(std::span<const std::uint8_t> message) {
       return true;
     }
     case of::MessageType::kBarrierReply: {
+      stream_->Answered(header.xid);
       auto it = batches_.find(header.xid);
       if (it == batches_.end()) return true;
       auto batch = std::move(it->second);
@@ -205,6 +212,7 @@ void OpenFlowClient::Send(const std::vector<FlowChange>& changes, BatchCallback 
   ++counters_.barriers;
   auto barrier = next_xid_++;
   Queue(of::EncodeBarrierRequest(barrier));
+  stream_->Awaiting(barrier);
   batches_.emplace(barrier, std::move(batch));
 }
 
@@ -216,6 +224,7 @@ void OpenFlowClient::CountFlows(std::uint64_t cookie, std::uint64_t mask, CountC
   auto xid = next_xid_++;
   counts_.emplace(xid, std::move(done));
   Queue(of::EncodeFlowCountRequest(xid, cookie, mask));
+  stream_->Awaiting(xid);
 }
 
 void OpenFlowClient::DescribePorts(PortsCallback done) {
@@ -226,6 +235,7 @@ void OpenFlowClient::DescribePorts(PortsCallback done) {
   auto xid = next_xid_++;
   port_requests_.emplace(xid, PortsRequest{{}, std::move(done)});
   Queue(of::EncodePortDescriptionRequest(xid));
+  stream_->Awaiting(xid);
 }
 
 void OpenFlowClient::Queue(const std::vector<std::uint8_t>& message) {
@@ -235,6 +245,9 @@ void OpenFlowClient::Queue(const std::vector<std::uint8_t>& message) {
 void OpenFlowClient::OnLost(const std::string& why, bool was_connected) {
   bool was_ready = ready_;
   if (was_connected) ++counters_.disconnects;
+  counters_.probe_timeouts = stream_->counters().probe_timeouts;
+  counters_.request_timeouts = stream_->counters().request_timeouts;
+  counters_.overflows = stream_->counters().overflows;
   ready_ = false;
   auto batches = std::move(batches_);
   batches_.clear();

@@ -16,7 +16,6 @@
 namespace netd::ovs {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -58,16 +57,13 @@ struct OvsdbClient::Connection {
   bool server_missing = false;        // a server older than `_Server`, so no clusters either
   Rows server_rows;                   // `_Server`'s Database table
   bool refused = false;               // dropped by the cluster check
-  Clock::time_point last_received = Clock::now();
-  std::optional<Clock::time_point> probe_sent;
-  std::uint64_t probe_id = 0;
 };
 
 OvsdbClient::OvsdbClient(boost::asio::io_context& io, Remote remote, Options options)
     : OvsdbClient(io, std::vector<Remote>{std::move(remote)}, std::move(options)) {}
 
 OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::vector<Remote> remotes, Options options)
-    : io_(io), options_(std::move(options)), last_txn_id_(kNoTransaction), probe_timer_(io) {
+    : io_(io), options_(std::move(options)), last_txn_id_(kNoTransaction) {
   if (!options_.handed_tables.empty() && !options_.row_handler) {
     throw std::invalid_argument("OvsdbClient: handed tables without a row handler");
   }
@@ -77,12 +73,15 @@ OvsdbClient::OvsdbClient(boost::asio::io_context& io, std::vector<Remote> remote
           .peer = "ovsdb-server",
           .min_backoff = options_.min_backoff,
           .max_backoff = options_.max_backoff,
+          .inactivity_probe = options_.inactivity_probe,
+          .request_timeout = options_.request_timeout,
       },
       ReconnectingStream::Handlers{
           .connected = [this] { OnConnected(); },
           .received = [this](std::string_view bytes) { OnReceived(bytes); },
           .lost = [this](const std::string& why,
                          bool was_connected) { OnLost(why, was_connected); },
+          .probe = [this] { Request("echo", json::array()); },
       });
 }
 
@@ -204,11 +203,9 @@ void OvsdbClient::OnConnected() {
         Request("monitor",
                 json::array({"_Server", kServerMonitor, {{"Database", {{"columns", columns}}}}}));
   }
-  if (options_.inactivity_probe.count() > 0) ArmProbe(Clock::now() + options_.inactivity_probe);
 }
 
 void OvsdbClient::OnReceived(std::string_view bytes) {
-  if (connection_) connection_->last_received = Clock::now();
   try {
     for (const auto& text : splitter_.Feed(bytes)) {
       Handle(json::parse(text));
@@ -244,6 +241,7 @@ void OvsdbClient::Handle(const json& message) {
   const auto& id = message.at("id");
   if (!id.is_number_unsigned()) return;
   auto number = id.get<std::uint64_t>();
+  stream_->Answered(number);
   auto& connection = *connection_;
   if (number == connection.schema_id) {
     HandleSchema(message);
@@ -251,11 +249,10 @@ void OvsdbClient::Handle(const json& message) {
     HandleServerRows(message);
   } else if (number == connection.monitor_id) {
     HandleMonitorAnswer(message);
-  } else if (number == connection.probe_id) {
-    connection.probe_id = 0;  // the server is alive; that it answered is all a probe asks
-  } else {
+  } else if (pending_.contains(number)) {
     HandleTransactionAnswer(number, message);
   }
+  // Else an echo's answer: that the server answered is all a probe asks.
 }
 
 void OvsdbClient::HandleNotification(const std::string& method, const json& params) {
@@ -547,42 +544,6 @@ json OvsdbClient::WithDefaults(const std::string& table, json row) const {
   return row;
 }
 
-void OvsdbClient::ArmProbe(Clock::time_point at) {
-  probe_timer_.expires_at(at);
-  probe_timer_.async_wait(
-      [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& error) {
-        if (!error && alive.lock()) Probe();
-      });
-}
-
-void OvsdbClient::Probe() {
-  if (!connection_) return;  // lost while the wait completed
-  auto& connection = *connection_;
-  auto period = options_.inactivity_probe;
-  auto now = Clock::now();
-  if (connection.probe_sent && connection.last_received >= *connection.probe_sent) {
-    connection.probe_sent.reset();
-  }
-  if (!connection.probe_sent) {
-    auto due = connection.last_received + period;
-    if (now < due) {
-      ArmProbe(due);
-      return;
-    }
-    connection.probe_id = Request("echo", json::array());
-    connection.probe_sent = now;
-    ArmProbe(now + period);
-    return;
-  }
-  if (now < *connection.probe_sent + period) {
-    ArmProbe(*connection.probe_sent + period);
-    return;
-  }
-  ++counters_.probe_timeouts;
-  stream_->Drop(fmt::format("nothing received for {} ms, not even an answer to an echo request",
-                            2 * period.count()));
-}
-
 void OvsdbClient::Transact(json operations, TransactCallback callback) {
   if (!stream_->connected()) {
     boost::asio::post(io_, [callback = std::move(callback)] {
@@ -595,6 +556,7 @@ void OvsdbClient::Transact(json operations, TransactCallback callback) {
   for (const auto& operation : operations) params.push_back(operation);
   pending_.emplace(id, std::make_pair(std::move(operations), std::move(callback)));
   Send({{"id", id}, {"method", "transact"}, {"params", params}});
+  stream_->Awaiting(id);
 }
 
 void OvsdbClient::Send(const json& message) {
@@ -604,6 +566,7 @@ void OvsdbClient::Send(const json& message) {
 std::uint64_t OvsdbClient::Request(const std::string& method, json params) {
   auto id = next_id_++;
   Send({{"id", id}, {"method", method}, {"params", std::move(params)}});
+  stream_->Awaiting(id);
   return id;
 }
 
@@ -611,7 +574,8 @@ void OvsdbClient::OnLost(const std::string& why, bool was_connected) {
   bool established = was_connected && synced_;
   bool refused = connection_ && connection_->refused;
   connection_.reset();
-  probe_timer_.cancel();
+  counters_.probe_timeouts = stream_->counters().probe_timeouts;
+  counters_.request_timeouts = stream_->counters().request_timeouts;
   // The cache stays, hidden, for monitor_cond_since to resume from.
   synced_ = false;
   auto remote = ToString(stream_->remote());

@@ -88,7 +88,8 @@ ReconnectingStream::ReconnectingStream(boost::asio::io_context& io, std::vector<
       options_(std::move(options)),
       handlers_(std::move(handlers)),
       timer_(io),
-      backoff_(options_.min_backoff) {
+      backoff_(options_.min_backoff),
+      watchdog_(io) {
   if (remotes_.empty()) throw std::invalid_argument("no remote to connect to");
 }
 
@@ -183,9 +184,67 @@ void ReconnectingStream::Connect() {
 void ReconnectingStream::Connected(const std::shared_ptr<Connection>& connection) {
   timer_.cancel();  // the deadline
   connected_ = true;
+  overflowing_ = false;
   outbox_.clear();
+  awaiting_.clear();
+  probe_sent_.reset();
+  last_received_ = std::chrono::steady_clock::now();
   Read(connection);
+  ArmWatchdog();
   handlers_.connected();
+}
+
+// Wakes at a quarter of the shorter period: a silent peer is noticed within 2¼ probe periods,
+// a late answer within 1¼ request timeouts.
+void ReconnectingStream::ArmWatchdog() {
+  auto periods = {options_.inactivity_probe, options_.request_timeout};
+  std::chrono::milliseconds tick{0};
+  for (auto period : periods) {
+    if (period.count() > 0 && (tick.count() == 0 || period < tick)) tick = period;
+  }
+  if (tick.count() == 0) return;
+  watchdog_.expires_after(std::max(tick / 4, std::chrono::milliseconds(1)));
+  std::weak_ptr<bool> alive = alive_;
+  watchdog_.async_wait([this, alive, connection = connection_](const boost::system::error_code&
+                                                                    error) {
+    if (error || !alive.lock() || !Current(connection) || !connected_) return;
+    Watch();
+  });
+}
+
+void ReconnectingStream::Watch() {
+  auto now = std::chrono::steady_clock::now();
+  if (auto period = options_.inactivity_probe; period.count() > 0) {
+    if (probe_sent_ && last_received_ >= *probe_sent_) probe_sent_.reset();
+    if (!probe_sent_ && now >= last_received_ + period) {
+      probe_sent_ = now;
+      if (handlers_.probe) handlers_.probe();
+      if (!connected_) return;
+    } else if (probe_sent_ && now >= *probe_sent_ + period) {
+      ++counters_.probe_timeouts;
+      Lost(fmt::format("nothing received for {} ms, not even an answer to an echo request",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_received_)
+                           .count()));
+      return;
+    }
+  }
+  if (auto timeout = options_.request_timeout; timeout.count() > 0 && !awaiting_.empty()) {
+    auto [id, sent] = *awaiting_.begin();
+    if (now >= sent + timeout) {
+      ++counters_.request_timeouts;
+      Lost(fmt::format("no answer to request {} within {} ms", id, timeout.count()));
+      return;
+    }
+  }
+  ArmWatchdog();
+}
+
+void ReconnectingStream::Awaiting(std::uint64_t id) {
+  if (connected_) awaiting_.emplace(id, std::chrono::steady_clock::now());
+}
+
+void ReconnectingStream::Answered(std::uint64_t id) {
+  awaiting_.erase(id);
 }
 
 void ReconnectingStream::Read(const std::shared_ptr<Connection>& connection) {
@@ -200,6 +259,7 @@ void ReconnectingStream::Read(const std::shared_ptr<Connection>& connection) {
       Lost("reading: " + error.message());
       return;
     }
+    last_received_ = std::chrono::steady_clock::now();
     handlers_.received(std::string_view(connection->read_buffer.data(), n));
     if (alive.lock() && Current(connection)) Read(connection);
   };
@@ -211,7 +271,20 @@ void ReconnectingStream::Read(const std::shared_ptr<Connection>& connection) {
 }
 
 void ReconnectingStream::Write(std::string_view bytes) {
-  if (!connected_) return;
+  if (!connected_ || overflowing_) return;
+  if (outbox_.size() + connection_->writing.size() + bytes.size() > options_.max_unwritten) {
+    // Given up from the loop: the caller may be halfway through queuing related messages, and
+    // its lost handler must not run under it.
+    overflowing_ = true;
+    ++counters_.overflows;
+    std::weak_ptr<bool> alive = alive_;
+    boost::asio::post(io_, [this, alive, connection = connection_] {
+      if (!alive.lock() || !Current(connection)) return;
+      Drop(fmt::format("{} has not taken {} bytes netd queued for it", options_.peer,
+                       options_.max_unwritten));
+    });
+    return;
+  }
   outbox_.append(bytes);
   if (connection_->writing.empty()) WriteNext();
 }
@@ -252,6 +325,9 @@ void ReconnectingStream::Lost(const std::string& why) {
   connected_ = false;
   Close();
   outbox_.clear();
+  awaiting_.clear();
+  probe_sent_.reset();
+  watchdog_.cancel();
   std::weak_ptr<bool> alive = alive_;
   // The handler may destroy the stream, and with it handlers_.
   auto lost = handlers_.lost;

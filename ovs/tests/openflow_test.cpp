@@ -347,6 +347,106 @@ TEST(OpenFlowClientScripted, ASwitchBelowOpenFlow13IsGivenUp) {
   EXPECT_FALSE(client.ready());
 }
 
+// A connected client whose switch has said hello.
+void Connect(boost::asio::io_context& io, ScriptedSwitch& fake, OpenFlowClient& client) {
+  client.Start();
+  ASSERT_TRUE(RunUntilConnected(io, fake));
+  fake.Accept();
+  ASSERT_TRUE(RunUntilSent(io, fake));
+  fake.Read();
+  fake.Write(ScriptedSwitch::Message(openflow::MessageType::kHello, 1));
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return client.ready(); }));
+}
+
+// The types of the messages the client sent, up to its close.
+std::vector<int> TypesSent(ScriptedSwitch& fake) {
+  std::vector<int> types;
+  try {
+    for (;;) types.push_back(fake.Read()[1]);
+  } catch (const std::exception&) {
+  }
+  return types;
+}
+
+// A switch that went silent without closing (ovs-vswitchd stopped, not killed): an echo
+// request, then the connection given up, and the batch in flight hears it lost.
+TEST(OpenFlowClientScripted, ASilentSwitchIsProbedAndGivenUp) {
+  lab::TempDir dir("offake");
+  auto path = dir.path() / "br.mgmt";
+  ScriptedSwitch fake(path);
+  boost::asio::io_context io;
+  OpenFlowClient client(
+      io, path,
+      {.min_backoff = 10s, .max_backoff = 10s, .inactivity_probe = 100ms, .request_timeout = 0ms});
+  ASSERT_NO_FATAL_FAILURE(Connect(io, fake, client));
+  std::optional<OpenFlowClient::BatchResult> outcome;
+  client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask)},
+              [&](const auto& result) { outcome = result; });
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
+  EXPECT_NE(outcome->lost.find("not even an answer to an echo request"), std::string::npos)
+      << outcome->lost;
+  EXPECT_EQ(client.counters().probe_timeouts, 1u);
+  EXPECT_FALSE(client.ready());
+  auto types = TypesSent(fake);
+  EXPECT_NE(std::find(types.begin(), types.end(),
+                      static_cast<int>(openflow::MessageType::kEchoRequest)),
+            types.end());
+}
+
+// A switch that answers echoes but not a barrier: the batch hears the connection given up.
+TEST(OpenFlowClientScripted, ABarrierUnansweredPastItsTimeoutGivesTheConnectionUp) {
+  lab::TempDir dir("offake");
+  auto path = dir.path() / "br.mgmt";
+  ScriptedSwitch fake(path);
+  boost::asio::io_context io;
+  OpenFlowClient client(
+      io, path,
+      {.min_backoff = 10s, .max_backoff = 10s, .inactivity_probe = 0ms, .request_timeout = 200ms});
+  ASSERT_NO_FATAL_FAILURE(Connect(io, fake, client));
+  std::optional<OpenFlowClient::BatchResult> outcome;
+  client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask)},
+              [&](const auto& result) { outcome = result; });
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
+  EXPECT_NE(outcome->lost.find("no answer to request"), std::string::npos) << outcome->lost;
+  EXPECT_EQ(client.counters().request_timeouts, 1u);
+  EXPECT_EQ(client.counters().probe_timeouts, 0u);
+}
+
+// A switch that stops reading: netd's queue does not grow without end; the connection is given
+// up once the switch leaves max_unwritten bytes untaken, and every batch hears it lost.
+TEST(OpenFlowClientScripted, ASwitchThatStopsReadingIsGivenUpAtTheQueuesBound) {
+  lab::TempDir dir("offake");
+  auto path = dir.path() / "br.mgmt";
+  ScriptedSwitch fake(path);
+  boost::asio::io_context io;
+  OpenFlowClient client(io, path,
+                        {.min_backoff = 10s,
+                         .max_backoff = 10s,
+                         .inactivity_probe = 0ms,
+                         .request_timeout = 0ms,
+                         .max_unwritten = 512 * 1024});
+  ASSERT_NO_FATAL_FAILURE(Connect(io, fake, client));
+  std::vector<FlowChange> changes;
+  for (std::uint16_t i = 0; i < 1000; ++i) {
+    openflow::Flow flow{.priority = 100,
+                        .match = {.in_port = i},
+                        .actions = {openflow::Output{openflow::kPortNormal}}};
+    changes.push_back(FlowChange::Add(flow, kBaselineCookie));
+  }
+  int sent = 0;
+  int lost = 0;
+  while (client.ready() && sent < 200) {
+    client.Send(changes, [&](const auto& result) { lost += !result.lost.empty(); });
+    ++sent;
+    io.poll();
+  }
+  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return lost == sent; }))
+      << lost << " of " << sent << " batches heard the end";
+  EXPECT_LT(sent, 200) << "never given up";
+  EXPECT_EQ(client.counters().overflows, 1u);
+  EXPECT_FALSE(client.ready());
+}
+
 // OVSDB rows of one bridge, as the monitor cache holds them.
 class PortRows {
  public:

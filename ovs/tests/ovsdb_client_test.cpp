@@ -709,6 +709,48 @@ TEST(OvsdbClientScripted, TheProbeSendsAnEchoAndGivesUpASilentServer) {
   EXPECT_EQ(client.counters().transactions, 0u) << "the echo's answer is not a transaction's";
 }
 
+// A member that answers echoes but never a transaction (one that waits for a commit that does
+// not come): the transaction's callback hears the connection given up, not nothing forever.
+TEST(OvsdbClientScripted, ATransactionUnansweredPastItsTimeoutGivesTheConnectionUp) {
+  lab::TempDir dir("ovsdbfake");
+  auto path = dir.path() / "db.sock";
+  ScriptedServer server(path);
+  boost::asio::io_context io;
+  OvsdbClient client(io, Remote::Unix(path),
+                     {.tables = {{"Bridge", {"name"}}},
+                      .min_backoff = 10s,
+                      .max_backoff = 10s,
+                      .tls = {},
+                      .inactivity_probe = 50ms,
+                      .request_timeout = 300ms});
+  std::atomic<int> echoes = 0;
+  Script script([&] {
+    server.AcceptAndServeSchema(kVswitchSchema);
+    server.ServeMonitor(kNoTxn, Initial(json::object()));
+    server.Expect("transact");
+    // Alive all along: every probe is answered, until the client closes.
+    try {
+      for (;;) {
+        server.Reply(server.Expect("echo"), json::array());
+        ++echoes;
+      }
+    } catch (const std::exception&) {
+    }
+  });
+  client.Start();
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return client.synced(); }));
+  std::optional<OvsdbClient::TransactionResult> outcome;
+  client.Transact(json::array({{{"op", "comment"}, {"comment", "x"}}}),
+                  [&](const auto& result) { outcome = result; });
+  ASSERT_TRUE(RunUntil(io, 5s, [&] { return outcome.has_value(); }));
+  EXPECT_NE(outcome->error.find("no answer to request"), std::string::npos) << outcome->error;
+  EXPECT_EQ(client.counters().request_timeouts, 1u);
+  EXPECT_EQ(client.counters().probe_timeouts, 0u);
+  EXPECT_GE(echoes.load(), 2) << "the server answered its probes meanwhile";
+  EXPECT_TRUE(RunUntil(io, 5s, [&] { return script.done(); }));
+  script.Finish();
+}
+
 TEST(OvsdbRemote, ReadsOvsdbServerNotation) {
   auto socket = ParseOvsdbRemote("unix:/run/openvswitch/db.sock");
   EXPECT_EQ(socket.kind, Remote::Kind::kUnix);

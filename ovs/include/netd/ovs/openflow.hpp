@@ -172,6 +172,7 @@ struct PortDescriptionReply {
 std::vector<std::uint8_t> EncodeHello(std::uint32_t xid);
 std::vector<std::uint8_t> EncodeEchoReply(const Header& request,
                                           std::span<const std::uint8_t> payload);
+std::vector<std::uint8_t> EncodeEchoRequest(std::uint32_t xid);
 std::vector<std::uint8_t> EncodeBarrierRequest(std::uint32_t xid);
 // OFPFC_ADD of `flow` in its table with `cookie`.
 std::vector<std::uint8_t> EncodeAddFlow(std::uint32_t xid, const Flow& flow, std::uint64_t cookie);

@@ -47,12 +47,21 @@ struct FlowChange {
 // socket (<rundir>/<bridge>.mgmt), on the caller's Asio loop. It says hello, answers echoes,
 // and sends flow changes in batches, each closed by a barrier: a batch's callback hears, once
 // the switch has processed all of it, which of its changes the switch refused. It reconnects
-// with backoff when the connection drops (ovs-vswitchd restarting, the bridge recreated).
+// with backoff when the connection drops (ovs-vswitchd restarting, the bridge recreated), and
+// gives a connection up when the switch goes silent (an echo request unanswered), leaves a
+// request unanswered, or stops reading what netd sends: a batch then hears it lost, and the
+// bridge is programmed again on the next connection.
 class OpenFlowClient {
  public:
   struct Options {
     std::chrono::milliseconds min_backoff{50};
     std::chrono::milliseconds max_backoff{2000};
+    // Nothing received for this long: an echo request; nothing for as long again: given up.
+    std::chrono::milliseconds inactivity_probe{5000};
+    // A barrier, flow count or port description unanswered for this long: given up.
+    std::chrono::milliseconds request_timeout{10000};
+    // Bytes the switch has not read beyond this: given up.
+    std::size_t max_unwritten = std::size_t{64} << 20;
   };
 
   OpenFlowClient(boost::asio::io_context& io, std::filesystem::path socket, Options options);
@@ -101,6 +110,10 @@ class OpenFlowClient {
     std::uint64_t barriers = 0;
     std::uint64_t errors = 0;  // OFPT_ERROR messages received
     std::uint64_t echoes = 0;
+    // Connections given up: no answer to an echo request, to a request, or nothing read.
+    std::uint64_t probe_timeouts = 0;
+    std::uint64_t request_timeouts = 0;
+    std::uint64_t overflows = 0;
   };
   const Counters& counters() const { return counters_; }
 

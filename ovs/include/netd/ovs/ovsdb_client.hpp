@@ -70,6 +70,10 @@ class OvsdbClient {
     // Nothing received for this long: an echo request; nothing for as long again: the
     // connection is given up (a server or path that died without closing it). 0: never.
     std::chrono::milliseconds inactivity_probe{5000};
+    // A request (a transaction, the schema, the monitor) unanswered for this long: the
+    // connection is given up and the transaction's callback hears it lost (a member that
+    // answers echoes but never commits). 0: never.
+    std::chrono::milliseconds request_timeout{30000};
     // Tables whose rows go to `row_handler` as they change instead of into the cache (rows()
     // of them stays empty, and they have no versions): for a reader that keeps them in a form
     // of its own, as a host keeps 30,000 bindings in a fraction of what JSON objects cost.
@@ -169,6 +173,7 @@ class OvsdbClient {
     std::uint64_t cluster_refusals = 0;
     // Connections given up because the server answered nothing, not even the echo request.
     std::uint64_t probe_timeouts = 0;
+    std::uint64_t request_timeouts = 0;
   };
   const Counters& counters() const { return counters_; }
 
@@ -196,8 +201,6 @@ class OvsdbClient {
   void Hand(RowUpdate::Kind kind, const std::string& table, const std::string& uuid,
             const nlohmann::json& value) const;
   void HandUpdates2(const std::string& table, const nlohmann::json& rows) const;
-  void ArmProbe(std::chrono::steady_clock::time_point at);
-  void Probe();
   void Send(const nlohmann::json& message);
   std::uint64_t Request(const std::string& method, nlohmann::json params);
 
@@ -239,7 +242,6 @@ class OvsdbClient {
   bool synced_ = false;
   // A whole sync was handled: trim the heap once the message is gone.
   bool trim_heap_ = false;
-  boost::asio::steady_timer probe_timer_;
   void NotifyListeners();
   std::shared_ptr<Subscription::Listeners> listeners_ = std::make_shared<Subscription::Listeners>();
   std::uint64_t next_listener_ = 1;

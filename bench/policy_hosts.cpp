@@ -205,7 +205,8 @@ NetdFigures RunNetd(const std::filesystem::path& dir, const Scale& scale) {
   };
   auto cluster_cpu = [&] {
     double seconds = 0;
-    for (int member = 0; member < cluster.size(); ++member) seconds += CpuSeconds(cluster.pid(member));
+    for (int member = 0; member < cluster.size(); ++member)
+      seconds += CpuSeconds(cluster.pid(member));
     return seconds;
   };
 
@@ -278,8 +279,7 @@ NetdFigures RunNetd(const std::filesystem::path& dir, const Scale& scale) {
   std::vector<std::unique_ptr<netd::ovs::OvsdbClient>> monitors;
   for (int member = 0; member < cluster.size(); ++member) {
     auto share = kMonitors / cluster.size() + (member < kMonitors % cluster.size() ? 1 : 0);
-    for (auto& monitor :
-         netd::bench::StartPolicyWatchers(io, cluster.unix_remote(member), share)) {
+    for (auto& monitor : netd::bench::StartPolicyWatchers(io, cluster.unix_remote(member), share)) {
       monitors.push_back(std::move(monitor));
     }
   }

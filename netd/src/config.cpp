@@ -208,6 +208,10 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.host.openvswitch_rundir != reloaded.host.openvswitch_rundir,
         "host.openvswitch_rundir");
   check(running.host.libvirt_uri != reloaded.host.libvirt_uri, "host.libvirt_uri");
+  check(running.host.timeouts.probe_interval != reloaded.host.timeouts.probe_interval,
+        "host.probe_interval_ms");
+  check(running.host.timeouts.request_timeout != reloaded.host.timeouts.request_timeout,
+        "host.request_timeout_ms");
   check(running.policy != reloaded.policy, "policy");
   check(running.networks != reloaded.networks, "network");
   return changed;

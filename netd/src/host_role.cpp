@@ -68,16 +68,27 @@ nlohmann::json Milliseconds(std::optional<std::chrono::nanoseconds> duration) {
 HostRole::HostRole(boost::asio::io_context& io, const Config& config, Clock& clock,
                    const ovs::PortBindings* gateway_bindings)
     : config_(config),
-      feed_(config.policy
-                ? std::make_unique<policy::PolicyFeed>(
-                      io, policy::FeedOptions{config.policy->remotes, config.policy->tls}, clock)
-                : nullptr),
+      feed_(config.policy ? std::make_unique<policy::PolicyFeed>(
+                                io,
+                                policy::FeedOptions{
+                                    .remotes = config.policy->remotes,
+                                    .tls = config.policy->tls,
+                                    .probe_interval = config.policy->timeouts.probe_interval,
+                                    .request_timeout = config.policy->timeouts.request_timeout},
+                                clock)
+                          : nullptr),
       bindings_(feed_ ? feed_.get() : gateway_bindings),
-      client_(io, config.host.ovsdb_remote, {.tls = config.host.ovsdb_tls}),
+      client_(io, config.host.ovsdb_remote,
+              {.tls = config.host.ovsdb_tls,
+               .inactivity_probe = config.host.timeouts.probe_interval,
+               .request_timeout = config.host.timeouts.request_timeout}),
       bridges_(io, client_, BridgeSpecs(config)) {
   for (const auto& network : config.networks) {
     port_security_.push_back(std::make_unique<ovs::PortSecurity>(
-        io, client_, PortSecuritySpec(config, network), ovs::OpenFlowClient::Options{}, bindings_));
+        io, client_, PortSecuritySpec(config, network),
+        ovs::OpenFlowClient::Options{.inactivity_probe = config.host.timeouts.probe_interval,
+                                     .request_timeout = config.host.timeouts.request_timeout},
+        bindings_));
   }
   if (feed_) feed_->set_on_change([this] { BindingsChanged(); });
   if (!config.host.libvirt_uri.empty()) {

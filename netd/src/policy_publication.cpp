@@ -14,6 +14,8 @@ policy::PublisherOptions PublisherOptionsOf(const Config& config) {
   options.remotes = config.policy->remotes;
   options.tls = config.policy->tls;
   options.host_listeners = config.policy->host_listeners;
+  options.probe_interval = config.policy->timeouts.probe_interval;
+  options.request_timeout = config.policy->timeouts.request_timeout;
   return options;
 }
 

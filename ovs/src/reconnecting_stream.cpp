@@ -205,11 +205,11 @@ void ReconnectingStream::ArmWatchdog() {
   if (tick.count() == 0) return;
   watchdog_.expires_after(std::max(tick / 4, std::chrono::milliseconds(1)));
   std::weak_ptr<bool> alive = alive_;
-  watchdog_.async_wait([this, alive, connection = connection_](const boost::system::error_code&
-                                                                    error) {
-    if (error || !alive.lock() || !Current(connection) || !connected_) return;
-    Watch();
-  });
+  watchdog_.async_wait(
+      [this, alive, connection = connection_](const boost::system::error_code& error) {
+        if (error || !alive.lock() || !Current(connection) || !connected_) return;
+        Watch();
+      });
 }
 
 void ReconnectingStream::Watch() {
@@ -222,9 +222,9 @@ void ReconnectingStream::Watch() {
       if (!connected_) return;
     } else if (probe_sent_ && now >= *probe_sent_ + period) {
       ++counters_.probe_timeouts;
-      Lost(fmt::format("nothing received for {} ms, not even an answer to an echo request",
-                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_received_)
-                           .count()));
+      Lost(fmt::format(
+          "nothing received for {} ms, not even an answer to an echo request",
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - last_received_).count()));
       return;
     }
   }

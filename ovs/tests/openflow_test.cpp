@@ -388,9 +388,9 @@ TEST(OpenFlowClientScripted, ASilentSwitchIsProbedAndGivenUp) {
   EXPECT_EQ(client.counters().probe_timeouts, 1u);
   EXPECT_FALSE(client.ready());
   auto types = TypesSent(fake);
-  EXPECT_NE(std::find(types.begin(), types.end(),
-                      static_cast<int>(openflow::MessageType::kEchoRequest)),
-            types.end());
+  EXPECT_NE(
+      std::find(types.begin(), types.end(), static_cast<int>(openflow::MessageType::kEchoRequest)),
+      types.end());
 }
 
 // A switch that answers echoes but not a barrier: the batch hears the connection given up.

@@ -22,6 +22,8 @@ ovs::OvsdbClient::Options ClientOptions(
       {"Group", {"name", "network", "members", "protocol", "ports"}},
   };
   client.tls = options.tls;
+  client.inactivity_probe = options.probe_interval;
+  client.request_timeout = options.request_timeout;
   // Kept in the feed's own form (about a tenth of the JSON cache's size).
   client.handed_tables = {"Binding", "Group"};
   client.row_handler = std::move(on_row);

@@ -32,7 +32,9 @@ ovs::OvsdbClient::Options ClientOptions(const PublisherOptions& options) {
       .tls = options.tls,
       // Writes go to the leader: a follower would forward them, and one cut off from the
       // cluster would hold them until it is back.
-      .cluster = ovs::OvsdbClient::Cluster::kLeader};
+      .cluster = ovs::OvsdbClient::Cluster::kLeader,
+      .inactivity_probe = options.probe_interval,
+      .request_timeout = options.request_timeout};
 }
 
 std::int64_t UnixMs(std::chrono::system_clock::time_point time) {

@@ -6,6 +6,7 @@
 #include "netd/ovs/ovsdb_client.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include "netd/lab/ovs.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/lab/test_pki.hpp"
+#include "netd/ovs/openflow_client.hpp"
 #include "netd/ovs/remote.hpp"
 #include "netd/testing/within.hpp"
 
@@ -165,6 +167,73 @@ TEST_F(OvsdbClientTest, ARestartedServerIsReconnectedAndTheCacheBuiltAgain) {
   EXPECT_TRUE(BridgeNamed("br-before").has_value()) << "the cache was not built again";
   auto created = Transact(AddBridge("br-after"));
   EXPECT_TRUE(created.ok()) << created.error;
+}
+
+// Stops a process as a hung daemon would be (SIGSTOP: its sockets stay open and silent), and
+// lets it go on when the scope ends, also on a failed assertion.
+class Stopped {
+ public:
+  explicit Stopped(pid_t pid) : pid_(pid) { ::kill(pid_, SIGSTOP); }
+  ~Stopped() { Resume(); }
+  Stopped(const Stopped&) = delete;
+  Stopped& operator=(const Stopped&) = delete;
+  void Resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// A real ovsdb-server that hangs without closing its connections: the echo probe gives the
+// connection up within two probe intervals (and a quarter), a transaction sent meanwhile hears
+// it, and once the server goes on the client syncs again.
+TEST_F(OvsdbClientTest, AHungServerIsProbedAndGivenUpThenFollowedWhenItGoesOn) {
+  OvsdbClient client(io_, ParseOvsdbRemote(ovs_->db_remote()),
+                     {.min_backoff = 50ms,
+                      .max_backoff = 200ms,
+                      .tls = {},
+                      .inactivity_probe = 200ms,
+                      .request_timeout = 2000ms});
+  client.Start();
+  ASSERT_TRUE(RunUntil(5s, [&] { return client.synced(); }));
+  Stopped hung(ovs_->ovsdb_server_pid());
+  std::optional<OvsdbClient::TransactionResult> outcome;
+  client.Transact(AddBridge("br-hung"), [&](const auto& result) { outcome = result; });
+  ASSERT_TRUE(RunUntil(3s, [&] { return outcome.has_value(); }));
+  EXPECT_NE(outcome->error.find("not even an answer to an echo request"), std::string::npos)
+      << outcome->error;
+  EXPECT_EQ(client.counters().probe_timeouts, 1u);
+  EXPECT_FALSE(client.synced());
+  hung.Resume();
+  EXPECT_TRUE(RunUntil(10s, [&] { return client.synced(); })) << "never followed it again";
+  EXPECT_TRUE(Transact(AddBridge("br-after")).ok());
+}
+
+// A real ovs-vswitchd that hangs: the bridge's OpenFlow connection is probed and given up, the
+// batch in flight hears it, and the connection is made again once the switch goes on.
+TEST_F(OvsdbClientTest, AHungSwitchsOpenFlowConnectionIsProbedAndGivenUp) {
+  ASSERT_TRUE(
+      ovs_->Vsctl({"add-br", "br-hung", "--", "set", "Bridge", "br-hung", "datapath_type=netdev"})
+          .ok());
+  OpenFlowClient openflow(io_, ovs_->dir() / "br-hung.mgmt",
+                          {.min_backoff = 50ms,
+                           .max_backoff = 200ms,
+                           .inactivity_probe = 200ms,
+                           .request_timeout = 2000ms});
+  openflow.Start();
+  ASSERT_TRUE(RunUntil(5s, [&] { return openflow.ready(); }));
+  Stopped hung(ovs_->vswitchd_pid());
+  std::optional<OpenFlowClient::BatchResult> outcome;
+  openflow.Send({FlowChange::Delete(0, 0)}, [&](const auto& result) { outcome = result; });
+  ASSERT_TRUE(RunUntil(3s, [&] { return outcome.has_value(); }));
+  EXPECT_NE(outcome->lost.find("not even an answer to an echo request"), std::string::npos)
+      << outcome->lost;
+  EXPECT_EQ(openflow.counters().probe_timeouts, 1u);
+  hung.Resume();
+  EXPECT_TRUE(RunUntil(10s, [&] { return openflow.ready(); })) << "never connected again";
+  openflow.Stop();
 }
 
 TEST_F(OvsdbClientTest, WithoutAConnectionATransactionFailsAtOnce) {

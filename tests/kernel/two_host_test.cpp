@@ -814,9 +814,9 @@ TEST_F(TwoHostGatewayTest, AVmMovedToAnotherHostIsPinnedThereAndKeepsItsSessionA
   auto moved = Bound(1, "vmm");
   auto peer = Bound(1, "vmp");
   const auto& vm = *moved.ns;
-  ASSERT_EQ(Api("PUT", "/v1/groups/pair", {{"network", "secure"}, {"members", {"vmm", "vmp"}}})
-                .status,
-            201);
+  ASSERT_EQ(
+      Api("PUT", "/v1/groups/pair", {{"network", "secure"}, {"members", {"vmm", "vmp"}}}).status,
+      201);
   ASSERT_EQ(Api("PUT", "/v1/allowlist/echo",
                 {{"destinations", {kOutsideServer}},
                  {"protocol", "tcp"},
@@ -830,10 +830,9 @@ TEST_F(TwoHostGatewayTest, AVmMovedToAnotherHostIsPinnedThereAndKeepsItsSessionA
   ASSERT_TRUE(peer.ns->Ping(moved.ip)) << "the peers do not reach each other on one host";
   std::vector<lab::Process> servers;
   for (int port : {7000, 7001}) {
-    servers.push_back(outside_->Start({"socat",
-                                       fmt::format("TCP-LISTEN:{},bind={},reuseaddr,fork", port,
-                                                   kOutsideServer),
-                                       "EXEC:cat"}));
+    servers.push_back(outside_->Start(
+        {"socat", fmt::format("TCP-LISTEN:{},bind={},reuseaddr,fork", port, kOutsideServer),
+         "EXEC:cat"}));
   }
   ASSERT_TRUE(testing::Within(5s, [&] {
     auto listening = outside_->Run({"ss", "-Hltn"}).out;
@@ -856,12 +855,12 @@ s.settimeout(1)
 s.sendall(b"after\n")
 print("after", s.recv(100).decode().strip(), flush=True)
 )";
-  auto client = vm.Start({"python3", "-c", kClient, go.string(), kOutsideServer},
-                         {.env = {}, .output = out});
+  auto client =
+      vm.Start({"python3", "-c", kClient, go.string(), kOutsideServer}, {.env = {}, .output = out});
   auto output = [&] { return lab::RunCommand({"cat", out.string()}).out; };
-  ASSERT_TRUE(testing::Within(5s, [&] {
-    return output().find("before before") != std::string::npos;
-  })) << output() << netd_->Log();
+  ASSERT_TRUE(
+      testing::Within(5s, [&] { return output().find("before before") != std::string::npos; }))
+      << output() << netd_->Log();
 
   // A migrated guest keeps its neighbour cache. Here the veth's carrier drops while its host end
   // moves, which would flush it (a real migration never drops the guest's link), so the

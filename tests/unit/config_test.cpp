@@ -337,6 +337,28 @@ TEST(Config, LibvirtUriIsALibvirtUriOrNothing) {
   }
 }
 
+TEST(Config, PeerTimeoutsAreReadForTheSwitchAndThePolicyDatabase) {
+  auto config = ParseConfig(DemoConfigText(), "netd.toml");
+  EXPECT_EQ(config.host.timeouts.probe_interval, std::chrono::milliseconds(5000));
+  EXPECT_EQ(config.host.timeouts.request_timeout, std::chrono::milliseconds(30000));
+  const std::string line = "libvirt_uri = \"qemu:///system\"";
+  config =
+      ParseConfig(DemoWith(line, line + "\nprobe_interval_ms = 250\nrequest_timeout_ms = 2000") +
+                      "\n[policy]\nremotes = [\"tcp:192.0.2.11:6642\"]\nprobe_interval_ms = 1000\n",
+                  "netd.toml");
+  EXPECT_EQ(config.host.timeouts.probe_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(config.host.timeouts.request_timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(config.policy->timeouts.probe_interval, std::chrono::milliseconds(1000));
+  EXPECT_EQ(config.policy->timeouts.request_timeout, std::chrono::milliseconds(30000));
+  EXPECT_THAT(ErrorOf(DemoWith(line, line + "\nprobe_interval_ms = 0")),
+              HasSubstr("host.probe_interval_ms: expected an integer 100-3600000, got 0"));
+  EXPECT_THAT(ErrorOf(DemoWith(line, line + "\nrequest_timeout_ms = \"5s\"")),
+              HasSubstr("host.request_timeout_ms: expected an integer 1000-3600000, got a string"));
+  EXPECT_THAT(ErrorOf(DemoConfigText() +
+                      "\n[policy]\nremotes = [\"tcp:192.0.2.11:6642\"]\nrequest_timeout_ms = 1\n"),
+              HasSubstr("policy.request_timeout_ms: expected an integer 1000-3600000, got 1"));
+}
+
 TEST(Config, APolicySectionNamesTheDatabasesMembersAndAHostOnlyHostNeedsIt) {
   const std::string roles = "roles = [\"gateway\", \"host\"]";
   // Both roles without [policy]: the host side pins from the gateway's own bindings.

@@ -24,7 +24,7 @@ using nlohmann::json;
 class PolicyPublicationTest : public testing::ApiRoutesTest {
  protected:
   PolicyPublicationTest() {
-    config_.policy = PolicyConfig{{ovs::Remote::Unix(dir_.path() / "db.sock")}, {}, {}};
+    config_.policy = PolicyConfig{.remotes = {ovs::Remote::Unix(dir_.path() / "db.sock")}};
   }
 
   // What a standalone ovsdb-server with an empty database answers a writer that connects.

@@ -29,6 +29,15 @@ std::optional<ovs::Remote> ReadOvsdbRemote(TableReader& reader) {
 
 }  // namespace
 
+PeerTimeouts ReadPeerTimeouts(TableReader& reader) {
+  PeerTimeouts timeouts;
+  timeouts.probe_interval = std::chrono::milliseconds(
+      reader.IntegerOr("probe_interval_ms", 100, 3600000, timeouts.probe_interval.count()));
+  timeouts.request_timeout = std::chrono::milliseconds(
+      reader.IntegerOr("request_timeout_ms", 1000, 3600000, timeouts.request_timeout.count()));
+  return timeouts;
+}
+
 HostConfig ReadHostSection(TableReader& reader) {
   HostConfig host;
   host.datapath_type = reader.String("datapath_type").value_or(host.datapath_type);
@@ -51,6 +60,7 @@ HostConfig ReadHostSection(TableReader& reader) {
                    "ovsdb_ca_certificate",
                    fmt::format("only for an ssl: ovsdb_remote, and \"{}\" is not one",
                                ovs::ToString(host.ovsdb_remote)));
+  host.timeouts = ReadPeerTimeouts(reader);
   reader.RejectUnknownKeys();
   return host;
 }

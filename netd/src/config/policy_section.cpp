@@ -71,6 +71,7 @@ PolicyConfig ReadPolicySection(TableReader& reader) {
               "expected a passive remote as ovsdb-server takes it: \"pssl:6642\", "
               "\"pssl:6642:192.0.2.10\" or \"ptcp:6642:127.0.0.1\"")
           .value_or(std::vector<std::string>{});
+  policy.timeouts = ReadPeerTimeouts(reader);
   reader.RejectUnknownKeys();
   return policy;
 }

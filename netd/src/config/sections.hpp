@@ -17,6 +17,9 @@ ApiConfig ReadApiSection(TableReader& reader);
 GatewayConfig ReadGatewaySection(TableReader& reader);
 DnsConfig ReadDnsSection(TableReader& reader);
 HostConfig ReadHostSection(TableReader& reader);
+// `probe_interval_ms` and `request_timeout_ms` of [host] and [policy], whose peers netd keeps a
+// connection to.
+PeerTimeouts ReadPeerTimeouts(TableReader& reader);
 PolicyConfig ReadPolicySection(TableReader& reader);
 // Every [[network]] table (at least one), each valid on its own and against the earlier ones;
 // `top` reads the file's top level.

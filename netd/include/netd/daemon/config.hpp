@@ -102,6 +102,16 @@ struct DnsConfig {
   friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
 };
 
+// How long netd waits on a peer it keeps a connection to (ovsdb-server, ovs-vswitchd) before
+// giving the connection up and connecting again (docs/host.md, "Bounded requests").
+struct PeerTimeouts {
+  // Nothing received for this long: an echo request; nothing for as long again: given up.
+  std::chrono::milliseconds probe_interval{5000};
+  // A request (a transaction, a barrier) unanswered for this long: given up.
+  std::chrono::milliseconds request_timeout{30000};
+  friend bool operator==(const PeerTimeouts&, const PeerTimeouts&) = default;
+};
+
 struct HostConfig {
   std::string datapath_type = "system";
   // ovsdb-server: the system's unix socket in production, a private one in the demo, tcp: or
@@ -114,6 +124,8 @@ struct HostConfig {
   // libvirt, whose networks netd defines and whose domain events it follows; empty: a host
   // without libvirt (VM ports are then known from OVSDB alone).
   std::string libvirt_uri = "qemu:///system";
+  // The switch's ovsdb-server and ovs-vswitchd.
+  PeerTimeouts timeouts;
 };
 
 // The policy database (docs/policy.md): where the gateway publishes its bindings and groups,
@@ -121,11 +133,12 @@ struct HostConfig {
 struct PolicyConfig {
   // The members of its cluster (or its one server): for the gateway the remotes that take its
   // writes, for a host those that let it read.
-  std::vector<ovs::Remote> remotes;
-  ovs::TlsFiles tls;  // set exactly when a remote is ssl:
+  std::vector<ovs::Remote> remotes = {};
+  ovs::TlsFiles tls = {};  // set exactly when a remote is ssl:
   // Gateway: ovsdb-server's passive remotes for the hosts, kept as read-only Connection rows
   // ("pssl:6642").
-  std::vector<std::string> host_listeners;
+  std::vector<std::string> host_listeners = {};
+  PeerTimeouts timeouts = {};
   friend bool operator==(const PolicyConfig&, const PolicyConfig&) = default;
 };
 

@@ -22,6 +22,9 @@ namespace netd::policy {
 struct FeedOptions {
   std::vector<ovs::Remote> remotes;  // the members of the policy database's cluster
   ovs::TlsFiles tls;
+  // OvsdbClient::Options' inactivity_probe and request_timeout.
+  std::chrono::milliseconds probe_interval{5000};
+  std::chrono::milliseconds request_timeout{30000};
 };
 
 // A host's view of the policy database: the bindings and groups the gateway published, kept

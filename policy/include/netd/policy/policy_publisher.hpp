@@ -32,6 +32,9 @@ struct PublisherOptions {
   // After a failed transaction (and between connection attempts), doubling up to max_retry.
   std::chrono::milliseconds min_retry{100};
   std::chrono::milliseconds max_retry{5000};
+  // OvsdbClient::Options' inactivity_probe and request_timeout.
+  std::chrono::milliseconds probe_interval{5000};
+  std::chrono::milliseconds request_timeout{30000};
 };
 
 // Keeps the policy database equal to the store's bindings and groups (the store stays the

@@ -20,10 +20,10 @@ namespace netd::lab {
 // i has the address 10.199.<i+1>.2 on a veth to the hub, which routes between the members.
 // Member i listens for clients on ptcp:<first_port> (and, given certificates, on
 // pssl:<first_port + 10>) and on a unix socket in the temp directory (reachable from any
-// namespace, as a bench's hosts in namespaces of their own need), speaks Raft with the others on tcp:<address>:<first_port + 20>, takes
-// `remotes` too (a db: remote, whose targets then open on every member alike), and has its own
-// control socket for ovs-appctl. The constructor returns once the members have elected a leader
-// that all of them know.
+// namespace, as a bench's hosts in namespaces of their own need), speaks Raft with the others on
+// tcp:<address>:<first_port + 20>, takes `remotes` too (a db: remote, whose targets then open on
+// every member alike), and has its own control socket for ovs-appctl. The constructor returns once
+// the members have elected a leader that all of them know.
 class OvsdbCluster {
  public:
   // ovsdb-server's --private-key, --certificate and --ca-cert for the pssl: remotes.

@@ -152,7 +152,7 @@ INSTANTIATE_TEST_SUITE_P(
                       std::vector<std::string>{"vm", "show", "a", "b"},               // extra VM
                       std::vector<std::string>{"audit", "--limit", "many"},
                       std::vector<std::string>{"audit", "--after", "-1"},
-                      std::vector<std::string>{"audit", "--verify", "--after", "3"},
+                      std::vector<std::string>{"audit", "verify", "--after", "3"},
                       std::vector<std::string>{"--timeout", "0", "status"},
                       std::vector<std::string>{"status", "--colour"},
                       std::vector<std::string>{"allowlist"},
@@ -254,7 +254,7 @@ TEST(NetctlAuditVerifyTest, BrokenChainExitsOneNamingTheFirstBadRecord) {
   ScriptedServer server({HttpReply(
       200, "OK", "application/json",
       R"({"ok":false,"length":5,"first_bad_seq":3,"reason":"the hash does not match"})")});
-  const auto outcome = Netctl({"audit", "--verify"}, server.socket_path());
+  const auto outcome = Netctl({"audit", "verify"}, server.socket_path());
   EXPECT_EQ(outcome.exit_code, kExitRefused);
   EXPECT_THAT(outcome.out, IsEmpty());
   EXPECT_EQ(outcome.err, "netctl: audit chain broken at record 3 of 5: the hash does not match\n");
@@ -263,7 +263,7 @@ TEST(NetctlAuditVerifyTest, BrokenChainExitsOneNamingTheFirstBadRecord) {
 TEST(NetctlAuditVerifyTest, BrokenChainWithJsonPrintsTheBodyAndStillExitsOne) {
   ScriptedServer server({HttpReply(200, "OK", "application/json",
                                    R"({"ok":false,"length":5,"first_bad_seq":3,"reason":"x"})")});
-  const auto outcome = Netctl({"--json", "audit", "--verify"}, server.socket_path());
+  const auto outcome = Netctl({"--json", "audit", "verify"}, server.socket_path());
   EXPECT_EQ(outcome.exit_code, kExitRefused);
   EXPECT_EQ(nlohmann::json::parse(outcome.out)["first_bad_seq"], 3);
 }

@@ -28,7 +28,15 @@ std::span<const RouteOf<AuditApi>> AuditApi::Routes() {
 void AuditApi::Report(StatusReport& report) const {
   static constexpr Metric kRecords{"netd_audit_records", MetricType::kGauge,
                                    "Records in the audit chain."};
+  static constexpr Metric kAnchors{
+      "netd_audit_anchors_written_total", MetricType::kCounter,
+      "Anchors of the audit chain's head appended to the anchor file."};
+  static constexpr Metric kAnchorFailures{"netd_audit_anchor_failures_total", MetricType::kCounter,
+                                          "Anchor files that could not be read or appended to."};
   report.Figure("/audit/length", kRecords, static_cast<std::uint64_t>(audit_.length()));
+  report.Status("/audit/anchor_file", anchors_.file().string());
+  report.Figure("/audit/anchors_written", kAnchors, anchors_.written());
+  report.Figure("/audit/anchor_failures", kAnchorFailures, anchors_.failures());
 }
 
 ApiResponse AuditApi::ReadAudit(const ApiCall& call) {
@@ -40,7 +48,17 @@ ApiResponse AuditApi::ReadAudit(const ApiCall& call) {
 }
 
 ApiResponse AuditApi::VerifyAudit(const ApiCall&) {
-  auto result = audit_.Verify();
+  AuditVerification result;
+  try {
+    result = audit_.Verify(anchors_.Anchors());
+  } catch (const std::runtime_error& error) {
+    result = audit_.Verify();
+    if (result.ok) {
+      result.ok = false;
+      result.first_bad_seq = 0;
+      result.reason = error.what();
+    }
+  }
   json body = {{"ok", result.ok}, {"length", result.length}};
   if (!result.ok) {
     body["first_bad_seq"] = *result.first_bad_seq;

@@ -33,6 +33,7 @@ Config ReadConfig(const toml::table& root, const std::string& file) {
     top.Fail(root.get("netd"), "netd.roles", "missing; expected [\"gateway\"], [\"host\"] or both");
   }
   if (auto section = top.Section("api")) config.api = ReadApiSection(*section);
+  if (auto section = top.Section("audit")) config.audit = ReadAuditSection(*section);
   if (auto section = top.Section("gateway")) {
     config.gateway = ReadGatewaySection(*section);
   } else if (config.HasRole(Role::kGateway)) {
@@ -213,6 +214,7 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(running.host.timeouts.request_timeout != reloaded.host.timeouts.request_timeout,
         "host.request_timeout_ms");
   check(running.policy != reloaded.policy, "policy");
+  check(running.audit != reloaded.audit, "audit");
   check(running.networks != reloaded.networks, "network");
   return changed;
 }

@@ -16,6 +16,7 @@
 
 #include "netd/common/asio_clock.hpp"
 #include "netd/daemon/audit.hpp"
+#include "netd/daemon/audit_anchors.hpp"
 #include "netd/daemon/audit_api.hpp"
 #include "netd/daemon/control_api.hpp"
 #include "netd/daemon/dhcp_server.hpp"
@@ -130,6 +131,11 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   std::signal(SIGPIPE, SIG_IGN);
   boost::asio::io_context io(1);
   AsioClock clock(io);
+  AuditAnchorWriter anchors(io, audit,
+                            config.audit.anchor_file.empty() ? config.state_dir / "audit-anchors"
+                                                             : config.audit.anchor_file,
+                            config.audit.anchor_interval);
+  anchors.Start();
   std::optional<firewall::ForwardingGuard> forwarding_guard;
   if (config.HasRole(Role::kGateway)) {
     // Closed before the table exists: nothing of a VM network is routed until it is applied.
@@ -224,7 +230,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
                           "this netd does not run the gateway role; groups live on the gateway",
                           ""});
   }
-  AuditApi audit_api(audit);
+  AuditApi audit_api(audit, anchors);
   api.Serve(audit_api);
   DaemonStatus daemon_status(config);
   api.Serve(daemon_status);
@@ -270,6 +276,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     spdlog::info("netd stopping on {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     server.Stop();
+    anchors.Flush();
     if (reconciler) reconciler->Stop();
     if (forwarding_guard) forwarding_guard->Stop();
     if (dhcp_server) dhcp_server->supervisor().Stop();

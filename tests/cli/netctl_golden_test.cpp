@@ -240,6 +240,8 @@ TEST_F(NetctlGoldenTest, HelpOfNetctlAndEveryCommand) {
                                                           {"host"},
                                                           {"host", "ports"},
                                                           {"audit"},
+                                                          {"audit", "verify"},
+                                                          {"audit", "export"},
                                                           {"metrics"}};
   for (auto arguments : commands) {
     arguments.push_back("--help");
@@ -261,8 +263,9 @@ TEST_F(NetctlGoldenTest, UsageErrorsAndAnUnreachableNetd) {
   Run({"--timeout", "0", "status"});
   Run({"--timeout", "abc", "status"});
   Run({"audit", "--limit", "-1"});
-  Run({"audit", "--verify", "--after", "1"});
-  Run({"audit", "--verify", "--limit", "1"});
+  Run({"audit", "verify", "--after", "1"});
+  Run({"audit", "--limit", "1", "export"});
+  Run({"audit", "verify", "--anchor", "/nonexistent/anchors"});
   Run({"allowlist", "add", "r1", "--dest", "203.0.113.7", "--proto", "tcp", "--port", "22"});
   Run({"allowlist", "add", "r1", "--dest", "203.0.113.7", "--proto", "tcp", "--port", "22", "--vm",
        "vm-1", "--all-vms"});
@@ -423,7 +426,7 @@ TEST_F(NetctlGoldenTest, Forwards) {
 TEST_F(NetctlGoldenTest, AuditDnsHostAndMetrics) {
   netd_.Start();
   Run({"audit"});
-  Run({"audit", "--verify"});
+  Run({"audit", "verify"});
   Run({"vm", "bind", "vm-1", "--network", "secure"});
   Run({"vm", "bind", "vm-1", "--network", "nowhere"});
   Run({"vm", "bind", "vm-2", "--network", "secure"});
@@ -433,8 +436,8 @@ TEST_F(NetctlGoldenTest, AuditDnsHostAndMetrics) {
   Run({"audit", "--after", "4"});
   Run({"audit", "--limit", "10"});
   Run({"--json", "audit", "--after", "2", "--limit", "1"});
-  Run({"audit", "--verify"});
-  Run({"--json", "audit", "--verify"});
+  Run({"audit", "verify"});
+  Run({"--json", "audit", "verify"});
   Run({"dns", "log"});
   Run({"dns", "log", "--vm", "vm-1", "--limit", "5"});
   Run({"--json", "dns", "log"});
@@ -448,7 +451,7 @@ TEST_F(NetctlGoldenTest, AuditDnsHostAndMetrics) {
   RunMetrics({"metrics", "--json"});
   netd_.Stop();
   Run({"status"});
-  Run({"--json", "audit", "--verify"});
+  Run({"--json", "audit", "verify"});
   ExpectMatchesGolden("audit_dns_host.txt");
 }
 

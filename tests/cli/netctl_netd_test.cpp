@@ -204,7 +204,7 @@ TEST_F(NetctlAgainstNetdTest, AuditListsMutationsAndPages) {
 TEST_F(NetctlAgainstNetdTest, AuditVerifyReportsAnIntactChain) {
   Succeeds({"vm", "bind", "vm-1", "--network", "secure"});
   Succeeds({"vm", "bind", "vm-2", "--network", "secure"});
-  EXPECT_EQ(Succeeds({"audit", "--verify"}), "audit chain intact: 2 records\n");
+  EXPECT_EQ(Succeeds({"audit", "verify"}), "audit chain intact: 2 records\n");
 }
 
 TEST_F(NetctlAgainstNetdTest, AuditVerifyNamesTheFirstTamperedRecord) {
@@ -226,10 +226,55 @@ TEST_F(NetctlAgainstNetdTest, AuditVerifyNamesTheFirstTamperedRecord) {
       SQLITE_OK)
       << sqlite3_errmsg(db.get());
 
-  const auto result = Netctl({"audit", "--verify"});
+  const auto result = Netctl({"audit", "verify"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.out, IsEmpty());
   EXPECT_THAT(result.err, StartsWith("netctl: audit chain broken at record 2 of 3: "));
+}
+
+// The chain anchored outside the store: netd appends its head to the anchor file (here when it
+// stops); records cut from the end while netd is stopped leave a chain that is valid in itself,
+// which netd's own verification (its anchor file) and netctl's (an anchor file kept elsewhere,
+// an exported chain) both refuse.
+TEST_F(NetctlAgainstNetdTest, RecordsCutFromTheEndAreFoundByTheAnchors) {
+  for (const char* vm : {"vm-1", "vm-2", "vm-3"})
+    Succeeds({"vm", "bind", vm, "--network", "secure"});
+  ASSERT_EQ(netd_.Stop(), 0);
+  const auto anchors = netd_.state_dir() / "audit-anchors";
+  const auto kept = (directory_.path() / "kept-anchors").string();
+  std::filesystem::copy_file(anchors, kept);
+  netd_.Start();
+  const auto before = (directory_.path() / "before.jsonl").string();
+  EXPECT_EQ(Netctl({"audit", "export", "--output", before}).err,
+            "exported 3 audit records to " + before + "\n");
+  EXPECT_EQ(Succeeds({"audit", "verify", "--anchor", kept, "--input", before}),
+            "audit chain intact: 3 records in " + before + ", anchors checked: 1\n");
+  EXPECT_EQ(Succeeds({"audit", "verify", "--anchor", kept}),
+            "audit chain intact: 3 records in netd's chain, anchors checked: 1\n");
+
+  ASSERT_EQ(netd_.Stop(), 0);
+  {
+    sqlite3* raw_db = nullptr;
+    ASSERT_EQ(sqlite3_open((netd_.state_dir() / "netd.db").c_str(), &raw_db), SQLITE_OK);
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw_db, sqlite3_close);
+    ASSERT_EQ(sqlite3_exec(db.get(), "DELETE FROM audit WHERE seq = 3", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  netd_.Start();
+  EXPECT_THAT(netd_.Log(), HasSubstr("audit: the chain does not hold the anchor of record 3"));
+  const auto on_netd = Netctl({"audit", "verify"});
+  EXPECT_EQ(on_netd.exit_code, 1);
+  EXPECT_THAT(on_netd.err, HasSubstr("the chain ends at record 2 but an anchor names record 3"));
+  const auto after = (directory_.path() / "after.jsonl").string();
+  Netctl({"audit", "export", "--output", after});
+  const auto offline = Netctl({"audit", "verify", "--anchor", kept, "--input", after});
+  EXPECT_EQ(offline.exit_code, 1);
+  EXPECT_EQ(offline.err, "netctl: audit chain broken at record 3 of 2 in " + after +
+                             ": the chain ends at record 2 but an anchor names record 3 (records "
+                             "removed from the end)\n");
+  const auto unreadable = Netctl({"audit", "verify", "--anchor", kept + ".absent"});
+  EXPECT_EQ(unreadable.exit_code, 2);
+  EXPECT_THAT(unreadable.err, StartsWith("netctl: cannot read " + kept + ".absent"));
 }
 
 TEST_F(NetctlAgainstNetdTest, SocketFromEnvironmentAndOptionOverride) {

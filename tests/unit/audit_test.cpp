@@ -50,7 +50,7 @@ TEST_F(AuditChainTest, HashesChainFromGenesis) {
   auto canonical = records[0];
   canonical.erase("hash");
   canonical.erase("prev_hash");
-  EXPECT_EQ(records[0]["hash"], AuditChain::Sha256Hex(std::string(64, '0') + canonical.dump()));
+  EXPECT_EQ(records[0]["hash"], Sha256Hex(std::string(64, '0') + canonical.dump()));
   auto verification = audit_.Verify();
   EXPECT_TRUE(verification.ok) << verification.reason;
   EXPECT_EQ(verification.length, 3);
@@ -97,7 +97,7 @@ TEST_F(AuditChainTest, DetectsAnInsertedRecord) {
   // first genuine record after it.
   auto previous = audit_.Read(1, 1)[0]["hash"].get<std::string>();
   std::string forged = R"({"action":"vm.unbind","object":"vm/vm1","seq":3})";
-  auto hash = AuditChain::Sha256Hex(previous + forged);
+  auto hash = Sha256Hex(previous + forged);
   Tamper(
       "UPDATE audit SET seq = seq + 100 WHERE seq >= 3;"
       "UPDATE audit SET seq = seq - 99 WHERE seq >= 103;"

@@ -337,6 +337,23 @@ TEST(Config, LibvirtUriIsALibvirtUriOrNothing) {
   }
 }
 
+TEST(Config, TheAuditSectionPlacesTheAnchors) {
+  auto config = ParseConfig(DemoConfigText(), "netd.toml");
+  EXPECT_TRUE(config.audit.anchor_file.empty());
+  EXPECT_EQ(config.audit.anchor_interval, std::chrono::seconds(10));
+  config = ParseConfig(DemoConfigText() +
+                           "\n[audit]\nanchor_file = \"/var/log/netd/anchors\"\n"
+                           "anchor_interval_s = 2\n",
+                       "netd.toml");
+  EXPECT_EQ(config.audit.anchor_file, "/var/log/netd/anchors");
+  EXPECT_EQ(config.audit.anchor_interval, std::chrono::seconds(2));
+  EXPECT_THAT(ErrorOf(DemoConfigText() + "\n[audit]\nanchor_file = \"anchors\"\n"),
+              HasSubstr("audit.anchor_file: expected an absolute path, got \"anchors\""));
+  EXPECT_THAT(ErrorOf(DemoConfigText() + "\n[audit]\nanchor_interval_s = 0\n"),
+              HasSubstr("audit.anchor_interval_s: expected an integer 1-3600, got 0"));
+  EXPECT_THAT(ErrorOf(DemoConfigText() + "\n[audit]\nanchors = 1\n"), HasSubstr("audit.anchors"));
+}
+
 TEST(Config, PeerTimeoutsAreReadForTheSwitchAndThePolicyDatabase) {
   auto config = ParseConfig(DemoConfigText(), "netd.toml");
   EXPECT_EQ(config.host.timeouts.probe_interval, std::chrono::milliseconds(5000));

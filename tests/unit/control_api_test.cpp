@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "netd/daemon/audit_anchors.hpp"
 #include "netd/daemon/audit_api.hpp"
 #include "netd/daemon/firewall_api.hpp"
 #include "netd/daemon/gateway_options.hpp"
@@ -40,7 +42,10 @@ class ControlApiTest : public testing::ApiRoutesTest {
   testing::FakeClock clock_;
   VmApi vm_api_{config_, store_, audit_, ipam_};
   FirewallApi firewall_api_{config_, store_, audit_, ipam_, firewall_, clock_};
-  AuditApi audit_api_{audit_};
+  boost::asio::io_context anchor_io_;
+  AuditAnchorWriter anchors_{anchor_io_, audit_, dir_.path() / "audit-anchors",
+                             std::chrono::seconds(10)};
+  AuditApi audit_api_{audit_, anchors_};
   DaemonStatus daemon_status_{config_};
 
  public:
@@ -222,6 +227,38 @@ TEST_F(ControlApiTest, StatusNetworksAndMetrics) {
                         "code=\"201\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("netd_vms_bound{network=\"secure\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("netd_audit_records 1"));
+}
+
+// The anchor writer appends the head once the interval passes after a record (or when netd
+// stops), and verification holds the chain to the anchor file: an anchor past the chain's end
+// means records were cut from it.
+TEST_F(ControlApiTest, TheChainIsAnchoredAndVerifiedAgainstItsAnchors) {
+  Call("PUT", "/v1/vms/v1", R"({"network":"secure"})");
+  Call("PUT", "/v1/vms/v2", R"({"network":"secure"})");
+  EXPECT_TRUE(anchors_.Anchors().empty()) << "not before the interval";
+  anchors_.Flush();
+  auto anchored = anchors_.Anchors();
+  ASSERT_EQ(anchored.size(), 1u);
+  EXPECT_EQ(anchored[0].seq, 2);
+  EXPECT_EQ(anchored[0].hash, audit_.Head().hash);
+  anchors_.Flush();
+  EXPECT_EQ(anchors_.Anchors().size(), 1u) << "the same head is anchored once";
+  EXPECT_EQ(Call("GET", "/v1/audit/verify", "", AccessLevel::kAdmin).body,
+            json({{"ok", true}, {"length", 2}}));
+  EXPECT_THAT(Call("GET", "/metrics").text, HasSubstr("netd_audit_anchors_written_total 1"));
+
+  std::ofstream(anchors_.file(), std::ios::app)
+      << FormatAnchor({5, std::string(64, 'e'), 0}) << "\n";
+  auto verify = Call("GET", "/v1/audit/verify", "", AccessLevel::kAdmin).body;
+  EXPECT_EQ(verify["ok"], false);
+  EXPECT_EQ(verify["first_bad_seq"], 3);
+  EXPECT_EQ(verify["reason"],
+            "the chain ends at record 2 but an anchor names record 5 (records removed from the "
+            "end)");
+  std::ofstream(anchors_.file(), std::ios::app) << "not an anchor\n";
+  verify = Call("GET", "/v1/audit/verify", "", AccessLevel::kAdmin).body;
+  EXPECT_EQ(verify["ok"], false);
+  EXPECT_THAT(verify["reason"].get<std::string>(), HasSubstr("line 3: expected an anchor"));
 }
 
 TEST_F(ControlApiTest, AuditPagesAndVerifies) {

@@ -11,7 +11,7 @@ constexpr std::string_view kExitStatus = R"text(EXIT STATUS
   0  success
   1  netd refused the request; stderr reads
        netctl: <message> (<code>[, field <field>])
-     also: audit --verify found the chain broken
+     also: audit verify found the chain broken
   2  usage error: unknown command, missing or malformed argument
   3  netd not reachable at the socket (missing, connection refused, permission
      denied, no complete answer within --timeout), or not answering in netd's

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,13 @@ void RegisterDnsCommands(CLI::App& app, Command& command);
 void RegisterHostCommands(CLI::App& app, Command& command);
 void RegisterAuditCommands(CLI::App& app, Command& command);
 void RegisterMetricsCommand(CLI::App& app, Command& command);
+
+// A file of netctl's own that it cannot read or write, or whose content is not what the command
+// takes (an anchor file, an exported chain): exit status 2, like a usage error.
+class LocalFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // With --json, prints netd's response body unchanged and returns true.
 bool PrintedAsJson(const Context& context, const client::Response& response);

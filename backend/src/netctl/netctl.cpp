@@ -84,7 +84,7 @@ constexpr const char* kNetctlExamples = R"(  netctl status
   netctl forward open vm-42 --client 198.51.100.7
   netctl dns log --vm vm-42
   netctl host ports --bridge br-secure
-  NETD_SOCKET=/tmp/netd/s.sock netctl audit --verify
+  NETD_SOCKET=/tmp/netd/s.sock netctl audit verify
 
 ENVIRONMENT
   NETD_SOCKET  the socket path when --socket is not given
@@ -175,6 +175,9 @@ int RunNetctl(int argc, const char* const* argv,
   } catch (const client::ProtocolError& garbled) {
     err << "netctl: " << garbled.what() << '\n';
     return kExitUnreachable;
+  } catch (const LocalFileError& failure) {
+    err << "netctl: " << failure.what() << '\n';
+    return kExitUsage;
   }
 }
 

@@ -8,8 +8,8 @@ namespace netd::netctl {
 
 enum ExitCode : int {
   kExitOk = 0,
-  kExitRefused = 1,  // netd refused the request, or audit --verify found the chain broken
-  kExitUsage = 2,
+  kExitRefused = 1,      // netd refused the request, or audit verify found the chain broken
+  kExitUsage = 2,        // a usage error, or a file of netctl's own it cannot read or write
   kExitUnreachable = 3,  // netd not reachable, or not answering in its protocol
 };
 

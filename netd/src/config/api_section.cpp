@@ -15,4 +15,13 @@ ApiConfig ReadApiSection(TableReader& reader) {
   return api;
 }
 
+AuditConfig ReadAuditSection(TableReader& reader) {
+  AuditConfig audit;
+  audit.anchor_file = ReadPath(reader, "anchor_file", audit.anchor_file);
+  audit.anchor_interval = std::chrono::seconds(
+      reader.IntegerOr("anchor_interval_s", 1, 3600, audit.anchor_interval.count()));
+  reader.RejectUnknownKeys();
+  return audit;
+}
+
 }  // namespace netd::config_reading

@@ -14,6 +14,7 @@ namespace netd::config_reading {
 // [netd]: the roles, the socket and directories, the log level.
 void ReadNetdSection(TableReader& reader, Config& config);
 ApiConfig ReadApiSection(TableReader& reader);
+AuditConfig ReadAuditSection(TableReader& reader);
 GatewayConfig ReadGatewaySection(TableReader& reader);
 DnsConfig ReadDnsSection(TableReader& reader);
 HostConfig ReadHostSection(TableReader& reader);

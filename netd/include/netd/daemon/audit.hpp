@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "netd/audit/chain_check.hpp"
 #include "netd/daemon/store.hpp"
 
 namespace netd {
@@ -49,15 +51,20 @@ class AuditChain {
   std::int64_t length() const { return head_seq_; }
   // The records after `after_seq`, at most `limit`, as JSON objects with seq and hashes.
   nlohmann::json Read(std::int64_t after_seq, std::int64_t limit) const;
-  AuditVerification Verify() const;
+  // The chain checked record by record, and against `anchors` (those of the anchor file).
+  AuditVerification Verify(const std::vector<AuditAnchor>& anchors = {}) const;
+  // The chain's head as an anchor now.
+  AuditAnchor Head() const;
+  // Called after every record is committed (one listener: the anchor writer).
+  void set_on_append(std::function<void()> on_append) { on_append_ = std::move(on_append); }
 
-  static std::string Sha256Hex(std::string_view data);
   static std::int64_t NowMs();
 
  private:
   Store& store_;
   std::int64_t head_seq_ = 0;
   std::string head_hash_;
+  std::function<void()> on_append_;
 };
 
 }  // namespace netd

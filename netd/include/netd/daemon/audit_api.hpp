@@ -4,15 +4,17 @@
 #include <span>
 
 #include "netd/daemon/audit.hpp"
+#include "netd/daemon/audit_anchors.hpp"
 #include "netd/daemon/capability.hpp"
 #include "netd/daemon/config.hpp"
 
 namespace netd {
 
-// The audit chain's routes (/v1/audit, /v1/audit/verify) and its length.
+// The audit chain's routes (/v1/audit, /v1/audit/verify), its length and its anchors.
 class AuditApi final : public Capability {
  public:
-  explicit AuditApi(AuditChain& audit) : audit_(audit) {}
+  AuditApi(AuditChain& audit, const AuditAnchorWriter& anchors)
+      : audit_(audit), anchors_(anchors) {}
 
   static std::span<const RouteOf<AuditApi>> Routes();
   void Report(StatusReport& report) const override;
@@ -22,6 +24,7 @@ class AuditApi final : public Capability {
   ApiResponse VerifyAudit(const ApiCall& call);
 
   AuditChain& audit_;
+  const AuditAnchorWriter& anchors_;
 };
 
 // What this netd is: version, roles, when it started.

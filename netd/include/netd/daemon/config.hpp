@@ -142,6 +142,15 @@ struct PolicyConfig {
   friend bool operator==(const PolicyConfig&, const PolicyConfig&) = default;
 };
 
+// The audit chain's anchors (docs/api.md, "Anchors").
+struct AuditConfig {
+  // Where the chain's head is appended as it grows; empty: <state_dir>/audit-anchors.
+  std::filesystem::path anchor_file = {};
+  // The longest a new record waits for its anchor.
+  std::chrono::seconds anchor_interval{10};
+  friend bool operator==(const AuditConfig&, const AuditConfig&) = default;
+};
+
 struct Config {
   std::filesystem::path source;  // the file it was read from; empty for built-in text
   std::vector<Role> roles;
@@ -150,6 +159,7 @@ struct Config {
   std::filesystem::path run_dir = "/run/netd";
   std::string log_level = "info";
   ApiConfig api;
+  AuditConfig audit;
   GatewayConfig gateway;
   DnsConfig dns;
   HostConfig host;

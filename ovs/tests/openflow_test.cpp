@@ -368,48 +368,57 @@ std::vector<int> TypesSent(ScriptedSwitch& fake) {
   return types;
 }
 
-// A switch that went silent without closing (ovs-vswitchd stopped, not killed): an echo
-// request, then the connection given up, and the batch in flight hears it lost.
-TEST(OpenFlowClientScripted, ASilentSwitchIsProbedAndGivenUp) {
+// One batch sent to a switch that says hello and then answers nothing, by a client with
+// `options`: how the batch ended, the client's counters, and what it sent.
+struct Unanswered {
+  OpenFlowClient::BatchResult outcome;
+  OpenFlowClient::Counters counters;
+  bool ready = false;
+  std::vector<int> types_sent;
+};
+Unanswered SendToASilentSwitch(const OpenFlowClient::Options& options) {
   lab::TempDir dir("offake");
   auto path = dir.path() / "br.mgmt";
   ScriptedSwitch fake(path);
   boost::asio::io_context io;
-  OpenFlowClient client(
-      io, path,
-      {.min_backoff = 10s, .max_backoff = 10s, .inactivity_probe = 100ms, .request_timeout = 0ms});
-  ASSERT_NO_FATAL_FAILURE(Connect(io, fake, client));
+  OpenFlowClient client(io, path, options);
+  Unanswered result;
+  Connect(io, fake, client);
   std::optional<OpenFlowClient::BatchResult> outcome;
   client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask)},
-              [&](const auto& result) { outcome = result; });
-  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
-  EXPECT_NE(outcome->lost.find("not even an answer to an echo request"), std::string::npos)
-      << outcome->lost;
-  EXPECT_EQ(client.counters().probe_timeouts, 1u);
-  EXPECT_FALSE(client.ready());
-  auto types = TypesSent(fake);
+              [&](const auto& batch) { outcome = batch; });
+  EXPECT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
+  result.outcome = outcome.value_or(OpenFlowClient::BatchResult{{}, "never ended"});
+  result.counters = client.counters();
+  result.ready = client.ready();
+  result.types_sent = TypesSent(fake);
+  return result;
+}
+
+// A switch that went silent without closing (ovs-vswitchd stopped, not killed): an echo
+// request, then the connection given up, and the batch in flight hears it lost.
+TEST(OpenFlowClientScripted, ASilentSwitchIsProbedAndGivenUp) {
+  auto silent = SendToASilentSwitch(
+      {.min_backoff = 10s, .max_backoff = 10s, .inactivity_probe = 100ms, .request_timeout = 0ms});
+  EXPECT_NE(silent.outcome.lost.find("not even an answer to an echo request"), std::string::npos)
+      << silent.outcome.lost;
+  EXPECT_EQ(silent.counters.probe_timeouts, 1u);
+  EXPECT_FALSE(silent.ready);
+  const auto& types = silent.types_sent;
   EXPECT_NE(
       std::find(types.begin(), types.end(), static_cast<int>(openflow::MessageType::kEchoRequest)),
       types.end());
 }
 
-// A switch that answers echoes but not a barrier: the batch hears the connection given up.
+// A barrier left unanswered (the probe off, as a switch answering echoes would keep it quiet):
+// the batch hears the connection given up.
 TEST(OpenFlowClientScripted, ABarrierUnansweredPastItsTimeoutGivesTheConnectionUp) {
-  lab::TempDir dir("offake");
-  auto path = dir.path() / "br.mgmt";
-  ScriptedSwitch fake(path);
-  boost::asio::io_context io;
-  OpenFlowClient client(
-      io, path,
+  auto unanswered = SendToASilentSwitch(
       {.min_backoff = 10s, .max_backoff = 10s, .inactivity_probe = 0ms, .request_timeout = 200ms});
-  ASSERT_NO_FATAL_FAILURE(Connect(io, fake, client));
-  std::optional<OpenFlowClient::BatchResult> outcome;
-  client.Send({FlowChange::Delete(kCookieTag, kCookieTagMask)},
-              [&](const auto& result) { outcome = result; });
-  ASSERT_TRUE(testing::RunUntil(io, 2s, [&] { return outcome.has_value(); }));
-  EXPECT_NE(outcome->lost.find("no answer to request"), std::string::npos) << outcome->lost;
-  EXPECT_EQ(client.counters().request_timeouts, 1u);
-  EXPECT_EQ(client.counters().probe_timeouts, 0u);
+  EXPECT_NE(unanswered.outcome.lost.find("no answer to request"), std::string::npos)
+      << unanswered.outcome.lost;
+  EXPECT_EQ(unanswered.counters.request_timeouts, 1u);
+  EXPECT_EQ(unanswered.counters.probe_timeouts, 0u);
 }
 
 // A switch that stops reading: netd's queue does not grow without end; the connection is given

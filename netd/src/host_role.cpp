@@ -226,6 +226,10 @@ void HostRole::ReportPolicy(StatusReport& report) const {
   static constexpr Metric kProbeTimeouts{
       "netd_policy_feed_probe_timeouts_total", MetricType::kCounter,
       "Connections given up because the member answered nothing, not even an echo."};
+  static constexpr Metric kRequestTimeouts{
+      "netd_policy_feed_request_timeouts_total", MetricType::kCounter,
+      "Connections given up because the member left a request unanswered past "
+      "policy.request_timeout_ms."};
   if (!feed_) {
     report.Status("/host/policy",
                   {{"source", bindings_ ? "gateway" : "none"}, {"state", "current"}});
@@ -249,6 +253,7 @@ void HostRole::ReportPolicy(StatusReport& report) const {
   report.Figure("/host/policy/full_syncs", kFullSyncs, status.full_syncs);
   report.Figure("/host/policy/cluster_refusals", kClusterRefusals, status.cluster_refusals);
   report.Figure("/host/policy/probe_timeouts", kProbeTimeouts, status.probe_timeouts);
+  report.Figure("/host/policy/request_timeouts", kRequestTimeouts, status.request_timeouts);
   if (status.lag) {
     report.Sample(kLag, static_cast<std::uint64_t>(std::max<std::int64_t>(status.lag->count(), 0)));
   } else {
@@ -262,6 +267,35 @@ void HostRole::Report(StatusReport& report) const {
       "Whether netd holds ovsdb-server's current state (1) or not (0)."};
   static constexpr Metric kDisconnects{"netd_ovsdb_disconnects_total", MetricType::kCounter,
                                        "Connections to ovsdb-server lost."};
+  static constexpr Metric kOvsdbProbeTimeouts{
+      "netd_ovsdb_probe_timeouts_total", MetricType::kCounter,
+      "Connections to ovsdb-server given up because it answered nothing, not even an echo."};
+  static constexpr Metric kOvsdbRequestTimeouts{
+      "netd_ovsdb_request_timeouts_total", MetricType::kCounter,
+      "Connections to ovsdb-server given up because it left a request unanswered past "
+      "host.request_timeout_ms."};
+  // Each bridge's OpenFlow connection, given up for one of three reasons.
+  struct OpenFlowFigure {
+    std::string_view key;
+    Metric metric;
+    std::uint64_t ovs::OpenFlowClient::Counters::*field;
+  };
+  static constexpr OpenFlowFigure kOpenFlowFigures[] = {
+      {"openflow_probe_timeouts",
+       {"netd_openflow_probe_timeouts_total", MetricType::kCounter,
+        "OpenFlow connections given up because the switch answered nothing, not even an echo."},
+       &ovs::OpenFlowClient::Counters::probe_timeouts},
+      {"openflow_request_timeouts",
+       {"netd_openflow_request_timeouts_total", MetricType::kCounter,
+        "OpenFlow connections given up because the switch left a barrier, flow count or port "
+        "description unanswered past host.request_timeout_ms."},
+       &ovs::OpenFlowClient::Counters::request_timeouts},
+      {"openflow_overflows",
+       {"netd_openflow_overflows_total", MetricType::kCounter,
+        "OpenFlow connections given up because the switch left 64 MiB of netd's messages "
+        "unread."},
+       &ovs::OpenFlowClient::Counters::overflows},
+  };
   static constexpr Metric kBridgeRepairs{
       "netd_ovs_bridge_repairs_total", MetricType::kCounter,
       "Bridge changes made after the bridges first stood as configured (drift repaired)."};
@@ -332,6 +366,8 @@ void HostRole::Report(StatusReport& report) const {
                                 {"connect_failures", ovsdb.connect_failures}});
   report.Flag("/host/ovsdb/synced", kSynced, client_.synced());
   report.Figure("/host/ovsdb/disconnects", kDisconnects, ovsdb.disconnects);
+  report.Figure("/host/ovsdb/probe_timeouts", kOvsdbProbeTimeouts, ovsdb.probe_timeouts);
+  report.Figure("/host/ovsdb/request_timeouts", kOvsdbRequestTimeouts, ovsdb.request_timeouts);
   report.Status("/host/bridges", {{"in_sync", bridges_.in_sync()},
                                   {"transactions", bridges.transactions},
                                   {"failures", bridges.failures},
@@ -341,6 +377,7 @@ void HostRole::Report(StatusReport& report) const {
   ReportLibvirt(report);
   ReportPolicy(report);
   for (const auto& figure : kPortFigures) report.Declare(figure.metric);
+  for (const auto& figure : kOpenFlowFigures) report.Declare(figure.metric);
   for (std::size_t i = 0; i < port_security_.size(); ++i) {
     const auto& security = *port_security_[i];
     auto counters = security.counters();
@@ -351,6 +388,11 @@ void HostRole::Report(StatusReport& report) const {
     report.Status(path + "/port_updates", counters.port_updates);
     for (const auto& figure : kPortFigures) {
       report.Figure(fmt::format("{}/{}", path, figure.key), figure.metric, counters.*figure.field,
+                    {{"bridge", bridge}});
+    }
+    const auto& openflow = security.openflow().counters();
+    for (const auto& figure : kOpenFlowFigures) {
+      report.Figure(fmt::format("{}/{}", path, figure.key), figure.metric, openflow.*figure.field,
                     {{"bridge", bridge}});
     }
   }

@@ -294,7 +294,8 @@ PolicyFeed::Status PolicyFeed::status() const {
           .resumed_syncs = client_.counters().resumed_syncs,
           .full_syncs = client_.counters().full_syncs,
           .cluster_refusals = client_.counters().cluster_refusals,
-          .probe_timeouts = client_.counters().probe_timeouts};
+          .probe_timeouts = client_.counters().probe_timeouts,
+          .request_timeouts = client_.counters().request_timeouts};
 }
 
 }  // namespace netd::policy

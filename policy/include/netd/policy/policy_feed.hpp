@@ -72,6 +72,7 @@ class PolicyFeed final : public ovs::PortBindings {
     std::uint64_t cluster_refusals = 0;
     // Connections given up because the member answered nothing, not even an echo.
     std::uint64_t probe_timeouts = 0;
+    std::uint64_t request_timeouts = 0;
   };
   Status status() const;
 

@@ -65,6 +65,12 @@ nlohmann::json AuditChain::Read(std::int64_t after_seq, std::int64_t limit) cons
   return records;
 }
 
+std::optional<std::string> AuditChain::HashOf(std::int64_t seq) const {
+  auto entries = store_.ReadAudit(seq - 1, 1);
+  if (entries.empty() || entries.front().seq != seq) return std::nullopt;
+  return entries.front().hash;
+}
+
 AuditAnchor AuditChain::Head() const {
   return {head_seq_, head_hash_, NowMs()};
 }

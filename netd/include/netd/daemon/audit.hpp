@@ -53,6 +53,8 @@ class AuditChain {
   nlohmann::json Read(std::int64_t after_seq, std::int64_t limit) const;
   // The chain checked record by record, and against `anchors` (those of the anchor file).
   AuditVerification Verify(const std::vector<AuditAnchor>& anchors = {}) const;
+  // The stored hash of record `seq` (none when the store does not hold it). Reads one record.
+  std::optional<std::string> HashOf(std::int64_t seq) const;
   // The chain's head as an anchor now.
   AuditAnchor Head() const;
   // Called after every record is committed (one listener: the anchor writer).

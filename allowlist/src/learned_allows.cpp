@@ -77,7 +77,7 @@ LearnedAllows::Plan LearnedAllows::Adjust(const SetChanges& changes, std::int64_
     bool permanent_before = (permanent_after && !added.contains(key)) || removed.contains(key);
     bool timed_before = !permanent_before;
     const auto* vm = policy.FindVmAt(key.vm);
-    std::erase_if(entry.rules, [&](const std::string& rule_name) {
+    std::erase_if(entry.rules, [&, &key = key](const std::string& rule_name) {
       const auto* rule = policy.FindRule(rule_name);
       return !vm || !rule || !rule->AppliesTo(vm->id) ||
              (entry.name.empty() ? rule->hosts.empty() : !rule->Names(entry.name)) ||

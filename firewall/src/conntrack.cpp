@@ -13,6 +13,8 @@
 #include <system_error>
 #include <vector>
 
+#include "netlink_replies.hpp"
+
 namespace netd::firewall {
 namespace {
 
@@ -31,39 +33,10 @@ constexpr std::size_t kReceiveBufferBytes = 32768;
 // read any. 64 acks stay far below the default receive buffer (212992 bytes, about 1 KiB per
 // queued ack), so none is dropped with ENOBUFS; 1000 deletes still take only 16 round trips.
 constexpr std::size_t kDeletesPerBatch = 64;
-// A dumped IPv4 tuple (addresses, protocol, ports or ICMP fields, zone) is under 100 bytes; the
-// bound keeps a malformed one from overrunning the batch buffer.
-constexpr std::size_t kMaxTupleBytes = 256;
 constexpr std::size_t kMaxDeleteBytes = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(nfgenmsg)) +
-                                        MNL_ATTR_HDRLEN + MNL_ALIGN(kMaxTupleBytes) +
+                                        MNL_ATTR_HDRLEN +
+                                        MNL_ALIGN(netlink::kMaxConntrackTupleBytes) +
                                         MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(std::uint16_t));
-
-// An entry to delete: its original tuple exactly as the kernel dumped it (so any protocol's
-// fields and a directional zone are sent back unchanged) and its zone, if not the default one.
-struct Entry {
-  std::vector<char> tuple;
-  std::optional<std::uint16_t> zone;  // network byte order, as dumped
-};
-
-// The original-direction fields the filter looks at, in host byte order.
-struct OriginalTuple {
-  std::optional<Ipv4Address> source;
-  std::optional<Ipv4Address> destination;
-  std::optional<std::uint8_t> protocol;
-  std::optional<std::uint16_t> destination_port;
-};
-
-struct DumpState {
-  const ConntrackFilter& filter;
-  std::vector<Entry> matches;
-  bool malformed = false;
-};
-
-struct AckState {
-  std::size_t pending = 0;
-  std::size_t deleted = 0;
-  int error = 0;  // the first failure other than ENOENT
-};
 
 std::system_error SystemError(int error, const char* context) {
   return std::system_error(error, std::generic_category(), context);
@@ -130,119 +103,6 @@ void PutKernelFilter(nlmsghdr* request, const ConntrackFilter& filter) {
   mnl_attr_nest_end(request, kernel_filter);
 }
 
-// One nest's attributes by type. Types above kMax (from a newer kernel) are skipped.
-template <int kMax>
-using AttributeTable = std::array<const nlattr*, kMax + 1>;
-
-template <int kMax>
-int StoreAttribute(const nlattr* attribute, void* data) {
-  if (mnl_attr_type_valid(attribute, kMax) > 0) {
-    (*static_cast<AttributeTable<kMax>*>(data))[mnl_attr_get_type(attribute)] = attribute;
-  }
-  return MNL_CB_OK;
-}
-
-// The attribute if present and of the expected type (and so of a size safe to read), else null.
-const nlattr* Valid(const nlattr* attribute, mnl_attr_data_type type) {
-  return attribute && mnl_attr_validate(attribute, type) == 0 ? attribute : nullptr;
-}
-
-OriginalTuple ParseOriginalTuple(const nlattr* tuple) {
-  OriginalTuple parsed;
-  AttributeTable<CTA_TUPLE_MAX> fields{};
-  mnl_attr_parse_nested(tuple, StoreAttribute<CTA_TUPLE_MAX>, &fields);
-  if (const nlattr* ip = Valid(fields[CTA_TUPLE_IP], MNL_TYPE_NESTED)) {
-    AttributeTable<CTA_IP_MAX> addresses{};
-    mnl_attr_parse_nested(ip, StoreAttribute<CTA_IP_MAX>, &addresses);
-    if (const nlattr* source = Valid(addresses[CTA_IP_V4_SRC], MNL_TYPE_U32)) {
-      parsed.source = Ipv4Address(ntohl(mnl_attr_get_u32(source)));
-    }
-    if (const nlattr* destination = Valid(addresses[CTA_IP_V4_DST], MNL_TYPE_U32)) {
-      parsed.destination = Ipv4Address(ntohl(mnl_attr_get_u32(destination)));
-    }
-  }
-  if (const nlattr* proto = Valid(fields[CTA_TUPLE_PROTO], MNL_TYPE_NESTED)) {
-    AttributeTable<CTA_PROTO_MAX> protocol{};
-    mnl_attr_parse_nested(proto, StoreAttribute<CTA_PROTO_MAX>, &protocol);
-    if (const nlattr* number = Valid(protocol[CTA_PROTO_NUM], MNL_TYPE_U8)) {
-      parsed.protocol = mnl_attr_get_u8(number);
-    }
-    if (const nlattr* port = Valid(protocol[CTA_PROTO_DST_PORT], MNL_TYPE_U16)) {
-      parsed.destination_port = ntohs(mnl_attr_get_u16(port));
-    }
-  }
-  return parsed;
-}
-
-bool Matches(const ConntrackFilter& filter, const OriginalTuple& tuple) {
-  if (filter.source && tuple.source != filter.source) return false;
-  if (filter.destination &&
-      !(tuple.destination && filter.destination->Contains(*tuple.destination))) {
-    return false;
-  }
-  if (filter.protocol && tuple.protocol != filter.protocol) return false;
-  if (filter.destination_ports) {
-    const bool has_ports = tuple.protocol == IPPROTO_TCP || tuple.protocol == IPPROTO_UDP;
-    if (!has_ports || !tuple.destination_port ||
-        !filter.destination_ports->Contains(*tuple.destination_port)) {
-      return false;
-    }
-  }
-  if (filter.keep && tuple.source && tuple.destination && tuple.protocol) {
-    FlowTuple flow{*tuple.source, *tuple.destination, *tuple.protocol,
-                   tuple.destination_port.value_or(0)};
-    if (filter.keep(flow)) return false;
-  }
-  return true;
-}
-
-// Data callback of the dump. A malformed entry is remembered rather than aborting the run, so
-// that the rest of the dump is still read off the socket and the next request starts clean.
-int CollectEntry(const nlmsghdr* message, void* data) {
-  auto& dump = *static_cast<DumpState*>(data);
-  if (mnl_nlmsg_get_payload_len(message) < sizeof(nfgenmsg)) {
-    dump.malformed = true;
-    return MNL_CB_OK;
-  }
-  const auto* header = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(message));
-  if (header->nfgen_family != AF_INET) return MNL_CB_OK;
-
-  AttributeTable<CTA_MAX> attributes{};
-  mnl_attr_parse(message, sizeof(nfgenmsg), StoreAttribute<CTA_MAX>, &attributes);
-  const nlattr* original = Valid(attributes[CTA_TUPLE_ORIG], MNL_TYPE_NESTED);
-  if (!original || mnl_attr_get_payload_len(original) > kMaxTupleBytes) {
-    dump.malformed = true;
-    return MNL_CB_OK;
-  }
-  if (!Matches(dump.filter, ParseOriginalTuple(original))) return MNL_CB_OK;
-
-  const auto* payload = static_cast<const char*>(mnl_attr_get_payload(original));
-  Entry& entry = dump.matches.emplace_back();
-  entry.tuple.assign(payload, payload + mnl_attr_get_payload_len(original));
-  if (const nlattr* zone = Valid(attributes[CTA_ZONE], MNL_TYPE_U16)) {
-    entry.zone = mnl_attr_get_u16(zone);
-  }
-  return MNL_CB_OK;
-}
-
-// Control callback for NLMSG_ERROR while reading delete acks: counts each ack and keeps going,
-// where libmnl's default would stop at the first error and lose the acks behind it.
-int CountAck(const nlmsghdr* message, void* data) {
-  auto& acks = *static_cast<AckState*>(data);
-  if (mnl_nlmsg_get_payload_len(message) < sizeof(nlmsgerr) || acks.pending == 0) {
-    errno = EBADMSG;
-    return MNL_CB_ERROR;
-  }
-  const int error = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message))->error;
-  --acks.pending;
-  if (error == 0) {
-    ++acks.deleted;
-  } else if (error != ENOENT && acks.error == 0) {  // ENOENT: the entry is already gone
-    acks.error = error;
-  }
-  return MNL_CB_OK;
-}
-
 std::size_t Receive(mnl_socket* socket, std::vector<char>& buffer, const char* context) {
   for (;;) {
     const ssize_t received = mnl_socket_recvfrom(socket, buffer.data(), buffer.size());
@@ -301,24 +161,22 @@ std::size_t ConntrackTable::DeleteOnce(const ConntrackFilter& filter) {
       PutRequest(buffer.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, dump_sequence);
   PutKernelFilter(request, filter);
   Send(socket_, buffer.data(), request->nlmsg_len, "conntrack dump");
-  DumpState dump{.filter = filter, .matches = {}};
+  netlink::ConntrackDump dump{.filter = filter, .matches = {}};
   for (int result = MNL_CB_OK; result > MNL_CB_STOP;) {
     const std::size_t received = Receive(socket_, buffer, "conntrack dump");
-    result = mnl_cb_run(buffer.data(), received, dump_sequence, port_id_, CollectEntry, &dump);
+    result = netlink::ReadConntrackDump({buffer.data(), received}, dump_sequence, port_id_, dump);
     if (result == MNL_CB_ERROR) throw SystemError(errno, "conntrack dump");
   }
   if (dump.malformed) throw SystemError(EBADMSG, "conntrack dump: malformed entry");
 
   std::vector<char> batch(kDeletesPerBatch * kMaxDeleteBytes);
-  std::array<mnl_cb_t, NLMSG_MIN_TYPE> control{};
-  control[NLMSG_ERROR] = CountAck;
-  AckState acks;
+  netlink::ConntrackAcks acks;
   for (std::size_t next = 0; next < dump.matches.size();) {
     // One sequence number for the whole batch, so that mnl_cb_run2 checks every ack against it.
     const std::uint32_t sequence = NextSequence(sequence_);
     std::size_t length = 0;
     for (; next < dump.matches.size() && acks.pending < kDeletesPerBatch; ++next) {
-      const Entry& entry = dump.matches[next];
+      const netlink::ConntrackEntry& entry = dump.matches[next];
       nlmsghdr* message = PutRequest(batch.data() + length, IPCTNL_MSG_CT_DELETE,
                                      NLM_F_REQUEST | NLM_F_ACK, sequence);
       mnl_attr_put(message, CTA_TUPLE_ORIG | NLA_F_NESTED, entry.tuple.size(), entry.tuple.data());
@@ -331,8 +189,8 @@ std::size_t ConntrackTable::DeleteOnce(const ConntrackFilter& filter) {
     Send(socket_, batch.data(), length, "conntrack delete");
     while (acks.pending > 0) {
       const std::size_t received = Receive(socket_, buffer, "conntrack delete");
-      if (mnl_cb_run2(buffer.data(), received, sequence, port_id_, nullptr, &acks, control.data(),
-                      control.size()) == MNL_CB_ERROR) {
+      if (netlink::ReadConntrackAcks({buffer.data(), received}, sequence, port_id_, acks) ==
+          MNL_CB_ERROR) {
         throw SystemError(errno, "conntrack delete");
       }
     }

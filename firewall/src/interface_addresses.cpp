@@ -12,52 +12,18 @@
 #include <memory>
 #include <system_error>
 
+#include "netlink_replies.hpp"
+
 namespace netd::firewall {
 namespace {
 
 // The largest dump message the kernel sends; fewest reads.
 constexpr std::size_t kReceiveBufferBytes = 32768;
 
-struct DumpState {
-  unsigned index = 0;
-  std::vector<Ipv4Cidr> networks;
-};
-
-// mnl_attr_parse callback: keeps IFA_LOCAL and IFA_ADDRESS when they hold an IPv4 address.
-int StoreAddressAttribute(const nlattr* attribute, void* data) {
-  auto& attributes = *static_cast<std::array<const nlattr*, IFA_MAX + 1>*>(data);
-  const auto type = mnl_attr_get_type(attribute);
-  if ((type == IFA_LOCAL || type == IFA_ADDRESS) &&
-      mnl_attr_validate(attribute, MNL_TYPE_U32) == 0) {
-    attributes[type] = attribute;
-  }
-  return MNL_CB_OK;
-}
-
-int CollectAddress(const nlmsghdr* message, void* data) {
-  auto& dump = *static_cast<DumpState*>(data);
-  if (mnl_nlmsg_get_payload_len(message) < sizeof(ifaddrmsg)) return MNL_CB_OK;
-  const auto* header = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(message));
-  if (header->ifa_family != AF_INET || header->ifa_index != dump.index ||
-      header->ifa_prefixlen > 32) {
-    return MNL_CB_OK;
-  }
-  // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on a point-to-point
-  // link, and the same as IFA_LOCAL elsewhere.
-  std::array<const nlattr*, IFA_MAX + 1> attributes{};
-  mnl_attr_parse(message, sizeof(ifaddrmsg), StoreAddressAttribute, &attributes);
-  const nlattr* chosen = attributes[IFA_LOCAL] ? attributes[IFA_LOCAL] : attributes[IFA_ADDRESS];
-  if (!chosen) return MNL_CB_OK;
-  const int prefix = header->ifa_prefixlen;
-  const std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
-  dump.networks.emplace_back(Ipv4Address(ntohl(mnl_attr_get_u32(chosen)) & mask), prefix);
-  return MNL_CB_OK;
-}
-
 }  // namespace
 
 std::vector<Ipv4Cidr> InterfaceIpv4Networks(const std::string& interface) {
-  DumpState dump;
+  netlink::AddressDump dump;
   dump.index = if_nametoindex(interface.c_str());
   if (dump.index == 0) {
     throw std::system_error(errno, std::generic_category(), "interface " + interface);
@@ -85,8 +51,8 @@ std::vector<Ipv4Cidr> InterfaceIpv4Networks(const std::string& interface) {
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), "rtnetlink address dump");
     }
-    result = mnl_cb_run(buffer.data(), static_cast<std::size_t>(received), sequence, port_id,
-                        CollectAddress, &dump);
+    result = netlink::ReadAddressDump({buffer.data(), static_cast<std::size_t>(received)}, sequence,
+                                      port_id, dump);
     if (result == MNL_CB_ERROR) {
       throw std::system_error(errno, std::generic_category(), "rtnetlink address dump");
     }

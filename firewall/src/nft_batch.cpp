@@ -19,6 +19,7 @@
 #include <system_error>
 
 #include "netd/firewall/packet_filter.hpp"
+#include "netlink_replies.hpp"
 #include "nft_objects.hpp"
 
 namespace netd::firewall {
@@ -43,20 +44,6 @@ const nlattr* FindAttribute(const nlmsghdr* header, std::size_t family_bytes, st
   }
   return nullptr;
 }
-
-namespace {
-
-std::string ExtendedAckMessage(const nlmsghdr* header) {
-  // With NETLINK_CAP_ACK the error carries only the request's header; the TLVs follow it.
-  if (!(header->nlmsg_flags & NLM_F_ACK_TLVS)) return {};
-  const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-  std::size_t offset = MNL_ALIGN(sizeof(nlmsgerr));
-  if (!(header->nlmsg_flags & NLM_F_CAPPED)) offset += error->msg.nlmsg_len - sizeof(nlmsghdr);
-  const auto* message = FindAttribute(header, offset, NLMSGERR_ATTR_MSG);
-  return message ? mnl_attr_get_str(message) : std::string();
-}
-
-}  // namespace
 
 NftError::NftError(std::string object, int error_number, std::string kernel_message)
     : std::runtime_error(fmt::format("the kernel refused {}: {}{}", object,
@@ -132,34 +119,26 @@ void NftSocket::Commit(NftBatch& batch) {
   }
   // The kernel processes the transaction inside sendmsg: every answer is queued by now.
   std::vector<char> receive(1 << 16);
-  std::size_t answered = 0;
-  std::optional<NftError> first_error;
-  while (answered < batch.labels_.size()) {
+  netlink::TransactionAcks acks{.begin_sequence = batch.first_sequence_ - 1,
+                                .messages = batch.labels_.size()};
+  while (acks.answered < batch.labels_.size()) {
     auto length = recv(mnl_socket_get_fd(socket_), receive.data(), receive.size(), MSG_DONTWAIT);
     if (length < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
       throw std::system_error(errno, std::generic_category(), "reading nftables acknowledgements");
     }
-    auto remaining = static_cast<int>(length);
-    for (const auto* header = reinterpret_cast<const nlmsghdr*>(receive.data());
-         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
-      if (header->nlmsg_type != NLMSG_ERROR) continue;
-      const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-      // Only answers to this transaction (BEGIN is first_sequence_ - 1) count.
-      auto index = error->msg.nlmsg_seq - (batch.first_sequence_ - 1);
-      if (index > batch.labels_.size()) continue;
-      ++answered;
-      if (error->error == 0 || first_error) continue;
-      std::string object = index >= 1 ? batch.labels_[index - 1] : std::string("the transaction");
-      first_error.emplace(std::move(object), -error->error, ExtendedAckMessage(header));
-    }
+    netlink::ReadTransactionAcks({receive.data(), static_cast<std::size_t>(length)}, acks);
   }
-  if (first_error) throw *first_error;
-  if (answered < batch.labels_.size()) {
+  if (const auto& refusal = acks.first_refusal) {
+    throw NftError(
+        refusal->index >= 1 ? batch.labels_[refusal->index - 1] : std::string("the transaction"),
+        refusal->error, refusal->kernel_message);
+  }
+  if (acks.answered < batch.labels_.size()) {
     throw std::runtime_error(
         fmt::format("nftables answered {} of {} messages of a transaction; its outcome is unknown",
-                    answered, batch.labels_.size()));
+                    acks.answered, batch.labels_.size()));
   }
 }
 
@@ -171,32 +150,23 @@ std::uint32_t NftSocket::Generation() {
   if (mnl_socket_sendto(socket_, request, request->nlmsg_len) < 0) {
     throw std::system_error(errno, std::generic_category(), "asking nftables for its generation");
   }
-  std::optional<std::uint32_t> generation;
-  for (;;) {
+  netlink::GenerationAnswer answer;
+  while (!answer.done) {
     auto length = mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
     if (length < 0) {
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), "reading the nftables generation");
     }
-    auto remaining = static_cast<int>(length);
-    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
-      if (header->nlmsg_seq != sequence) continue;
-      if (header->nlmsg_type == NLMSG_ERROR) {
-        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-        if (error->error != 0) {
-          throw std::system_error(-error->error, std::generic_category(),
-                                  "asking nftables for its generation");
-        }
-        if (!generation) throw std::runtime_error("nftables acknowledged GETGEN without an answer");
-        return *generation;
-      }
-      const auto* attribute = FindAttribute(header, sizeof(nfgenmsg), NFTA_GEN_ID);
-      if (attribute && mnl_attr_validate(attribute, MNL_TYPE_U32) == 0) {
-        generation = ntohl(mnl_attr_get_u32(attribute));
-      }
-    }
+    netlink::ReadGenerationAnswer({buffer.data(), static_cast<std::size_t>(length)}, sequence,
+                                  answer);
   }
+  if (answer.error != 0) {
+    throw std::system_error(answer.error, std::generic_category(),
+                            "asking nftables for its generation");
+  }
+  if (!answer.generation)
+    throw std::runtime_error("nftables acknowledged GETGEN without an answer");
+  return *answer.generation;
 }
 
 std::vector<NftSocket::ListedElement> NftSocket::ListSetElements(const char* table,
@@ -216,48 +186,18 @@ std::vector<NftSocket::ListedElement> NftSocket::ListSetElements(const char* tab
   if (mnl_socket_sendto(socket_, request, request->nlmsg_len) < 0) {
     throw std::system_error(errno, std::generic_category(), what);
   }
-  std::vector<ListedElement> elements;
-  for (;;) {
+  netlink::SetElementsDump dump;
+  while (!dump.done) {
     auto length = mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
     if (length < 0) {
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), what);
     }
-    auto remaining = static_cast<int>(length);
-    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
-      if (header->nlmsg_seq != sequence) continue;
-      if (header->nlmsg_type == NLMSG_DONE) return elements;
-      if (header->nlmsg_type == NLMSG_ERROR) {
-        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-        if (error->error == -ENOENT) return {};
-        if (error->error != 0) {
-          throw std::system_error(-error->error, std::generic_category(), what);
-        }
-        continue;
-      }
-      SetPtr set(nftnl_set_alloc());
-      if (!set) throw std::bad_alloc();
-      if (nftnl_set_elems_nlmsg_parse(header, set.get()) < 0) {
-        throw std::runtime_error(what + ": cannot parse the kernel's answer");
-      }
-      std::unique_ptr<nftnl_set_elems_iter, decltype(&nftnl_set_elems_iter_destroy)> iterator(
-          nftnl_set_elems_iter_create(set.get()), &nftnl_set_elems_iter_destroy);
-      if (!iterator) throw std::bad_alloc();
-      for (auto* element = nftnl_set_elems_iter_next(iterator.get()); element;
-           element = nftnl_set_elems_iter_next(iterator.get())) {
-        ListedElement listed;
-        std::uint32_t key_length = 0;
-        const auto* key = static_cast<const std::uint8_t*>(
-            nftnl_set_elem_get(element, NFTNL_SET_ELEM_KEY, &key_length));
-        if (key) listed.key.assign(key, key + key_length);
-        if (nftnl_set_elem_is_set(element, NFTNL_SET_ELEM_EXPIRATION)) {
-          listed.expires_in_ms = nftnl_set_elem_get_u64(element, NFTNL_SET_ELEM_EXPIRATION);
-        }
-        elements.push_back(std::move(listed));
-      }
-    }
+    netlink::ReadSetElements({buffer.data(), static_cast<std::size_t>(length)}, sequence, dump);
   }
+  if (dump.error != 0) throw std::system_error(dump.error, std::generic_category(), what);
+  if (dump.malformed) throw std::runtime_error(what + ": cannot parse the kernel's answer");
+  return std::move(dump.elements);
 }
 
 }  // namespace netd::firewall

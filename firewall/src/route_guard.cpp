@@ -19,6 +19,8 @@
 #include <set>
 #include <system_error>
 
+#include "netlink_replies.hpp"
+
 namespace netd::firewall {
 namespace {
 
@@ -147,72 +149,21 @@ bool RouteGuard::TakeEvents() {
       if (errno == EAGAIN) return relevant;
       throw std::system_error(errno, std::generic_category(), "reading rtnetlink events");
     }
-    auto remaining = static_cast<int>(length);
-    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
-      switch (header->nlmsg_type) {
-        case RTM_NEWRULE:
-        case RTM_DELRULE:
-        case RTM_NEWNETCONF:
-        case RTM_NEWLINK:
-          relevant = true;
-          break;
-        default:
-          break;
-      }
-    }
+    netlink::ForEachMessage({buffer.data(), static_cast<std::size_t>(length)},
+                            [&](const nlmsghdr* header) {
+                              switch (header->nlmsg_type) {
+                                case RTM_NEWRULE:
+                                case RTM_DELRULE:
+                                case RTM_NEWNETCONF:
+                                case RTM_NEWLINK:
+                                  relevant = true;
+                                  break;
+                                default:
+                                  break;
+                              }
+                            });
   }
 }
-
-namespace {
-
-// A rule of netd's protocol as the kernel reports it (RTM_NEWRULE); nullopt for anyone else's.
-std::optional<GuardRule> ParseOwnRule(const nlmsghdr* message) {
-  const auto* rule_header = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(message));
-  GuardRule rule;
-  rule.family = rule_header->family;
-  rule.action = rule_header->action;
-  rule.destination_length = rule_header->dst_len;
-  bool ours = false;
-  const auto* end = reinterpret_cast<const char*>(message) + message->nlmsg_len;
-  for (const auto* attribute =
-           static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(message, sizeof(fib_rule_hdr)));
-       mnl_attr_ok(attribute, static_cast<int>(end - reinterpret_cast<const char*>(attribute)));
-       attribute = mnl_attr_next(attribute)) {
-    switch (mnl_attr_get_type(attribute)) {
-      case FRA_PROTOCOL:
-        ours = mnl_attr_get_u8(attribute) == RouteGuard::kRuleProtocol;
-        break;
-      case FRA_PRIORITY:
-        rule.priority = mnl_attr_get_u32(attribute);
-        break;
-      case FRA_IIFNAME:
-        rule.input_interface = mnl_attr_get_str(attribute);
-        break;
-      case FRA_DST:
-        if (rule.family == AF_INET && mnl_attr_get_payload_len(attribute) == 4) {
-          rule.destination =
-              ntohl(*static_cast<const std::uint32_t*>(mnl_attr_get_payload(attribute)));
-        }
-        break;
-      case FRA_FWMARK:
-        rule.mark = mnl_attr_get_u32(attribute);
-        break;
-      case FRA_FWMASK:
-        rule.mark_mask = mnl_attr_get_u32(attribute);
-        break;
-      case FRA_GOTO:
-        rule.goto_priority = mnl_attr_get_u32(attribute);
-        break;
-      default:
-        break;
-    }
-  }
-  if (!ours) return std::nullopt;
-  return rule;
-}
-
-}  // namespace
 
 void RouteGuard::Exchange(nlmsghdr* request, const std::string& what,
                           const std::function<bool(const nlmsghdr*)>& on_reply) {
@@ -228,11 +179,14 @@ void RouteGuard::Exchange(nlmsghdr* request, const std::string& what,
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), what);
     }
-    auto remaining = static_cast<int>(length);
-    for (const auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(message, remaining); message = mnl_nlmsg_next(message, &remaining)) {
-      if (message->nlmsg_seq == sequence && on_reply(message)) return;
-    }
+    bool answered = false;
+    netlink::ForEachMessage({buffer.data(), static_cast<std::size_t>(length)},
+                            [&](const nlmsghdr* message) {
+                              if (!answered && message->nlmsg_seq == sequence) {
+                                answered = on_reply(message);
+                              }
+                            });
+    if (answered) return;
   }
 }
 
@@ -249,12 +203,15 @@ std::vector<GuardRule> RouteGuard::DumpOwnRules(std::uint8_t family) {
   Exchange(request, what, [&](const nlmsghdr* message) {
     if (message->nlmsg_type == NLMSG_DONE) return true;
     if (message->nlmsg_type == NLMSG_ERROR) {
-      const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
-      if (error->error != 0) throw std::system_error(-error->error, std::generic_category(), what);
+      const auto* error = netlink::ErrorOf(message);
+      if (!error) throw std::system_error(EBADMSG, std::generic_category(), what);
+      if (netlink::ErrnoOf(*error) != 0) {
+        throw std::system_error(netlink::ErrnoOf(*error), std::generic_category(), what);
+      }
       return false;
     }
     if (message->nlmsg_type == RTM_NEWRULE) {
-      if (auto rule = ParseOwnRule(message)) rules.push_back(std::move(*rule));
+      if (auto rule = netlink::ParseOwnRule(message)) rules.push_back(std::move(*rule));
     }
     return false;
   });
@@ -290,13 +247,15 @@ void RouteGuard::SendRule(std::uint16_t type, const GuardRule& rule) {
                           rule.ToString());
   Exchange(request, what, [&](const nlmsghdr* message) {
     if (message->nlmsg_type != NLMSG_ERROR) return false;
-    const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(message));
+    const auto* error = netlink::ErrorOf(message);
+    if (!error) throw std::system_error(EBADMSG, std::generic_category(), what);
     // A rule someone else deleted or added meanwhile is what was wanted.
-    if (error->error == 0 || (type == RTM_DELRULE && error->error == -ENOENT) ||
-        (type == RTM_NEWRULE && error->error == -EEXIST)) {
+    const int refused = netlink::ErrnoOf(*error);
+    if (refused == 0 || (type == RTM_DELRULE && refused == ENOENT) ||
+        (type == RTM_NEWRULE && refused == EEXIST)) {
       return true;
     }
-    throw std::system_error(-error->error, std::generic_category(), what);
+    throw std::system_error(refused, std::generic_category(), what);
   });
 }
 

@@ -9,7 +9,7 @@
 #include <system_error>
 #include <vector>
 
-#include "nft_batch.hpp"
+#include "netlink_replies.hpp"
 
 namespace netd::firewall {
 namespace {
@@ -18,15 +18,6 @@ namespace {
 // the buffer holds a million elements' worth before the kernel reports an overflow. Memory is
 // only used while events wait to be read.
 constexpr int kReceiveBufferBytes = 128 * 1024 * 1024;
-
-// Every table-scoped nf_tables message names its table in attribute 1 (NFTA_TABLE_NAME,
-// NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE, NFTA_OBJ_TABLE,
-// NFTA_FLOWTABLE_TABLE all equal 1).
-constexpr std::uint16_t kTableAttribute = 1;
-static_assert(NFTA_TABLE_NAME == kTableAttribute && NFTA_CHAIN_TABLE == kTableAttribute &&
-              NFTA_RULE_TABLE == kTableAttribute && NFTA_SET_TABLE == kTableAttribute &&
-              NFTA_SET_ELEM_LIST_TABLE == kTableAttribute && NFTA_OBJ_TABLE == kTableAttribute &&
-              NFTA_FLOWTABLE_TABLE == kTableAttribute);
 
 }  // namespace
 
@@ -76,20 +67,9 @@ bool TableMonitor::Drain() {
       if (errno == EAGAIN) return touched;
       throw std::system_error(errno, std::generic_category(), "reading nftables events");
     }
-    auto remaining = static_cast<int>(length);
-    for (const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(header, remaining); header = mnl_nlmsg_next(header, &remaining)) {
-      if (NFNL_SUBSYS_ID(header->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
-          mnl_nlmsg_get_payload_len(header) < sizeof(nfgenmsg)) {
-        continue;
-      }
-      const auto* message = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(header));
-      if (message->nfgen_family != family_) continue;
-      const auto* name = FindAttribute(header, sizeof(nfgenmsg), kTableAttribute);
-      if (name && mnl_attr_validate(name, MNL_TYPE_NUL_STRING) == 0 &&
-          table_ == mnl_attr_get_str(name)) {
-        touched = true;
-      }
+    if (netlink::EventsTouchTable({buffer.data(), static_cast<std::size_t>(length)}, family_,
+                                  table_)) {
+      touched = true;
     }
   }
 }

@@ -216,7 +216,7 @@ BridgePlan PlanBridges(const std::vector<BridgeSpec>& specs, const RowsOf& rows)
 
 BridgeReconciler::BridgeReconciler(boost::asio::io_context& io, OvsdbClient& client,
                                    std::vector<BridgeSpec> specs)
-    : io_(io), client_(client), specs_(std::move(specs)), retry_timer_(io) {}
+    : client_(client), specs_(std::move(specs)), retry_timer_(io) {}
 
 void BridgeReconciler::Start() {
   subscription_ = client_.Subscribe([this] { Reconcile(); });

@@ -101,7 +101,7 @@ json ApplyMapDiff(const json& old, const json& diff, const ColumnType& type) {
   auto pairs = Pairs(old);
   for (auto& [key, value] : Pairs(diff)) {
     auto present = std::find_if(pairs.begin(), pairs.end(),
-                                [&](const auto& pair) { return pair.first == key; });
+                                [&key = key](const auto& pair) { return pair.first == key; });
     if (present == pairs.end()) {
       pairs.emplace_back(std::move(key), std::move(value));
     } else if (present->second == value) {

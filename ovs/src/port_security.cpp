@@ -1095,7 +1095,7 @@ bool PortSecurity::FlowsAcknowledged(const std::string& name, const PortPlan& pl
 std::vector<PortSecurity::PortStatus> PortSecurity::ports() const {
   std::vector<PortStatus> out;
   for (const auto& [name, plan] : desired_) {
-    auto find = [&](const auto& durations) -> std::optional<std::chrono::nanoseconds> {
+    auto find = [&name = name](const auto& durations) -> std::optional<std::chrono::nanoseconds> {
       auto it = durations.find(name);
       return it == durations.end() ? std::nullopt : std::optional(it->second);
     };

@@ -154,7 +154,7 @@ void DiffTable(const char* table, const char* key_column, const std::vector<std:
       inserts.push_back({.kind = Change::Kind::kInsert,
                          .table = table,
                          .key = key,
-                         .make_row = [&wanted] { return RowOf(wanted); },
+                         .make_row = [&wanted = wanted] { return RowOf(wanted); },
                          .explained = changed.contains(key)});
       continue;
     }
@@ -167,7 +167,7 @@ void DiffTable(const char* table, const char* key_column, const std::vector<std:
       inserts.push_back({.kind = Change::Kind::kInsert,
                          .table = table,
                          .key = key,
-                         .make_row = [&wanted] { return RowOf(wanted); },
+                         .make_row = [&wanted = wanted] { return RowOf(wanted); },
                          .explained = explained,
                          .replacing = true});
       continue;

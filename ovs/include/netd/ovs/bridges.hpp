@@ -58,7 +58,6 @@ class BridgeReconciler {
  private:
   void Reconcile();
 
-  boost::asio::io_context& io_;
   OvsdbClient& client_;
   std::vector<BridgeSpec> specs_;
   boost::asio::steady_timer retry_timer_;

@@ -271,6 +271,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
 
   // Answers being written finish; after this grace period the loop is stopped regardless.
   boost::asio::steady_timer stop_deadline(io);
+  boost::asio::steady_timer ready_timer(io);  // until READY=1 (below)
   stop_signals.async_wait([&](boost::system::error_code error, int signal) {
     if (error) return;
     spdlog::info("netd stopping on {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -284,6 +285,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
     if (host_role) host_role->Stop();
     if (policy_publication) policy_publication->Stop();
     learned_timer.cancel();
+    ready_timer.cancel();
     reload_signal.cancel();
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::function<void(boost::system::error_code)> wait_for_answers = [&, give_up](auto) {
@@ -319,8 +321,20 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
       };
   reload_signal.async_wait(on_reload);
 
-  sd_notify(0, "READY=1");
-  spdlog::info("netd ready: socket={} pid={}", config.socket.string(), getpid());
+  // systemd hears READY=1 once netd enforces: the gateway's table is applied by now, and a
+  // host's bridges must hold their flows, acknowledged by the switch (netd.service orders
+  // libvirtd after netd: no VM starts before).
+  std::function<void(boost::system::error_code)> announce_ready = [&](auto error) {
+    if (error) return;
+    if (host_role && !host_role->Programmed()) {
+      ready_timer.expires_after(std::chrono::milliseconds(20));
+      ready_timer.async_wait(announce_ready);
+      return;
+    }
+    sd_notify(0, "READY=1");
+    spdlog::info("netd ready: socket={} pid={}", config.socket.string(), getpid());
+  };
+  announce_ready({});
   io.run();
   spdlog::info("netd stopped");
   return 0;

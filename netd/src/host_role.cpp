@@ -122,6 +122,12 @@ void HostRole::BindingsChanged() {
   for (auto& security : port_security_) security->BindingsChanged();
 }
 
+bool HostRole::Programmed() const {
+  return bridges_.in_sync() &&
+         std::all_of(port_security_.begin(), port_security_.end(),
+                     [](const auto& security) { return security->Programmed(); });
+}
+
 void HostRole::OnDomains(std::vector<libvirt::DomainState> domains, bool complete) {
   if (complete) domains_.clear();
   std::set<std::string> reconcile;

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   CLI::App app(kDescription, "netd");
   app.footer(kFooter);
   app.get_formatter()->column_width(32);
+  app.set_version_flag("--version", "netd " NETD_VERSION, "Print netd's version and exit");
 
   std::string config_path;
   std::string check_path;

@@ -956,6 +956,16 @@ void PortSecurity::AppendInstall(const std::string& name, const PortPlan& plan,
   }
 }
 
+bool PortSecurity::Programmed() const {
+  if (counters_.full_installs == 0 || full_install_pending_ || batches_in_flight_ > 0 ||
+      !openflow_.ready()) {
+    return false;
+  }
+  return std::all_of(desired_.begin(), desired_.end(), [&](const auto& entry) {
+    return FlowsOf(entry.second).empty() || FlowsAcknowledged(entry.first, entry.second);
+  });
+}
+
 bool PortSecurity::BindingsAwaited() const {
   return spec_.require_binding &&
          (!bindings_ || bindings_->state() == PortBindings::State::kAwaiting);

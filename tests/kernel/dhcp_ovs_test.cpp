@@ -237,5 +237,46 @@ TEST_F(DhcpOverOvsTest, DnsmasqRunsWithoutRootAndAKilledNetdsDnsmasqIsEndedAtThe
   EXPECT_EQ(Lease(vm, "192.168.129.1"), kSecureLease);
 }
 
+// The capabilities netd.service leaves netd (CapabilityBoundingSet=).
+std::vector<std::string> UnitCapabilities() {
+  std::ifstream unit(NETD_UNIT_FILE);
+  std::vector<std::string> names;
+  for (std::string line; std::getline(unit, line);) {
+    if (line.rfind("CapabilityBoundingSet=", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find('=') + 1));
+    for (std::string name; words >> name;) names.push_back(name);
+  }
+  return names;
+}
+
+TEST_F(DhcpOverOvsTest, TheUnitsCapabilitiesServeTheGatewayAndItsDnsmasq) {
+  auto capabilities = UnitCapabilities();
+  ASSERT_FALSE(capabilities.empty()) << "no CapabilityBoundingSet= in " << NETD_UNIT_FILE;
+  netd_->Stop();
+  netd_.reset();
+  lab::TempDir dir("dhcp-caps");
+  netd_.emplace(dir.path());
+  netd_->RunInNamespace(gateway_->name());
+  netd_->LimitCapabilities(capabilities);
+  netd_->Start();
+  // The table applied, dnsmasq started and dropped to its user, a lease served through it.
+  auto& vm = Bind("vm1");
+  EXPECT_EQ(Lease(vm), kSecureLease);
+  auto status = Api("GET", "/v1/status").Json();
+  EXPECT_EQ(status["dhcp"]["state"], "running") << status;
+  EXPECT_EQ(status["firewall"]["full_applies"], 1) << status;
+  EXPECT_EQ(status["firewall"]["kernel_failures"], 0) << status;
+  // netd signals the unprivileged dnsmasq: a reload (a new reservation) and its stop.
+  auto& second = Bind("vm2");
+  EXPECT_EQ(Lease(second), "ip=192.168.129.2 router=192.168.128.1 dns=192.168.128.1 lease=3600");
+  auto pids = DnsmasqPids();
+  ASSERT_EQ(pids.size(), 1u);
+  EXPECT_EQ(netd_->Stop(), 0) << netd_->Log();
+  EXPECT_TRUE(Within(2s, [&] { return DnsmasqPids().empty(); }))
+      << "netd could not stop its dnsmasq without CAP_KILL beyond the unit's set";
+  EXPECT_THAT(netd_->Log(), ::testing::Not(::testing::HasSubstr("Operation not permitted")));
+  netd_.reset();
+}
+
 }  // namespace
 }  // namespace netd

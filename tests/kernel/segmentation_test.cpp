@@ -2,9 +2,15 @@
 // made through the API reach the host side in the same process, and the switch (a private
 // userspace Open vSwitch whose bridges netd builds) lets secure VMs reach each other only as a
 // group allows. Judged by what the VMs receive.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -12,6 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -133,7 +141,8 @@ TEST_F(SegmentationTest, AGroupMadeThroughTheApiJoinsItsMembersAndLeavingItCutsT
 
   // An open session (one ping, one ICMP connection): vm-b leaves the group while it runs.
   auto output = temp_->path() / "ping.out";
-  auto ping = a.ns->Start({"ping", "-n", "-i", "0.1", "-c", "60", b.ip}, {.env = {}, .output = output});
+  auto ping =
+      a.ns->Start({"ping", "-n", "-i", "0.1", "-c", "60", b.ip}, {.env = {}, .output = output});
   ASSERT_TRUE(Within(5s, [&] { return Replies(output).size() >= 5; }));
   auto left = Api("DELETE", "/v1/groups/pair/members/vm-b");
   ASSERT_EQ(left.status, 200) << left.body;
@@ -145,6 +154,60 @@ TEST_F(SegmentationTest, AGroupMadeThroughTheApiJoinsItsMembersAndLeavingItCutsT
       << "echo " << replies.back() << " answered, the member left at " << last_before;
   EXPECT_GT(SecureBridge()["east_west_drops"].get<std::uint64_t>(), 0u) << SecureBridge();
   EXPECT_TRUE(a.ns->Ping("192.168.128.1")) << "vm-a no longer reaches its gateway";
+}
+
+// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
+class NotifyListener {
+ public:
+  explicit NotifyListener(const std::filesystem::path& path)
+      : fd_(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      throw std::runtime_error("cannot bind " + path.string());
+    }
+  }
+  ~NotifyListener() { close(fd_); }
+  NotifyListener(const NotifyListener&) = delete;
+  NotifyListener& operator=(const NotifyListener&) = delete;
+
+  // Whether a message holding `line` arrives within `limit`.
+  bool Hears(const std::string& line, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd readable{fd_, POLLIN, 0};
+      if (poll(&readable, 1, 50) != 1) continue;
+      char message[4096];
+      auto length = recv(fd_, message, sizeof(message), 0);
+      if (length <= 0) continue;
+      std::istringstream lines(std::string(message, static_cast<std::size_t>(length)));
+      for (std::string received; std::getline(lines, received);) {
+        if (received == line) return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  int fd_;
+};
+
+TEST_F(SegmentationTest, SystemdHearsReadyOnlyOnceEveryBridgeHoldsItsFlows) {
+  ASSERT_EQ(netd_->Stop(), 0);
+  NotifyListener systemd(temp_->path() / "notify.sock");
+  netd_->NotifySocket(temp_->path() / "notify.sock");
+  // The bridges start from nothing: netd makes them again and installs every flow.
+  for (const char* bridge : {"br-secure", "br-service", "br-datain"}) {
+    ovs_->Vsctl({"--if-exists", "del-br", bridge});
+  }
+  netd_->Start();
+  ASSERT_TRUE(systemd.Hears("READY=1", 10s)) << netd_->Log();
+  for (const char* bridge : {"br-secure", "br-service", "br-datain"}) {
+    auto flows = ovs_->Ofctl({"-O", "OpenFlow13", "--no-stats", "dump-flows", bridge});
+    ASSERT_TRUE(flows.ok()) << bridge << ": " << flows.err;
+    EXPECT_THAT(flows.out, ::testing::HasSubstr("priority=0 actions=drop")) << bridge;
+  }
 }
 
 }  // namespace

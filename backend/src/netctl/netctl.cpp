@@ -113,6 +113,7 @@ int RunNetctl(int argc, const char* const* argv,
   // Set before adding subcommands, which inherit it: global options work after the command too.
   app.fallthrough();
   app.require_subcommand(1);
+  app.set_version_flag("--version", "netctl " NETD_VERSION, "Print netctl's version and exit");
   app.footer(ExamplesAndExitStatus(kNetctlExamples) +
              "\nRun 'netctl COMMAND --help' for each command.");
   auto* socket_option = app.add_option("--socket", socket_path,

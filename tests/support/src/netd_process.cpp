@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -24,6 +27,40 @@ namespace netd::testing {
 std::string NetdBinary() {
   return NETD_BINARY;
 }
+
+namespace {
+
+// Drops every capability but `kept` from the bounding set; false (with the reason on stderr)
+// on a name it does not know or a refusal.
+bool DropCapabilitiesBut(const std::vector<std::string>& kept) {
+  static const std::map<std::string, int> kNumbers = {
+      {"CAP_CHOWN", CAP_CHOWN},
+      {"CAP_KILL", CAP_KILL},
+      {"CAP_SETGID", CAP_SETGID},
+      {"CAP_SETUID", CAP_SETUID},
+      {"CAP_NET_BIND_SERVICE", CAP_NET_BIND_SERVICE},
+      {"CAP_NET_RAW", CAP_NET_RAW},
+      {"CAP_NET_ADMIN", CAP_NET_ADMIN},
+  };
+  std::set<int> keep;
+  for (const auto& name : kept) {
+    auto it = kNumbers.find(name);
+    if (it == kNumbers.end()) {
+      dprintf(2, "test harness: unknown capability %s\n", name.c_str());
+      return false;
+    }
+    keep.insert(it->second);
+  }
+  for (int capability = 0; capability <= CAP_LAST_CAP; ++capability) {
+    if (!keep.contains(capability) && prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
+      dprintf(2, "test harness: cannot drop capability %d: %s\n", capability, strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
   auto at = text.find(from);
@@ -85,6 +122,12 @@ void NetdProcess::Start() {
         dprintf(2, "test harness: cannot enter %s: %s\n", path.c_str(), strerror(errno));
         _exit(126);
       }
+    }
+    if (capabilities_ && !DropCapabilitiesBut(*capabilities_)) _exit(126);
+    if (notify_socket_.empty()) {
+      unsetenv("NOTIFY_SOCKET");
+    } else {
+      setenv("NOTIFY_SOCKET", notify_socket_.c_str(), 1);
     }
     auto argv = Argv();
     std::vector<char*> args;

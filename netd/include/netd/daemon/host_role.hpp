@@ -36,6 +36,9 @@ class HostRole final : public Capability {
   void Stop();
   // The bindings changed: every VM port is planned again.
   void BindingsChanged();
+  // Whether every bridge stands as specified and the switch acknowledged its flows: this host
+  // enforces what netd planned (systemd hears READY=1 only then).
+  bool Programmed() const;
 
   static std::span<const RouteOf<HostRole>> Routes();
   // The status's host section: the OVSDB connection, the bridges, and per bridge its ports and

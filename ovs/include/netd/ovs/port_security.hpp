@@ -174,6 +174,9 @@ class PortSecurity {
     std::uint64_t east_west_drops = 0;
   };
   Counters counters() const;
+  // Whether the bridge enforces what netd planned: the switch acknowledged a whole install and
+  // the flows of every port since (netd reports ready to systemd once every bridge does).
+  bool Programmed() const;
   const OpenFlowClient& openflow() const { return openflow_; }
   const PortSecuritySpec& spec() const { return spec_; }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,12 @@ class NetdProcess {
   // netd runs in this named network namespace (`ip netns`) instead of a private, empty one
   // of its own. Call before Start.
   void RunInNamespace(std::string name) { network_namespace_ = std::move(name); }
+  // netd runs with only these capabilities (CAP_NET_ADMIN, ...: the names of a unit's
+  // CapabilityBoundingSet=), as systemd would start it: the others leave its bounding set
+  // before it runs, so neither it nor what it starts (dnsmasq) has them. Call before Start.
+  void LimitCapabilities(std::vector<std::string> names) { capabilities_ = std::move(names); }
+  // netd tells this datagram socket what it would tell systemd (NOTIFY_SOCKET). Before Start.
+  void NotifySocket(std::filesystem::path path) { notify_socket_ = std::move(path); }
 
   // Starts and waits until the socket accepts connections; throws with the log on failure.
   void Start();
@@ -51,6 +58,8 @@ class NetdProcess {
  private:
   std::filesystem::path dir_;
   std::string network_namespace_;
+  std::optional<std::vector<std::string>> capabilities_;
+  std::filesystem::path notify_socket_;
   pid_t pid_ = -1;
 };
 

@@ -98,10 +98,12 @@ TEST(NetdDaemon, NotifiesSystemdReadyReloadingAndStopping) {
     return length > 0 ? std::string(buffer, static_cast<std::size_t>(length)) : std::string();
   };
 
-  setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
-  NetdProcess netd(dir.path());
+  // The gateway role alone: a host's READY=1 waits for its bridges' flows (no switch here).
+  NetdProcess netd(dir.path(), [](std::string text) {
+    return testing::Replace(text, R"(roles = ["gateway", "host"])", R"(roles = ["gateway"])");
+  });
+  netd.NotifySocket(notify_path);
   netd.Start();
-  unsetenv("NOTIFY_SOCKET");
   EXPECT_EQ(next_message(), "READY=1");
   netd.Signal(SIGHUP);
   EXPECT_EQ(next_message(), "RELOADING=1");

@@ -124,11 +124,7 @@ void NetdProcess::Start() {
       }
     }
     if (capabilities_ && !DropCapabilitiesBut(*capabilities_)) _exit(126);
-    if (notify_socket_.empty()) {
-      unsetenv("NOTIFY_SOCKET");
-    } else {
-      setenv("NOTIFY_SOCKET", notify_socket_.c_str(), 1);
-    }
+    if (!notify_socket_.empty()) setenv("NOTIFY_SOCKET", notify_socket_.c_str(), 1);
     auto argv = Argv();
     std::vector<char*> args;
     for (auto& arg : argv) args.push_back(arg.data());

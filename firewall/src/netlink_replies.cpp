@@ -32,14 +32,6 @@ static_assert(NFTA_TABLE_NAME == kTableAttribute && NFTA_CHAIN_TABLE == kTableAt
               NFTA_SET_ELEM_LIST_TABLE == kTableAttribute && NFTA_OBJ_TABLE == kTableAttribute &&
               NFTA_FLOWTABLE_TABLE == kTableAttribute);
 
-// The first top-level attribute of `type` in `header` after `family_bytes` of family header;
-// nullptr when there is none, or the message is shorter than its family header.
-const nlattr* FindAttributeAfter(const nlmsghdr* header, std::size_t family_bytes,
-                                 std::uint16_t type) {
-  if (mnl_nlmsg_get_payload_len(header) < MNL_ALIGN(family_bytes)) return nullptr;
-  return FindAttribute(header, family_bytes, type);
-}
-
 // The string of a NUL-terminated attribute; empty when it is not one.
 std::string StringOf(const nlattr* attribute) {
   if (!attribute || mnl_attr_validate(attribute, MNL_TYPE_NUL_STRING) != 0) return {};
@@ -55,7 +47,7 @@ std::string ExtendedAckMessage(const nlmsghdr* header, const nlmsgerr& error) {
     if (error.msg.nlmsg_len < sizeof(nlmsghdr)) return {};
     offset += error.msg.nlmsg_len - sizeof(nlmsghdr);
   }
-  return StringOf(FindAttributeAfter(header, offset, NLMSGERR_ATTR_MSG));
+  return StringOf(FindAttribute(header, offset, NLMSGERR_ATTR_MSG));
 }
 
 // One nest's attributes by type. Types above kMax (from a newer kernel) are skipped.
@@ -263,15 +255,25 @@ int CollectAddress(const nlmsghdr* message, void* data) {
   return MNL_CB_OK;
 }
 
-// Whether every message mnl_cb_run would walk over in `bytes` has a length it reads right.
-bool Framed(std::span<const char> bytes) {
-  for (std::size_t offset = 0; bytes.size() - offset >= sizeof(nlmsghdr);) {
+// Walks the whole messages of `bytes` as ForEachMessage describes; returns where it stopped.
+std::size_t Walk(std::span<const char> bytes, const std::function<void(const nlmsghdr*)>& each) {
+  std::size_t offset = 0;
+  while (bytes.size() - offset >= sizeof(nlmsghdr)) {
     const auto* header = reinterpret_cast<const nlmsghdr*>(bytes.data() + offset);
-    if (header->nlmsg_len > static_cast<std::uint32_t>(INT32_MAX)) return false;
     if (header->nlmsg_len < sizeof(nlmsghdr) || header->nlmsg_len > bytes.size() - offset) break;
+    if (each) each(header);
     offset += std::min<std::size_t>(NLMSG_ALIGN(header->nlmsg_len), bytes.size() - offset);
   }
-  return true;
+  return offset;
+}
+
+// Whether mnl_cb_run walks `bytes` as Walk does: it reads a length past INT_MAX where the walk
+// stops as fitting.
+bool Framed(std::span<const char> bytes) {
+  const std::size_t stop = Walk(bytes, {});
+  if (bytes.size() - stop < sizeof(nlmsghdr)) return true;
+  return reinterpret_cast<const nlmsghdr*>(bytes.data() + stop)->nlmsg_len <=
+         static_cast<std::uint32_t>(INT32_MAX);
 }
 
 // mnl_cb_run's answer to bytes it must not walk.
@@ -283,12 +285,7 @@ int Malformed() {
 }  // namespace
 
 void ForEachMessage(std::span<const char> bytes, const std::function<void(const nlmsghdr*)>& each) {
-  for (std::size_t offset = 0; bytes.size() - offset >= sizeof(nlmsghdr);) {
-    const auto* header = reinterpret_cast<const nlmsghdr*>(bytes.data() + offset);
-    if (header->nlmsg_len < sizeof(nlmsghdr) || header->nlmsg_len > bytes.size() - offset) return;
-    each(header);
-    offset += std::min<std::size_t>(NLMSG_ALIGN(header->nlmsg_len), bytes.size() - offset);
-  }
+  Walk(bytes, each);
 }
 
 const nlmsgerr* ErrorOf(const nlmsghdr* header) {
@@ -328,7 +325,7 @@ void ReadGenerationAnswer(std::span<const char> bytes, std::uint32_t sequence,
       answer.done = true;
       return;
     }
-    const auto* attribute = FindAttributeAfter(header, sizeof(nfgenmsg), NFTA_GEN_ID);
+    const auto* attribute = FindAttribute(header, sizeof(nfgenmsg), NFTA_GEN_ID);
     if (const nlattr* id = Valid(attribute, MNL_TYPE_U32)) {
       answer.generation = ntohl(mnl_attr_get_u32(id));
     }
@@ -372,9 +369,7 @@ bool EventsTouchTable(std::span<const char> bytes, std::uint8_t family, const st
     }
     const auto* message = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(header));
     if (message->nfgen_family != family) return;
-    const nlattr* name = FindAttributeAfter(header, sizeof(nfgenmsg), kTableAttribute);
-    if (name && mnl_attr_validate(name, MNL_TYPE_NUL_STRING) == 0 &&
-        table == mnl_attr_get_str(name)) {
+    if (StringOf(FindAttribute(header, sizeof(nfgenmsg), kTableAttribute)) == table) {
       touched = true;
     }
   });

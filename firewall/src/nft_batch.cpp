@@ -34,6 +34,7 @@ constexpr int kReceiveBufferBytes = 16 * 1024 * 1024;
 }  // namespace
 
 const nlattr* FindAttribute(const nlmsghdr* header, std::size_t family_bytes, std::uint16_t type) {
+  if (mnl_nlmsg_get_payload_len(header) < MNL_ALIGN(family_bytes)) return nullptr;
   const auto* start =
       static_cast<const char*>(mnl_nlmsg_get_payload(header)) + MNL_ALIGN(family_bytes);
   const auto* end = reinterpret_cast<const char*>(header) + header->nlmsg_len;

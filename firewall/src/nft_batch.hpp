@@ -14,7 +14,7 @@ struct nlmsghdr;
 namespace netd::firewall {
 
 // The first top-level attribute of `type` in a message whose family header is `family_bytes`
-// long; nullptr if there is none.
+// long; nullptr if there is none, or the message is shorter than that header.
 const nlattr* FindAttribute(const nlmsghdr* header, std::size_t family_bytes, std::uint16_t type);
 
 // One nfnetlink transaction being assembled: BEGIN, messages, END. Every message asks for an

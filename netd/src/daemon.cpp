@@ -106,11 +106,7 @@ int RunDaemon(Config config, const std::function<Config()>& reload) {
   StateDirLock lock(config.state_dir);
 
   Store store(config.state_dir / "netd.db");
-  std::vector<dhcp::IpamNetwork> ipam_networks;
-  for (const auto& network : config.networks) {
-    ipam_networks.push_back({network.name, network.dhcp_first, network.dhcp_last});
-  }
-  dhcp::Ipam ipam(ipam_networks);
+  dhcp::Ipam ipam(IpamNetworksOf(config));
   auto bindings = store.LoadBindings();
   for (const auto& binding : bindings) {
     if (auto problem = ipam.Restore(binding)) {

@@ -11,6 +11,14 @@ std::vector<EnclaveNetwork> EnclaveNetworksOf(const Config& config) {
 
 }  // namespace
 
+std::vector<dhcp::IpamNetwork> IpamNetworksOf(const Config& config) {
+  std::vector<dhcp::IpamNetwork> networks;
+  for (const auto& network : config.networks) {
+    networks.push_back({network.name, network.dhcp_first, network.dhcp_last});
+  }
+  return networks;
+}
+
 firewall::GatewayFirewallOptions GatewayFirewallOptionsOf(const Config& config) {
   firewall::GatewayFirewallOptions options;
   auto& layout = options.layout;

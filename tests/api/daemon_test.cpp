@@ -2,8 +2,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -13,6 +11,7 @@
 #include "netd/lab/command.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
+#include "netd/testing/notify_listener.hpp"
 #include "netd/testing/raw_http.hpp"
 
 namespace netd::testing {
@@ -84,25 +83,14 @@ TEST(NetdDaemon, SigtermStopsCleanlyAndRemovesTheSocket) {
 // What netd tells systemd over NOTIFY_SOCKET, read from a datagram socket standing in for it.
 TEST(NetdDaemon, NotifiesSystemdReadyReloadingAndStopping) {
   lab::TempDir dir("api");
-  auto notify_path = dir.path() / "notify";
-  int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", notify_path.c_str());
-  ASSERT_EQ(bind(notify, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  timeval timeout{5, 0};
-  setsockopt(notify, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  auto next_message = [&] {
-    char buffer[256] = {};
-    auto length = recv(notify, buffer, sizeof(buffer) - 1, 0);
-    return length > 0 ? std::string(buffer, static_cast<std::size_t>(length)) : std::string();
-  };
+  NotifyListener systemd(dir.path() / "notify");
+  auto next_message = [&] { return systemd.Next(std::chrono::seconds(5)); };
 
   // The gateway role alone: a host's READY=1 waits for its bridges' flows (no switch here).
   NetdProcess netd(dir.path(), [](std::string text) {
     return testing::Replace(text, R"(roles = ["gateway", "host"])", R"(roles = ["gateway"])");
   });
-  netd.NotifySocket(notify_path);
+  netd.NotifySocket(systemd.path());
   netd.Start();
   EXPECT_EQ(next_message(), "READY=1");
   netd.Signal(SIGHUP);
@@ -110,7 +98,6 @@ TEST(NetdDaemon, NotifiesSystemdReadyReloadingAndStopping) {
   EXPECT_EQ(next_message(), "READY=1");
   EXPECT_EQ(netd.Stop(), 0);
   EXPECT_EQ(next_message(), "STOPPING=1");
-  close(notify);
 }
 
 TEST(NetdDaemon, SocketIsMode0660) {

@@ -48,18 +48,12 @@ const netd::Config& DemoConfig() {
   return config;
 }
 
-std::vector<netd::dhcp::IpamNetwork> IpamNetworks(const netd::Config& config) {
-  std::vector<netd::dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
-
 // What the gateway's control API changes, fresh for each input: SQLite in memory.
 struct GatewayRoutes {
   const netd::Config& config = DemoConfig();
   netd::Store store{":memory:"};
   netd::AuditChain audit{store};
-  netd::dhcp::Ipam ipam{IpamNetworks(config)};
+  netd::dhcp::Ipam ipam{netd::IpamNetworksOf(config)};
   netd::ApiMetrics metrics;
   netd::ControlApi api{audit, metrics};
   netd::testing::RecordingPacketFilter kernel;

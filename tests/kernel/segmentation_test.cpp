@@ -4,13 +4,8 @@
 // group allows. Judged by what the VMs receive.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -18,8 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -28,6 +21,7 @@
 #include "netd/lab/ovs.hpp"
 #include "netd/lab/temp_dir.hpp"
 #include "netd/testing/netd_process.hpp"
+#include "netd/testing/notify_listener.hpp"
 #include "netd/testing/raw_http.hpp"
 #include "netd/testing/within.hpp"
 
@@ -156,47 +150,10 @@ TEST_F(SegmentationTest, AGroupMadeThroughTheApiJoinsItsMembersAndLeavingItCutsT
   EXPECT_TRUE(a.ns->Ping("192.168.128.1")) << "vm-a no longer reaches its gateway";
 }
 
-// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
-class NotifyListener {
- public:
-  explicit NotifyListener(const std::filesystem::path& path)
-      : fd_(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      throw std::runtime_error("cannot bind " + path.string());
-    }
-  }
-  ~NotifyListener() { close(fd_); }
-  NotifyListener(const NotifyListener&) = delete;
-  NotifyListener& operator=(const NotifyListener&) = delete;
-
-  // Whether a message holding `line` arrives within `limit`.
-  bool Hears(const std::string& line, std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd readable{fd_, POLLIN, 0};
-      if (poll(&readable, 1, 50) != 1) continue;
-      char message[4096];
-      auto length = recv(fd_, message, sizeof(message), 0);
-      if (length <= 0) continue;
-      std::istringstream lines(std::string(message, static_cast<std::size_t>(length)));
-      for (std::string received; std::getline(lines, received);) {
-        if (received == line) return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  int fd_;
-};
-
 TEST_F(SegmentationTest, SystemdHearsReadyOnlyOnceEveryBridgeHoldsItsFlows) {
   ASSERT_EQ(netd_->Stop(), 0);
-  NotifyListener systemd(temp_->path() / "notify.sock");
-  netd_->NotifySocket(temp_->path() / "notify.sock");
+  testing::NotifyListener systemd(temp_->path() / "notify.sock");
+  netd_->NotifySocket(systemd.path());
   // The bridges start from nothing: netd makes them again and installs every flow.
   for (const char* bridge : {"br-secure", "br-service", "br-datain"}) {
     ovs_->Vsctl({"--if-exists", "del-br", bridge});

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netd/daemon/control_api.hpp"
+#include "netd/daemon/gateway_options.hpp"
 #include "netd/daemon/vm_api.hpp"
 #include "netd/testing/api_routes_test.hpp"
 
@@ -326,7 +327,7 @@ TEST_F(GroupApiTest, AStoredGroupOnANetworkNoLongerConfiguredStopsTheStart) {
   ASSERT_EQ(Call("PUT", "/v1/groups/ingest", {{"network", "datain"}}).status, 201);
   auto smaller = config_;
   smaller.networks.pop_back();
-  dhcp::Ipam ipam{testing::IpamNetworks(smaller)};
+  dhcp::Ipam ipam{IpamNetworksOf(smaller)};
   try {
     GroupApi refused(smaller, store_, audit_, ipam);
     FAIL() << "started with a group on a network that is gone";

@@ -2,18 +2,14 @@
 
 #include <utility>
 
+#include "netd/daemon/gateway_options.hpp"
+
 namespace netd::testing {
 
 using nlohmann::json;
 
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config) {
-  std::vector<dhcp::IpamNetwork> networks;
-  for (const auto& n : config.networks) networks.push_back({n.name, n.dhcp_first, n.dhcp_last});
-  return networks;
-}
-
 ApiRoutesTest::ApiRoutesTest(Config config)
-    : config_(std::move(config)), ipam_(IpamNetworks(config_)) {}
+    : config_(std::move(config)), ipam_(IpamNetworksOf(config_)) {}
 
 ApiRoutesTest::Answer ApiRoutesTest::AnswerOf(const ApiResponse& response) {
   return {response.status, json::parse(response.body, nullptr, false), response.body};

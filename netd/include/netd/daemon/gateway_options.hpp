@@ -25,6 +25,9 @@ allowlist::RuleCodecOptions RuleCodecOptionsOf(const Config& config);
 // be in, the firewall's grace for their elements.
 proxy::ForwardOptions ForwardOptionsOf(const Config& config);
 
+// The networks IPAM allocates in: every `[[network]]`'s DHCP range.
+std::vector<dhcp::IpamNetwork> IpamNetworksOf(const Config& config);
+
 // A binding as the firewall sees it.
 firewall::BoundVm BoundVmOf(const dhcp::VmBinding& binding);
 

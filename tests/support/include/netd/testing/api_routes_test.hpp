@@ -16,9 +16,6 @@
 
 namespace netd::testing {
 
-// The IPAM's networks: `config`'s, with their DHCP ranges.
-std::vector<dhcp::IpamNetwork> IpamNetworks(const Config& config);
-
 // A fixture for the control API's routes, on a store of the test's own: what the routes change
 // (the store in a temporary directory, its audit chain, the IPAM of `config`'s networks) and the
 // ControlApi a test serves them on.
